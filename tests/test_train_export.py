@@ -1,0 +1,133 @@
+"""Training (seeded, resumable, DDP under torchrun) and the ONNX export's parity with PyTorch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from engine import vocab as V
+from engine.codec import encode_file
+from export.onnx_export import PARITY_TOLERANCE, export_onnx, stream_parity, write_artifact
+from models import corpus as C
+from models.composer_lstm import ComposerConfig, ComposerLSTM, load_checkpoint, save_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "models" / "composer"
+TINY = ["--hidden", "32", "--embed", "16", "--batch", "4", "--seq-len", "48", "--val-windows", "8",
+        "--threads", "1", "--warmup", "2", "--log-every", "2"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six real EMOPIA clips (4 train, 2 val) with their quadrant targets."""
+    files = sorted((C.DEFAULT_DATA_DIR / "emopia" / "midi").glob("Q*_0.mid"))[::40][:6]
+    if len(files) < 6:
+        pytest.skip("shared data directory not available")
+    tokens, cond, offsets = [], [], [0]
+    for path in files:
+        encoded = encode_file(path)
+        quadrant = int(path.name[1])
+        tokens.append(encoded.tokens)
+        cond.append(np.tile(C.quadrant_targets(quadrant, 1)[0], (encoded.tokens.size, 1)))
+        offsets.append(offsets[-1] + encoded.tokens.size)
+    corpus = C.Corpus(
+        tokens=np.concatenate(tokens),
+        cond=np.concatenate(cond).astype(np.float16),
+        offsets=np.asarray(offsets),
+        split=np.asarray([0, 0, 0, 0, 1, 1], dtype=np.int8),
+        source=np.full(6, list(C.SOURCE_NAMES).index("emopia"), dtype=np.int8),
+        label_source=np.zeros(6, dtype=np.int8),
+        piece_names=np.asarray([p.name for p in files]),
+    )
+    path = tmp_path_factory.mktemp("tiny") / "corpus.npz"
+    C.save_corpus(corpus, path)
+    return path
+
+
+def _train(corpus: Path, out: Path, *extra: str) -> None:
+    from models import train
+
+    assert train.main(["--corpus", str(corpus), "--out", str(out), *TINY, *extra]) == 0
+
+
+def test_training_resumes_to_the_same_weights(tiny_corpus: Path, tmp_path: Path) -> None:
+    _train(tiny_corpus, tmp_path / "straight", "--max-steps", "8", "--eval-every", "4")
+    _train(tiny_corpus, tmp_path / "resumed", "--max-steps", "8", "--eval-every", "4", "--stop-at", "4")
+    first, state = load_checkpoint(str(tmp_path / "resumed" / "last.pt"))
+    assert state["step"] == 4
+    _train(tiny_corpus, tmp_path / "resumed", "--max-steps", "8", "--eval-every", "4")
+    straight, _ = load_checkpoint(str(tmp_path / "straight" / "last.pt"))
+    resumed, state = load_checkpoint(str(tmp_path / "resumed" / "last.pt"))
+    assert state["step"] == 8
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(first.state_dict().values(), resumed.state_dict().values(), strict=True)
+    )
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log if "val_loss" in row] == [4, 8]
+    assert (tmp_path / "resumed" / "best.pt").exists()
+
+
+def test_torchrun_ddp_on_cpu(tiny_corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "models.train", "--corpus", str(tiny_corpus), "--out", str(out), *TINY,
+           "--max-steps", "4", "--eval-every", "4"]  # fmt: skip
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "world 2" in result.stderr
+    _, state = load_checkpoint(str(out / "last.pt"))
+    assert state["step"] == 4 and len(state["rng"]) == 2
+    assert state["tokens_seen"] > 0
+
+
+def _parity_models() -> list[tuple[str, ComposerLSTM]]:
+    torch.manual_seed(0)
+    models = [("fresh", ComposerLSTM(ComposerConfig(hidden_size=96, embed_dim=32)))]
+    if (SHIPPED / "composer.pt").exists():
+        models.append(("shipped", load_checkpoint(str(SHIPPED / "composer.pt"))[0]))
+    return models
+
+
+@pytest.mark.parametrize(("name", "model"), _parity_models(), ids=lambda v: v if isinstance(v, str) else "")
+def test_onnx_matches_pytorch_over_256_streamed_steps(name: str, model: ComposerLSTM, tmp_path: Path) -> None:
+    path = export_onnx(model, tmp_path / "step.onnx")
+    assert stream_parity(model, path, steps=256, batch=4) <= PARITY_TOLERANCE
+    # dynamic batch axis and explicit state
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    cfg = model.config
+    for batch in (1, 7):
+        state = np.zeros((cfg.num_layers, batch, cfg.hidden_size), np.float32)
+        logits, h, c = session.run(
+            None,
+            {
+                "token": np.full(batch, V.BOS),
+                "cond": np.zeros((batch, 2), np.float32),
+                "h": state,
+                "c": state,
+            },
+        )
+        assert logits.shape == (batch, V.VOCAB_SIZE) and h.shape == c.shape == state.shape
+
+
+def test_artifact_has_manifest_and_refuses_other_vocabularies(tmp_path: Path) -> None:
+    model = ComposerLSTM(ComposerConfig(hidden_size=32, embed_dim=16))
+    save_checkpoint(str(tmp_path / "ckpt.pt"), model, step=3)
+    manifest = write_artifact(
+        tmp_path / "ckpt.pt", tmp_path / "art", command="python -m models.train ...", metrics={}
+    )
+    assert manifest["vocab_version"] == V.VOCAB_VERSION
+    assert json.loads((tmp_path / "art" / "manifest.json").read_text())["training"]["step"] == 3
+    other = ComposerLSTM(ComposerConfig(hidden_size=32, embed_dim=16, vocab_version="other-v0"))
+    save_checkpoint(str(tmp_path / "other.pt"), other)
+    with pytest.raises(ValueError, match="other-v0"):
+        load_checkpoint(str(tmp_path / "other.pt"))
