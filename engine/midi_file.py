@@ -122,6 +122,7 @@ def write_midi(
             last_tick = bar_tick
             previous = beats
         bar_tick += beats * ticks_per_beat
+    meta.append(mido.MetaMessage("end_of_track", time=bar_tick - last_tick))  # the last bar line
     midi.tracks.append(meta)
     for name, channel, notes in tracks:
         if not 0 <= channel <= 15:

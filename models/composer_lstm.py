@@ -109,7 +109,7 @@ def load_checkpoint(
     Raises:
         ValueError: the checkpoint was made for another vocabulary version.
     """
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
     config = ComposerConfig.from_dict(ckpt["config"])
     if config.vocab_version != V.VOCAB_VERSION:
         raise ValueError(

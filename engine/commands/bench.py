@@ -1,0 +1,80 @@
+"""``affetto bench <what>``: benchmarks. ``composer``: speed of the composer step (see
+:mod:`engine.bench_composer`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.commands import bounded_int, model_error
+
+
+def _batches(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"batches must be comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1 or max(values) > 4096:
+        raise argparse.ArgumentTypeError(f"batch sizes must be in 1..4096, got {text!r}")
+    return values
+
+
+def register(sub: Any) -> None:
+    """Add the ``bench`` parser (with its own subcommands) to ``sub``."""
+    bench: argparse.ArgumentParser = sub.add_parser("bench", help="benchmarks", description="Benchmarks.")
+    what = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
+    p = what.add_parser(
+        "composer",
+        help="composer step speed on one CPU thread (ORT vs PyTorch eager)",
+        description="Latency and tokens/s of the composer step on one CPU thread, "
+        "with PyTorch eager as the baseline.",
+    )
+    p.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
+    p.add_argument(
+        "--steps",
+        type=bounded_int("steps", 1, 1_000_000),
+        default=2000,
+        help="batch-1 latency steps (default 2000)",
+    )
+    p.add_argument(
+        "--batches",
+        type=_batches,
+        default=[1, 16, 64, 256],
+        help="comma-separated batch sizes for tokens/s (default 1,16,64,256)",
+    )
+    p.add_argument("--no-eager", action="store_true", help="skip the PyTorch eager comparison")
+    p.add_argument(
+        "--emotion-pieces",
+        type=bounded_int("emotion-pieces", 0, 256),
+        default=25,
+        help="eight-bar pieces per quadrant for the emotion table (default 25; 0 skips it)",
+    )
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(handler=run_composer)
+
+
+def run_composer(args: argparse.Namespace) -> int:
+    """Run the composer benchmark and print a table (or JSON).
+
+    Raises:
+        CommandError: the model cannot be loaded.
+    """
+    from engine.bench_composer import BenchOptions, format_report, run_bench
+
+    options = BenchOptions(
+        model_dir=args.model,
+        steps=args.steps,
+        batches=args.batches,
+        eager=not args.no_eager,
+        emotion_pieces=args.emotion_pieces,
+    )
+    progress = None if args.json else (lambda msg: print(f"  … {msg}", file=sys.stderr, flush=True))
+    try:
+        result = run_bench(options, progress)
+    except (FileNotFoundError, ValueError) as exc:
+        raise model_error(exc, args.model) from exc
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0

@@ -1,0 +1,100 @@
+"""``affetto compose``: write one piece at a fixed emotion to a MIDI file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.commands import CommandError, bounded_float, bounded_int, model_error
+
+MAX_BARS = 10_000
+MAX_TEMPERATURE = 100.0
+
+
+def register(sub: Any) -> None:
+    """Add the ``compose`` parser to ``sub`` (an argparse subparsers action)."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "compose",
+        help="compose a piece at a given emotion and write it as MIDI",
+        description="Compose a piece at a fixed (valence, arousal) and write it as a MIDI file.",
+    )
+    p.add_argument(
+        "--valence",
+        type=bounded_float("valence", -1, 1),
+        default=0.0,
+        help="valence in [-1, 1]: sad/dark (-1) .. happy/bright (+1) (default 0)",
+    )
+    p.add_argument(
+        "--arousal",
+        type=bounded_float("arousal", -1, 1),
+        default=0.0,
+        help="arousal in [-1, 1]: calm (-1) .. energetic (+1) (default 0)",
+    )
+    p.add_argument(
+        "--bars", type=bounded_int("bars", 1, MAX_BARS), default=16, help="bars to compose (default 16)"
+    )
+    p.add_argument(
+        "--seed", type=bounded_int("seed", 0), default=None, help="random seed >= 0 (default: random)"
+    )
+    p.add_argument("-o", "--output", required=True, type=Path, help="MIDI file to write")
+    p.add_argument(
+        "--tempo-bpm",
+        type=bounded_float("tempo-bpm", 0, 1000, low_open=True),
+        default=100.0,
+        help="tempo in quarter notes per minute, (0, 1000] (default 100)",
+    )
+    p.add_argument("--meter", type=int, choices=(2, 3, 4), default=4, help="beats per bar (default 4)")
+    p.add_argument(
+        "--temperature",
+        type=bounded_float("temperature", 0, MAX_TEMPERATURE, low_open=True),
+        default=1.0,
+        help=f"sampling temperature in (0, {MAX_TEMPERATURE:g}] (default 1.0)",
+    )
+    p.add_argument(
+        "--top-p",
+        type=bounded_float("top-p", 0, 1, low_open=True),
+        default=0.95,
+        help="nucleus mass in (0, 1] (default 0.95)",
+    )
+    p.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
+    p.add_argument(
+        "--provider",
+        choices=("cpu", "cuda"),
+        default=None,
+        help="onnxruntime execution provider (default: cuda if available, else cpu)",
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compose and write the file; prints a one-line summary.
+
+    Raises:
+        CommandError: the model cannot be loaded or the file cannot be written.
+    """
+    from engine import codec
+    from engine.composer import Composer, validate_seed
+
+    if not args.output.parent.is_dir():
+        raise CommandError(f"cannot write {args.output}: directory {args.output.parent} does not exist")
+    seed = validate_seed(args.seed)
+    try:
+        composer = Composer(args.model, providers=args.provider, max_streams=1, meter_beats=args.meter)
+    except (FileNotFoundError, ValueError) as exc:
+        raise model_error(exc, args.model) from exc
+    notes, bar_beats = composer.compose(
+        args.valence, args.arousal, args.bars, seed=seed, temperature=args.temperature, top_p=args.top_p
+    )
+    try:
+        codec.write_notes_midi(args.output, notes, bar_beats, tempo_bpm=args.tempo_bpm)
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    print(
+        f"wrote {args.output}: {len(notes)} notes, {len(bar_beats)} bars of {args.meter}/4 "
+        f"at {args.tempo_bpm:g} BPM (valence {args.valence:+.2f}, arousal {args.arousal:+.2f}, "
+        f"seed {seed}, provider {composer.provider})",
+        file=sys.stdout,
+    )
+    return 0

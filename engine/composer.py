@@ -1,0 +1,478 @@
+"""Many independent composer streams, stepped together in one batched ONNX Runtime call.
+
+Each stream is a slot in preallocated tables (LSTM state, grammar state, conditioning, sampling
+settings, random numbers). :meth:`Composer.step` gathers the listed slots, runs the step graph
+once for all of them, scatters the new state back, masks the logits with the grammar (fixed
+meter, no EOS: streams are endless) and samples one token per stream.
+
+Stream lifecycle: :meth:`Composer.open_stream` feeds BOS with a zero state on the first step, so
+a stream's first token is always a bar; every token sequence it yields decodes with
+:func:`engine.codec.decode_tokens`.
+
+Emotion: the model was trained with every token carrying its bar's (valence, arousal), so by
+default :meth:`Composer.set_emotion` takes effect at the next bar line: the target is read when
+a BAR token is fed to the model, so the new bar's BAR token and everything after it carry it —
+including a bar whose BAR token was already sampled (held by :meth:`Composer.generate_bars`)
+but not fed yet. ``immediate=True`` switches at the next token.
+
+Reproducibility: a stream's random numbers come only from ``default_rng(seed)``, and on the CPU
+provider the step graph gives bit-identical results per row whatever the batch around it, so a
+stream's tokens do not depend on which other streams are stepped with it. (GPU kernels may pick
+different reduction orders for different batch sizes; there only closeness is guaranteed.)
+
+Not thread-safe: drive one Composer from one thread.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Real
+from typing import Final, TypeGuard
+
+import numpy as np
+
+from engine import codec, grammar
+from engine import vocab as V
+from engine.grammar_rows import advance_rows, fill_masks_rows
+from engine.model_artifact import ModelArtifact, load_artifact
+from engine.sampling import BatchSampler, UniformBank, validate_temperature, validate_top_p
+
+OUTPUT_NAMES: Final = ["logits", "h_out", "c_out"]
+_NO_TOKEN: Final = -1
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A snapshot of one stream.
+
+    Attributes:
+        stream: slot id.
+        seed: the seed of its random numbers.
+        emotion: (valence, arousal) its tokens are currently fed with.
+        target: (valence, arousal) it will take at the next bar line.
+        temperature: sampling temperature.
+        top_p: nucleus mass.
+        bars: bars started so far (BAR tokens sampled).
+        tokens: tokens sampled so far.
+    """
+
+    stream: int
+    seed: int
+    emotion: tuple[float, float]
+    target: tuple[float, float]
+    temperature: float
+    top_p: float
+    bars: int
+    tokens: int
+
+
+def is_int(value: object) -> TypeGuard[int | np.integer]:
+    """True for Python and numpy integers (not bools)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def validate_emotion(valence: object, arousal: object) -> tuple[float, float]:
+    """(valence, arousal) as floats if both are finite reals in [-1, 1].
+
+    Raises:
+        TypeError: a value is not a real number.
+        ValueError: a value is NaN, infinite or outside [-1, 1].
+    """
+    out = []
+    for name, value in (("valence", valence), ("arousal", arousal)):
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"{name} must be a real number in [-1, 1], got {value!r}")
+        f = float(value)
+        if not (math.isfinite(f) and -1.0 <= f <= 1.0):
+            raise ValueError(f"{name} must be in [-1, 1], got {value!r}")
+        out.append(f)
+    return out[0], out[1]
+
+
+def validate_seed(seed: object) -> int:
+    """``seed`` as an int >= 0; None draws a fresh random seed (reported by :meth:`Composer.info`).
+
+    Raises:
+        TypeError: not an int (or None).
+        ValueError: negative.
+    """
+    if seed is None:
+        return secrets.randbits(63)
+    if not is_int(seed):
+        raise TypeError(f"seed must be an int >= 0 or None, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return int(seed)
+
+
+class _Scratch:
+    """Contiguous per-batch buffers carved from flat allocations sized for ``max_streams``."""
+
+    def __init__(self, max_streams: int, layers: int, hidden: int) -> None:
+        self.layers, self.hidden = layers, hidden
+        self.token = np.empty(max_streams, dtype=np.int64)
+        self.cond = np.empty((max_streams, 2), dtype=np.float32)
+        self.h = np.empty(layers * max_streams * hidden, dtype=np.float32)
+        self.c = np.empty(layers * max_streams * hidden, dtype=np.float32)
+        self.states = np.empty((max_streams, grammar.STATE_SIZE), dtype=np.int32)
+        self.mask = np.empty((max_streams, V.VOCAB_SIZE), dtype=np.bool_)
+        self.temperature = np.empty(max_streams, dtype=np.float64)
+        self.top_p = np.empty(max_streams, dtype=np.float64)
+        self.uniforms = np.empty(max_streams, dtype=np.float64)
+        self.is_bar = np.empty(max_streams, dtype=np.bool_)
+
+    def state_view(self, flat: np.ndarray, n: int) -> np.ndarray:
+        """A C-contiguous (L, n, H) view at the start of ``flat``."""
+        return flat[: self.layers * n * self.hidden].reshape(self.layers, n, self.hidden)
+
+
+class Composer:
+    """Holds up to ``max_streams`` independent composing streams and steps them in batches.
+
+    Args:
+        model_dir: model directory (see :mod:`engine.model_artifact`); None: the shipped model.
+        providers: execution provider override (``"cpu"``, ``"cuda"``, ...); None: automatic
+            (``AFFETTO_ORT_PROVIDER``, else CUDA when available, else CPU).
+        max_streams: slots preallocated (>= 1); stream ids are 0..max_streams-1 and reused.
+        meter_beats: the bar length every stream uses, in quarter-note beats (one of BAR_BEATS).
+        intra_op_threads: onnxruntime threads per operator; None: its default.
+        artifact: an already loaded model (then model_dir/providers/threads are ignored).
+
+    Raises:
+        TypeError, ValueError: an argument is out of range (message names the allowed range).
+        FileNotFoundError: see :func:`engine.model_artifact.load_manifest`.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str] | None = None,
+        *,
+        providers: str | Sequence[str] | None = None,
+        max_streams: int = 256,
+        meter_beats: int = 4,
+        intra_op_threads: int | None = None,
+        artifact: ModelArtifact | None = None,
+    ) -> None:
+        if not is_int(max_streams):
+            raise TypeError(f"max_streams must be an int >= 1, got {max_streams!r}")
+        if max_streams < 1:
+            raise ValueError(f"max_streams must be >= 1, got {max_streams}")
+        if meter_beats not in V.BAR_BEATS:
+            raise ValueError(f"meter_beats must be one of {V.BAR_BEATS}, got {meter_beats!r}")
+        self.artifact = artifact or load_artifact(
+            model_dir, providers=providers, intra_op_threads=intra_op_threads
+        )
+        self._session = self.artifact.session
+        m = self.artifact.manifest
+        S, L, H = int(max_streams), m.num_layers, m.hidden_size
+        self.max_streams = S
+        self.meter_beats = int(meter_beats)
+        self._allowed_bars = grammar.only_bar(self.meter_beats)
+        self._active = np.zeros(S, dtype=np.bool_)
+        self._h = np.zeros((L, S, H), dtype=np.float32)
+        self._c = np.zeros((L, S, H), dtype=np.float32)
+        self._next_token = np.full(S, V.BOS, dtype=np.int64)
+        self._cond = np.zeros((S, 2), dtype=np.float32)
+        self._target = np.zeros((S, 2), dtype=np.float32)
+        self._temperature = np.ones(S, dtype=np.float64)
+        self._top_p = np.ones(S, dtype=np.float64)
+        self._grammar = grammar.new_states(S, after_bos=True)
+        self._bars = np.zeros(S, dtype=np.int64)
+        self._count = np.zeros(S, dtype=np.int64)
+        self._held = np.full(S, _NO_TOKEN, dtype=np.int64)
+        self._seeds = [0] * S
+        self._rng = UniformBank(S)
+        self._sampler = BatchSampler(S, V.VOCAB_SIZE)
+        self._scratch = _Scratch(S, L, H)
+
+    # ----------------------------------------------------------------------------- streams
+    @property
+    def provider(self) -> str:
+        """The onnxruntime execution provider actually running the model."""
+        return self.artifact.provider
+
+    @property
+    def open_streams(self) -> list[int]:
+        """Ids of the open streams, ascending."""
+        return np.flatnonzero(self._active).tolist()
+
+    def open_stream(
+        self,
+        seed: int | None = None,
+        valence: float = 0.0,
+        arousal: float = 0.0,
+        *,
+        temperature: float = 1.0,
+        top_p: float = 0.95,
+    ) -> int:
+        """Open a stream at the start of a piece; returns its id.
+
+        Args:
+            seed: int >= 0 for reproducible output; None: a random seed (see :meth:`info`).
+            valence: target valence in [-1, 1] (negative: sad/dark, positive: happy/bright).
+            arousal: target arousal in [-1, 1] (negative: calm, positive: energetic).
+            temperature: sampling temperature, > 0.
+            top_p: nucleus mass, in (0, 1].
+
+        Raises:
+            TypeError, ValueError: an argument is out of range.
+            RuntimeError: all ``max_streams`` slots are open.
+        """
+        seed = validate_seed(seed)
+        emotion = validate_emotion(valence, arousal)
+        t, p = validate_temperature(temperature), validate_top_p(top_p)
+        free = np.flatnonzero(~self._active)
+        if free.size == 0:
+            raise RuntimeError(f"all {self.max_streams} streams are open; close one or raise max_streams")
+        s = int(free[0])
+        self._active[s] = True
+        self._h[:, s] = 0.0
+        self._c[:, s] = 0.0
+        self._next_token[s] = V.BOS
+        self._cond[s] = self._target[s] = emotion
+        self._temperature[s], self._top_p[s] = t, p
+        self._grammar[s] = grammar.new_states(1, after_bos=True)[0]
+        self._bars[s] = self._count[s] = 0
+        self._held[s] = _NO_TOKEN
+        self._seeds[s] = seed
+        self._rng.reset(s, seed)
+        return s
+
+    def close_stream(self, stream: int) -> None:
+        """Close ``stream``; its id may be handed out again by :meth:`open_stream`.
+
+        Raises:
+            ValueError: ``stream`` is not open.
+        """
+        self._check_ids(stream)
+        self._active[stream] = False
+
+    def set_emotion(self, stream: int, valence: float, arousal: float, *, immediate: bool = False) -> None:
+        """Steer ``stream`` towards (valence, arousal), each in [-1, 1].
+
+        Args:
+            stream: an open stream id.
+            valence: target valence in [-1, 1].
+            arousal: target arousal in [-1, 1].
+            immediate: switch at the next token instead of the next bar line. A stream that has
+                not produced a token yet always switches at once.
+
+        Raises:
+            TypeError, ValueError: a value is not a finite real in [-1, 1], or the stream is not open.
+        """
+        self._check_ids(stream)
+        emotion = validate_emotion(valence, arousal)
+        self._target[stream] = emotion
+        if immediate or self._count[stream] == 0:
+            self._cond[stream] = emotion
+
+    def set_sampling(
+        self, stream: int, *, temperature: float | None = None, top_p: float | None = None
+    ) -> None:
+        """Change the sampling settings of ``stream`` from its next token on.
+
+        Raises:
+            TypeError, ValueError: temperature not > 0, top_p not in (0, 1], or the stream not open.
+        """
+        self._check_ids(stream)
+        if temperature is not None:
+            self._temperature[stream] = validate_temperature(temperature)
+        if top_p is not None:
+            self._top_p[stream] = validate_top_p(top_p)
+
+    def info(self, stream: int) -> StreamInfo:
+        """A snapshot of ``stream``'s settings and progress.
+
+        Raises:
+            ValueError: the stream is not open.
+        """
+        self._check_ids(stream)
+        s = stream
+        return StreamInfo(
+            s,
+            self._seeds[s],
+            (float(self._cond[s, 0]), float(self._cond[s, 1])),
+            (float(self._target[s, 0]), float(self._target[s, 1])),
+            float(self._temperature[s]),
+            float(self._top_p[s]),
+            int(self._bars[s]),
+            int(self._count[s]),
+        )
+
+    # ------------------------------------------------------------------------- generation
+    def step(self, stream_ids: int | Sequence[int] | np.ndarray) -> np.ndarray:
+        """The next token of each listed stream, computed in one batched model run.
+
+        A BAR token held back by :meth:`generate_bars` is returned first (without running the
+        model for that stream), so the tokens a stream yields through ``step`` and
+        ``generate_bars`` together always form one valid sequence.
+
+        Args:
+            stream_ids: distinct open stream ids (an int, a sequence or an int array).
+
+        Returns:
+            int64[len(stream_ids)] tokens, in the order of ``stream_ids`` (a new array).
+
+        Raises:
+            TypeError, ValueError: ids not ints, out of range, closed or repeated.
+        """
+        ids = self._check_ids(stream_ids)
+        out = np.empty(ids.size, dtype=np.int64)
+        held = self._held[ids] != _NO_TOKEN
+        if held.any():
+            out[held] = self._held[ids[held]]
+            self._held[ids[held]] = _NO_TOKEN
+            rest = ~held
+            if rest.any():
+                out[rest] = self._advance(ids[rest])[0]
+            return out
+        out[...] = self._advance(ids)[0]
+        return out
+
+    def generate_bars(self, stream_ids: int | Sequence[int] | np.ndarray, bars: int) -> list[np.ndarray]:
+        """Step the listed streams until each has produced ``bars`` complete bars.
+
+        A bar is complete when the BAR token that opens the next one is sampled; that token is
+        held back and becomes the first token of the stream's next ``generate_bars`` (or
+        :meth:`step`) output. So each returned sequence starts with a BAR token and holds exactly
+        ``bars`` bars, and consecutive outputs concatenate into one valid stream.
+
+        Args:
+            stream_ids: distinct open stream ids.
+            bars: bars to produce per stream, >= 1.
+
+        Returns:
+            One int64 token array per listed stream, in the order of ``stream_ids``.
+
+        Raises:
+            TypeError, ValueError: bad ids or ``bars`` < 1.
+        """
+        if not is_int(bars):
+            raise TypeError(f"bars must be an int >= 1, got {bars!r}")
+        if bars < 1:
+            raise ValueError(f"bars must be >= 1, got {bars}")
+        ids = self._check_ids(stream_ids)
+        n = ids.size
+        out: list[list[int]] = [[] for _ in range(n)]
+        started = np.zeros(n, dtype=np.int64)
+        for k in np.flatnonzero(self._held[ids] != _NO_TOKEN).tolist():
+            out[k].append(int(self._held[ids[k]]))
+            self._held[ids[k]] = _NO_TOKEN
+            started[k] = 1
+        running = np.ones(n, dtype=np.bool_)
+        while running.any():
+            pos = np.flatnonzero(running)
+            tokens, is_bar = self._advance(ids[pos])
+            done = is_bar & (started[pos] == bars)
+            if done.any():
+                finished = pos[done]
+                self._held[ids[finished]] = tokens[done]
+                running[finished] = False
+            started[pos] += is_bar & ~done
+            for k, token in zip(pos[~done].tolist(), tokens[~done].tolist(), strict=True):
+                out[k].append(token)
+        return [np.asarray(seq, dtype=np.int64) for seq in out]
+
+    def compose(
+        self,
+        valence: float,
+        arousal: float,
+        bars: int,
+        *,
+        seed: int | None = None,
+        temperature: float = 1.0,
+        top_p: float = 0.95,
+    ) -> tuple[list[V.Note], list[int]]:
+        """Compose one piece of ``bars`` bars at a fixed emotion (opens and closes a stream).
+
+        Args:
+            valence: in [-1, 1].
+            arousal: in [-1, 1].
+            bars: >= 1.
+            seed: int >= 0 for a reproducible piece; None: random.
+            temperature: > 0.
+            top_p: in (0, 1].
+
+        Returns:
+            (notes, bar_beats): decoded notes (onsets in sixteenth steps) and each bar's beats.
+
+        Raises:
+            TypeError, ValueError: an argument is out of range.
+            RuntimeError: no free stream slot.
+        """
+        if not is_int(bars):
+            raise TypeError(f"bars must be an int >= 1, got {bars!r}")
+        if bars < 1:
+            raise ValueError(f"bars must be >= 1, got {bars}")
+        stream = self.open_stream(seed, valence, arousal, temperature=temperature, top_p=top_p)
+        try:
+            tokens = self.generate_bars([stream], bars)[0]
+        finally:
+            self.close_stream(stream)
+        return codec.decode_tokens(tokens)
+
+    # ---------------------------------------------------------------------------- internals
+    def _check_ids(self, stream_ids: int | Sequence[int] | np.ndarray) -> np.ndarray:
+        """``stream_ids`` as a distinct, open intp[n] array.
+
+        Raises:
+            TypeError: not integers.
+            ValueError: out of range, not open, or repeated.
+        """
+        if isinstance(stream_ids, bool):
+            raise TypeError(f"stream ids must be ints, got {stream_ids!r}")
+        ids = np.asarray(stream_ids)
+        if ids.ndim == 0:
+            ids = ids.reshape(1)
+        if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
+            raise TypeError(f"stream ids must be an int or a 1-D sequence of ints, got {stream_ids!r}")
+        ids = ids.astype(np.intp, copy=False)
+        if ids.size == 0:
+            return ids
+        if ids.min() < 0 or ids.max() >= self.max_streams:
+            raise ValueError(f"stream ids must be in 0..{self.max_streams - 1}, got {ids.tolist()}")
+        if not self._active[ids].all():
+            raise ValueError(f"streams {ids[~self._active[ids]].tolist()} are not open")
+        if ids.size > 1 and np.unique(ids).size != ids.size:
+            raise ValueError(f"stream ids must be distinct, got {ids.tolist()}")
+        return ids
+
+    def _advance(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the model once for the (validated) ``ids`` and sample; returns (tokens, is_bar) views."""
+        n = ids.size
+        sc = self._scratch
+        if n == 0:  # onnxruntime aborts the process on an empty batch: never send one
+            return sc.token[:0], sc.is_bar[:0]
+        token, cond = sc.token[:n], sc.cond[:n]
+        h, c = sc.state_view(sc.h, n), sc.state_view(sc.c, n)
+        np.take(self._next_token, ids, out=token, mode="clip")
+        opening = (token >= V.BAR_OFFSET) & (token < V.POS_OFFSET)
+        if opening.any():  # a bar line is fed now: the new bar carries the latest target
+            self._cond[ids[opening]] = self._target[ids[opening]]
+        np.take(self._cond, ids, axis=0, out=cond, mode="clip")
+        np.take(self._h, ids, axis=1, out=h, mode="clip")
+        np.take(self._c, ids, axis=1, out=c, mode="clip")
+        logits, h_out, c_out = self._session.run(OUTPUT_NAMES, {"token": token, "cond": cond, "h": h, "c": c})
+        self._h[:, ids] = h_out
+        self._c[:, ids] = c_out
+        mask = sc.mask[:n]
+        fill_masks_rows(self._grammar, ids, self._allowed_bars, False, sc.states, sc.mask)
+        temperature, top_p, uniforms = sc.temperature[:n], sc.top_p[:n], sc.uniforms[:n]
+        np.take(self._temperature, ids, out=temperature, mode="clip")
+        np.take(self._top_p, ids, out=top_p, mode="clip")
+        self._rng.draw(ids, uniforms)
+        tokens = self._sampler.sample(logits, mask, temperature, top_p, uniforms)
+        is_bar = sc.is_bar[:n]
+        bad = advance_rows(self._grammar, ids, tokens, is_bar)
+        if bad >= 0:  # the mask forbids this; a failure here is a bug in the engine, not bad input
+            raise RuntimeError(
+                f"sampled token {V.token_name(int(tokens[bad]))} breaks the grammar (stream {ids[bad]})"
+            )
+        self._next_token[ids] = tokens
+        self._count[ids] += 1
+        self._bars[ids] += is_bar
+        return tokens, is_bar

@@ -1,0 +1,67 @@
+"""Shared fixtures: real ONNX composer artifacts.
+
+* ``tiny_model_dir``: a freshly initialised, tiny :class:`models.composer_lstm.ComposerLSTM`
+  exported with :func:`export.onnx_export.write_artifact` (needs torch; built once per session).
+* ``model_dir``: parametrised over the tiny model and, when ``models/composer/manifest.json``
+  exists, the shipped model too — tests using it (or ``artifact`` / ``composer``) run on both.
+  ``AFFETTO_TEST_MODEL=DIR`` points the second run at another model directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.composer import Composer
+from engine.model_artifact import ModelArtifact, default_model_dir, load_artifact
+
+TINY_CONFIG: dict[str, Any] = {
+    "embed_dim": 16,
+    "cond_embed_dim": 8,
+    "hidden_size": 32,
+    "num_layers": 2,
+    "dropout": 0.0,
+}
+SHIPPED_DIR = Path(os.environ.get("AFFETTO_TEST_MODEL") or default_model_dir())
+MODEL_PARAMS = ["tiny", "shipped"] if (SHIPPED_DIR / "manifest.json").is_file() else ["tiny"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight tiny composer artifact (composer.onnx, composer.pt, manifest.json)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from export.onnx_export import write_artifact
+    from models.composer_lstm import ComposerConfig, ComposerLSTM, save_checkpoint
+
+    torch.manual_seed(1234)
+    torch.set_num_threads(1)  # tiny model: threads only add contention (the export's parity check runs eager)
+    root = tmp_path_factory.mktemp("tiny_composer")
+    save_checkpoint(str(root / "init.pt"), ComposerLSTM(ComposerConfig(**TINY_CONFIG)))
+    out = root / "artifact"
+    write_artifact(root / "init.pt", out, command="tests/conftest.py", metrics={})
+    return out
+
+
+@pytest.fixture(scope="session", params=MODEL_PARAMS)
+def model_dir(request: pytest.FixtureRequest) -> Path:
+    """The tiny model dir, then (if present) the shipped one."""
+    if request.param == "shipped":
+        return SHIPPED_DIR
+    return Path(request.getfixturevalue("tiny_model_dir"))
+
+
+@pytest.fixture(scope="session")
+def artifact(model_dir: Path) -> ModelArtifact:
+    """``model_dir`` loaded on the CPU provider, one thread (sessions are stateless: shared)."""
+    return load_artifact(model_dir, providers="cpu", intra_op_threads=1, inter_op_threads=1)
+
+
+@pytest.fixture
+def composer(artifact: ModelArtifact) -> Iterator[Composer]:
+    """A fresh Composer (64 slots, 4/4) on the shared artifact."""
+    yield Composer(artifact=artifact, max_streams=64)
