@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from engine.codec import encode_file
 from engine.composer import Composer
 from engine.model_artifact import ModelArtifact, default_model_dir, load_artifact
 
@@ -65,3 +67,32 @@ def artifact(model_dir: Path) -> ModelArtifact:
 def composer(artifact: ModelArtifact) -> Iterator[Composer]:
     """A fresh Composer (64 slots, 4/4) on the shared artifact."""
     yield Composer(artifact=artifact, max_streams=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six real EMOPIA clips (4 train, 2 val) with their quadrant targets."""
+    from models import corpus as C
+
+    files = sorted((C.DEFAULT_DATA_DIR / "emopia" / "midi").glob("Q*_0.mid"))[::40][:6]
+    if len(files) < 6:
+        pytest.skip("shared data directory not available")
+    tokens, cond, offsets = [], [], [0]
+    for path in files:
+        encoded = encode_file(path)
+        quadrant = int(path.name[1])
+        tokens.append(encoded.tokens)
+        cond.append(np.tile(C.quadrant_targets(quadrant, 1)[0], (encoded.tokens.size, 1)))
+        offsets.append(offsets[-1] + encoded.tokens.size)
+    corpus = C.Corpus(
+        tokens=np.concatenate(tokens),
+        cond=np.concatenate(cond).astype(np.float16),
+        offsets=np.asarray(offsets),
+        split=np.asarray([0, 0, 0, 0, 1, 1], dtype=np.int8),
+        source=np.full(6, list(C.SOURCE_NAMES).index("emopia"), dtype=np.int8),
+        label_source=np.zeros(6, dtype=np.int8),
+        piece_names=np.asarray([p.name for p in files]),
+    )
+    path = tmp_path_factory.mktemp("tiny") / "corpus.npz"
+    C.save_corpus(corpus, path)
+    return path

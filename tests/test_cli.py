@@ -69,7 +69,9 @@ def test_installed_script(tiny_model_dir: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "4 bars of 3/4" in proc.stdout
-    assert mido.MidiFile(out).tracks
+    midi = mido.MidiFile(out)
+    # no --tempo-bpm: the tempo follows arousal (0.5 → 114 BPM)
+    assert [round(mido.tempo2bpm(m.tempo)) for m in midi.tracks[0] if m.type == "set_tempo"] == [114]
 
 
 @pytest.mark.parametrize(

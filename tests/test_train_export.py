@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,42 +14,13 @@ import pytest
 import torch
 
 from engine import vocab as V
-from engine.codec import encode_file
 from export.onnx_export import PARITY_TOLERANCE, export_onnx, stream_parity, write_artifact
-from models import corpus as C
 from models.composer_lstm import ComposerConfig, ComposerLSTM, load_checkpoint, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "models" / "composer"
 TINY = ["--hidden", "32", "--embed", "16", "--batch", "4", "--seq-len", "48", "--val-windows", "8",
         "--threads", "1", "--warmup", "2", "--log-every", "2"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six real EMOPIA clips (4 train, 2 val) with their quadrant targets."""
-    files = sorted((C.DEFAULT_DATA_DIR / "emopia" / "midi").glob("Q*_0.mid"))[::40][:6]
-    if len(files) < 6:
-        pytest.skip("shared data directory not available")
-    tokens, cond, offsets = [], [], [0]
-    for path in files:
-        encoded = encode_file(path)
-        quadrant = int(path.name[1])
-        tokens.append(encoded.tokens)
-        cond.append(np.tile(C.quadrant_targets(quadrant, 1)[0], (encoded.tokens.size, 1)))
-        offsets.append(offsets[-1] + encoded.tokens.size)
-    corpus = C.Corpus(
-        tokens=np.concatenate(tokens),
-        cond=np.concatenate(cond).astype(np.float16),
-        offsets=np.asarray(offsets),
-        split=np.asarray([0, 0, 0, 0, 1, 1], dtype=np.int8),
-        source=np.full(6, list(C.SOURCE_NAMES).index("emopia"), dtype=np.int8),
-        label_source=np.zeros(6, dtype=np.int8),
-        piece_names=np.asarray([p.name for p in files]),
-    )
-    path = tmp_path_factory.mktemp("tiny") / "corpus.npz"
-    C.save_corpus(corpus, path)
-    return path
 
 
 def _train(corpus: Path, out: Path, *extra: str) -> None:
@@ -131,3 +103,18 @@ def test_artifact_has_manifest_and_refuses_other_vocabularies(tmp_path: Path) ->
     save_checkpoint(str(tmp_path / "other.pt"), other)
     with pytest.raises(ValueError, match="other-v0"):
         load_checkpoint(str(tmp_path / "other.pt"))
+
+
+def test_int8_quantization_records_its_measured_loss_delta(
+    tiny_model_dir: Path, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    from export.quantize import INT8_NAME, main
+
+    shutil.copytree(tiny_model_dir, tmp_path / "art")
+    assert (
+        main([str(tmp_path / "art"), "--corpus", str(tiny_corpus), "--windows", "4", "--seq-len", "32"]) == 0
+    )
+    report = json.loads((tmp_path / "art" / "manifest.json").read_text())["int8"]
+    assert report["file"] is None and not (tmp_path / "art" / INT8_NAME).exists()  # not shipped unless --keep
+    assert report["val_loss_delta"] == pytest.approx(report["val_loss_int8"] - report["val_loss_fp32"])
+    assert 0 < report["val_loss_fp32"] < 10 and report["size_mb_int8"] < report["size_mb_fp32"]

@@ -42,8 +42,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--tempo-bpm",
         type=bounded_float("tempo-bpm", 0, 1000, low_open=True),
-        default=100.0,
-        help="tempo in quarter notes per minute, (0, 1000] (default 100)",
+        default=None,
+        help="tempo in quarter notes per minute, (0, 1000] (default: follows arousal, 72 at -1 .. 128 at +1)",
     )
     p.add_argument("--meter", type=int, choices=(2, 3, 4), default=4, help="beats per bar (default 4)")
     p.add_argument(
@@ -68,6 +68,11 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
+def tempo_for_arousal(arousal: float) -> float:
+    """Default tempo in BPM: 72 at arousal -1, 100 at 0, 128 at +1 (the model itself is tempo-free)."""
+    return round(100.0 + 28.0 * arousal, 1)
+
+
 def run(args: argparse.Namespace) -> int:
     """Compose and write the file; prints a one-line summary.
 
@@ -80,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.output.parent.is_dir():
         raise CommandError(f"cannot write {args.output}: directory {args.output.parent} does not exist")
     seed = validate_seed(args.seed)
+    if args.tempo_bpm is None:
+        args.tempo_bpm = tempo_for_arousal(args.arousal)
     try:
         composer = Composer(args.model, providers=args.provider, max_streams=1, meter_beats=args.meter)
     except (FileNotFoundError, ValueError) as exc:
