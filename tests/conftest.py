@@ -28,6 +28,7 @@ TINY_CONFIG: dict[str, Any] = {
     "num_layers": 2,
     "dropout": 0.0,
 }
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHIPPED_DIR = Path(os.environ.get("AFFETTO_TEST_MODEL") or default_model_dir())
 MODEL_PARAMS = ["tiny", "shipped"] if (SHIPPED_DIR / "manifest.json").is_file() else ["tiny"]
 
@@ -71,12 +72,11 @@ def composer(artifact: ModelArtifact) -> Iterator[Composer]:
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six real EMOPIA clips (4 train, 2 val) with their quadrant targets."""
+    """Six real EMOPIA clips (tests/fixtures; 4 train, 2 val) with their quadrant targets."""
     from models import corpus as C
 
-    files = sorted((C.DEFAULT_DATA_DIR / "emopia" / "midi").glob("Q*_0.mid"))[::40][:6]
-    if len(files) < 6:
-        pytest.skip("shared data directory not available")
+    files = sorted(FIXTURES.glob("Q*.mid"))
+    assert len(files) == 6
     tokens, cond, offsets = [], [], [0]
     for path in files:
         encoded = encode_file(path)
