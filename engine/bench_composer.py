@@ -172,31 +172,24 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
     say(f"model step, batch 1, {options.steps} steps")
     lat = time_model_steps(artifact, 1, options.steps)
     result["latency_batch1"] = latency_stats(lat)
-    model_tps: dict[str, float] = {}
-    mean_step_s: dict[int, float] = {1: float(lat.mean())}
-    for b in batches:
-        if b == 1:
-            times = lat
-        else:
-            say(f"model step, batch {b}")
-            times = time_model_steps(artifact, b, steps_for_batch(b, options.steps), warmup=10)
-            mean_step_s[b] = float(times.mean())
-        model_tps[str(b)] = b / float(times.mean())
-    result["model_tokens_per_s"] = model_tps
+    mean_step_s: dict[int, float] = {}
+
+    def model_times(b: int) -> np.ndarray:
+        say(f"model step, batch {b}")
+        return time_model_steps(artifact, b, steps_for_batch(b, options.steps), warmup=10)
+
+    result["model_tokens_per_s"] = _tokens_per_s(batches, lat, model_times, mean_step_s)
 
     composer = Composer(artifact=artifact, max_streams=max(batches))
     say(f"composer step, batch 1, {options.steps} steps")
     clat = time_composer_steps(composer, 1, options.steps)
     result["composer_latency_batch1"] = latency_stats(clat)
-    comp_tps: dict[str, float] = {}
-    for b in batches:
-        if b == 1:
-            times = clat
-        else:
-            say(f"composer step, batch {b}")
-            times = time_composer_steps(composer, b, steps_for_batch(b, options.steps), warmup=10)
-        comp_tps[str(b)] = b / float(times.mean())
-    result["composer_tokens_per_s"] = comp_tps
+
+    def composer_times(b: int) -> np.ndarray:
+        say(f"composer step, batch {b}")
+        return time_composer_steps(composer, b, steps_for_batch(b, options.steps), warmup=10)
+
+    result["composer_tokens_per_s"] = _tokens_per_s(batches, clat, composer_times, {})
 
     result["eager"] = (
         _eager_section(options, m.directory, mean_step_s, say) if options.eager else {"skipped": "--no-eager"}
@@ -229,6 +222,21 @@ def _eager_section(
         if b not in ort_mean_s:  # batch not in the ORT run: time it now for the ratio
             ort_mean_s[b] = float(np.mean(_ort_times_for(options, b)))
         out[f"speedup_batch{b}"] = float(times.mean()) / ort_mean_s[b]
+    return out
+
+
+def _tokens_per_s(
+    batches: Sequence[int],
+    batch1_times: np.ndarray,
+    time_at: Callable[[int], np.ndarray],
+    mean_step_s: dict[int, float],
+) -> dict[str, float]:
+    """Tokens/s at each batch size (batch 1 reuses the latency run); fills ``mean_step_s``."""
+    out: dict[str, float] = {}
+    for b in batches:
+        times = batch1_times if b == 1 else time_at(b)
+        mean_step_s[b] = float(times.mean())
+        out[str(b)] = b / mean_step_s[b]
     return out
 
 
