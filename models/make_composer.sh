@@ -8,7 +8,7 @@ THREADS=${THREADS:-2}
 # 1. the size, by evidence: three sizes on the same 4.9 M-token budget
 python -m models.size_sweep --sizes 256 384 512 --stop-at 600 --max-steps 8000 --threads "$THREADS" --out runs/sweep
 # 2. the chosen size (h512, lowest validation loss) trains on from its sweep run
-python -m models.train --out runs/sweep/h512 --hidden 512 --max-steps 5000 --max-minutes 100 --threads "$THREADS"
+python -m models.train --out runs/sweep/h512 --hidden 512 --max-steps 5600 --max-minutes 95 --threads "$THREADS"
 # 3. export (with the parity check), record the sweep and the validation loss
 python -m export.onnx_export runs/sweep/h512/best.pt --out models/composer \
   --command "models/make_composer.sh" \
