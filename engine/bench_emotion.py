@@ -54,6 +54,7 @@ def emotion_table(
     seed: int = 0,
     temperature: float = 1.0,
     top_p: float = 0.95,
+    guidance: float = 0.0,
     tempo_bpm: float = 110.0,
 ) -> list[QuadrantRow]:
     """Generate ``pieces`` pieces per quadrant and describe each quadrant.
@@ -70,7 +71,12 @@ def emotion_table(
         for q, (valence, arousal) in QUADRANT_TARGETS.items():
             for i in range(pieces):
                 sid = composer.open_stream(
-                    seed + 1000 * q + i, valence, arousal, temperature=temperature, top_p=top_p
+                    seed + 1000 * q + i,
+                    valence,
+                    arousal,
+                    temperature=temperature,
+                    top_p=top_p,
+                    guidance=guidance,
                 )
                 streams.append((q, sid))
         sequences = composer.generate_bars([sid for _, sid in streams], bars)

@@ -15,6 +15,12 @@ a BAR token is fed to the model, so the new bar's BAR token and everything after
 including a bar whose BAR token was already sampled (held by :meth:`Composer.generate_bars`)
 but not fed yet. ``immediate=True`` switches at the next token.
 
+Valence guidance: with ``guidance`` g > 0 a stream also runs a shadow copy of itself fed the
+opposite valence (same tokens, same arousal, its own recurrent state) in the same batched call,
+and samples from ``l + g * (l - l_opposite)``: the difference the model makes between the two
+valences is amplified g-fold (contrastive, classifier-free-style guidance). It costs one more row
+per guided stream per step; at valence 0 it changes nothing.
+
 Reproducibility: a stream's random numbers come only from ``default_rng(seed)``, and on the CPU
 provider the step graph gives bit-identical results per row whatever the batch around it, so a
 stream's tokens do not depend on which other streams are stepped with it. (GPU kernels may pick
@@ -39,7 +45,13 @@ from engine import codec, grammar
 from engine import vocab as V
 from engine.grammar_rows import advance_rows, fill_masks_rows
 from engine.model_artifact import ModelArtifact, load_artifact
-from engine.sampling import BatchSampler, UniformBank, validate_temperature, validate_top_p
+from engine.sampling import (
+    BatchSampler,
+    UniformBank,
+    validate_guidance,
+    validate_temperature,
+    validate_top_p,
+)
 
 OUTPUT_NAMES: Final = ["logits", "h_out", "c_out"]
 _NO_TOKEN: Final = -1
@@ -114,10 +126,11 @@ class _Scratch:
 
     def __init__(self, max_streams: int, layers: int, hidden: int) -> None:
         self.layers, self.hidden = layers, hidden
-        self.token = np.empty(max_streams, dtype=np.int64)
-        self.cond = np.empty((max_streams, 2), dtype=np.float32)
-        self.h = np.empty(layers * max_streams * hidden, dtype=np.float32)
-        self.c = np.empty(layers * max_streams * hidden, dtype=np.float32)
+        rows = 2 * max_streams  # each stream plus, when guided, its shadow
+        self.token = np.empty(rows, dtype=np.int64)
+        self.cond = np.empty((rows, 2), dtype=np.float32)
+        self.h = np.empty(layers * rows * hidden, dtype=np.float32)
+        self.c = np.empty(layers * rows * hidden, dtype=np.float32)
         self.states = np.empty((max_streams, grammar.STATE_SIZE), dtype=np.int32)
         self.mask = np.empty((max_streams, V.VOCAB_SIZE), dtype=np.bool_)
         self.temperature = np.empty(max_streams, dtype=np.float64)
@@ -184,6 +197,9 @@ class Composer:
         self._bars = np.zeros(S, dtype=np.int64)
         self._count = np.zeros(S, dtype=np.int64)
         self._held = np.full(S, _NO_TOKEN, dtype=np.int64)
+        self._guidance = np.zeros(S, dtype=np.float32)
+        self._h_shadow = np.zeros((L, S, H), dtype=np.float32)  # state under the opposite valence
+        self._c_shadow = np.zeros((L, S, H), dtype=np.float32)
         self._seeds = [0] * S
         self._rng = UniformBank(S)
         self._sampler = BatchSampler(S, V.VOCAB_SIZE)
@@ -208,6 +224,7 @@ class Composer:
         *,
         temperature: float = 1.0,
         top_p: float = 0.95,
+        guidance: float = 0.0,
     ) -> int:
         """Open a stream at the start of a piece; returns its id.
 
@@ -217,6 +234,7 @@ class Composer:
             arousal: target arousal in [-1, 1] (negative: calm, positive: energetic).
             temperature: sampling temperature, > 0.
             top_p: nucleus mass, in (0, 1].
+            guidance: valence guidance weight in [0, 8] (see the module docstring); 0: off.
 
         Raises:
             TypeError, ValueError: an argument is out of range.
@@ -225,6 +243,7 @@ class Composer:
         seed = validate_seed(seed)
         emotion = validate_emotion(valence, arousal)
         t, p = validate_temperature(temperature), validate_top_p(top_p)
+        g = validate_guidance(guidance)
         free = np.flatnonzero(~self._active)
         if free.size == 0:
             raise RuntimeError(f"all {self.max_streams} streams are open; close one or raise max_streams")
@@ -232,6 +251,9 @@ class Composer:
         self._active[s] = True
         self._h[:, s] = 0.0
         self._c[:, s] = 0.0
+        self._h_shadow[:, s] = 0.0
+        self._c_shadow[:, s] = 0.0
+        self._guidance[s] = g
         self._next_token[s] = V.BOS
         self._cond[s] = self._target[s] = emotion
         self._temperature[s], self._top_p[s] = t, p
@@ -271,14 +293,28 @@ class Composer:
             self._cond[stream] = emotion
 
     def set_sampling(
-        self, stream: int, *, temperature: float | None = None, top_p: float | None = None
+        self,
+        stream: int,
+        *,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        guidance: float | None = None,
     ) -> None:
         """Change the sampling settings of ``stream`` from its next token on.
 
+        Turning guidance on mid-stream starts the shadow from the stream's current state.
+
         Raises:
-            TypeError, ValueError: temperature not > 0, top_p not in (0, 1], or the stream not open.
+            TypeError, ValueError: temperature not > 0, top_p not in (0, 1], guidance not in
+                [0, 8], or the stream not open.
         """
         self._check_ids(stream)
+        if guidance is not None:
+            g = validate_guidance(guidance)
+            if g > 0 and self._guidance[stream] == 0:
+                self._h_shadow[:, stream] = self._h[:, stream]
+                self._c_shadow[:, stream] = self._c[:, stream]
+            self._guidance[stream] = g
         if temperature is not None:
             self._temperature[stream] = validate_temperature(temperature)
         if top_p is not None:
@@ -386,6 +422,7 @@ class Composer:
         seed: int | None = None,
         temperature: float = 1.0,
         top_p: float = 0.95,
+        guidance: float = 0.0,
     ) -> tuple[list[V.Note], list[int]]:
         """Compose one piece of ``bars`` bars at a fixed emotion (opens and closes a stream).
 
@@ -396,6 +433,7 @@ class Composer:
             seed: int >= 0 for a reproducible piece; None: random.
             temperature: > 0.
             top_p: in (0, 1].
+            guidance: valence guidance weight in [0, 8]; 0: off.
 
         Returns:
             (notes, bar_beats): decoded notes (onsets in sixteenth steps) and each bar's beats.
@@ -408,7 +446,9 @@ class Composer:
             raise TypeError(f"bars must be an int >= 1, got {bars!r}")
         if bars < 1:
             raise ValueError(f"bars must be >= 1, got {bars}")
-        stream = self.open_stream(seed, valence, arousal, temperature=temperature, top_p=top_p)
+        stream = self.open_stream(
+            seed, valence, arousal, temperature=temperature, top_p=top_p, guidance=guidance
+        )
         try:
             tokens = self.generate_bars([stream], bars)[0]
         finally:
@@ -447,18 +487,34 @@ class Composer:
         sc = self._scratch
         if n == 0:  # onnxruntime aborts the process on an empty batch: never send one
             return sc.token[:0], sc.is_bar[:0]
-        token, cond = sc.token[:n], sc.cond[:n]
-        h, c = sc.state_view(sc.h, n), sc.state_view(sc.c, n)
-        np.take(self._next_token, ids, out=token, mode="clip")
-        opening = (token >= V.BAR_OFFSET) & (token < V.POS_OFFSET)
+        guided = ids[self._guidance[ids] > 0]
+        rows = n + guided.size  # the streams, then the shadows of the guided ones
+        token, cond = sc.token[:rows], sc.cond[:rows]
+        h, c = sc.state_view(sc.h, rows), sc.state_view(sc.c, rows)
+        np.take(self._next_token, ids, out=token[:n], mode="clip")
+        opening = (token[:n] >= V.BAR_OFFSET) & (token[:n] < V.POS_OFFSET)
         if opening.any():  # a bar line is fed now: the new bar carries the latest target
             self._cond[ids[opening]] = self._target[ids[opening]]
-        np.take(self._cond, ids, axis=0, out=cond, mode="clip")
-        np.take(self._h, ids, axis=1, out=h, mode="clip")
-        np.take(self._c, ids, axis=1, out=c, mode="clip")
+        np.take(self._cond, ids, axis=0, out=cond[:n], mode="clip")
+        np.take(self._h, ids, axis=1, out=h[:, :n], mode="clip")
+        np.take(self._c, ids, axis=1, out=c[:, :n], mode="clip")
+        if guided.size:
+            token[n:] = self._next_token[guided]
+            cond[n:, 0] = -self._cond[guided, 0]
+            cond[n:, 1] = self._cond[guided, 1]
+            h[:, n:] = self._h_shadow[:, guided]
+            c[:, n:] = self._c_shadow[:, guided]
         logits, h_out, c_out = self._session.run(OUTPUT_NAMES, {"token": token, "cond": cond, "h": h, "c": c})
-        self._h[:, ids] = h_out
-        self._c[:, ids] = c_out
+        self._h[:, ids] = h_out[:, :n]
+        self._c[:, ids] = c_out[:, :n]
+        if guided.size:
+            self._h_shadow[:, guided] = h_out[:, n:]
+            self._c_shadow[:, guided] = c_out[:, n:]
+            rows_guided = np.flatnonzero(self._guidance[ids] > 0)
+            weight = self._guidance[guided][:, None]
+            own = logits[rows_guided]
+            logits[rows_guided] = own + weight * (own - logits[n:])
+        logits = logits[:n]
         mask = sc.mask[:n]
         fill_masks_rows(self._grammar, ids, self._allowed_bars, False, sc.states, sc.mask)
         temperature, top_p, uniforms = sc.temperature[:n], sc.top_p[:n], sc.uniforms[:n]

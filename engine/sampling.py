@@ -57,6 +57,24 @@ def validate_top_p(value: object) -> float:
     return p
 
 
+MAX_GUIDANCE = 8.0
+
+
+def validate_guidance(value: object) -> float:
+    """``value`` as a float if it is a valid guidance weight.
+
+    Raises:
+        TypeError: not a real number.
+        ValueError: outside 0 <= guidance <= MAX_GUIDANCE.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"guidance must be a real number in [0, {MAX_GUIDANCE:g}], got {value!r}")
+    g = float(value)
+    if not 0.0 <= g <= MAX_GUIDANCE:
+        raise ValueError(f"guidance must be in [0, {MAX_GUIDANCE:g}], got {value!r}")
+    return g
+
+
 @numba.njit(cache=True, nogil=True)
 def _sample_rows(
     logits: np.ndarray,

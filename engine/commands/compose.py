@@ -58,6 +58,12 @@ def register(sub: Any) -> None:
         default=0.95,
         help="nucleus mass in (0, 1] (default 0.95)",
     )
+    p.add_argument(
+        "--guidance",
+        type=bounded_float("guidance", 0, 8),
+        default=0.0,
+        help="valence guidance in [0, 8]: amplify the difference valence makes (default 0: off)",
+    )
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
     p.add_argument(
         "--provider",
@@ -92,7 +98,13 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
     notes, bar_beats = composer.compose(
-        args.valence, args.arousal, args.bars, seed=seed, temperature=args.temperature, top_p=args.top_p
+        args.valence,
+        args.arousal,
+        args.bars,
+        seed=seed,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        guidance=args.guidance,
     )
     try:
         codec.write_notes_midi(args.output, notes, bar_beats, tempo_bpm=args.tempo_bpm)
