@@ -132,10 +132,18 @@ def emotion_section(artifact: ModelArtifact, options: BenchOptions) -> dict[str,
         from engine.bench_emotion import emotion_table, format_table, table_json
 
         composer = Composer(artifact=artifact, max_streams=4 * options.emotion_pieces)
-        rows = emotion_table(composer, pieces=options.emotion_pieces)
+        plain = emotion_table(composer, pieces=options.emotion_pieces)
+        primed = emotion_table(composer, pieces=options.emotion_pieces, tonal_prime=True)
     except ImportError as exc:
         return {"skipped": f"music21/pretty_midi not installed ({exc}); pip install 'affetto[train]'"}
-    return {**table_json(rows), "table": format_table(rows)}
+    return {
+        **table_json(plain),
+        "tonal_prime": table_json(primed),
+        "table": "model alone (valence and arousal inputs only)\n"
+        + format_table(plain)
+        + "\n\nwith the tonal primer (mode from valence; affetto compose's default)\n"
+        + format_table(primed),
+    }
 
 
 def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = None) -> dict[str, Any]:

@@ -55,9 +55,13 @@ def emotion_table(
     temperature: float = 1.0,
     top_p: float = 0.95,
     guidance: float = 0.0,
+    tonal_prime: bool = False,
     tempo_bpm: float = 110.0,
 ) -> list[QuadrantRow]:
     """Generate ``pieces`` pieces per quadrant and describe each quadrant.
+
+    With ``tonal_prime`` each stream starts from a silent bar whose mode follows its valence
+    (what ``affetto compose`` does by default); without, the model alone is judged.
 
     Raises:
         ImportError: music21 or pretty_midi is missing (install the ``train`` extra).
@@ -77,6 +81,7 @@ def emotion_table(
                     temperature=temperature,
                     top_p=top_p,
                     guidance=guidance,
+                    tonal_prime=tonal_prime,
                 )
                 streams.append((q, sid))
         sequences = composer.generate_bars([sid for _, sid in streams], bars)

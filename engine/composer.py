@@ -52,6 +52,7 @@ from engine.sampling import (
     validate_temperature,
     validate_top_p,
 )
+from engine.tonal_primer import choose_key, primer_tokens, primer_velocity
 
 OUTPUT_NAMES: Final = ["logits", "h_out", "c_out"]
 _NO_TOKEN: Final = -1
@@ -70,6 +71,7 @@ class StreamInfo:
         top_p: nucleus mass.
         bars: bars started so far (BAR tokens sampled).
         tokens: tokens sampled so far.
+        key: (tonic pitch class, "major"/"minor") the stream was primed in, None if unprimed.
     """
 
     stream: int
@@ -80,6 +82,7 @@ class StreamInfo:
     top_p: float
     bars: int
     tokens: int
+    key: tuple[int, str] | None = None
 
 
 def is_int(value: object) -> TypeGuard[int | np.integer]:
@@ -201,6 +204,7 @@ class Composer:
         self._h_shadow = np.zeros((L, S, H), dtype=np.float32)  # state under the opposite valence
         self._c_shadow = np.zeros((L, S, H), dtype=np.float32)
         self._seeds = [0] * S
+        self._keys: list[tuple[int, str] | None] = [None] * S
         self._rng = UniformBank(S)
         self._sampler = BatchSampler(S, V.VOCAB_SIZE)
         self._scratch = _Scratch(S, L, H)
@@ -225,6 +229,7 @@ class Composer:
         temperature: float = 1.0,
         top_p: float = 0.95,
         guidance: float = 0.0,
+        tonal_prime: bool = False,
     ) -> int:
         """Open a stream at the start of a piece; returns its id.
 
@@ -235,6 +240,8 @@ class Composer:
             temperature: sampling temperature, > 0.
             top_p: nucleus mass, in (0, 1].
             guidance: valence guidance weight in [0, 8] (see the module docstring); 0: off.
+            tonal_prime: prime the stream with a bar in a key whose mode follows the valence
+                (:mod:`engine.tonal_primer`; the key is drawn from the seed).
 
         Raises:
             TypeError, ValueError: an argument is out of range.
@@ -262,6 +269,11 @@ class Composer:
         self._held[s] = _NO_TOKEN
         self._seeds[s] = seed
         self._rng.reset(s, seed)
+        self._keys[s] = None
+        if tonal_prime:
+            tonic, mode = choose_key(seed, emotion[0])
+            self.prime(s, primer_tokens(tonic, mode, self.meter_beats, primer_velocity(emotion[1])))
+            self._keys[s] = (tonic, mode)
         return s
 
     def close_stream(self, stream: int) -> None:
@@ -337,7 +349,40 @@ class Composer:
             float(self._top_p[s]),
             int(self._bars[s]),
             int(self._count[s]),
+            self._keys[s],
         )
+
+    def prime(self, stream: int, tokens: Sequence[int] | np.ndarray) -> None:
+        """Feed ``tokens`` to ``stream`` as unheard context (a key, a theme), then open a bar.
+
+        The tokens run through the model (and the guidance shadow) as if they had been sampled,
+        but are never output; afterwards the stream's next output starts with a new bar. Must
+        be called before the stream has produced anything.
+
+        Args:
+            stream: an open stream that has not produced a token yet.
+            tokens: whole bars in the composer's meter, starting with a BAR token.
+
+        Raises:
+            ValueError: the stream has already produced tokens, or the tokens break the grammar
+                or the meter (the stream is then closed, since its state is partly primed).
+        """
+        ids = self._check_ids(stream)
+        if self._count[stream] or self._held[stream] != _NO_TOKEN:
+            raise ValueError(f"stream {stream} has already started; prime it right after open_stream")
+        seq = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        bar = V.bar_token(self.meter_beats)
+        if seq.size == 0 or seq[0] != bar:
+            raise ValueError(f"a primer must start with {V.token_name(bar)} (the composer's meter)")
+        try:
+            for token in (*seq.tolist(), bar):
+                self._advance(ids, np.full(1, token, dtype=np.int64))
+        except ValueError:
+            self.close_stream(stream)
+            raise
+        self._held[stream] = bar  # the bar opened after the primer is the stream's first output
+        self._bars[stream] = 1
+        self._count[stream] = 1
 
     # ------------------------------------------------------------------------- generation
     def step(self, stream_ids: int | Sequence[int] | np.ndarray) -> np.ndarray:
@@ -423,6 +468,7 @@ class Composer:
         temperature: float = 1.0,
         top_p: float = 0.95,
         guidance: float = 0.0,
+        tonal_prime: bool = True,
     ) -> tuple[list[V.Note], list[int]]:
         """Compose one piece of ``bars`` bars at a fixed emotion (opens and closes a stream).
 
@@ -434,6 +480,7 @@ class Composer:
             temperature: > 0.
             top_p: in (0, 1].
             guidance: valence guidance weight in [0, 8]; 0: off.
+            tonal_prime: start from a silent bar in a key whose mode follows the valence.
 
         Returns:
             (notes, bar_beats): decoded notes (onsets in sixteenth steps) and each bar's beats.
@@ -447,7 +494,13 @@ class Composer:
         if bars < 1:
             raise ValueError(f"bars must be >= 1, got {bars}")
         stream = self.open_stream(
-            seed, valence, arousal, temperature=temperature, top_p=top_p, guidance=guidance
+            seed,
+            valence,
+            arousal,
+            temperature=temperature,
+            top_p=top_p,
+            guidance=guidance,
+            tonal_prime=tonal_prime,
         )
         try:
             tokens = self.generate_bars([stream], bars)[0]
@@ -481,8 +534,12 @@ class Composer:
             raise ValueError(f"stream ids must be distinct, got {ids.tolist()}")
         return ids
 
-    def _advance(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Run the model once for the (validated) ``ids`` and sample; returns (tokens, is_bar) views."""
+    def _advance(self, ids: np.ndarray, forced: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Run the model once for the (validated) ``ids`` and sample; returns (tokens, is_bar) views.
+
+        With ``forced`` (int64[n]) those tokens are taken instead of sampled (priming); a forced
+        token the stream's mask refuses raises ValueError and changes nothing after the model run.
+        """
         n = ids.size
         sc = self._scratch
         if n == 0:  # onnxruntime aborts the process on an empty batch: never send one
@@ -517,11 +574,21 @@ class Composer:
         logits = logits[:n]
         mask = sc.mask[:n]
         fill_masks_rows(self._grammar, ids, self._allowed_bars, False, sc.states, sc.mask)
-        temperature, top_p, uniforms = sc.temperature[:n], sc.top_p[:n], sc.uniforms[:n]
-        np.take(self._temperature, ids, out=temperature, mode="clip")
-        np.take(self._top_p, ids, out=top_p, mode="clip")
-        self._rng.draw(ids, uniforms)
-        tokens = self._sampler.sample(logits, mask, temperature, top_p, uniforms)
+        if forced is not None:
+            refused = ~mask[np.arange(n), forced]
+            if refused.any():
+                k = int(np.flatnonzero(refused)[0])
+                raise ValueError(
+                    f"primer token {V.token_name(int(forced[k]))} is not allowed here (stream {ids[k]}, "
+                    f"meter {self.meter_beats}/4)"
+                )
+            tokens = forced
+        else:
+            temperature, top_p, uniforms = sc.temperature[:n], sc.top_p[:n], sc.uniforms[:n]
+            np.take(self._temperature, ids, out=temperature, mode="clip")
+            np.take(self._top_p, ids, out=top_p, mode="clip")
+            self._rng.draw(ids, uniforms)
+            tokens = self._sampler.sample(logits, mask, temperature, top_p, uniforms)
         is_bar = sc.is_bar[:n]
         bad = advance_rows(self._grammar, ids, tokens, is_bar)
         if bad >= 0:  # the mask forbids this; a failure here is a bug in the engine, not bad input

@@ -250,3 +250,42 @@ def test_valence_guidance(artifact: ModelArtifact) -> None:
     for bad, error in ((-0.5, ValueError), (9.0, ValueError), (math.nan, ValueError), ("2", TypeError)):
         with pytest.raises(error, match="guidance"):
             c.set_sampling(ids[0], guidance=bad)  # type: ignore[arg-type]
+
+
+def test_tonal_primer_sets_key_and_is_not_output(artifact: ModelArtifact) -> None:
+    from engine.tonal_primer import choose_key, primer_tokens
+
+    c = Composer(artifact=artifact, max_streams=4)
+    s = c.open_stream(seed=3, valence=0.9, arousal=0.0, tonal_prime=True)
+    info = c.info(s)
+    assert info.key == choose_key(3, 0.9) and info.bars == 1 and info.tokens == 1
+    out = c.generate_bars([s], 2)[0]
+    assert out[0] == V.bar_token(4) and len(decode_tokens(out)[1]) == 2  # primer bar not in the output
+    with pytest.raises(ValueError, match="already started"):
+        c.prime(s, primer_tokens(0, "major", 4))
+    fresh = c.open_stream(seed=4)
+    with pytest.raises(ValueError, match="BAR_4"):
+        c.prime(fresh, primer_tokens(0, "minor", 3))  # wrong meter
+    bad = np.asarray([V.bar_token(4), V.pitch_token(60)])  # a pitch without a position
+    with pytest.raises(ValueError, match="not allowed"):
+        c.prime(fresh, bad)
+    assert fresh not in c.open_streams  # a half-primed stream is closed
+    # primed composition is reproducible and differs from the unprimed one
+    a = c.compose(-0.8, 0.2, 3, seed=8)
+    assert a == c.compose(-0.8, 0.2, 3, seed=8) != c.compose(-0.8, 0.2, 3, seed=8, tonal_prime=False)
+
+
+def test_tonal_primer_bars() -> None:
+    from engine.tonal_primer import choose_key, mode_for_valence, primer_tokens
+
+    for meter in V.BAR_BEATS:
+        notes, bars = decode_tokens(primer_tokens(9, "minor", meter, velocity=100))
+        assert bars == [meter]
+        pcs = {(n.pitch - 9) % 12 for n in notes}
+        assert 3 in pcs and 4 not in pcs and {n.velocity for n in notes} == {100}
+    rng = np.random.default_rng(0)
+    assert sum(mode_for_valence(0.8, rng) == "major" for _ in range(400)) > 380
+    assert sum(mode_for_valence(-0.8, rng) == "major" for _ in range(400)) < 20
+    assert choose_key(5, 0.3) == choose_key(5, 0.3)
+    with pytest.raises(ValueError, match=r"0\.\.11"):
+        primer_tokens(12, "major", 4)

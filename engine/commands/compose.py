@@ -64,6 +64,11 @@ def register(sub: Any) -> None:
         default=0.0,
         help="valence guidance in [0, 8]: amplify the difference valence makes (default 0: off)",
     )
+    p.add_argument(
+        "--no-tonal-prime",
+        action="store_true",
+        help="do not start from a silent bar in a key whose mode follows the valence",
+    )
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
     p.add_argument(
         "--provider",
@@ -105,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_p=args.top_p,
         guidance=args.guidance,
+        tonal_prime=not args.no_tonal_prime,
     )
     try:
         codec.write_notes_midi(args.output, notes, bar_beats, tempo_bpm=args.tempo_bpm)
