@@ -202,9 +202,33 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
     result["eager"] = (
         _eager_section(options, m.directory, mean_step_s, say) if options.eager else {"skipped": "--no-eager"}
     )
+    result["int8"] = _int8_section(options, batches, say)
     result["targets"] = _targets(result)
     result["emotion"] = emotion_section(artifact, options)
     return result
+
+
+def _int8_section(options: BenchOptions, batches: list[int], say: Callable[[str], None]) -> dict[str, Any]:
+    """The shipped int8 graph's batch-1 latency, tokens/s and recorded loss delta, or ``{"skipped": why}``."""
+    try:
+        int8 = load_artifact(
+            options.model_dir, providers=CPU, intra_op_threads=1, inter_op_threads=1, precision="int8"
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        return {"skipped": str(exc)}
+    say(f"int8 model step, batch 1, {options.steps} steps")
+    lat = time_model_steps(int8, 1, options.steps)
+
+    def times(b: int) -> np.ndarray:
+        say(f"int8 model step, batch {b}")
+        return time_model_steps(int8, b, steps_for_batch(b, options.steps), warmup=10)
+
+    recorded = int8.manifest.raw.get("int8", {})
+    return {
+        "latency_batch1": latency_stats(lat),
+        "model_tokens_per_s": _tokens_per_s(batches, lat, times, {}),
+        "val_loss_delta": recorded.get("val_loss_delta"),
+    }
 
 
 def _eager_section(
@@ -321,6 +345,16 @@ def format_report(result: dict[str, Any]) -> str:
     lines.append(
         f"  {'composer step':<14}" + "".join(f"{v:12,.0f}" for v in result["composer_tokens_per_s"].values())
     )
+    int8 = result.get("int8", {})
+    if "latency_batch1" in int8:
+        lines.append(
+            f"  {'int8 model':<14}" + "".join(f"{v:12,.0f}" for v in int8["model_tokens_per_s"].values())
+        )
+        delta = int8["val_loss_delta"]
+        lines.append(
+            f"  int8 graph: batch-1 step p50 {int8['latency_batch1']['p50_ms']:.3f} ms, val loss delta "
+            + ("n/a" if delta is None else f"{delta:+.4f} nats/token")
+        )
     lines.append("")
     if "skipped" in eager:
         lines.append(f"PyTorch eager comparison skipped: {eager['skipped']}")

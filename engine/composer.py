@@ -157,6 +157,7 @@ class Composer:
         meter_beats: the bar length every stream uses, in quarter-note beats (one of BAR_BEATS).
         intra_op_threads: onnxruntime threads per operator; None: its default.
         artifact: an already loaded model (then model_dir/providers/threads are ignored).
+        precision: "fp32" or "int8" (see :func:`engine.model_artifact.load_artifact`).
 
     Raises:
         TypeError, ValueError: an argument is out of range (message names the allowed range).
@@ -172,6 +173,7 @@ class Composer:
         meter_beats: int = 4,
         intra_op_threads: int | None = None,
         artifact: ModelArtifact | None = None,
+        precision: str = "fp32",
     ) -> None:
         if not is_int(max_streams):
             raise TypeError(f"max_streams must be an int >= 1, got {max_streams!r}")
@@ -180,7 +182,7 @@ class Composer:
         if meter_beats not in V.BAR_BEATS:
             raise ValueError(f"meter_beats must be one of {V.BAR_BEATS}, got {meter_beats!r}")
         self.artifact = artifact or load_artifact(
-            model_dir, providers=providers, intra_op_threads=intra_op_threads
+            model_dir, providers=providers, intra_op_threads=intra_op_threads, precision=precision
         )
         self._session = self.artifact.session
         m = self.artifact.manifest

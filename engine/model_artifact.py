@@ -203,29 +203,57 @@ class ModelArtifact:
         return self.providers[0]
 
 
+PRECISIONS = ("fp32", "int8")
+
+
+def _graph_path(manifest: Manifest, precision: str) -> Path:
+    """The ONNX file for ``precision``.
+
+    Raises:
+        ValueError: unknown precision, or "int8" for a model that ships no int8 graph.
+        FileNotFoundError: the manifest names an int8 file that is missing.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return manifest.onnx_path
+    int8 = manifest.raw.get("int8")
+    name = int8.get("file") if isinstance(int8, dict) else None
+    if not isinstance(name, str):
+        raise ValueError(f"{manifest.directory}: this model ships no int8 graph (manifest has no int8.file)")
+    path = manifest.directory / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: int8 graph named in the manifest is missing")
+    return path
+
+
 def load_artifact(
     model_dir: str | os.PathLike[str] | None = None,
     *,
     providers: str | Sequence[str] | None = None,
     intra_op_threads: int | None = None,
     inter_op_threads: int | None = None,
+    precision: str = "fp32",
 ) -> ModelArtifact:
     """Validate ``model_dir`` and open an inference session on its step graph.
 
     Args:
         model_dir: the model directory; None: :func:`default_model_dir`.
         providers: see :func:`resolve_providers`.
+        precision: "fp32" (the trained weights) or "int8" (the dynamically quantized graph the
+            manifest names under ``int8.file``, with its measured loss delta; CPU only).
         intra_op_threads: threads inside one operator (>= 1); None: onnxruntime's default.
         inter_op_threads: threads across operators (>= 1); None: onnxruntime's default.
 
     Raises:
         FileNotFoundError: see :func:`load_manifest`.
-        ValueError: bad manifest or provider, an unreadable graph, a graph whose inputs or outputs
-            break the contract, or an explicitly requested provider that failed to initialise
-            (onnxruntime would silently fall back to CPU).
+        ValueError: bad manifest, provider or precision (or no int8 graph), an unreadable graph, a
+            graph whose inputs or outputs break the contract, or an explicitly requested provider
+            that failed to initialise (onnxruntime would silently fall back to CPU).
         TypeError: a thread count is not an int.
     """
     manifest = load_manifest(model_dir)
+    graph = _graph_path(manifest, precision)
     requested, explicit = resolve_providers(providers)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -247,9 +275,9 @@ def load_artifact(
     if quiet:
         ort.set_default_logger_severity(4)
     try:
-        session = ort.InferenceSession(str(manifest.onnx_path), options, providers=requested)
+        session = ort.InferenceSession(str(graph), options, providers=requested)
     except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
-        raise ValueError(f"{manifest.onnx_path}: onnxruntime cannot load the graph ({exc})") from exc
+        raise ValueError(f"{graph}: onnxruntime cannot load the graph ({exc})") from exc
     finally:
         if quiet:
             ort.set_default_logger_severity(_ORT_DEFAULT_SEVERITY)

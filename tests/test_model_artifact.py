@@ -140,3 +140,25 @@ def test_default_dir_and_engine_import_without_torch() -> None:
         "assert 'torch' not in sys.modules, 'engine imported torch'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_int8_precision(tiny_model_dir: Path, tiny_corpus: Path, tmp_path: Path) -> None:
+    """The int8 graph loads only when the manifest ships one; it runs the same contract."""
+    from engine.composer import Composer
+    from export.quantize import main as quantize
+
+    with pytest.raises(ValueError, match="no int8 graph"):
+        load_artifact(tiny_model_dir, providers="cpu", precision="int8")
+    with pytest.raises(ValueError, match="precision"):
+        load_artifact(tiny_model_dir, providers="cpu", precision="fp16")
+    art = tmp_path / "art"
+    shutil.copytree(tiny_model_dir, art)
+    assert (
+        quantize([str(art), "--corpus", str(tiny_corpus), "--windows", "2", "--seq-len", "16", "--keep"]) == 0
+    )
+    composer = Composer(art, providers="cpu", max_streams=2, precision="int8")
+    _, bars = composer.compose(0.5, 0.5, 2, seed=1)
+    assert bars == [4, 4]
+    (art / "composer.int8.onnx").unlink()
+    with pytest.raises(FileNotFoundError, match="int8"):
+        load_artifact(art, providers="cpu", precision="int8")

@@ -76,6 +76,12 @@ def register(sub: Any) -> None:
         default=None,
         help="onnxruntime execution provider (default: cuda if available, else cpu)",
     )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "int8"),
+        default="fp32",
+        help="model weights: fp32 (as trained) or int8 (quantized, ~3x faster on CPU; default fp32)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -99,7 +105,13 @@ def run(args: argparse.Namespace) -> int:
     if args.tempo_bpm is None:
         args.tempo_bpm = tempo_for_arousal(args.arousal)
     try:
-        composer = Composer(args.model, providers=args.provider, max_streams=1, meter_beats=args.meter)
+        composer = Composer(
+            args.model,
+            providers=args.provider,
+            max_streams=1,
+            meter_beats=args.meter,
+            precision=args.precision,
+        )
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
     notes, bar_beats = composer.compose(
