@@ -27,7 +27,7 @@ import numpy as np
 import onnxruntime as ort
 
 from engine import vocab as V
-from engine.composer import Composer
+from engine.composer import DEFAULT_KEY_STRENGTH, Composer
 from engine.model_artifact import CPU, ModelArtifact, load_artifact
 
 DEFAULT_BATCHES: Final = (1, 16, 64, 256)
@@ -133,7 +133,9 @@ def emotion_section(artifact: ModelArtifact, options: BenchOptions) -> dict[str,
 
         composer = Composer(artifact=artifact, max_streams=4 * options.emotion_pieces)
         plain = emotion_table(composer, pieces=options.emotion_pieces)
-        primed = emotion_table(composer, pieces=options.emotion_pieces, tonal_prime=True)
+        primed = emotion_table(
+            composer, pieces=options.emotion_pieces, tonal_prime=True, key_strength=DEFAULT_KEY_STRENGTH
+        )
     except ImportError as exc:
         return {"skipped": f"music21/pretty_midi not installed ({exc}); pip install 'affetto[train]'"}
     return {
@@ -141,7 +143,7 @@ def emotion_section(artifact: ModelArtifact, options: BenchOptions) -> dict[str,
         "tonal_prime": table_json(primed),
         "table": "model alone (valence and arousal inputs only)\n"
         + format_table(plain)
-        + "\n\nwith the tonal primer (mode from valence; affetto compose's default)\n"
+        + f"\n\nwith the tonal primer and key pull {DEFAULT_KEY_STRENGTH:g} (affetto compose's default)\n"
         + format_table(primed),
     }
 

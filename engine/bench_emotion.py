@@ -56,6 +56,7 @@ def emotion_table(
     top_p: float = 0.95,
     guidance: float = 0.0,
     tonal_prime: bool = False,
+    key_strength: float = 0.0,
     tempo_bpm: float = 110.0,
 ) -> list[QuadrantRow]:
     """Generate ``pieces`` pieces per quadrant and describe each quadrant.
@@ -82,6 +83,7 @@ def emotion_table(
                     top_p=top_p,
                     guidance=guidance,
                     tonal_prime=tonal_prime,
+                    key_strength=key_strength,
                 )
                 streams.append((q, sid))
         sequences = composer.generate_bars([sid for _, sid in streams], bars)

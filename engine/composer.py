@@ -52,9 +52,18 @@ from engine.sampling import (
     validate_temperature,
     validate_top_p,
 )
-from engine.tonal_primer import choose_key, primer_tokens, primer_velocity
+from engine.tonal_primer import (
+    choose_key,
+    key_bias,
+    primer_notes_per_beat,
+    primer_tokens,
+    primer_velocity,
+)
 
 OUTPUT_NAMES: Final = ["logits", "h_out", "c_out"]
+#: Default pull toward the primed key in :meth:`Composer.compose` (nats off-key; see tonal_primer).
+DEFAULT_KEY_STRENGTH: Final = 1.5
+MAX_KEY_STRENGTH: Final = 8.0
 _NO_TOKEN: Final = -1
 
 
@@ -106,6 +115,21 @@ def validate_emotion(valence: object, arousal: object) -> tuple[float, float]:
             raise ValueError(f"{name} must be in [-1, 1], got {value!r}")
         out.append(f)
     return out[0], out[1]
+
+
+def validate_key_strength(value: object) -> float:
+    """``value`` as a float if it is a valid key strength (nats, 0..MAX_KEY_STRENGTH).
+
+    Raises:
+        TypeError: not a real number.
+        ValueError: NaN or outside [0, MAX_KEY_STRENGTH].
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"key_strength must be a real number in [0, {MAX_KEY_STRENGTH:g}], got {value!r}")
+    f = float(value)
+    if not 0.0 <= f <= MAX_KEY_STRENGTH:
+        raise ValueError(f"key_strength must be in [0, {MAX_KEY_STRENGTH:g}], got {value!r}")
+    return f
 
 
 def validate_seed(seed: object) -> int:
@@ -207,6 +231,8 @@ class Composer:
         self._c_shadow = np.zeros((L, S, H), dtype=np.float32)
         self._seeds = [0] * S
         self._keys: list[tuple[int, str] | None] = [None] * S
+        self._key_bias = np.zeros((S, V.VOCAB_SIZE), dtype=np.float32)  # logit bias toward the key
+        self._biased = np.zeros(S, dtype=np.bool_)
         self._rng = UniformBank(S)
         self._sampler = BatchSampler(S, V.VOCAB_SIZE)
         self._scratch = _Scratch(S, L, H)
@@ -232,6 +258,7 @@ class Composer:
         top_p: float = 0.95,
         guidance: float = 0.0,
         tonal_prime: bool = False,
+        key_strength: float = 0.0,
     ) -> int:
         """Open a stream at the start of a piece; returns its id.
 
@@ -244,6 +271,8 @@ class Composer:
             guidance: valence guidance weight in [0, 8] (see the module docstring); 0: off.
             tonal_prime: prime the stream with a bar in a key whose mode follows the valence
                 (:mod:`engine.tonal_primer`; the key is drawn from the seed).
+            key_strength: with ``tonal_prime``, a soft pull toward the key: pitches outside it
+                get this much less logit (nats, in [0, 8]; 0: none).
 
         Raises:
             TypeError, ValueError: an argument is out of range.
@@ -253,6 +282,7 @@ class Composer:
         emotion = validate_emotion(valence, arousal)
         t, p = validate_temperature(temperature), validate_top_p(top_p)
         g = validate_guidance(guidance)
+        strength = validate_key_strength(key_strength)
         free = np.flatnonzero(~self._active)
         if free.size == 0:
             raise RuntimeError(f"all {self.max_streams} streams are open; close one or raise max_streams")
@@ -272,10 +302,18 @@ class Composer:
         self._seeds[s] = seed
         self._rng.reset(s, seed)
         self._keys[s] = None
+        self._biased[s] = False
         if tonal_prime:
             tonic, mode = choose_key(seed, emotion[0])
-            self.prime(s, primer_tokens(tonic, mode, self.meter_beats, primer_velocity(emotion[1])))
+            arousal = emotion[1]
+            primer = primer_tokens(
+                tonic, mode, self.meter_beats, primer_velocity(arousal), primer_notes_per_beat(arousal)
+            )
+            self.prime(s, primer)
             self._keys[s] = (tonic, mode)
+            if strength > 0:
+                self._key_bias[s] = key_bias(tonic, mode, strength)
+                self._biased[s] = True
         return s
 
     def close_stream(self, stream: int) -> None:
@@ -471,6 +509,7 @@ class Composer:
         top_p: float = 0.95,
         guidance: float = 0.0,
         tonal_prime: bool = True,
+        key_strength: float = DEFAULT_KEY_STRENGTH,
     ) -> tuple[list[V.Note], list[int]]:
         """Compose one piece of ``bars`` bars at a fixed emotion (opens and closes a stream).
 
@@ -483,6 +522,7 @@ class Composer:
             top_p: in (0, 1].
             guidance: valence guidance weight in [0, 8]; 0: off.
             tonal_prime: start from a silent bar in a key whose mode follows the valence.
+            key_strength: with ``tonal_prime``, logit penalty (nats) on pitches outside the key.
 
         Returns:
             (notes, bar_beats): decoded notes (onsets in sixteenth steps) and each bar's beats.
@@ -503,6 +543,7 @@ class Composer:
             top_p=top_p,
             guidance=guidance,
             tonal_prime=tonal_prime,
+            key_strength=key_strength,
         )
         try:
             tokens = self.generate_bars([stream], bars)[0]
@@ -574,6 +615,8 @@ class Composer:
             own = logits[rows_guided]
             logits[rows_guided] = own + weight * (own - logits[n:])
         logits = logits[:n]
+        if self._biased[ids].any():
+            logits += self._key_bias[ids]
         mask = sc.mask[:n]
         fill_masks_rows(self._grammar, ids, self._allowed_bars, False, sc.states, sc.mask)
         if forced is not None:

@@ -289,3 +289,24 @@ def test_tonal_primer_bars() -> None:
     assert choose_key(5, 0.3) == choose_key(5, 0.3)
     with pytest.raises(ValueError, match=r"0\.\.11"):
         primer_tokens(12, "major", 4)
+
+
+def test_key_pull(artifact: ModelArtifact) -> None:
+    """The key bias follows the Krumhansl–Kessler hierarchy and only acts on primed streams."""
+    from engine.tonal_primer import key_bias
+
+    bias = key_bias(2, "major", 1.5)  # D major
+    pcs = {p % 12: float(bias[V.pitch_token(p)]) for p in range(60, 72)}
+    assert pcs[2] == 0.0 and max(pcs.values()) == 0.0
+    assert pcs[9] > pcs[3] and pcs[6] > pcs[5]  # the fifth and the major third beat chromatic notes
+    non_tonic = sum(p % 12 != 2 for p in range(V.PITCH_MIN, V.PITCH_MAX + 1))
+    assert np.count_nonzero(bias) == non_tonic  # every pitch but the tonic's is pulled down
+    c = Composer(artifact=artifact, max_streams=2)
+    a = c.compose(0.5, 0.0, 3, seed=2, key_strength=0.0)
+    assert c.compose(0.5, 0.0, 3, seed=2, key_strength=4.0) != a
+    assert c.compose(0.5, 0.0, 3, seed=2, tonal_prime=False, key_strength=4.0) == c.compose(
+        0.5, 0.0, 3, seed=2, tonal_prime=False, key_strength=0.0
+    )
+    for bad, error in ((-1.0, ValueError), (8.5, ValueError), (math.inf, ValueError), (None, TypeError)):
+        with pytest.raises(error, match="key_strength"):
+            c.open_stream(seed=1, tonal_prime=True, key_strength=bad)  # type: ignore[arg-type]

@@ -65,6 +65,12 @@ def register(sub: Any) -> None:
         help="valence guidance in [0, 8]: amplify the difference valence makes (default 0: off)",
     )
     p.add_argument(
+        "--key-strength",
+        type=bounded_float("key-strength", 0, 8),
+        default=None,
+        help="pull toward the primed key's tonal hierarchy, in nats, [0, 8] (default 1.5; 0: off)",
+    )
+    p.add_argument(
         "--no-tonal-prime",
         action="store_true",
         help="do not start from a silent bar in a key whose mode follows the valence",
@@ -97,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         CommandError: the model cannot be loaded or the file cannot be written.
     """
     from engine import codec
-    from engine.composer import Composer, validate_seed
+    from engine.composer import DEFAULT_KEY_STRENGTH, Composer, validate_seed
 
     if not args.output.parent.is_dir():
         raise CommandError(f"cannot write {args.output}: directory {args.output.parent} does not exist")
@@ -123,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         guidance=args.guidance,
         tonal_prime=not args.no_tonal_prime,
+        key_strength=DEFAULT_KEY_STRENGTH if args.key_strength is None else args.key_strength,
     )
     try:
         codec.write_notes_midi(args.output, notes, bar_beats, tempo_bpm=args.tempo_bpm)
