@@ -51,6 +51,7 @@ from engine.sampling import (
     validate_guidance,
     validate_temperature,
     validate_top_p,
+    validate_weight,
 )
 from engine.tonal_primer import (
     choose_key,
@@ -118,18 +119,8 @@ def validate_emotion(valence: object, arousal: object) -> tuple[float, float]:
 
 
 def validate_key_strength(value: object) -> float:
-    """``value`` as a float if it is a valid key strength (nats, 0..MAX_KEY_STRENGTH).
-
-    Raises:
-        TypeError: not a real number.
-        ValueError: NaN or outside [0, MAX_KEY_STRENGTH].
-    """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"key_strength must be a real number in [0, {MAX_KEY_STRENGTH:g}], got {value!r}")
-    f = float(value)
-    if not 0.0 <= f <= MAX_KEY_STRENGTH:
-        raise ValueError(f"key_strength must be in [0, {MAX_KEY_STRENGTH:g}], got {value!r}")
-    return f
+    """``value`` as a valid key strength, nats in [0, MAX_KEY_STRENGTH] (see ``validate_weight``)."""
+    return validate_weight("key_strength", value, MAX_KEY_STRENGTH)
 
 
 def validate_seed(seed: object) -> int:

@@ -60,19 +60,24 @@ def validate_top_p(value: object) -> float:
 MAX_GUIDANCE = 8.0
 
 
-def validate_guidance(value: object) -> float:
-    """``value`` as a float if it is a valid guidance weight.
+def validate_weight(name: str, value: object, high: float) -> float:
+    """``value`` as a float if it is a real number in [0, ``high``] (a guidance or bias weight).
 
     Raises:
         TypeError: not a real number.
-        ValueError: outside 0 <= guidance <= MAX_GUIDANCE.
+        ValueError: NaN or outside [0, high].
     """
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"guidance must be a real number in [0, {MAX_GUIDANCE:g}], got {value!r}")
-    g = float(value)
-    if not 0.0 <= g <= MAX_GUIDANCE:
-        raise ValueError(f"guidance must be in [0, {MAX_GUIDANCE:g}], got {value!r}")
-    return g
+        raise TypeError(f"{name} must be a real number in [0, {high:g}], got {value!r}")
+    w = float(value)
+    if not 0.0 <= w <= high:
+        raise ValueError(f"{name} must be in [0, {high:g}], got {value!r}")
+    return w
+
+
+def validate_guidance(value: object) -> float:
+    """``value`` as a valid guidance weight, in [0, MAX_GUIDANCE] (see :func:`validate_weight`)."""
+    return validate_weight("guidance", value, MAX_GUIDANCE)
 
 
 @numba.njit(cache=True, nogil=True)

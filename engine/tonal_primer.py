@@ -29,6 +29,13 @@ KK_PROFILES: Final = {
 MODE_SLOPE: Final = 3.0
 
 
+def _check_key(tonic_pc: int, mode: str) -> None:
+    if not 0 <= tonic_pc <= 11:
+        raise ValueError(f"tonic_pc must be in 0..11, got {tonic_pc}")
+    if mode not in KK_PROFILES:
+        raise ValueError(f"mode must be one of {sorted(KK_PROFILES)}, got {mode!r}")
+
+
 def choose_key(seed: int, valence: float) -> tuple[int, str]:
     """(tonic pitch class, mode) for a stream: tonic uniform, mode by :func:`mode_for_valence`.
 
@@ -79,10 +86,7 @@ def primer_tokens(
     Raises:
         ValueError: an argument is out of range.
     """
-    if not 0 <= tonic_pc <= 11:
-        raise ValueError(f"tonic_pc must be in 0..11, got {tonic_pc}")
-    if mode not in THIRD:
-        raise ValueError(f"mode must be one of {sorted(THIRD)}, got {mode!r}")
+    _check_key(tonic_pc, mode)
     if meter_beats not in V.BAR_BEATS:
         raise ValueError(f"meter_beats must be one of {V.BAR_BEATS}, got {meter_beats}")
     if notes_per_beat not in (0, 1, 2):
@@ -110,10 +114,7 @@ def key_bias(tonic_pc: int, mode: str, strength: float) -> np.ndarray:
     Raises:
         ValueError: an argument is out of range.
     """
-    if not 0 <= tonic_pc <= 11:
-        raise ValueError(f"tonic_pc must be in 0..11, got {tonic_pc}")
-    if mode not in KK_PROFILES:
-        raise ValueError(f"mode must be one of {sorted(KK_PROFILES)}, got {mode!r}")
+    _check_key(tonic_pc, mode)
     if not (math.isfinite(strength) and strength >= 0):
         raise ValueError(f"strength must be a finite number >= 0, got {strength}")
     profile = np.asarray(KK_PROFILES[mode])
