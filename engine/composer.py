@@ -155,6 +155,7 @@ class _Scratch:
         self.top_p = np.empty(max_streams, dtype=np.float64)
         self.uniforms = np.empty(max_streams, dtype=np.float64)
         self.is_bar = np.empty(max_streams, dtype=np.bool_)
+        self.bias = np.empty((max_streams, V.VOCAB_SIZE), dtype=np.float32)
 
     def state_view(self, flat: np.ndarray, n: int) -> np.ndarray:
         """A C-contiguous (L, n, H) view at the start of ``flat``."""
@@ -607,7 +608,7 @@ class Composer:
             logits[rows_guided] = own + weight * (own - logits[n:])
         logits = logits[:n]
         if self._biased[ids].any():
-            logits += self._key_bias[ids]
+            logits += np.take(self._key_bias, ids, axis=0, out=sc.bias[:n], mode="clip")
         mask = sc.mask[:n]
         fill_masks_rows(self._grammar, ids, self._allowed_bars, False, sc.states, sc.mask)
         if forced is not None:
