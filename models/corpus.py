@@ -24,7 +24,7 @@ Labels are one (valence, arousal) pair in [-1, 1] per bar; every token gets its 
   ignored).
 * ``emopia_quadrant``: the clip's quadrant from ``emopia/labels.csv`` as (±0.75, ±0.75)
   (Q1 +V+A, Q2 -V+A, Q3 -V-A, Q4 +V-A), constant over the clip.
-* ``features_ridge``: :mod:`models.emotion_labels` — a ridge regression from windowed bar
+* ``features_ridge``: :mod:`engine.music_features` — a ridge regression from windowed bar
   features (density, loudness, register, articulation, Krumhansl–Kessler mode) fitted on the
   labelled bars of the *train* split. Its held-out metrics (val split, and 5-fold grouped
   cross-validation on train) are printed and stored in ``meta_json["label_fit"]``.
@@ -71,7 +71,7 @@ import numpy as np
 from engine import vocab as V
 from engine.codec import encode_notes, quantize
 from engine.midi_file import MidiFileError, read_midi
-from models.emotion_labels import (
+from engine.music_features import (
     DEFAULT_WINDOW,
     FEATURE_NAMES,
     TARGET_NAMES,

@@ -35,10 +35,10 @@ def test_read_midi_raises_only_midi_file_errors(tmp_path: Path, data: st.DataObj
     if data.draw(st.booleans()):
         blob = data.draw(st.binary(max_size=256))
     else:  # flip bytes of a real file, so the header parses and the damage is deeper
-        blob = bytearray(SEED_MIDI)
+        mutated = bytearray(SEED_MIDI)
         for _ in range(data.draw(st.integers(1, 8))):
-            blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
-        blob = bytes(blob[: data.draw(st.integers(14, len(blob)))])
+            mutated[data.draw(st.integers(0, len(mutated) - 1))] = data.draw(st.integers(0, 255))
+        blob = bytes(mutated[: data.draw(st.integers(14, len(mutated)))])
     path = tmp_path / "fuzz.mid"
     path.write_bytes(blob)
     try:

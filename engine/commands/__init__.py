@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Final
 
-COMMAND_MODULES: Final = ("engine.commands.compose", "engine.commands.bench")
+COMMAND_MODULES: Final = ("engine.commands.compose", "engine.commands.bench", "engine.commands.classify")
 
 
 class CommandError(Exception):

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from engine import music_features as E
 from engine.vocab import Note
-from models import emotion_labels as E
 
 MODE = E.FEATURE_NAMES.index("mode")
 PIECE_MODE = E.FEATURE_NAMES.index("piece_mode")

@@ -1,0 +1,336 @@
+"""Music emotion recognition: valence and arousal in [-1, 1] per bar and per piece (torch-free).
+
+The shipped composer (:mod:`engine.model_artifact`) serves as a frozen encoder: each piece's
+tokens are streamed through its ONNX step graph with the conditioning fixed at (0, 0) (so the
+features never see a label), and the top LSTM layer's hidden and cell states after each token
+are averaged per bar. A linear (ridge) read-out, fitted by ``python -m models.train_recognizer``
+and shipped in ``models/recognizer/`` (``recognizer.npz`` + ``manifest.json``), maps each bar's
+features to (valence, arousal); a piece's values are the mean over its bars. Quadrants follow
+the signs: 1 +V+A, 2 −V+A, 3 −V−A, 4 +V−A.
+
+:func:`extract_bar_features` runs many pieces at once (padded batches of similar length), which
+is what training and bulk evaluation use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+import models
+from engine import vocab as V
+from engine.codec import encode_notes, quantize
+from engine.midi_file import read_midi
+from engine.model_artifact import ModelArtifact, load_artifact
+from engine.music_features import FEATURE_NAMES as MUSIC_FEATURE_NAMES
+from engine.music_features import bar_features
+
+MANIFEST_NAME: Final = "manifest.json"
+WEIGHTS_NAME: Final = "recognizer.npz"
+KIND: Final = "affetto-emotion-recognizer"
+#: Feature blocks a recognizer may use, in the order they are concatenated.
+FEATURE_BLOCKS: Final = ("h", "c", "music")
+DEFAULT_BATCH: Final = 64
+
+
+def default_recognizer_dir() -> Path:
+    """The shipped recognizer directory, ``<models package>/recognizer``."""
+    return Path(models.__file__).resolve().parent / "recognizer"
+
+
+def quadrant(valence: float, arousal: float) -> int:
+    """Russell quadrant of a (valence, arousal) pair: 1 +V+A, 2 −V+A, 3 −V−A, 4 +V−A (0 counts as +)."""
+    if arousal >= 0:
+        return 1 if valence >= 0 else 2
+    return 4 if valence >= 0 else 3
+
+
+@dataclass(frozen=True)
+class BarEncoding:
+    """Encoder states of one piece, averaged per bar.
+
+    Attributes:
+        h: float32[bars, H], mean top-layer hidden state over each bar's tokens.
+        c: float32[bars, H], the same for the cell state.
+    """
+
+    h: np.ndarray
+    c: np.ndarray
+
+
+def encode_bars(
+    artifact: ModelArtifact,
+    pieces: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    batch: int = DEFAULT_BATCH,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[BarEncoding]:
+    """Stream many pieces through the composer step graph; per-bar mean of the top-layer states.
+
+    Args:
+        artifact: the loaded composer.
+        pieces: (tokens int[T], bar_index int[T]) per piece, as :class:`engine.codec.Encoded` holds
+            them (tokens start at BOS; bars numbered from 0, non-decreasing).
+        batch: pieces stepped together; pieces are sorted by length so padding stays small.
+        progress: called with (pieces done, pieces total) after each batch.
+
+    Returns:
+        One :class:`BarEncoding` per piece, in input order, with ``bar_index.max() + 1`` bars.
+
+    Raises:
+        ValueError: a piece is empty or its arrays differ in length, or ``batch`` < 1.
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    lengths = []
+    for tokens, bars in pieces:
+        if len(tokens) == 0 or len(tokens) != len(bars):
+            raise ValueError("each piece needs tokens and bar_index of the same, non-zero length")
+        lengths.append(len(tokens))
+    num_layers = artifact.manifest.num_layers
+    hidden = artifact.manifest.hidden_size
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    results: list[BarEncoding | None] = [None] * len(pieces)
+    done = 0
+    for start in range(0, len(order), batch):
+        chosen = order[start : start + batch]
+        b = len(chosen)
+        steps = max(lengths[i] for i in chosen)
+        tok = np.full((b, steps), V.PAD, dtype=np.int64)
+        row = np.zeros((b, steps), dtype=np.int64)  # row of the per-bar sums (last row: padding)
+        bar_counts = [int(np.asarray(pieces[i][1]).max()) + 1 for i in chosen]
+        offsets = np.concatenate([[0], np.cumsum(bar_counts)])
+        dummy = int(offsets[-1])
+        for k, i in enumerate(chosen):
+            t, bi = pieces[i]
+            n = len(t)
+            tok[k, :n] = np.asarray(t, dtype=np.int64)
+            row[k, :n] = offsets[k] + np.asarray(bi, dtype=np.int64)
+            row[k, n:] = dummy
+        sums_h = np.zeros((dummy + 1, hidden), dtype=np.float64)
+        sums_c = np.zeros((dummy + 1, hidden), dtype=np.float64)
+        counts = np.zeros(dummy + 1, dtype=np.float64)
+        cond = np.zeros((b, 2), dtype=np.float32)
+        h = np.zeros((num_layers, b, hidden), dtype=np.float32)
+        c = np.zeros((num_layers, b, hidden), dtype=np.float32)
+        for t in range(steps):
+            _, h, c = artifact.session.run(None, {"token": tok[:, t], "cond": cond, "h": h, "c": c})
+            r = row[:, t]  # distinct rows except padding, which all land in the dummy row
+            sums_h[r] += h[-1]
+            sums_c[r] += c[-1]
+            counts[r] += 1
+        means_h = (sums_h / np.maximum(counts, 1)[:, None]).astype(np.float32)
+        means_c = (sums_c / np.maximum(counts, 1)[:, None]).astype(np.float32)
+        for k, i in enumerate(chosen):
+            lo, hi = int(offsets[k]), int(offsets[k + 1])
+            results[i] = BarEncoding(means_h[lo:hi], means_c[lo:hi])
+        done += b
+        if progress is not None:
+            progress(done, len(pieces))
+    return [r for r in results if r is not None]
+
+
+def assemble_features(blocks: Sequence[str], encoding: BarEncoding, music: np.ndarray | None) -> np.ndarray:
+    """Concatenate the named feature blocks of one piece into float64[bars, F].
+
+    Raises:
+        ValueError: unknown block, or "music" asked for without music features.
+    """
+    parts: list[np.ndarray] = []
+    for name in blocks:
+        if name == "h":
+            parts.append(encoding.h)
+        elif name == "c":
+            parts.append(encoding.c)
+        elif name == "music":
+            if music is None:
+                raise ValueError("feature block 'music' needs the bar features of the notes")
+            parts.append(music)
+        else:
+            raise ValueError(f"unknown feature block {name!r}; known: {FEATURE_BLOCKS}")
+    return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts], axis=1)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Emotion of one piece.
+
+    Attributes:
+        valence, arousal: whole-piece values in [-1, 1] (mean over bars).
+        quadrant: whole-piece quadrant (1 +V+A, 2 −V+A, 3 −V−A, 4 +V−A).
+        bars: per bar, (valence, arousal) as float64[bars, 2].
+        bar_quadrants: quadrant of each bar.
+    """
+
+    valence: float
+    arousal: float
+    quadrant: int
+    bars: np.ndarray
+    bar_quadrants: list[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A json-able description."""
+        return {
+            "valence": round(self.valence, 4),
+            "arousal": round(self.arousal, 4),
+            "quadrant": self.quadrant,
+            "num_bars": int(self.bars.shape[0]),
+            "bars": [
+                {"bar": i, "valence": round(float(v), 4), "arousal": round(float(a), 4), "quadrant": q}
+                for i, ((v, a), q) in enumerate(zip(self.bars.tolist(), self.bar_quadrants, strict=True))
+            ],
+        }
+
+
+def _classification(per_bar: np.ndarray) -> Classification:
+    valence, arousal = (float(x) for x in per_bar.mean(axis=0))
+    return Classification(
+        valence=valence,
+        arousal=arousal,
+        quadrant=quadrant(valence, arousal),
+        bars=per_bar,
+        bar_quadrants=[quadrant(float(v), float(a)) for v, a in per_bar],
+    )
+
+
+class EmotionRecognizer:
+    """A fitted linear read-out on composer states (see the module docstring).
+
+    Build with :meth:`load`; the composer it reads is the shipped one unless ``composer_dir``
+    says otherwise (it must be the composer the read-out was fitted on: the manifest records its
+    vocabulary and width, which are checked).
+    """
+
+    def __init__(
+        self,
+        artifact: ModelArtifact,
+        blocks: Sequence[str],
+        mean: np.ndarray,
+        std: np.ndarray,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        manifest: dict[str, Any],
+        *,
+        music_window: int = 2,
+    ) -> None:
+        self.artifact = artifact
+        self.blocks = tuple(blocks)
+        self.mean = mean
+        self.std = std
+        self.coef = coef
+        self.intercept = intercept
+        self.manifest = manifest
+        self.music_window = music_window
+
+    @classmethod
+    def load(
+        cls,
+        dir: str | os.PathLike[str] | None = None,
+        *,
+        composer_dir: str | os.PathLike[str] | None = None,
+        intra_op_threads: int | None = None,
+    ) -> EmotionRecognizer:
+        """Load a recognizer directory (default :func:`default_recognizer_dir`) and its composer.
+
+        Raises:
+            FileNotFoundError: the directory, its manifest or its weights are missing.
+            ValueError: the manifest or weights are malformed or do not match the composer.
+        """
+        directory = Path(dir) if dir is not None else default_recognizer_dir()
+        manifest_path = directory / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{directory}: no recognizer here ({MANIFEST_NAME} missing)")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{manifest_path}: unreadable manifest ({exc})") from exc
+        if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
+            raise ValueError(f"{manifest_path}: not a recognizer manifest (kind must be {KIND!r})")
+        if manifest.get("vocab_version") != V.VOCAB_VERSION:
+            raise ValueError(
+                f"{manifest_path}: fitted on vocabulary {manifest.get('vocab_version')!r}, "
+                f"engine uses {V.VOCAB_VERSION!r}"
+            )
+        spec = manifest.get("features")
+        if not isinstance(spec, dict):
+            raise ValueError(f"{manifest_path}: manifest has no features spec")
+        blocks = spec.get("blocks")
+        if not isinstance(blocks, list) or not blocks or any(b not in FEATURE_BLOCKS for b in blocks):
+            raise ValueError(f"{manifest_path}: features.blocks must list some of {FEATURE_BLOCKS}")
+        weights_path = directory / str(manifest.get("weights", WEIGHTS_NAME))
+        if not weights_path.is_file():
+            raise FileNotFoundError(f"{weights_path}: recognizer weights missing")
+        try:
+            with np.load(weights_path, allow_pickle=False) as z:
+                mean, std = z["mean"].astype(np.float64), z["std"].astype(np.float64)
+                coef, intercept = z["coef"].astype(np.float64), z["intercept"].astype(np.float64)
+        except (OSError, KeyError, ValueError) as exc:
+            raise ValueError(f"{weights_path}: unreadable recognizer weights ({exc})") from exc
+        artifact = load_artifact(composer_dir, intra_op_threads=intra_op_threads)
+        hidden = artifact.manifest.hidden_size
+        width = sum(hidden if b in ("h", "c") else len(MUSIC_FEATURE_NAMES) for b in blocks)
+        if not (mean.shape == std.shape == (width,) and coef.shape == (2, width) and intercept.shape == (2,)):
+            raise ValueError(
+                f"{weights_path}: weights do not fit features {blocks} of a {hidden}-wide composer "
+                f"(mean {mean.shape}, coef {coef.shape})"
+            )
+        if spec.get("hidden_size") not in (None, hidden):
+            raise ValueError(
+                f"{manifest_path}: fitted on a {spec['hidden_size']}-wide composer, got {hidden}"
+            )
+        return cls(
+            artifact,
+            blocks,
+            mean,
+            std,
+            coef,
+            intercept,
+            manifest,
+            music_window=int(spec.get("music_window", 2)),
+        )
+
+    # ------------------------------------------------------------------------------ prediction
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """(valence, arousal) per row of assembled features, float64[N, 2] clipped to [-1, 1]."""
+        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.std
+        out: np.ndarray = np.clip(z @ self.coef.T + self.intercept, -1.0, 1.0)
+        return out
+
+    def classify_many(
+        self,
+        pieces: Sequence[tuple[Sequence[V.Note], Sequence[int]]],
+        *,
+        batch: int = DEFAULT_BATCH,
+    ) -> list[Classification]:
+        """Classify many quantized pieces (notes, bar_beats) at once (batched encoder).
+
+        Raises:
+            ValueError: a piece cannot be encoded (notes off the grid or after the last bar).
+        """
+        encoded = [encode_notes(list(notes), list(beats)) for notes, beats in pieces]
+        encodings = encode_bars(self.artifact, [(e.tokens, e.bar_index) for e in encoded], batch=batch)
+        out = []
+        for (notes, beats), enc in zip(pieces, encodings, strict=True):
+            music = bar_features(notes, beats, window=self.music_window) if "music" in self.blocks else None
+            out.append(_classification(self.predict_features(assemble_features(self.blocks, enc, music))))
+        return out
+
+    def classify_notes(self, notes: Sequence[V.Note], bar_beats: Sequence[int]) -> Classification:
+        """Classify one quantized piece (see :func:`engine.codec.quantize`)."""
+        return self.classify_many([(notes, bar_beats)])[0]
+
+    def classify_file(self, path: str | os.PathLike[str]) -> Classification:
+        """Classify a MIDI file.
+
+        Raises:
+            engine.midi_file.MidiFileError: the file is unreadable or has no pitched notes.
+        """
+        notes, beats = quantize(read_midi(path))
+        return self.classify_notes(notes, beats)
