@@ -121,6 +121,42 @@ def time_composer_steps(
     return times
 
 
+STEER_CANDIDATES: Final = (8, 16)
+STEER_BARS: Final = 8
+#: A 4/4 bar at 160 BPM lasts 1.5 s; steering must fit in a quarter of it.
+STEER_BUDGET_MS: Final = 0.25 * 4 * 60_000 / 160
+
+
+def steering_section(artifact: ModelArtifact, say: Callable[[str], None]) -> dict[str, Any]:
+    """Wall time of one emotion-steered bar (K candidates + recognizer) on one thread, per K.
+
+    Returns ``{"skipped": why}`` when the recognizer cannot be loaded.
+    """
+    try:
+        from engine.emotion_recognizer import EmotionRecognizer
+
+        recognizer = EmotionRecognizer.load(intra_op_threads=1)
+    except (FileNotFoundError, ValueError) as exc:
+        return {"skipped": f"no emotion recognizer ({exc})"}
+    composer = Composer(artifact=artifact, max_streams=1, recognizer=recognizer)
+    out: dict[str, Any] = {"budget_ms": STEER_BUDGET_MS, "bars": STEER_BARS, "candidates": {}}
+    for k in STEER_CANDIDATES:
+        say(f"steered bars, {k} candidates")
+        s = composer.open_stream(0, 0.8, -0.8, tonal_prime=True, key_strength=DEFAULT_KEY_STRENGTH, steer=k)
+        try:
+            composer.generate_bars(s, 1)  # warmup
+            times = np.empty(STEER_BARS)
+            for i in range(STEER_BARS):
+                t0 = time.perf_counter()
+                composer.generate_bars(s, 1)
+                times[i] = time.perf_counter() - t0
+        finally:
+            composer.close_stream(s)
+        stats = latency_stats(times)
+        out["candidates"][str(k)] = {**stats, "max_ms": float(times.max() * 1e3)}
+    return out
+
+
 def emotion_section(artifact: ModelArtifact, options: BenchOptions) -> dict[str, Any] | None:
     """Emotion follows the condition (:mod:`engine.bench_emotion`); None when not asked for.
 
@@ -206,6 +242,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
     )
     result["int8"] = _int8_section(options, batches, say)
     result["targets"] = _targets(result)
+    result["steering"] = steering_section(artifact, say)
     result["emotion"] = emotion_section(artifact, options)
     return result
 
@@ -376,6 +413,19 @@ def format_report(result: dict[str, Any]) -> str:
         )
         mark = {True: "ok", False: "MISSED", None: "not measured"}[row["met"]]
         lines.append(f"  {row['target']:<44}{value:>16}   {mark}")
+    steering = result.get("steering")
+    if steering is not None:
+        lines += ["", "emotion-steered decoding, one bar of K candidates + recognizer (1 thread)"]
+        if "skipped" in steering:
+            lines.append(f"  skipped: {steering['skipped']}")
+        else:
+            budget = steering["budget_ms"]
+            for k, d in steering["candidates"].items():
+                mark = "ok" if d["max_ms"] <= budget else "OVER"
+                lines.append(
+                    f"  K={k:<3} p50 {d['p50_ms']:7.1f} ms  mean {d['mean_ms']:7.1f} ms"
+                    f"  max {d['max_ms']:7.1f} ms  budget {budget:.0f} ms (25% of a 4/4 bar, 160 BPM): {mark}"
+                )
     emotion = result.get("emotion")
     if emotion is not None:
         lines += ["", "emotion follows the condition (music21 key analysis, pretty_midi; 8 bars each)"]

@@ -26,6 +26,28 @@ provider the step graph gives bit-identical results per row whatever the batch a
 stream's tokens do not depend on which other streams are stepped with it. (GPU kernels may pick
 different reduction orders for different batch sizes; there only closeness is guaranteed.)
 
+Emotion steering (``steer`` K >= 2, after Bardo Composer's stochastic bi-objective beam search):
+:meth:`generate_bars` writes a steered stream one bar at a time. The stream's state (LSTM h/c, the
+guidance shadow, grammar state, the BAR token it holds) is copied into K hidden candidate slots,
+each with its own random numbers from ``default_rng([seed, bar, k])``, and all candidates of all
+steered streams are stepped together until each samples the BAR that closes its bar. Each
+candidate is scored by
+
+    score = z(mean log-prob) - STEER_WEIGHT * z(distance)
+
+where mean log-prob is the composer's own mean log-probability of the candidate's tokens (closing
+BAR included) under the distribution actually sampled from (guidance, key bias, grammar mask,
+temperature, and the nucleus renormalised), distance is the Euclidean distance between the
+recognizer's (valence, arousal) for the bar and the stream's target, and z() standardises over
+the K candidates (so the weight is scale-free; 0 where all candidates tie). The best candidate's
+tokens are output and its state is copied back into the stream's slot. The recognizer
+(:class:`engine.emotion_recognizer.EmotionRecognizer`) reads each candidate bar from a per-stream
+encoder state (BOS and the emitted tokens, conditioning (0, 0)) in one batched run, plus the
+music features of the stream's last ``music_window`` emitted bars and the candidate (only past
+context: the piece-level recognizer centres its window, steering cannot see the future). K <= 1
+is plain sampling (identical output). Steered streams produce whole bars only: :meth:`step`
+refuses them.
+
 Not thread-safe: drive one Composer from one thread.
 """
 
@@ -43,9 +65,12 @@ import numpy as np
 
 from engine import codec, grammar
 from engine import vocab as V
+from engine.emotion_recognizer import BarEncoding, EmotionRecognizer, assemble_features
 from engine.grammar_rows import advance_rows, fill_masks_rows
 from engine.model_artifact import ModelArtifact, load_artifact
+from engine.music_features import NUM_FEATURES, bar_features
 from engine.sampling import (
+    MIN_TEMPERATURE,
     BatchSampler,
     UniformBank,
     validate_guidance,
@@ -66,6 +91,10 @@ OUTPUT_NAMES: Final = ["logits", "h_out", "c_out"]
 DEFAULT_KEY_STRENGTH: Final = 1.5
 MAX_KEY_STRENGTH: Final = 8.0
 _NO_TOKEN: Final = -1
+#: Most candidates per steered bar; 0 and 1 mean no steering.
+MAX_STEER: Final = 32
+#: Weight of the (standardised) emotion distance against the (standardised) mean log-prob.
+STEER_WEIGHT: Final = 2.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +122,7 @@ class StreamInfo:
     bars: int
     tokens: int
     key: tuple[int, str] | None = None
+    steer: int = 0
 
 
 def is_int(value: object) -> TypeGuard[int | np.integer]:
@@ -121,6 +151,37 @@ def validate_emotion(valence: object, arousal: object) -> tuple[float, float]:
 def validate_key_strength(value: object) -> float:
     """``value`` as a valid key strength, nats in [0, MAX_KEY_STRENGTH] (see ``validate_weight``)."""
     return validate_weight("key_strength", value, MAX_KEY_STRENGTH)
+
+
+def validate_steer(value: object) -> int:
+    """``value`` as a candidate count in 0..MAX_STEER (0 and 1: no steering).
+
+    Raises:
+        TypeError: not an int.
+        ValueError: outside 0..MAX_STEER.
+    """
+    if not is_int(value):
+        raise TypeError(f"steer must be an int in 0..{MAX_STEER}, got {value!r}")
+    if not 0 <= value <= MAX_STEER:
+        raise ValueError(f"steer must be in 0..{MAX_STEER} (0 or 1: off), got {value}")
+    return int(value)
+
+
+@dataclass
+class _Encoder:
+    """A steered stream's recognizer-encoder state: BOS and the emitted tokens fed (cond 0, 0).
+
+    ``h``/``c`` (L, H) hold the state before the current bar's first token; ``sum_h``/``sum_c``/
+    ``count`` the top-layer sums of the current bar's tokens fed so far (BOS in bar 0);
+    ``recent`` the token arrays of the last emitted bars (music-feature context).
+    """
+
+    h: np.ndarray
+    c: np.ndarray
+    sum_h: np.ndarray
+    sum_c: np.ndarray
+    count: int
+    recent: list[np.ndarray]
 
 
 def validate_seed(seed: object) -> int:
@@ -174,6 +235,10 @@ class Composer:
         intra_op_threads: onnxruntime threads per operator; None: its default.
         artifact: an already loaded model (then model_dir/providers/threads are ignored).
         precision: "fp32" or "int8" (see :func:`engine.model_artifact.load_artifact`).
+        recognizer: the emotion recognizer steered streams are scored with; None: the shipped
+            one, loaded when the first steered stream opens.
+        steer_rows: hidden candidate slots (>= MAX_STEER); steered streams whose candidates do
+            not fit together are stepped in several groups.
 
     Raises:
         TypeError, ValueError: an argument is out of range (message names the allowed range).
@@ -190,6 +255,8 @@ class Composer:
         intra_op_threads: int | None = None,
         artifact: ModelArtifact | None = None,
         precision: str = "fp32",
+        recognizer: EmotionRecognizer | None = None,
+        steer_rows: int = MAX_STEER,
     ) -> None:
         if not is_int(max_streams):
             raise TypeError(f"max_streams must be an int >= 1, got {max_streams!r}")
@@ -197,13 +264,20 @@ class Composer:
             raise ValueError(f"max_streams must be >= 1, got {max_streams}")
         if meter_beats not in V.BAR_BEATS:
             raise ValueError(f"meter_beats must be one of {V.BAR_BEATS}, got {meter_beats!r}")
+        if not is_int(steer_rows) or steer_rows < MAX_STEER:
+            raise ValueError(f"steer_rows must be an int >= {MAX_STEER}, got {steer_rows!r}")
         self.artifact = artifact or load_artifact(
             model_dir, providers=providers, intra_op_threads=intra_op_threads, precision=precision
         )
         self._session = self.artifact.session
         m = self.artifact.manifest
-        S, L, H = int(max_streams), m.num_layers, m.hidden_size
-        self.max_streams = S
+        L, H = m.num_layers, m.hidden_size
+        self.max_streams = int(max_streams)
+        self._steer_base = self.max_streams  # hidden candidate slots follow the public ones
+        S = self.max_streams + int(steer_rows)
+        self._recognizer = recognizer
+        self._steer = np.zeros(S, dtype=np.int64)
+        self._encoders: dict[int, _Encoder] = {}
         self.meter_beats = int(meter_beats)
         self._allowed_bars = grammar.only_bar(self.meter_beats)
         self._active = np.zeros(S, dtype=np.bool_)
@@ -251,6 +325,7 @@ class Composer:
         guidance: float = 0.0,
         tonal_prime: bool = False,
         key_strength: float = 0.0,
+        steer: int = 0,
     ) -> int:
         """Open a stream at the start of a piece; returns its id.
 
@@ -265,6 +340,9 @@ class Composer:
                 (:mod:`engine.tonal_primer`; the key is drawn from the seed).
             key_strength: with ``tonal_prime``, a soft pull toward the key: pitches outside it
                 get this much less logit (nats, in [0, 8]; 0: none).
+            steer: emotion-steered decoding with this many candidates per bar, 0..MAX_STEER
+                (0 or 1: off; see the module docstring). Loads the shipped recognizer if the
+                Composer was built without one.
 
         Raises:
             TypeError, ValueError: an argument is out of range.
@@ -275,7 +353,10 @@ class Composer:
         t, p = validate_temperature(temperature), validate_top_p(top_p)
         g = validate_guidance(guidance)
         strength = validate_key_strength(key_strength)
-        free = np.flatnonzero(~self._active)
+        k = validate_steer(steer)
+        if k > 1 and self._recognizer is None:
+            self._recognizer = EmotionRecognizer.load()
+        free = np.flatnonzero(~self._active[: self.max_streams])
         if free.size == 0:
             raise RuntimeError(f"all {self.max_streams} streams are open; close one or raise max_streams")
         s = int(free[0])
@@ -295,6 +376,10 @@ class Composer:
         self._rng.reset(s, seed)
         self._keys[s] = None
         self._biased[s] = False
+        self._steer[s] = k if k > 1 else 0
+        self._encoders.pop(s, None)
+        if k > 1:
+            self._encoders[s] = self._new_encoder()
         if tonal_prime:
             tonic, mode = choose_key(seed, emotion[0])
             arousal = emotion[1]
@@ -316,6 +401,7 @@ class Composer:
         """
         self._check_ids(stream)
         self._active[stream] = False
+        self._encoders.pop(stream, None)
 
     def set_emotion(self, stream: int, valence: float, arousal: float, *, immediate: bool = False) -> None:
         """Steer ``stream`` towards (valence, arousal), each in [-1, 1].
@@ -382,6 +468,7 @@ class Composer:
             int(self._bars[s]),
             int(self._count[s]),
             self._keys[s],
+            int(self._steer[s]),
         )
 
     def prime(self, stream: int, tokens: Sequence[int] | np.ndarray) -> None:
@@ -434,6 +521,11 @@ class Composer:
             TypeError, ValueError: ids not ints, out of range, closed or repeated.
         """
         ids = self._check_ids(stream_ids)
+        if self._steer[ids].any():
+            raise ValueError(
+                f"streams {ids[self._steer[ids] > 0].tolist()} are steered: they produce whole bars, "
+                "use generate_bars"
+            )
         out = np.empty(ids.size, dtype=np.int64)
         held = self._held[ids] != _NO_TOKEN
         if held.any():
@@ -469,6 +561,17 @@ class Composer:
         if bars < 1:
             raise ValueError(f"bars must be >= 1, got {bars}")
         ids = self._check_ids(stream_ids)
+        steered = self._steer[ids] > 0
+        if steered.any():
+            result: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * ids.size
+            plain = np.flatnonzero(~steered)
+            if plain.size:
+                for k, seq in zip(plain.tolist(), self.generate_bars(ids[plain], bars), strict=True):
+                    result[k] = seq
+            chosen = np.flatnonzero(steered)
+            for k, seq in zip(chosen.tolist(), self._generate_steered(ids[chosen], bars), strict=True):
+                result[k] = seq
+            return result
         n = ids.size
         out: list[list[int]] = [[] for _ in range(n)]
         started = np.zeros(n, dtype=np.int64)
@@ -502,6 +605,7 @@ class Composer:
         guidance: float = 0.0,
         tonal_prime: bool = True,
         key_strength: float = DEFAULT_KEY_STRENGTH,
+        steer: int = 0,
     ) -> tuple[list[V.Note], list[int]]:
         """Compose one piece of ``bars`` bars at a fixed emotion (opens and closes a stream).
 
@@ -515,6 +619,7 @@ class Composer:
             guidance: valence guidance weight in [0, 8]; 0: off.
             tonal_prime: start from a silent bar in a key whose mode follows the valence.
             key_strength: with ``tonal_prime``, logit penalty (nats) on pitches outside the key.
+            steer: candidates per bar for emotion-steered decoding, 0..MAX_STEER (0/1: off).
 
         Returns:
             (notes, bar_beats): decoded notes (onsets in sixteenth steps) and each bar's beats.
@@ -536,6 +641,7 @@ class Composer:
             guidance=guidance,
             tonal_prime=tonal_prime,
             key_strength=key_strength,
+            steer=steer,
         )
         try:
             tokens = self.generate_bars([stream], bars)[0]
@@ -569,11 +675,15 @@ class Composer:
             raise ValueError(f"stream ids must be distinct, got {ids.tolist()}")
         return ids
 
-    def _advance(self, ids: np.ndarray, forced: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _advance(
+        self, ids: np.ndarray, forced: np.ndarray | None = None, logprob: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Run the model once for the (validated) ``ids`` and sample; returns (tokens, is_bar) views.
 
         With ``forced`` (int64[n]) those tokens are taken instead of sampled (priming); a forced
         token the stream's mask refuses raises ValueError and changes nothing after the model run.
+        With ``logprob`` (float64[n]) the log-probability of each sampled token under the
+        distribution it was drawn from (masked, tempered, nucleus renormalised) is written there.
         """
         n = ids.size
         sc = self._scratch
@@ -626,6 +736,8 @@ class Composer:
             np.take(self._top_p, ids, out=top_p, mode="clip")
             self._rng.draw(ids, uniforms)
             tokens = self._sampler.sample(logits, mask, temperature, top_p, uniforms)
+            if logprob is not None:
+                logprob[...] = _sampled_logprob(logits, mask, temperature, top_p, tokens)
         is_bar = sc.is_bar[:n]
         bad = advance_rows(self._grammar, ids, tokens, is_bar)
         if bad >= 0:  # the mask forbids this; a failure here is a bug in the engine, not bad input
@@ -636,3 +748,173 @@ class Composer:
         self._count[ids] += 1
         self._bars[ids] += is_bar
         return tokens, is_bar
+
+    # ---------------------------------------------------------------------------- steering
+    def _new_encoder(self) -> _Encoder:
+        """A fresh encoder state that has read BOS (bar 0's first token, as the recognizer does)."""
+        assert self._recognizer is not None
+        art = self._recognizer.artifact
+        L, H = art.manifest.num_layers, art.manifest.hidden_size
+        zeros = np.zeros((L, 1, H), dtype=np.float32)
+        feed = {"token": np.full(1, V.BOS, dtype=np.int64), "cond": np.zeros((1, 2), np.float32)}
+        _, h, c = art.session.run(OUTPUT_NAMES, {**feed, "h": zeros, "c": zeros})
+        top_h, top_c = h[-1, 0].astype(np.float64), c[-1, 0].astype(np.float64)
+        return _Encoder(h[:, 0].copy(), c[:, 0].copy(), top_h, top_c, 1, [])
+
+    def _copy_slots(self, src: np.ndarray, dst: np.ndarray) -> None:
+        """Copy every per-slot table from slots ``src`` to slots ``dst`` (same length)."""
+        for table in (self._h, self._c, self._h_shadow, self._c_shadow):
+            table[:, dst] = table[:, src]
+        for arr in (
+            self._next_token, self._cond, self._target, self._temperature, self._top_p, self._grammar,
+            self._bars, self._count, self._guidance, self._key_bias, self._biased,
+        ):  # fmt: skip
+            arr[dst] = arr[src]
+
+    def _generate_steered(self, ids: np.ndarray, bars: int) -> list[np.ndarray]:
+        """``bars`` steered bars for each of ``ids`` (all steered); see :meth:`generate_bars`."""
+        out: list[list[np.ndarray]] = [[] for _ in range(ids.size)]
+        fresh = ids[(self._held[ids] == _NO_TOKEN) & (self._count[ids] == 0)]
+        if fresh.size:  # a stream's first token is its first BAR: sample it, hold it
+            self._held[fresh] = self._advance(fresh)[0]
+        rows = self._active.size - self._steer_base
+        k_of = self._steer[ids]
+        start = 0
+        while start < ids.size:  # groups whose candidates fit in the hidden slots
+            stop, used = start, 0
+            while stop < ids.size and used + k_of[stop] <= rows:
+                used += int(k_of[stop])
+                stop += 1
+            group = np.arange(start, stop)
+            for _ in range(bars):
+                for k, seq in zip(group.tolist(), self._steer_bar(ids[group]), strict=True):
+                    out[k].append(seq)
+            start = stop
+        return [np.concatenate(seqs) for seqs in out]
+
+    def _steer_bar(self, ids: np.ndarray) -> list[np.ndarray]:
+        """One steered bar per stream of ``ids`` (each holds the BAR that opens it); returns the bars."""
+        rec = self._recognizer
+        assert rec is not None
+        ks = self._steer[ids].astype(np.intp)
+        total = int(ks.sum())
+        owner = np.repeat(np.arange(ids.size), ks)
+        cand = self._steer_base + np.arange(total)
+        src = ids[owner]
+        self._copy_slots(src, cand)
+        first = np.concatenate([[0], np.cumsum(ks)[:-1]])
+        for j, (slot, stream) in enumerate(zip(cand.tolist(), src.tolist(), strict=True)):
+            k = j - int(first[owner[j]])
+            entropy = [self._seeds[stream], int(self._bars[stream]), k]
+            self._rng.reset(slot, int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1))
+        openers = self._held[ids].copy()
+        self._held[ids] = _NO_TOKEN
+        tokens: list[list[int]] = [[int(openers[owner[j]])] for j in range(total)]
+        logp_sum = np.zeros(total)
+        running = np.ones(total, dtype=np.bool_)
+        logp = np.empty(total)
+        closing = np.empty(total, dtype=np.int64)
+        while running.any():
+            pos = np.flatnonzero(running)
+            step_tokens, is_bar = self._advance(cand[pos], logprob=logp[: pos.size])
+            logp_sum[pos] += logp[: pos.size]
+            for j, token, bar in zip(pos.tolist(), step_tokens.tolist(), is_bar.tolist(), strict=True):
+                if bar:
+                    closing[j] = token
+                    running[j] = False
+                else:
+                    tokens[j].append(token)
+        lengths = np.asarray([len(t) for t in tokens])
+        # sampled per candidate: its tokens after the opening BAR, plus the closing BAR
+        mean_logp = logp_sum / lengths
+        emotion, enc_state = self._recognize_candidates(ids, owner, tokens)
+        result = []
+        for i, stream in enumerate(ids.tolist()):
+            rows = np.flatnonzero(owner == i)
+            dist = np.linalg.norm(emotion[rows] - self._target[stream], axis=1)
+            score = _zscore(mean_logp[rows]) - STEER_WEIGHT * _zscore(dist)
+            best = int(rows[int(np.argmax(score))])
+            self._copy_slots(cand[best : best + 1], np.asarray([stream]))
+            self._held[stream] = closing[best]
+            bar_tokens = np.asarray(tokens[best], dtype=np.int64)
+            enc = self._encoders[stream]
+            enc.h, enc.c = enc_state[0][:, best].copy(), enc_state[1][:, best].copy()
+            enc.sum_h = np.zeros_like(enc.sum_h)
+            enc.sum_c = np.zeros_like(enc.sum_c)
+            enc.count = 0
+            enc.recent = [*enc.recent, bar_tokens][-rec.music_window :] if rec.music_window else []
+            result.append(bar_tokens)
+        return result
+
+    def _recognize_candidates(
+        self, ids: np.ndarray, owner: np.ndarray, tokens: list[list[int]]
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """(valence, arousal) float64[n, 2] of each candidate bar, and the encoder (h, c) after it."""
+        rec = self._recognizer
+        assert rec is not None
+        n = len(tokens)
+        encoders = [self._encoders[int(ids[i])] for i in owner.tolist()]
+        h = np.ascontiguousarray(np.stack([e.h for e in encoders], axis=1))
+        c = np.ascontiguousarray(np.stack([e.c for e in encoders], axis=1))
+        sum_h = np.stack([e.sum_h for e in encoders])
+        sum_c = np.stack([e.sum_c for e in encoders])
+        count = np.asarray([e.count for e in encoders], dtype=np.float64)
+        lengths = np.asarray([len(t) for t in tokens])
+        padded = np.full((n, int(lengths.max())), V.PAD, dtype=np.int64)
+        for j, seq in enumerate(tokens):
+            padded[j, : len(seq)] = seq
+        final_h, final_c = h, c  # every candidate's latest state (all rows)
+        cond = np.zeros((n, 2), dtype=np.float32)
+        for t in range(padded.shape[1]):
+            live = np.flatnonzero(lengths > t)
+            feed = {
+                "token": padded[live, t],
+                "cond": cond[: live.size],
+                "h": np.ascontiguousarray(final_h[:, live]),
+                "c": np.ascontiguousarray(final_c[:, live]),
+            }
+            _, h_new, c_new = rec.artifact.session.run(OUTPUT_NAMES, feed)
+            sum_h[live] += h_new[-1]
+            sum_c[live] += c_new[-1]
+            final_h[:, live] = h_new
+            final_c[:, live] = c_new
+        count += lengths
+        encoding = BarEncoding(
+            (sum_h / count[:, None]).astype(np.float32), (sum_c / count[:, None]).astype(np.float32)
+        )
+        music = None
+        if "music" in rec.blocks:
+            music = np.empty((n, NUM_FEATURES), dtype=np.float64)
+            for j, seq in enumerate(tokens):
+                context = [*encoders[j].recent, np.asarray(seq, dtype=np.int64)]
+                notes, beats = codec.decode_tokens(np.concatenate(context))
+                music[j] = bar_features(notes, beats, window=rec.music_window)[-1]
+        feats = assemble_features(rec.blocks, encoding, music)
+        return rec.predict_features(feats), (final_h, final_c)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    """``x`` standardised (0 where it does not vary)."""
+    sd = float(x.std())
+    if sd < 1e-12:
+        return np.zeros_like(x)
+    out: np.ndarray = (x - x.mean()) / sd
+    return out
+
+
+def _sampled_logprob(
+    logits: np.ndarray, mask: np.ndarray, temperature: np.ndarray, top_p: np.ndarray, tokens: np.ndarray
+) -> np.ndarray:
+    """Log-probability of each row's ``tokens`` under the masked, tempered, nucleus-cut distribution."""
+    n = logits.shape[0]
+    x = np.where(mask, logits.astype(np.float64) / np.maximum(temperature, MIN_TEMPERATURE)[:, None], -np.inf)
+    x = np.nan_to_num(x, nan=-np.inf, posinf=1e300)
+    p = np.exp(x - x.max(axis=1, keepdims=True))
+    total = p.sum(axis=1)
+    ordered = -np.sort(-p, axis=1)
+    before = np.cumsum(ordered, axis=1) - ordered
+    kept = np.where(before < (top_p * total)[:, None], ordered, 0.0).sum(axis=1)
+    kept = np.where(top_p < 1.0, kept, total)
+    chosen = p[np.arange(n), tokens]
+    out: np.ndarray = np.log(np.maximum(chosen, 1e-300)) - np.log(kept)
+    return out

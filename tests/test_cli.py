@@ -143,3 +143,13 @@ def test_bench_composer_table(tiny_model_dir: Path, capsys: pytest.CaptureFixtur
     table = capsys.readouterr().out
     assert "p50" in table and "batch 64" in table and "eager comparison skipped" in table
     assert ">= 10,000 tok/s at batch >= 64" in table
+
+
+def test_compose_steered(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "steered.mid"
+    argv = [*shlex.split("compose --valence -0.5 --arousal 0.5 --bars 2 --seed 1 --steer 3"), "-o", str(out)]
+    assert main([*argv, "--model", str(tiny_model_dir)]) == 0
+    assert "steered with 3 candidates/bar" in capsys.readouterr().out
+    assert mido.MidiFile(out).tracks
+    assert main([*shlex.split("compose --steer 33 -o x.mid")]) == 2
+    assert "steer" in capsys.readouterr().err

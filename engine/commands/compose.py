@@ -75,6 +75,13 @@ def register(sub: Any) -> None:
         action="store_true",
         help="do not start from a silent bar in a key whose mode follows the valence",
     )
+    p.add_argument(
+        "--steer",
+        type=bounded_int("steer", 0, 32),
+        default=0,
+        help="emotion-steered decoding: sample K candidates per bar, keep the one the emotion "
+        "recognizer puts closest to the target (weighed with its likelihood); 0..32 (default 0/1: off)",
+    )
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
     p.add_argument(
         "--provider",
@@ -120,6 +127,18 @@ def run(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
+    if args.steer > 1:
+        from engine.emotion_recognizer import EmotionRecognizer
+
+        try:
+            composer = Composer(
+                artifact=composer.artifact,
+                max_streams=1,
+                meter_beats=args.meter,
+                recognizer=EmotionRecognizer.load(),
+            )
+        except (FileNotFoundError, ValueError) as exc:
+            raise CommandError(f"--steer needs the emotion recognizer: {exc}") from exc
     notes, bar_beats = composer.compose(
         args.valence,
         args.arousal,
@@ -130,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         guidance=args.guidance,
         tonal_prime=not args.no_tonal_prime,
         key_strength=DEFAULT_KEY_STRENGTH if args.key_strength is None else args.key_strength,
+        steer=args.steer,
     )
     try:
         codec.write_notes_midi(args.output, notes, bar_beats, tempo_bpm=args.tempo_bpm)
@@ -138,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"wrote {args.output}: {len(notes)} notes, {len(bar_beats)} bars of {args.meter}/4 "
         f"at {args.tempo_bpm:g} BPM (valence {args.valence:+.2f}, arousal {args.arousal:+.2f}, "
-        f"seed {seed}, provider {composer.provider})",
+        f"seed {seed}, provider {composer.provider}"
+        + (f", steered with {args.steer} candidates/bar" if args.steer > 1 else "")
+        + ")",
         file=sys.stdout,
     )
     return 0
