@@ -34,7 +34,7 @@ class QuadrantRow:
     mean_pitch: float  # pretty_midi
 
 
-def _descriptors(path: Path, bars: int) -> tuple[bool, float, float, float]:
+def descriptors(path: Path, bars: int) -> tuple[bool, float, float, float]:
     import music21
     import pretty_midi
 
@@ -99,7 +99,7 @@ def emotion_table(
                 measured[q].append((False, 0.0, 0.0, 0.0))
                 continue
             codec.write_notes_midi(path, notes, bar_beats, tempo_bpm=tempo_bpm)
-            measured[q].append(_descriptors(path, bars))
+            measured[q].append(descriptors(path, bars))
     rows = []
     for q, (valence, arousal) in QUADRANT_TARGETS.items():
         m = np.asarray(measured[q], dtype=np.float64)

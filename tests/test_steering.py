@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,14 @@ def test_compose_steer(composer: Composer) -> None:
     notes, beats = composer.compose(-0.5, -0.5, 2, seed=5, steer=2)
     assert beats == [4, 4]
     assert (notes, beats) == composer.compose(-0.5, -0.5, 2, seed=5, steer=2)
+
+
+def test_bench_steering_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """The steering benchmark runs end to end on the shipped model and recognizer."""
+    pytest.importorskip("music21")
+    from engine.cli import main
+
+    assert main(["bench", "steering", "--pieces", "1", "--steer", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert {(r["tonal_prime"], r["steer"]) for r in rows} == {(True, 0), (True, 2), (False, 0), (False, 2)}
+    assert len(rows) == 16 and all(0 <= r["accuracy"] <= 1 and r["notes_per_bar"] >= 0 for r in rows)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.commands import bounded_int, model_error
+from engine.commands import CommandError, bounded_int, model_error
 
 
 def _batches(text: str) -> list[int]:
@@ -54,6 +54,21 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(handler=run_composer)
+    st = what.add_parser(
+        "steering",
+        help="plain vs emotion-steered decoding: recognizer accuracy, music21/pretty_midi, diversity",
+        description="Compose eight-bar pieces per quadrant with and without steering (and with and "
+        "without the tonal primer); judge them by the recognizer and external descriptors.",
+    )
+    st.add_argument(
+        "--pieces", type=bounded_int("pieces", 1, 256), default=50, help="per quadrant (default 50)"
+    )
+    st.add_argument(
+        "--steer", type=bounded_int("steer", 2, 32), default=8, help="candidates per bar (default 8)"
+    )
+    st.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
+    st.add_argument("--json", action="store_true", help="print the results as JSON")
+    st.set_defaults(handler=run_steering)
 
 
 def run_composer(args: argparse.Namespace) -> int:
@@ -77,4 +92,24 @@ def run_composer(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
     print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
+def run_steering(args: argparse.Namespace) -> int:
+    """Run the steering benchmark and print a table (or JSON).
+
+    Raises:
+        CommandError: the model or recognizer cannot be loaded, or music21/pretty_midi is missing.
+    """
+    from engine.bench_steering import arms_json, format_arms, run_arms
+
+    try:
+        rows = run_arms(args.pieces, args.steer, args.model)
+    except ImportError as exc:
+        raise CommandError(
+            f"music21/pretty_midi not installed ({exc}); pip install 'affetto[train]'"
+        ) from exc
+    except (FileNotFoundError, ValueError) as exc:
+        raise model_error(exc, args.model) from exc
+    print(json.dumps(arms_json(rows), indent=2) if args.json else format_arms(rows))
     return 0
