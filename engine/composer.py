@@ -70,7 +70,6 @@ from engine.grammar_rows import advance_rows, fill_masks_rows
 from engine.model_artifact import ModelArtifact, load_artifact
 from engine.music_features import NUM_FEATURES, bar_features
 from engine.sampling import (
-    MIN_TEMPERATURE,
     BatchSampler,
     UniformBank,
     validate_guidance,
@@ -737,7 +736,7 @@ class Composer:
             self._rng.draw(ids, uniforms)
             tokens = self._sampler.sample(logits, mask, temperature, top_p, uniforms)
             if logprob is not None:
-                logprob[...] = _sampled_logprob(logits, mask, temperature, top_p, tokens)
+                logprob[...] = self._sampler.logprob
         is_bar = sc.is_bar[:n]
         bad = advance_rows(self._grammar, ids, tokens, is_bar)
         if bad >= 0:  # the mask forbids this; a failure here is a bug in the engine, not bad input
@@ -899,22 +898,4 @@ def _zscore(x: np.ndarray) -> np.ndarray:
     if sd < 1e-12:
         return np.zeros_like(x)
     out: np.ndarray = (x - x.mean()) / sd
-    return out
-
-
-def _sampled_logprob(
-    logits: np.ndarray, mask: np.ndarray, temperature: np.ndarray, top_p: np.ndarray, tokens: np.ndarray
-) -> np.ndarray:
-    """Log-probability of each row's ``tokens`` under the masked, tempered, nucleus-cut distribution."""
-    n = logits.shape[0]
-    x = np.where(mask, logits.astype(np.float64) / np.maximum(temperature, MIN_TEMPERATURE)[:, None], -np.inf)
-    x = np.nan_to_num(x, nan=-np.inf, posinf=1e300)
-    p = np.exp(x - x.max(axis=1, keepdims=True))
-    total = p.sum(axis=1)
-    ordered = -np.sort(-p, axis=1)
-    before = np.cumsum(ordered, axis=1) - ordered
-    kept = np.where(before < (top_p * total)[:, None], ordered, 0.0).sum(axis=1)
-    kept = np.where(top_p < 1.0, kept, total)
-    chosen = p[np.arange(n), tokens]
-    out: np.ndarray = np.log(np.maximum(chosen, 1e-300)) - np.log(kept)
     return out

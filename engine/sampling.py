@@ -88,10 +88,14 @@ def _sample_rows(
     top_p: np.ndarray,
     uniforms: np.ndarray,
     out: np.ndarray,
+    logprob: np.ndarray,
     probs: np.ndarray,
     tokens: np.ndarray,
 ) -> int:  # pragma: no cover - numba
     """Sample one allowed token per row into ``out``; returns -1, or the first row allowing nothing.
+
+    ``logprob[b]`` gets the log-probability of the drawn token under the distribution it was
+    drawn from (masked, tempered, cut to the nucleus and renormalised).
 
     Per row: the allowed tokens' logits / temperature (NaN → -inf, +inf → a huge finite value) are
     gathered into ``probs``/``tokens`` (scratch, >= V each), turned into unnormalised
@@ -137,25 +141,32 @@ def _sample_rows(
             x = u * kept
             acc = 0.0
             chosen = tokens[order[0]]
+            chosen_p = probs[order[0]]
             for i in range(count):
                 p = probs[order[i]]
                 if p > 0.0:
                     chosen = tokens[order[i]]
+                    chosen_p = p
                     acc += p
                     if x < acc:
                         break
+            norm = kept
         else:
             x = u * total
             acc = 0.0
             chosen = tokens[0]
+            chosen_p = probs[0]
             for i in range(k):
                 p = probs[i]
                 if p > 0.0:
                     chosen = tokens[i]
+                    chosen_p = p
                     acc += p
                     if x < acc:
                         break
+            norm = total
         out[b] = chosen
+        logprob[b] = np.log(max(chosen_p, 1e-300)) - np.log(norm)
     return -1
 
 
@@ -176,8 +187,10 @@ class BatchSampler:
         self.max_batch = max_batch
         self.vocab_size = vocab_size
         self._tokens = np.empty(max_batch, dtype=np.int64)
+        self._logprob = np.empty(max_batch, dtype=np.float64)
         self._probs = np.empty(vocab_size, dtype=np.float64)
         self._ids = np.empty(vocab_size, dtype=np.int64)
+        self._rows = 0
 
     def sample(
         self,
@@ -202,6 +215,7 @@ class BatchSampler:
 
         Returns:
             int64[B] token ids — a view of an internal buffer, overwritten by the next call.
+            The tokens' log-probabilities are in :attr:`logprob`.
 
         Raises:
             ValueError: shapes disagree, B > max_batch, or a row allows no token.
@@ -215,10 +229,19 @@ class BatchSampler:
         if temperature.shape != (n,) or top_p.shape != (n,) or uniforms.shape != (n,):
             raise ValueError(f"temperature, top_p and uniforms must have shape ({n},)")
         tokens = self._tokens[:n]
-        bad = _sample_rows(logits, mask, temperature, top_p, uniforms, tokens, self._probs, self._ids)
+        self._rows = n
+        bad = _sample_rows(
+            logits, mask, temperature, top_p, uniforms, tokens, self._logprob, self._probs, self._ids
+        )
         if bad >= 0:
             raise ValueError(f"mask row {bad} allows no token")
         return tokens
+
+    @property
+    def logprob(self) -> np.ndarray:
+        """float64[B]: log-probability of each token of the last :meth:`sample` under the
+        distribution it was drawn from (masked, tempered, nucleus-renormalised); a view."""
+        return self._logprob[: self._rows]
 
 
 def sample_tokens(

@@ -159,3 +159,21 @@ def test_uniform_bank_matches_default_rng_per_slot() -> None:
     assert np.array_equal(b, np.random.default_rng(12).random(len(b)))
     with pytest.raises(ValueError, match="never reset"):
         bank.draw(np.array([1]), out[:1])
+
+
+def test_sampler_reports_the_drawn_tokens_log_probability() -> None:
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(64, 12)).astype(np.float32)
+    mask = rng.random((64, 12)) < 0.7
+    mask[:, 0] = True
+    sampler = BatchSampler(64, 12)
+    for t, p in ((1.0, 1.0), (0.7, 0.6)):
+        temperature, top_p = np.full(64, t), np.full(64, p)
+        tokens = sampler.sample(logits, mask, temperature, top_p, rng.random(64))
+        for b, token in enumerate(tokens.tolist()):
+            x = np.where(mask[b], logits[b].astype(np.float64) / t, -np.inf)
+            probs = np.exp(x - x.max())
+            ordered = np.sort(probs)[::-1]
+            before = np.cumsum(ordered) - ordered
+            kept = ordered[before < p * probs.sum()].sum()
+            assert sampler.logprob[b] == pytest.approx(np.log(probs[token] / kept), abs=1e-9)
