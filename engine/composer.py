@@ -124,6 +124,22 @@ class StreamInfo:
     steer: int = 0
 
 
+@dataclass(frozen=True)
+class StreamSnapshot:
+    """A copy of one stream's model, grammar and conditioning state (see :meth:`Composer.snapshot`)."""
+
+    h: np.ndarray
+    c: np.ndarray
+    h_shadow: np.ndarray | None
+    c_shadow: np.ndarray | None
+    next_token: int
+    cond: np.ndarray
+    grammar: np.ndarray
+    bars: int
+    count: int
+    held: int
+
+
 def is_int(value: object) -> TypeGuard[int | np.integer]:
     """True for Python and numpy integers (not bools)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -502,6 +518,106 @@ class Composer:
         self._bars[stream] = 1
         self._count[stream] = 1
 
+    def set_key(self, stream: int, tonic_pc: int, mode: str, strength: float) -> None:
+        """Pull ``stream`` toward a key from its next token on (a modulation; see tonal_primer).
+
+        Args:
+            stream: an open stream.
+            tonic_pc: tonic pitch class, 0 (C) .. 11 (B).
+            mode: "major" or "minor".
+            strength: logit penalty of the least fitting pitch class, nats in [0, 8]; 0: no pull.
+
+        Raises:
+            TypeError, ValueError: an argument is out of range or the stream is not open.
+        """
+        self._check_ids(stream)
+        k = validate_key_strength(strength)
+        bias = key_bias(tonic_pc, mode, k)  # validates tonic and mode
+        self._keys[stream] = (int(tonic_pc), mode)
+        self._key_bias[stream] = bias
+        self._biased[stream] = k > 0
+
+    def snapshot(self, stream: int) -> StreamSnapshot:
+        """Everything that decides ``stream``'s next tokens except its random numbers.
+
+        :meth:`restore` returns the stream to this point, so the engine can cut composed but
+        unplayed music and compose it again under new conditions.
+
+        Raises:
+            ValueError: the stream is not open, or it is steered (steered streams write whole bars).
+        """
+        self._check_ids(stream)
+        if self._steer[stream]:
+            raise ValueError(f"stream {stream} is steered; snapshots work on plain streams")
+        s = stream
+        shadow = self._guidance[s] > 0
+        return StreamSnapshot(
+            self._h[:, s].copy(),
+            self._c[:, s].copy(),
+            self._h_shadow[:, s].copy() if shadow else None,
+            self._c_shadow[:, s].copy() if shadow else None,
+            int(self._next_token[s]),
+            self._cond[s].copy(),
+            self._grammar[s].copy(),
+            int(self._bars[s]),
+            int(self._count[s]),
+            int(self._held[s]),
+        )
+
+    def restore(self, stream: int, snap: StreamSnapshot, seed: int) -> None:
+        """Return ``stream`` to ``snap`` (taken from this stream) and restart its random numbers.
+
+        Args:
+            stream: the open stream ``snap`` was taken from.
+            snap: from :meth:`snapshot`.
+            seed: int >= 0; the stream's random numbers restart from ``default_rng(seed)``
+                (derive it from the point in the music to stay reproducible).
+
+        Raises:
+            TypeError, ValueError: bad seed, or the stream is not open.
+        """
+        self._check_ids(stream)
+        s = stream
+        self._rng.reset(s, validate_seed(seed))
+        self._h[:, s] = snap.h
+        self._c[:, s] = snap.c
+        if snap.h_shadow is not None and snap.c_shadow is not None:
+            self._h_shadow[:, s] = snap.h_shadow
+            self._c_shadow[:, s] = snap.c_shadow
+        self._next_token[s] = snap.next_token
+        self._cond[s] = snap.cond
+        self._grammar[s] = snap.grammar
+        self._bars[s] = snap.bars
+        self._count[s] = snap.count
+        self._held[s] = snap.held
+
+    def force(self, stream: int, tokens: Sequence[int] | np.ndarray) -> None:
+        """Make ``tokens`` the stream's next output, as if it had sampled them (a theme, a cue).
+
+        The caller plays them; the stream then continues from them. A BAR token held back by
+        :meth:`generate_bars` or :meth:`prime` has not been output yet, so ``tokens`` must
+        start with it then.
+
+        Raises:
+            ValueError: the stream is not open or steered, the tokens do not start with a held
+                BAR, or a token breaks the grammar (the tokens before it stay fed).
+        """
+        ids = self._check_ids(stream)
+        if self._steer[stream]:
+            raise ValueError(f"stream {stream} is steered; it cannot take forced tokens")
+        seq = np.asarray(tokens, dtype=np.int64).reshape(-1).tolist()
+        held = int(self._held[stream])
+        if held != _NO_TOKEN:
+            if not seq or seq[0] != held:
+                raise ValueError(
+                    f"stream {stream} holds {V.token_name(held)} (not output yet); "
+                    "forced tokens must start with it"
+                )
+            self._held[stream] = _NO_TOKEN
+            seq = seq[1:]
+        for token in seq:
+            self._advance(ids, np.full(1, token, dtype=np.int64))
+
     # ------------------------------------------------------------------------- generation
     def step(self, stream_ids: int | Sequence[int] | np.ndarray) -> np.ndarray:
         """The next token of each listed stream, computed in one batched model run.
@@ -725,7 +841,7 @@ class Composer:
             if refused.any():
                 k = int(np.flatnonzero(refused)[0])
                 raise ValueError(
-                    f"primer token {V.token_name(int(forced[k]))} is not allowed here (stream {ids[k]}, "
+                    f"token {V.token_name(int(forced[k]))} is not allowed here (stream {ids[k]}, "
                     f"meter {self.meter_beats}/4)"
                 )
             tokens = forced

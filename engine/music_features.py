@@ -94,6 +94,21 @@ def mode_score(histograms: np.ndarray) -> np.ndarray:
     return np.where(flat, 0.0, score)
 
 
+def estimate_key(histogram: np.ndarray) -> tuple[int, str]:
+    """The best-correlating Krumhansl–Kessler key of a pitch-class histogram (C first).
+
+    Returns:
+        (tonic pitch class 0..11, "major" or "minor"); (0, "major") for a flat histogram.
+    """
+    h = np.asarray(histogram, dtype=np.float64).reshape(12)
+    centred = h - h.mean()
+    std = centred.std()
+    if std < 1e-12:
+        return 0, "major"
+    k = int(np.argmax(_PROFILES @ (centred / std)))
+    return k % 12, ("major", "minor")[k // 12]
+
+
 def _window_sum(values: np.ndarray, window: int) -> np.ndarray:
     """Sum of ``values`` (first axis = bars) over bars ``b - window .. b + window``, cut at edges."""
     num_bars = values.shape[0]

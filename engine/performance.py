@@ -1,0 +1,413 @@
+"""Running a session: offline (as fast as possible, sample-exact) or live (real clock, threads).
+
+A session is a :class:`engine.conductor.Conductor` writing into an
+:class:`engine.scheduler.EventQueue`; performing it means keeping the conductor a lookahead
+ahead of the playhead and handing due events to sinks (MIDI port, synth, recorders).
+
+* :func:`render` runs a scripted scene on a virtual clock, block by block: the composer fills
+  the lookahead, due events go to the synth with their exact frames, the synth renders the
+  block. The result depends only on the seed and the script, not on the block size or speed.
+* :class:`LivePerformance` runs on the real clock with two threads: a composing thread (drains
+  the command inbox, keeps the lookahead full) and a clock thread (sleeps until the next event
+  is due, sends it to the sinks). The audio callback, if any, only renders the synth. Every
+  exit path sends NOTE_OFF for every sounding note and CC 123 on every channel.
+"""
+
+from __future__ import annotations
+
+import math
+import queue as queue_mod
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+
+from engine.composer import Composer
+from engine.conductor import BarInfo, Conductor, compose_ahead
+from engine.conductor_config import STINGER_CHANNEL, ConductorConfig, check_sync
+from engine.event_sinks import EventSink, SynthSink
+from engine.leitmotif import Theme
+from engine.recorders import MidiRecorder
+from engine.scheduler import CONTROL, DueEvents, EventQueue
+from engine.tempo_map import TempoMap
+
+OPS: Final = ("state", "emotion", "stinger", "leitmotif", "tempo")
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One scripted input, given at a beat of the session.
+
+    Attributes:
+        beat: when the input arrives (the playhead's beat); it then lands at its sync point.
+        op: "state", "emotion", "stinger", "leitmotif" or "tempo".
+        name: the state, stinger or leitmotif name.
+        valence, arousal, tension: for "emotion".
+        tempo_bpm: for "tempo" (None: follow arousal again).
+        sync: sync point (None: the op's default).
+        seek_per_s: for "emotion" (None: jump).
+    """
+
+    beat: float
+    op: str
+    name: str | None = None
+    valence: float = 0.0
+    arousal: float = 0.0
+    tension: float | None = None
+    tempo_bpm: float | None = None
+    sync: str | None = None
+    seek_per_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"cue op must be one of {OPS}, got {self.op!r}")
+        if not (math.isfinite(self.beat) and self.beat >= 0):
+            raise ValueError(f"cue beat must be a finite number >= 0, got {self.beat!r}")
+        if self.op in ("state", "stinger", "leitmotif") and not self.name:
+            raise ValueError(f"a {self.op} cue needs a name")
+        if self.sync is not None:
+            check_sync(self.sync)
+
+
+def apply_cue(conductor: Conductor, now_s: float, cue: Cue) -> float:
+    """Give ``cue`` to ``conductor`` at engine time ``now_s``; returns the beat it lands on.
+
+    Raises:
+        TypeError, ValueError: the cue's values are out of range or name nothing known.
+    """
+    if cue.op == "state":
+        return conductor.set_state(now_s, str(cue.name), sync=cue.sync)
+    if cue.op == "emotion":
+        return conductor.set_emotion(
+            now_s,
+            cue.valence,
+            cue.arousal,
+            cue.tension,
+            sync=cue.sync or "immediate",
+            seek_per_s=cue.seek_per_s,
+        )
+    if cue.op == "stinger":
+        return conductor.stinger(now_s, str(cue.name))
+    if cue.op == "leitmotif":
+        return conductor.leitmotif(now_s, str(cue.name), sync=cue.sync or "bar")
+    return conductor.set_tempo(now_s, cue.tempo_bpm, sync=cue.sync or "bar")
+
+
+def track_names(config: ConductorConfig) -> dict[int, str]:
+    """MIDI track name per channel: the layers, and the stingers."""
+    names = {layer.channel: layer.name for layer in config.layers}
+    names[STINGER_CHANNEL] = "stingers"
+    return names
+
+
+@dataclass
+class Rendered:
+    """The result of :func:`render`."""
+
+    audio: np.ndarray | None
+    sample_rate_hz: int
+    recorder: MidiRecorder
+    tempo_map: TempoMap
+    bars: dict[int, BarInfo]
+    duration_s: float
+    landed: list[tuple[Cue, float]] = field(default_factory=list)
+
+
+def render(
+    composer: Composer,
+    cues: Sequence[Cue],
+    end_beat: float,
+    *,
+    seed: int,
+    config: ConductorConfig | None = None,
+    start_state: str | None = "explore",
+    themes: Sequence[Theme] = (),
+    audio: bool = True,
+    sample_rate_hz: int = 48_000,
+    block_frames: int = 512,
+    tail_s: float = 2.0,
+    on_event: Callable[[float, int, int, int, int], None] | None = None,
+    on_cue: Callable[[Cue, float], None] | None = None,
+) -> Rendered:
+    """Perform a scripted scene on a virtual clock (as fast as the machine allows).
+
+    Args:
+        composer: the composer (needs a free stream).
+        cues: inputs, each given when the playhead reaches its beat (in order of beat).
+        end_beat: the music stops at this beat (every note is released), then ``tail_s`` of
+            audio lets the voices ring out.
+        seed: the session seed.
+        config: the conductor's settings.
+        start_state: the state the music starts in.
+        themes: leitmotifs to register.
+        audio: render audio with the built-in synth (else only the MIDI recording).
+        sample_rate_hz: audio rate.
+        block_frames: the block the virtual clock advances by (the output does not depend on it).
+        tail_s: seconds rendered after the end.
+        on_event: called with every event sent (time_s, kind, channel, a, b), e.g. a timeline.
+        on_cue: called with each cue and the beat it lands on.
+
+    Raises:
+        ValueError: a cue is invalid (nothing is left sounding).
+    """
+    cfg = config or ConductorConfig()
+    events = EventQueue()
+    conductor = Conductor(composer, events, seed, cfg, state=start_state)
+    for theme in themes:
+        conductor.register_leitmotif(theme)
+    recorder = MidiRecorder(track_names(cfg))
+    sinks: list[EventSink] = [recorder]
+    synth = None
+    if audio:
+        from engine.synth import Synth  # compiles numba code: only loaded when audio is wanted
+
+        synth = Synth(sample_rate_hz)
+    if synth is not None:
+        sinks.append(SynthSink(synth, lambda t: round(t * sample_rate_hz)))
+    if on_event is not None:
+        sinks.append(_FunctionSink(on_event))
+    pending = sorted(cues, key=lambda c: c.beat)
+    landed: list[tuple[Cue, float]] = []
+    block = np.zeros((block_frames, 2), dtype=np.float32)
+    chunks: list[np.ndarray] = []
+    frame = 0
+    end_s: float | None = None
+    conductor.start(0.0)
+    try:
+        while True:
+            t_end = (frame + block_frames) / sample_rate_hz
+            if end_s is None:
+                compose_ahead(composer, [conductor], t_end)
+                while pending and conductor.tempo_map.seconds(pending[0].beat) < t_end:
+                    cue = pending.pop(0)
+                    beat = apply_cue(conductor, conductor.tempo_map.seconds(cue.beat), cue)
+                    landed.append((cue, beat))
+                    if on_cue is not None:
+                        on_cue(cue, beat)
+                    compose_ahead(composer, [conductor], t_end)
+                end_at = conductor.tempo_map.seconds(end_beat)
+                if end_at < t_end:
+                    _send(events.pop_due(end_at), sinks)
+                    _send(events.all_notes_off(end_at), sinks)
+                    conductor.stop(end_at)
+                    end_s = end_at
+            if end_s is None:
+                _send(events.pop_due(t_end), sinks)
+            if synth is not None:
+                synth.process(block)
+                chunks.append(block.copy())
+            frame += block_frames
+            if end_s is not None and t_end >= end_s + tail_s:
+                break
+    finally:
+        if not conductor.closed:
+            conductor.stop(frame / sample_rate_hz)
+    audio_out = np.concatenate(chunks) if chunks else None
+    duration_s = frame / sample_rate_hz
+    return Rendered(audio_out, sample_rate_hz, recorder, conductor.tempo_map, conductor.bars, duration_s,
+                    landed)  # fmt: skip
+
+
+def _send(due: DueEvents, sinks: Sequence[EventSink]) -> None:
+    for t, k, ch, a, b in due.rows():
+        for sink in sinks:
+            sink.send(t, k, ch, a, b)
+
+
+class _FunctionSink:
+    def __init__(self, fn: Callable[[float, int, int, int, int], None]) -> None:
+        self.fn = fn
+
+    def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
+        self.fn(time_s, kind, channel, a, b)
+
+
+# ------------------------------------------------------------------------------------ live
+@dataclass
+class TimingStats:
+    """How late the clock thread sent events (seconds; negative: early)."""
+
+    errors_s: list[float] = field(default_factory=list)
+    max_kept: int = 200_000
+
+    def add(self, error_s: float) -> None:
+        if len(self.errors_s) < self.max_kept:
+            self.errors_s.append(error_s)
+
+
+class LivePerformance:
+    """One live session on the real clock (see the module docstring).
+
+    Commands (:meth:`cue`) may come from any thread; they are queued to the composing thread
+    and answered there. Errors in a command are reported to ``on_error`` (the music goes on).
+
+    Args:
+        composer: the composer (driven only by this performance's composing thread).
+        seed: the session seed.
+        sinks: where due events go (MIDI port sink, synth sink, recorder, ...).
+        config: the conductor's settings.
+        start_state: the state the music starts in.
+        themes: leitmotifs to register.
+        preroll_s: time between :meth:`start` and beat 0 (the first bar is composed in it).
+        on_error: called with exceptions raised by bad commands or failing sinks.
+        spin_s: the clock thread busy-waits the last ``spin_s`` before an event (timer slack).
+    """
+
+    def __init__(
+        self,
+        composer: Composer,
+        seed: int,
+        sinks: Sequence[EventSink],
+        config: ConductorConfig | None = None,
+        *,
+        start_state: str | None = "explore",
+        themes: Sequence[Theme] = (),
+        preroll_s: float = 0.15,
+        on_error: Callable[[BaseException], None] | None = None,
+        spin_s: float = 0.0005,
+    ) -> None:
+        self.composer = composer
+        self.config = config or ConductorConfig()
+        self.events = EventQueue()
+        self.conductor = Conductor(composer, self.events, seed, self.config, state=start_state)
+        for theme in themes:
+            self.conductor.register_leitmotif(theme)
+        self.sinks = list(sinks)
+        self.preroll_s = float(preroll_s)
+        self.on_error = on_error
+        self.spin_s = float(spin_s)
+        self.timing = TimingStats()
+        self.t0 = 0.0
+        self._lock = threading.Condition()
+        self._inbox: queue_mod.Queue[tuple[Cue, float, Callable[[float], None] | None]] = queue_mod.Queue(
+            maxsize=1024
+        )
+        self._running = False
+        self._threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+
+    # ---------------------------------------------------------------------------- control
+    def now_s(self) -> float:
+        """The engine clock: seconds since beat 0 (negative during the preroll)."""
+        return time.perf_counter() - self.t0
+
+    def start(self) -> None:
+        """Compose the first lookahead, then start the clock and composing threads."""
+        self.conductor.start(0.0)
+        compose_ahead(self.composer, [self.conductor], 0.0)
+        self.t0 = time.perf_counter() + self.preroll_s
+        self._running = True
+        self._threads = [
+            threading.Thread(target=self._compose_loop, name="affetto-compose", daemon=True),
+            threading.Thread(target=self._clock_loop, name="affetto-clock", daemon=True),
+        ]
+        for th in self._threads:
+            th.start()
+
+    def cue(self, cue: Cue, on_landed: Callable[[float], None] | None = None) -> None:
+        """Queue an input now (thread-safe, never blocks); ``on_landed(beat)`` when applied.
+
+        Raises:
+            RuntimeError: the inbox is full (1024 pending commands) or the performance is stopped.
+        """
+        if not self._running:
+            raise RuntimeError("the performance is not running")
+        try:
+            self._inbox.put_nowait((cue, self.now_s(), on_landed))
+        except queue_mod.Full:
+            raise RuntimeError("too many pending commands (1024); slow down") from None
+        with self._lock:
+            self._lock.notify_all()
+
+    def stop(self) -> None:
+        """Stop the threads; every sounding note gets its NOTE_OFF and every channel CC 123."""
+        if not self._running and not self._threads:
+            return
+        self._running = False
+        with self._lock:
+            self._lock.notify_all()
+        for th in self._threads:
+            th.join(timeout=5.0)
+        self._threads = []
+        now = self.now_s()
+        with self._lock:
+            due = self.events.all_notes_off(now)
+            rows = due.rows()
+        for t, k, ch, a, b in rows:
+            self._deliver(t, k, ch, a, b)
+        for ch in range(16):
+            self._deliver(now, CONTROL, ch, 123, 0)
+        self.conductor.stop(now)
+
+    @property
+    def sounding(self) -> int:
+        with self._lock:
+            return self.events.sounding
+
+    def __enter__(self) -> LivePerformance:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------------------- threads
+    def _compose_loop(self) -> None:
+        conductor, composer = self.conductor, self.composer
+        while self._running:
+            try:
+                cue, at_s, on_landed = self._inbox.get(timeout=0.01)
+            except queue_mod.Empty:
+                cue = None
+            if cue is not None:
+                try:
+                    with self._lock:
+                        beat = apply_cue(conductor, max(at_s, 0.0), cue)
+                        self._lock.notify_all()
+                    if on_landed is not None:
+                        on_landed(beat)
+                except (TypeError, ValueError) as err:
+                    self._report(err)
+            try:
+                while self._running and conductor.needs_tokens(self.now_s()):
+                    with self._lock:
+                        compose_ahead(composer, [conductor], self.now_s(), max_tokens=4)
+                        self._lock.notify_all()
+                    if not self._inbox.empty():
+                        break
+            except Exception as err:  # a failing model must not leave notes hanging: report and stop
+                self._report(err)
+                self._running = False
+
+    def _clock_loop(self) -> None:
+        events, lock = self.events, self._lock
+        while self._running:
+            with lock:
+                wait = events.next_time_s - self.now_s()
+                if wait > self.spin_s:
+                    lock.wait(min(wait - self.spin_s, 0.05))
+                    continue
+            while self.now_s() < events.next_time_s and self._running:  # the last fraction of a ms
+                pass
+            with lock:
+                due = events.pop_due(self.now_s())
+                rows = due.rows()
+            for t, k, ch, a, b in rows:
+                self.timing.add(self.now_s() - t)
+                self._deliver(t, k, ch, a, b)
+
+    def _deliver(self, t: float, k: int, ch: int, a: int, b: int) -> None:
+        for sink in self.sinks:
+            try:
+                sink.send(t, k, ch, a, b)
+            except Exception as err:  # one broken output must not stop the others
+                self._report(err)
+
+    def _report(self, err: BaseException) -> None:
+        if len(self.errors) < 100:
+            self.errors.append(err)
+        if self.on_error is not None:
+            self.on_error(err)

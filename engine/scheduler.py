@@ -1,0 +1,360 @@
+"""The timed event queue between the conductor and the outputs (numba in the hot loops).
+
+The conductor inserts events a little ahead of time (at most its lookahead); the clock pops the
+ones that are due and hands them to the outputs. The queue keeps the note bookkeeping that makes
+"every note-on gets its note-off" true whatever happens:
+
+* each note has an id; its NOTE_OFF is only sent if that note still owns its (channel, pitch):
+  a new NOTE_ON on a sounding (channel, pitch) first sends the old note's NOTE_OFF (retrigger),
+  and the old note's own NOTE_OFF is then dropped, so no note is ever cut by a stale off;
+* :meth:`EventQueue.cut` removes composed events from a beat on (the future is composed again)
+  and can move the NOTE_OFFs of sounding notes to the cut time;
+* :meth:`EventQueue.all_notes_off` sends a NOTE_OFF for every sounding note (stop, disconnect,
+  error, exit).
+
+Events with equal times go out NOTE_OFF first, then controls, then NOTE_ON, in insertion order
+otherwise. Arrays are preallocated; capacity doubles (outside the clock's pop) when needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numba
+import numpy as np
+
+# Event kinds; their order is the tie-break at equal times.
+NOTE_OFF: Final = 0
+CLOCK: Final = 1  # MIDI timing clock (0xF8)
+CONTROL: Final = 2  # a = controller, b = value
+PROGRAM: Final = 3  # a = program
+BEAT: Final = 4  # a = beat in bar, b = bar index (for listeners; not MIDI)
+NOTE_ON: Final = 5  # a = pitch, b = velocity
+KIND_NAMES: Final = ("note_off", "clock", "control", "program", "beat", "note_on")
+
+_CHANNELS: Final = 16
+
+
+@dataclass
+class DueEvents:
+    """Events popped by :meth:`EventQueue.pop_due`, in send order (views, valid until the next pop)."""
+
+    time_s: np.ndarray
+    kind: np.ndarray
+    channel: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.time_s.size)
+
+    def rows(self) -> list[tuple[float, int, int, int, int]]:
+        """The events as (time_s, kind, channel, a, b) tuples (a copy)."""
+        t, k, ch = self.time_s.tolist(), self.kind.tolist(), self.channel.tolist()
+        return list(zip(t, k, ch, self.a.tolist(), self.b.tolist(), strict=True))
+
+
+@numba.njit(cache=True, nogil=True)
+def _insert(
+    time_s: np.ndarray,
+    kind: np.ndarray,
+    seq: np.ndarray,
+    cols_f: np.ndarray,
+    cols_i: np.ndarray,
+    n: int,
+    t: float,
+    k: int,
+    s: int,
+    origin_beat: float,
+    channel: int,
+    a: int,
+    b: int,
+    note_id: int,
+    cuttable: int,
+) -> None:  # pragma: no cover - numba
+    lo, hi = 0, n
+    while lo < hi:  # first index ordered after (t, k, s)
+        mid = (lo + hi) // 2
+        tm, km = time_s[mid], kind[mid]
+        if tm < t or (tm == t and (km < k or (km == k and seq[mid] < s))):
+            lo = mid + 1
+        else:
+            hi = mid
+    for j in range(n, lo, -1):
+        time_s[j] = time_s[j - 1]
+        kind[j] = kind[j - 1]
+        seq[j] = seq[j - 1]
+        cols_f[j] = cols_f[j - 1]
+        for c in range(cols_i.shape[1]):
+            cols_i[j, c] = cols_i[j - 1, c]
+    time_s[lo] = t
+    kind[lo] = k
+    seq[lo] = s
+    cols_f[lo] = origin_beat
+    cols_i[lo, 0] = channel
+    cols_i[lo, 1] = a
+    cols_i[lo, 2] = b
+    cols_i[lo, 3] = note_id
+    cols_i[lo, 4] = cuttable
+
+
+@numba.njit(cache=True, nogil=True)
+def _pop_due(
+    time_s: np.ndarray,
+    kind: np.ndarray,
+    seq: np.ndarray,
+    cols_f: np.ndarray,
+    cols_i: np.ndarray,
+    n: int,
+    until_s: float,
+    owner: np.ndarray,
+    out_t: np.ndarray,
+    out_k: np.ndarray,
+    out_ch: np.ndarray,
+    out_a: np.ndarray,
+    out_b: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - numba
+    """Pop events with time <= until_s (at most out capacity); returns (popped, written)."""
+    cap = out_t.size
+    w = 0
+    i = 0
+    while i < n and time_s[i] <= until_s and w + 2 <= cap:
+        k = kind[i]
+        ch, a, b, nid = cols_i[i, 0], cols_i[i, 1], cols_i[i, 2], cols_i[i, 3]
+        if k == NOTE_ON:
+            if owner[ch, a] >= 0:  # retrigger: end the sounding note first
+                out_t[w], out_k[w], out_ch[w], out_a[w], out_b[w] = time_s[i], NOTE_OFF, ch, a, 0
+                w += 1
+            owner[ch, a] = nid
+            out_t[w], out_k[w], out_ch[w], out_a[w], out_b[w] = time_s[i], k, ch, a, b
+            w += 1
+        elif k == NOTE_OFF:
+            if owner[ch, a] == nid:
+                owner[ch, a] = -1
+                out_t[w], out_k[w], out_ch[w], out_a[w], out_b[w] = time_s[i], k, ch, a, 0
+                w += 1
+        else:
+            out_t[w], out_k[w], out_ch[w], out_a[w], out_b[w] = time_s[i], k, ch, a, b
+            w += 1
+        i += 1
+    if i:
+        for j in range(i, n):
+            time_s[j - i] = time_s[j]
+            kind[j - i] = kind[j]
+            seq[j - i] = seq[j]
+            cols_f[j - i] = cols_f[j]
+            for c in range(cols_i.shape[1]):
+                cols_i[j - i, c] = cols_i[j, c]
+    return i, w
+
+
+@numba.njit(cache=True, nogil=True)
+def _cut(
+    time_s: np.ndarray,
+    kind: np.ndarray,
+    seq: np.ndarray,
+    cols_f: np.ndarray,
+    cols_i: np.ndarray,
+    n: int,
+    from_beat: float,
+    owner: np.ndarray,
+    release_s: float,
+    moved: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - numba
+    """Drop cuttable events whose note starts at/after from_beat; returns (kept, offs to move).
+
+    With release_s >= 0 the NOTE_OFFs of notes already sounding that fall after release_s are
+    taken out too and their indices' data written to ``moved`` rows (channel, pitch, id) so the
+    caller re-inserts them at release_s.
+    """
+    w = 0
+    m = 0
+    for i in range(n):
+        k = kind[i]
+        drop = cols_i[i, 4] == 1 and cols_f[i] >= from_beat
+        if not drop and release_s >= 0.0 and k == NOTE_OFF and time_s[i] > release_s:
+            ch, a, nid = cols_i[i, 0], cols_i[i, 1], cols_i[i, 3]
+            if owner[ch, a] == nid and m < moved.shape[0]:
+                moved[m, 0], moved[m, 1], moved[m, 2] = ch, a, nid
+                m += 1
+                drop = True
+        if drop:
+            continue
+        time_s[w] = time_s[i]
+        kind[w] = k
+        seq[w] = seq[i]
+        cols_f[w] = cols_f[i]
+        for c in range(cols_i.shape[1]):
+            cols_i[w, c] = cols_i[i, c]
+        w += 1
+    return w, m
+
+
+class EventQueue:
+    """Timed MIDI-like events with note bookkeeping (see the module docstring).
+
+    Not thread-safe: the caller serialises access (the engine holds one lock around it).
+
+    Args:
+        capacity: events preallocated (grows by doubling on insert).
+        max_pop: most events written by one :meth:`pop_due` (the rest stay due; at least 4096).
+    """
+
+    def __init__(self, capacity: int = 4096, max_pop: int = 1024) -> None:
+        cap = max(16, int(capacity))
+        self._alloc(cap)
+        self._n = 0
+        self._seq = 0
+        self._next_id = 0
+        self.owner = np.full((_CHANNELS, 128), -1, dtype=np.int64)  # sounding note id per key
+        m = max(2 * _CHANNELS * 128, int(max_pop))
+        self._out_t = np.zeros(m, dtype=np.float64)
+        self._out_k = np.zeros(m, dtype=np.int64)
+        self._out_ch = np.zeros(m, dtype=np.int64)
+        self._out_a = np.zeros(m, dtype=np.int64)
+        self._out_b = np.zeros(m, dtype=np.int64)
+        self._moved = np.zeros((_CHANNELS * 128, 3), dtype=np.int64)
+
+    def _alloc(self, cap: int) -> None:
+        self._time = np.zeros(cap, dtype=np.float64)
+        self._kind = np.zeros(cap, dtype=np.int64)
+        self._seqs = np.zeros(cap, dtype=np.int64)
+        self._origin = np.zeros(cap, dtype=np.float64)
+        self._ints = np.zeros((cap, 5), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def sounding(self) -> int:
+        """Notes whose NOTE_ON went out and whose NOTE_OFF has not."""
+        return int((self.owner >= 0).sum())
+
+    @property
+    def next_time_s(self) -> float:
+        """Time of the earliest queued event; inf when empty."""
+        return float(self._time[0]) if self._n else float("inf")
+
+    def new_note_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def push(
+        self,
+        time_s: float,
+        kind: int,
+        channel: int = 0,
+        a: int = 0,
+        b: int = 0,
+        *,
+        origin_beat: float = 0.0,
+        note_id: int = 0,
+        cuttable: bool = True,
+    ) -> None:
+        """Queue one event (see the kind constants for what ``a`` and ``b`` mean).
+
+        Args:
+            time_s: when it is due, seconds on the engine clock.
+            kind: one of NOTE_OFF, CLOCK, CONTROL, PROGRAM, BEAT, NOTE_ON.
+            channel: MIDI channel 0..15.
+            origin_beat: the beat the event belongs to (a note's onset); :meth:`cut` uses it.
+            note_id: pairs a note's NOTE_ON and NOTE_OFF (from :meth:`new_note_id`).
+            cuttable: False for one-shots (stingers) that a cut must keep.
+        """
+        if self._n == self._time.size:
+            n = self._n
+            old = (self._time, self._kind, self._seqs, self._origin, self._ints)
+            self._alloc(2 * n)
+            self._time[:n], self._kind[:n], self._seqs[:n], self._origin[:n], self._ints[:n] = old
+        self._seq += 1
+        _insert(
+            self._time, self._kind, self._seqs, self._origin, self._ints, self._n,
+            float(time_s), int(kind), self._seq, float(origin_beat), int(channel), int(a), int(b),
+            int(note_id), 1 if cuttable else 0,
+        )  # fmt: skip
+        self._n += 1
+
+    def push_note(
+        self,
+        on_s: float,
+        off_s: float,
+        channel: int,
+        pitch: int,
+        velocity: int,
+        *,
+        origin_beat: float,
+        cuttable: bool = True,
+    ) -> int:
+        """Queue a NOTE_ON at ``on_s`` and its NOTE_OFF at ``off_s`` (> on_s); returns the note id."""
+        nid = self.new_note_id()
+        self.push(
+            on_s, NOTE_ON, channel, pitch, velocity, origin_beat=origin_beat, note_id=nid, cuttable=cuttable
+        )
+        self.push(max(off_s, on_s + 1e-4), NOTE_OFF, channel, pitch, 0, origin_beat=origin_beat, note_id=nid,
+                  cuttable=cuttable)  # fmt: skip
+        return nid
+
+    def pop_due(self, until_s: float) -> DueEvents:
+        """Remove and return the events due at or before ``until_s``, with the bookkeeping applied."""
+        popped, written = _pop_due(
+            self._time, self._kind, self._seqs, self._origin, self._ints, self._n, float(until_s), self.owner,
+            self._out_t, self._out_k, self._out_ch, self._out_a, self._out_b,
+        )  # fmt: skip
+        self._n -= popped
+        return DueEvents(
+            self._out_t[:written], self._out_k[:written], self._out_ch[:written], self._out_a[:written],
+            self._out_b[:written],
+        )  # fmt: skip
+
+    def cut(self, from_beat: float, release_s: float | None = None) -> None:
+        """Drop the cuttable events of notes (and controls) starting at or after ``from_beat``.
+
+        Args:
+            from_beat: the first beat composed again.
+            release_s: if given, sounding notes due to end after this time end at it instead.
+        """
+        rel = -1.0 if release_s is None else float(release_s)
+        kept, moved = _cut(
+            self._time, self._kind, self._seqs, self._origin, self._ints, self._n, float(from_beat),
+            self.owner, rel, self._moved,
+        )  # fmt: skip
+        self._n = kept
+        for ch, pitch, nid in self._moved[:moved].tolist():
+            self.push(rel, NOTE_OFF, ch, pitch, 0, origin_beat=-1.0, note_id=nid, cuttable=False)
+
+    def all_notes_off(self, time_s: float) -> DueEvents:
+        """NOTE_OFF for every sounding note (at ``time_s``), and drop every queued event."""
+        chans, pitches = np.nonzero(self.owner >= 0)
+        m = min(chans.size, self._out_t.size)
+        self._out_t[:m] = time_s
+        self._out_k[:m] = NOTE_OFF
+        self._out_ch[:m] = chans[:m]
+        self._out_a[:m] = pitches[:m]
+        self._out_b[:m] = 0
+        self.owner[...] = -1
+        self._n = 0
+        return DueEvents(self._out_t[:m], self._out_k[:m], self._out_ch[:m], self._out_a[:m], self._out_b[:m])
+
+    def pending(self) -> list[tuple[float, str, int, int, int]]:
+        """The queued events as (time_s, kind name, channel, a, b), for inspection and tests."""
+        n = self._n
+        return [
+            (float(self._time[i]), KIND_NAMES[int(self._kind[i])], *map(int, self._ints[i, :3]))  # type: ignore[misc]
+            for i in range(n)
+        ]
+
+
+def midi_bytes(kind: int, channel: int, a: int, b: int) -> bytes | None:
+    """The MIDI message of an event; None for BEAT (not MIDI)."""
+    if kind == NOTE_ON:
+        return bytes((0x90 | channel, a, b))
+    if kind == NOTE_OFF:
+        return bytes((0x80 | channel, a, 0))
+    if kind == CONTROL:
+        return bytes((0xB0 | channel, a, b))
+    if kind == PROGRAM:
+        return bytes((0xC0 | channel, a))
+    if kind == CLOCK:
+        return b"\xf8"
+    return None
