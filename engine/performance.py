@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import queue as queue_mod
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,10 +32,13 @@ from engine.conductor_config import STINGER_CHANNEL, ConductorConfig, check_sync
 from engine.event_sinks import EventSink, SynthSink
 from engine.leitmotif import Theme
 from engine.recorders import MidiRecorder
-from engine.scheduler import CONTROL, DueEvents, EventQueue
+from engine.scheduler import BEAT, CONTROL, DueEvents, EventQueue
 from engine.tempo_map import TempoMap
 
 OPS: Final = ("state", "emotion", "stinger", "leitmotif", "tempo")
+#: Python's thread switch interval while a live performance runs (the default is 5 ms, which
+#: would let the composing thread delay the clock thread by that much).
+SWITCH_INTERVAL_S: Final = 0.0005
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ def render(
     tail_s: float = 2.0,
     on_event: Callable[[float, int, int, int, int], None] | None = None,
     on_cue: Callable[[Cue, float], None] | None = None,
+    on_bar: Callable[[BarInfo, float], None] | None = None,
 ) -> Rendered:
     """Perform a scripted scene on a virtual clock (as fast as the machine allows).
 
@@ -149,6 +154,7 @@ def render(
         tail_s: seconds rendered after the end.
         on_event: called with every event sent (time_s, kind, channel, a, b), e.g. a timeline.
         on_cue: called with each cue and the beat it lands on.
+        on_bar: called with each bar's :class:`BarInfo` and time as it starts sounding.
 
     Raises:
         ValueError: a cue is invalid (nothing is left sounding).
@@ -169,6 +175,8 @@ def render(
         sinks.append(SynthSink(synth, lambda t: round(t * sample_rate_hz)))
     if on_event is not None:
         sinks.append(_FunctionSink(on_event))
+    if on_bar is not None:
+        sinks.append(BarSink(conductor, on_bar))
     pending = sorted(cues, key=lambda c: c.beat)
     landed: list[tuple[Cue, float]] = []
     block = np.zeros((block_frames, 2), dtype=np.float32)
@@ -215,6 +223,20 @@ def _send(due: DueEvents, sinks: Sequence[EventSink]) -> None:
     for t, k, ch, a, b in due.rows():
         for sink in sinks:
             sink.send(t, k, ch, a, b)
+
+
+class BarSink:
+    """Calls ``on_bar(info, time_s)`` when a bar's downbeat is sent."""
+
+    def __init__(self, conductor: Conductor, on_bar: Callable[[BarInfo, float], None]) -> None:
+        self.conductor = conductor
+        self.on_bar = on_bar
+
+    def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
+        if kind == BEAT and a == 0:
+            info = self.conductor.bars.get(b)
+            if info is not None:
+                self.on_bar(info, time_s)
 
 
 class _FunctionSink:
@@ -288,6 +310,10 @@ class LivePerformance:
         self._running = False
         self._threads: list[threading.Thread] = []
         self.errors: list[BaseException] = []
+        self._script: list[Cue] = []
+        self._end_beat: float | None = None
+        self._on_cue: Callable[[Cue, float], None] | None = None
+        self.finished = threading.Event()
 
     # ---------------------------------------------------------------------------- control
     def now_s(self) -> float:
@@ -296,6 +322,9 @@ class LivePerformance:
 
     def start(self) -> None:
         """Compose the first lookahead, then start the clock and composing threads."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)  # the clock thread must get the GIL in time
+        self.finished.clear()
         self.conductor.start(0.0)
         compose_ahead(self.composer, [self.conductor], 0.0)
         self.t0 = time.perf_counter() + self.preroll_s
@@ -306,6 +335,19 @@ class LivePerformance:
         ]
         for th in self._threads:
             th.start()
+
+    def play_script(
+        self,
+        cues: Sequence[Cue],
+        end_beat: float | None = None,
+        on_cue: Callable[[Cue, float], None] | None = None,
+    ) -> None:
+        """Give ``cues`` when the music reaches their beats (as :func:`render` does, so a live run
+        plays the same notes), and end the music at ``end_beat`` (then :attr:`finished` is set).
+        Call before :meth:`start`."""
+        self._script = sorted(cues, key=lambda c: c.beat)
+        self._end_beat = end_beat
+        self._on_cue = on_cue
 
     def cue(self, cue: Cue, on_landed: Callable[[float], None] | None = None) -> None:
         """Queue an input now (thread-safe, never blocks); ``on_landed(beat)`` when applied.
@@ -358,6 +400,8 @@ class LivePerformance:
     def _compose_loop(self) -> None:
         conductor, composer = self.conductor, self.composer
         while self._running:
+            if self._script_due():
+                continue
             try:
                 cue, at_s, on_landed = self._inbox.get(timeout=0.01)
             except queue_mod.Empty:
@@ -381,6 +425,30 @@ class LivePerformance:
             except Exception as err:  # a failing model must not leave notes hanging: report and stop
                 self._report(err)
                 self._running = False
+
+    def _script_due(self) -> bool:
+        """Apply scripted cues that are about due, end the music at the end beat; True if it ended."""
+        conductor, now = self.conductor, self.now_s()
+        while self._script and conductor.tempo_map.seconds(self._script[0].beat) <= now + 0.02:
+            cue = self._script.pop(0)
+            try:
+                with self._lock:
+                    beat = apply_cue(conductor, conductor.tempo_map.seconds(cue.beat), cue)
+                    self._lock.notify_all()
+                if self._on_cue is not None:
+                    self._on_cue(cue, beat)
+            except (TypeError, ValueError) as err:
+                self._report(err)
+        if self._end_beat is None:
+            return False
+        end_s = conductor.tempo_map.seconds(self._end_beat)
+        if now < end_s:
+            return False
+        self._running = False  # the clock thread stops too; stop() then releases every note
+        self.finished.set()
+        with self._lock:
+            self._lock.notify_all()
+        return True
 
     def _clock_loop(self) -> None:
         events, lock = self.events, self._lock

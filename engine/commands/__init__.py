@@ -12,7 +12,12 @@ import math
 from collections.abc import Callable
 from typing import Final
 
-COMMAND_MODULES: Final = ("engine.commands.compose", "engine.commands.bench", "engine.commands.classify")
+COMMAND_MODULES: Final = (
+    "engine.commands.compose",
+    "engine.commands.bench",
+    "engine.commands.classify",
+    "engine.commands.demo",
+)
 
 
 class CommandError(Exception):
