@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +30,11 @@ def notes(r: Rendered) -> list[tuple[float, int, int, int]]:
 
 
 def test_same_inputs_same_notes_whatever_the_block_and_lookahead(composer: Composer) -> None:
-    cues = [Cue(6.3, "state", "combat", sync="immediate"), Cue(13.0, "stinger", "hit"), Cue(17.0, "state", "sorrow")]
+    cues = [
+        Cue(6.3, "state", "combat", sync="immediate"),
+        Cue(13.0, "stinger", "hit"),
+        Cue(17.0, "state", "sorrow"),
+    ]
     a = render(composer, cues, 24.0, seed=11, audio=False, block_frames=512)
     b = render(composer, cues, 24.0, seed=11, audio=False, block_frames=97)
     c = render(composer, cues, 24.0, seed=11, audio=False, config=ConductorConfig(lookahead_beats=4.0))
@@ -39,10 +44,12 @@ def test_same_inputs_same_notes_whatever_the_block_and_lookahead(composer: Compo
     assert notes(other) != notes(a)
 
 
-@pytest.mark.parametrize(("sync", "expected"), [("immediate", 5.3), ("beat", 6.0), ("bar", 8.0), ("phrase", 16.0)])
+@pytest.mark.parametrize(
+    ("sync", "expected"), [("immediate", 5.3), ("beat", 6.0), ("bar", 8.0), ("phrase", 16.0)]
+)
 def test_transitions_land_on_their_sync_point(composer: Composer, sync: str, expected: float) -> None:
     r = render(composer, [Cue(5.3, "state", "combat", sync=sync)], 20.0, seed=3, audio=False)
-    (cue, beat) = r.landed[0]
+    beat = r.landed[0][1]
     assert beat == pytest.approx(expected)
     drums = [b for b, ch, _, _ in notes(r) if ch == 9]
     assert drums and min(drums) >= expected - 1e-6  # explore has no drums; combat's start at the point
@@ -51,7 +58,13 @@ def test_transitions_land_on_their_sync_point(composer: Composer, sync: str, exp
 
 
 def test_immediate_change_releases_and_sounds_at_once(composer: Composer) -> None:
-    r = render(composer, [Cue(6.1, "emotion", valence=-0.9, arousal=0.9, sync="immediate")], 12.0, seed=5, audio=False)
+    r = render(
+        composer,
+        [Cue(6.1, "emotion", valence=-0.9, arousal=0.9, sync="immediate")],
+        12.0,
+        seed=5,
+        audio=False,
+    )
     t_cue = r.tempo_map.seconds(6.1)
     at_cue = [(k, ch) for t, k, ch, a, b in r.recorder.events if abs(t - t_cue) < 1e-9]
     assert any(k == NOTE_ON for k, _ in at_cue), "the first note of the new music sounds at the cue"
@@ -68,7 +81,9 @@ def test_immediate_change_releases_and_sounds_at_once(composer: Composer) -> Non
 
 
 def test_layers_tempo_and_key_follow_the_state(composer: Composer) -> None:
-    r = render(composer, [Cue(15.0, "state", "combat", sync="bar")], 32.0, seed=2, audio=False, start_state="calm")
+    r = render(
+        composer, [Cue(15.0, "state", "combat", sync="bar")], 32.0, seed=2, audio=False, start_state="calm"
+    )
     calm = [info for i, info in r.bars.items() if i < 4]
     combat = [info for i, info in r.bars.items() if i >= 5]
     assert all(info.layers == ("harmony", "melody") for info in calm)
@@ -92,7 +107,11 @@ def test_stinger_plays_on_the_next_beat_in_key(composer: Composer) -> None:
 
 def test_leitmotif_recurs_in_the_key_and_mode_of_the_moment(composer: Composer) -> None:
     theme = theme_from_notes("arp", THEME)
-    cues = [Cue(2.0, "leitmotif", "arp"), Cue(12.0, "state", "sorrow", sync="bar"), Cue(18.0, "leitmotif", "arp")]
+    cues = [
+        Cue(2.0, "leitmotif", "arp"),
+        Cue(12.0, "state", "sorrow", sync="bar"),
+        Cue(18.0, "leitmotif", "arp"),
+    ]
     r = render(composer, cues, 32.0, seed=8, audio=False, themes=[theme])
     for bar_start in (4.0, 20.0):
         tonic, mode = r.bars[int(bar_start // 4)].key
@@ -116,7 +135,9 @@ def test_no_stuck_notes_after_thousands_of_random_transitions(composer: Composer
             cues.append(Cue(beat, op, rng.choice(["explore", "combat", "sorrow", "stealth", "victory"]),
                             sync=rng.choice(["immediate", "beat", "bar", "phrase"])))  # fmt: skip
         elif op == "emotion":
-            cues.append(Cue(beat, op, valence=rng.uniform(-1, 1), arousal=rng.uniform(-1, 1), sync="immediate"))
+            cues.append(
+                Cue(beat, op, valence=rng.uniform(-1, 1), arousal=rng.uniform(-1, 1), sync="immediate")
+            )
         elif op == "stinger":
             cues.append(Cue(beat, op, rng.choice(["hit", "rise", "fall"])))
         else:
@@ -145,7 +166,7 @@ def test_bad_cues_are_refused_with_clear_errors(composer: Composer) -> None:
     assert composer.open_streams == []  # every failed render released its stream
 
 
-def test_midi_file_has_a_track_per_layer(composer: Composer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_midi_file_has_a_track_per_layer(composer: Composer, tmp_path: Path) -> None:
     import mido
 
     r = render(composer, [Cue(3.0, "state", "combat"), Cue(9.0, "stinger", "hit")], 16.0, seed=1, audio=False)

@@ -82,7 +82,9 @@ def test_midi_bytes() -> None:
 
 OPS = st.lists(
     st.one_of(
-        st.tuples(st.just("note"), st.floats(0, 20), st.floats(0.01, 3), st.integers(0, 3), st.integers(58, 62)),
+        st.tuples(
+            st.just("note"), st.floats(0, 20), st.floats(0.01, 3), st.integers(0, 3), st.integers(58, 62)
+        ),
         st.tuples(st.just("pop"), st.floats(0, 2)),
         st.tuples(st.just("cut"), st.floats(0, 40), st.booleans()),
     ),
