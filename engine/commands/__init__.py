@@ -17,6 +17,7 @@ COMMAND_MODULES: Final = (
     "engine.commands.bench",
     "engine.commands.classify",
     "engine.commands.demo",
+    "engine.commands.play",
 )
 
 

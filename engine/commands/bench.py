@@ -69,6 +69,30 @@ def register(sub: Any) -> None:
     st.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
     st.add_argument("--json", action="store_true", help="print the results as JSON")
     st.set_defaults(handler=run_steering)
+    en = what.add_parser(
+        "engine",
+        help="real-time engine: event timing, control latency, synth speed vs FluidSynth, live CPU/xruns",
+        description="Live event timing error, immediate control-to-note latency, synth speed (32 voices, "
+        "48 kHz) against FluidSynth, and CPU/xruns of a live session on an audio device (256 frames).",
+    )
+    en.add_argument(
+        "--seconds",
+        type=bounded_int("seconds", 2, 3600),
+        default=20,
+        help="seconds per live run (default 20)",
+    )
+    en.add_argument(
+        "--synth-seconds",
+        type=bounded_int("synth-seconds", 1, 3600),
+        default=30,
+        help="audio rendered (default 30)",
+    )
+    en.add_argument(
+        "--device", default=None, help="audio output device for the live run (default: the system's)"
+    )
+    en.add_argument("--hostapi", default=None, help="PortAudio host API for the live run (e.g. jack)")
+    en.add_argument("--json", action="store_true", help="print the results as JSON")
+    en.set_defaults(handler=run_engine)
 
 
 def run_composer(args: argparse.Namespace) -> int:
@@ -113,3 +137,28 @@ def run_steering(args: argparse.Namespace) -> int:
         raise model_error(exc, args.model) from exc
     print(json.dumps(arms_json(rows), indent=2) if args.json else format_arms(rows))
     return 0
+
+
+def run_engine(args: argparse.Namespace) -> int:
+    """Run the engine benchmark and print the results (JSON with --json)."""
+    from engine.bench_engine import run_engine_bench
+
+    device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
+    result = run_engine_bench(args.seconds, args.synth_seconds, device=device, hostapi=args.hostapi)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    t = result["timing"]
+    print("event timing error vs schedule:", _fmt(t["event_timing_error"]), "(target p99 <= 1 ms)")
+    print("control -> first note (immediate):", _fmt(t["control_to_first_note"]), "(target p99 <= 10 ms)")
+    for key, value in result["synth"].items():
+        print(f"synth {key}: {value}")
+    for key, value in result["live"].items():
+        print(f"live {key}: {value}")
+    return 0
+
+
+def _fmt(q: dict[str, Any]) -> str:
+    if not q.get("n"):
+        return "no samples"
+    return f"p50 {q['p50_ms']:.3f} ms, p99 {q['p99_ms']:.3f} ms, max {q['max_ms']:.3f} ms (n={q['n']})"
