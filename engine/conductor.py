@@ -409,7 +409,9 @@ class Conductor:
             self.composer.set_key(self.stream, key[0], key[1], self.config.key_strength)
         self._cursor = replace(
             c, emotion=emotion, target=target, seek_per_s=seek, state=state, boundary_s=now_s, key=key,
-            fixed_tempo_bpm=fixed, pull_to_s=c.pull_next_s, pull_next_s=-1.0,
+            fixed_tempo_bpm=fixed,
+            pull_to_s=-1.0 if is_bar else c.pull_next_s,  # the first onset group takes the pull
+            pull_next_s=c.pull_next_s if is_bar else -1.0,
         )  # fmt: skip
         return True
 

@@ -119,10 +119,17 @@ class LiveRig:
         self.close()
 
     def close(self) -> None:
-        if self.audio is not None:
-            self.audio.close()
-        if self.port is not None:
-            self.port.close()
+        """Close the audio stream and the MIDI port (the port even if the stream reports an error).
+
+        Raises:
+            engine.audio_stream.AudioRenderError: the synth failed while rendering.
+        """
+        try:
+            if self.audio is not None:
+                self.audio.close()
+        finally:
+            if self.port is not None:
+                self.port.close()
 
     def __enter__(self) -> LiveRig:
         return self

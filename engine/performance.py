@@ -15,6 +15,7 @@ ahead of the playhead and handing due events to sinks (MIDI port, synth, recorde
 
 from __future__ import annotations
 
+import gc
 import math
 import queue as queue_mod
 import sys
@@ -38,7 +39,7 @@ from engine.tempo_map import TempoMap
 OPS: Final = ("state", "emotion", "stinger", "leitmotif", "tempo")
 #: Python's thread switch interval while a live performance runs (the default is 5 ms, which
 #: would let the composing thread delay the clock thread by that much).
-SWITCH_INTERVAL_S: Final = 0.0005
+SWITCH_INTERVAL_S: Final = 0.0001
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,9 @@ class _FunctionSink:
 # ------------------------------------------------------------------------------------ live
 @dataclass
 class TimingStats:
-    """How late the clock thread sent events (seconds; negative: early)."""
+    """How late the clock thread sent events (seconds; negative: early), measured from the
+    later of the event's time and the moment it was queued (events of an immediate change are
+    queued after their time: "as soon as possible"; their delay is the control latency)."""
 
     errors_s: list[float] = field(default_factory=list)
     max_kept: int = 200_000
@@ -275,7 +278,8 @@ class LivePerformance:
         themes: leitmotifs to register.
         preroll_s: time between :meth:`start` and beat 0 (the first bar is composed in it).
         on_error: called with exceptions raised by bad commands or failing sinks.
-        spin_s: the clock thread busy-waits the last ``spin_s`` before an event (timer slack).
+        spin_s: the clock thread polls (yielding the GIL) for the last ``spin_s`` before an event
+            instead of sleeping: a sleeping thread wakes up to a few ms late under load.
     """
 
     def __init__(
@@ -289,11 +293,11 @@ class LivePerformance:
         themes: Sequence[Theme] = (),
         preroll_s: float = 0.15,
         on_error: Callable[[BaseException], None] | None = None,
-        spin_s: float = 0.0005,
+        spin_s: float = 0.002,
     ) -> None:
         self.composer = composer
         self.config = config or ConductorConfig()
-        self.events = EventQueue()
+        self.events = EventQueue(clock=self.now_s)
         self.conductor = Conductor(composer, self.events, seed, self.config, state=start_state)
         for theme in themes:
             self.conductor.register_leitmotif(theme)
@@ -302,8 +306,8 @@ class LivePerformance:
         self.on_error = on_error
         self.spin_s = float(spin_s)
         self.timing = TimingStats()
-        self.t0 = 0.0
-        self._lock = threading.Condition()
+        self.t0 = time.perf_counter()
+        self._wake = threading.Condition()  # wakes the clock thread when earlier events arrive
         self._inbox: queue_mod.Queue[tuple[Cue, float, Callable[[float], None] | None]] = queue_mod.Queue(
             maxsize=1024
         )
@@ -324,10 +328,13 @@ class LivePerformance:
         """Compose the first lookahead, then start the clock and composing threads."""
         if sys.getswitchinterval() > SWITCH_INTERVAL_S:
             sys.setswitchinterval(SWITCH_INTERVAL_S)  # the clock thread must get the GIL in time
+        self.events.warm_up()
+        gc.collect()
+        gc.freeze()  # a full collection of the start-up heap holds the GIL for ~10 ms: never again
         self.finished.clear()
+        self.t0 = time.perf_counter() + self.preroll_s  # the first bar is composed in the preroll
         self.conductor.start(0.0)
         compose_ahead(self.composer, [self.conductor], 0.0)
-        self.t0 = time.perf_counter() + self.preroll_s
         self._running = True
         self._threads = [
             threading.Thread(target=self._compose_loop, name="affetto-compose", daemon=True),
@@ -361,24 +368,24 @@ class LivePerformance:
             self._inbox.put_nowait((cue, self.now_s(), on_landed))
         except queue_mod.Full:
             raise RuntimeError("too many pending commands (1024); slow down") from None
-        with self._lock:
-            self._lock.notify_all()
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+        time.sleep(0)  # hand the GIL over now: the clock thread may have an event due
 
     def stop(self) -> None:
         """Stop the threads; every sounding note gets its NOTE_OFF and every channel CC 123."""
         if not self._running and not self._threads:
             return
         self._running = False
-        with self._lock:
-            self._lock.notify_all()
+        self._notify()
         for th in self._threads:
             th.join(timeout=5.0)
         self._threads = []
         now = self.now_s()
-        with self._lock:
-            due = self.events.all_notes_off(now)
-            rows = due.rows()
-        for t, k, ch, a, b in rows:
+        for t, k, ch, a, b in self.events.all_notes_off(now).rows():
             self._deliver(t, k, ch, a, b)
         for ch in range(16):
             self._deliver(now, CONTROL, ch, 123, 0)
@@ -386,8 +393,7 @@ class LivePerformance:
 
     @property
     def sounding(self) -> int:
-        with self._lock:
-            return self.events.sounding
+        return self.events.sounding
 
     def __enter__(self) -> LivePerformance:
         self.start()
@@ -408,18 +414,16 @@ class LivePerformance:
                 cue = None
             if cue is not None:
                 try:
-                    with self._lock:
-                        beat = apply_cue(conductor, max(at_s, 0.0), cue)
-                        self._lock.notify_all()
+                    beat = apply_cue(conductor, max(at_s, 0.0), cue)
+                    self._notify()
                     if on_landed is not None:
                         on_landed(beat)
                 except (TypeError, ValueError) as err:
                     self._report(err)
             try:
                 while self._running and conductor.needs_tokens(self.now_s()):
-                    with self._lock:
-                        compose_ahead(composer, [conductor], self.now_s(), max_tokens=4)
-                        self._lock.notify_all()
+                    compose_ahead(composer, [conductor], self.now_s(), max_tokens=1)
+                    self._notify()
                     if not self._inbox.empty():
                         break
             except Exception as err:  # a failing model must not leave notes hanging: report and stop
@@ -432,9 +436,8 @@ class LivePerformance:
         while self._script and conductor.tempo_map.seconds(self._script[0].beat) <= now + 0.02:
             cue = self._script.pop(0)
             try:
-                with self._lock:
-                    beat = apply_cue(conductor, conductor.tempo_map.seconds(cue.beat), cue)
-                    self._lock.notify_all()
+                beat = apply_cue(conductor, conductor.tempo_map.seconds(cue.beat), cue)
+                self._notify()
                 if self._on_cue is not None:
                     self._on_cue(cue, beat)
             except (TypeError, ValueError) as err:
@@ -446,25 +449,23 @@ class LivePerformance:
             return False
         self._running = False  # the clock thread stops too; stop() then releases every note
         self.finished.set()
-        with self._lock:
-            self._lock.notify_all()
+        self._notify()
         return True
 
     def _clock_loop(self) -> None:
-        events, lock = self.events, self._lock
+        events, wake = self.events, self._wake
         while self._running:
-            with lock:
+            with wake:  # an event queued after this check notifies only once we wait
                 wait = events.next_time_s - self.now_s()
                 if wait > self.spin_s:
-                    lock.wait(min(wait - self.spin_s, 0.05))
+                    wake.wait(min(wait - self.spin_s, 0.05))
                     continue
             while self.now_s() < events.next_time_s and self._running:  # the last fraction of a ms
-                pass
-            with lock:
-                due = events.pop_due(self.now_s())
-                rows = due.rows()
-            for t, k, ch, a, b in rows:
-                self.timing.add(self.now_s() - t)
+                time.sleep(0)  # poll, letting the composing thread run in between
+            due = events.pop_due(self.now_s())
+            rows, queued = due.rows(), due.queued_s.tolist()
+            for (t, k, ch, a, b), q in zip(rows, queued, strict=True):
+                self.timing.add(self.now_s() - max(t, q))  # queued late (an immediate change): from then
                 self._deliver(t, k, ch, a, b)
 
     def _deliver(self, t: float, k: int, ch: int, a: int, b: int) -> None:

@@ -18,6 +18,8 @@ otherwise. Arrays are preallocated; capacity doubles (outside the clock's pop) w
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -38,13 +40,14 @@ _CHANNELS: Final = 16
 
 @dataclass
 class DueEvents:
-    """Events popped by :meth:`EventQueue.pop_due`, in send order (views, valid until the next pop)."""
+    """Events popped by :meth:`EventQueue.pop_due`, in send order (copies)."""
 
     time_s: np.ndarray
     kind: np.ndarray
     channel: np.ndarray
     a: np.ndarray
     b: np.ndarray
+    queued_s: np.ndarray  # when each event was queued (the queue's clock; 0 without one)
 
     def __len__(self) -> int:
         return int(self.time_s.size)
@@ -72,6 +75,7 @@ def _insert(
     b: int,
     note_id: int,
     cuttable: int,
+    queued_s: float,
 ) -> None:  # pragma: no cover - numba
     lo, hi = 0, n
     while lo < hi:  # first index ordered after (t, k, s)
@@ -85,13 +89,15 @@ def _insert(
         time_s[j] = time_s[j - 1]
         kind[j] = kind[j - 1]
         seq[j] = seq[j - 1]
-        cols_f[j] = cols_f[j - 1]
+        cols_f[j, 0] = cols_f[j - 1, 0]
+        cols_f[j, 1] = cols_f[j - 1, 1]
         for c in range(cols_i.shape[1]):
             cols_i[j, c] = cols_i[j - 1, c]
     time_s[lo] = t
     kind[lo] = k
     seq[lo] = s
-    cols_f[lo] = origin_beat
+    cols_f[lo, 0] = origin_beat
+    cols_f[lo, 1] = queued_s
     cols_i[lo, 0] = channel
     cols_i[lo, 1] = a
     cols_i[lo, 2] = b
@@ -114,6 +120,7 @@ def _pop_due(
     out_ch: np.ndarray,
     out_a: np.ndarray,
     out_b: np.ndarray,
+    out_q: np.ndarray,
 ) -> tuple[int, int]:  # pragma: no cover - numba
     """Pop events with time <= until_s (at most out capacity); returns (popped, written)."""
     cap = out_t.size
@@ -125,17 +132,21 @@ def _pop_due(
         if k == NOTE_ON:
             if owner[ch, a] >= 0:  # retrigger: end the sounding note first
                 out_t[w], out_k[w], out_ch[w], out_a[w], out_b[w] = time_s[i], NOTE_OFF, ch, a, 0
+                out_q[w] = cols_f[i, 1]
                 w += 1
             owner[ch, a] = nid
             out_t[w], out_k[w], out_ch[w], out_a[w], out_b[w] = time_s[i], k, ch, a, b
+            out_q[w] = cols_f[i, 1]
             w += 1
         elif k == NOTE_OFF:
             if owner[ch, a] == nid:
                 owner[ch, a] = -1
                 out_t[w], out_k[w], out_ch[w], out_a[w], out_b[w] = time_s[i], k, ch, a, 0
+                out_q[w] = cols_f[i, 1]
                 w += 1
         else:
             out_t[w], out_k[w], out_ch[w], out_a[w], out_b[w] = time_s[i], k, ch, a, b
+            out_q[w] = cols_f[i, 1]
             w += 1
         i += 1
     if i:
@@ -143,7 +154,8 @@ def _pop_due(
             time_s[j - i] = time_s[j]
             kind[j - i] = kind[j]
             seq[j - i] = seq[j]
-            cols_f[j - i] = cols_f[j]
+            cols_f[j - i, 0] = cols_f[j, 0]
+            cols_f[j - i, 1] = cols_f[j, 1]
             for c in range(cols_i.shape[1]):
                 cols_i[j - i, c] = cols_i[j, c]
     return i, w
@@ -172,7 +184,7 @@ def _cut(
     m = 0
     for i in range(n):
         k = kind[i]
-        drop = cols_i[i, 4] == 1 and cols_f[i] >= from_beat
+        drop = cols_i[i, 4] == 1 and cols_f[i, 0] >= from_beat
         if not drop and release_s >= 0.0 and k == NOTE_OFF and time_s[i] > release_s:
             ch, a, nid = cols_i[i, 0], cols_i[i, 1], cols_i[i, 3]
             if owner[ch, a] == nid and m < moved.shape[0]:
@@ -184,7 +196,8 @@ def _cut(
         time_s[w] = time_s[i]
         kind[w] = k
         seq[w] = seq[i]
-        cols_f[w] = cols_f[i]
+        cols_f[w, 0] = cols_f[i, 0]
+        cols_f[w, 1] = cols_f[i, 1]
         for c in range(cols_i.shape[1]):
             cols_i[w, c] = cols_i[i, c]
         w += 1
@@ -194,14 +207,21 @@ def _cut(
 class EventQueue:
     """Timed MIDI-like events with note bookkeeping (see the module docstring).
 
-    Not thread-safe: the caller serialises access (the engine holds one lock around it).
+    Thread-safe: every method holds the queue's own lock for its few microseconds, so the
+    composing thread and the clock thread never wait on each other's longer work.
 
     Args:
         capacity: events preallocated (grows by doubling on insert).
         max_pop: most events written by one :meth:`pop_due` (the rest stay due; at least 4096).
+        clock: if given, each event records ``clock()`` when queued (``DueEvents.queued_s``),
+            so the clock can tell lateness from events queued after their time.
     """
 
-    def __init__(self, capacity: int = 4096, max_pop: int = 1024) -> None:
+    def __init__(
+        self, capacity: int = 4096, max_pop: int = 1024, clock: Callable[[], float] | None = None
+    ) -> None:
+        self.clock = clock
+        self._lock = threading.RLock()
         cap = max(16, int(capacity))
         self._alloc(cap)
         self._n = 0
@@ -214,13 +234,23 @@ class EventQueue:
         self._out_ch = np.zeros(m, dtype=np.int64)
         self._out_a = np.zeros(m, dtype=np.int64)
         self._out_b = np.zeros(m, dtype=np.int64)
+        self._out_q = np.zeros(m, dtype=np.float64)
         self._moved = np.zeros((_CHANNELS * 128, 3), dtype=np.int64)
+
+    def warm_up(self) -> None:
+        """Load the compiled hot loops now (numba loads them from its cache on first call, which
+        takes milliseconds: a live clock must not pay that on its first event)."""
+        with self._lock:
+            if self._n == 0:
+                self._push(0.0, NOTE_OFF, 0, 0, 0, 0.0, 0, True)
+                self._cut(0.0, -1.0)
+                self._pop_due_locked(-1.0)
 
     def _alloc(self, cap: int) -> None:
         self._time = np.zeros(cap, dtype=np.float64)
         self._kind = np.zeros(cap, dtype=np.int64)
         self._seqs = np.zeros(cap, dtype=np.int64)
-        self._origin = np.zeros(cap, dtype=np.float64)
+        self._origin = np.zeros((cap, 2), dtype=np.float64)  # origin beat, queued at (s)
         self._ints = np.zeros((cap, 5), dtype=np.int64)
 
     def __len__(self) -> int:
@@ -229,16 +259,19 @@ class EventQueue:
     @property
     def sounding(self) -> int:
         """Notes whose NOTE_ON went out and whose NOTE_OFF has not."""
-        return int((self.owner >= 0).sum())
+        with self._lock:
+            return int((self.owner >= 0).sum())
 
     @property
     def next_time_s(self) -> float:
         """Time of the earliest queued event; inf when empty."""
-        return float(self._time[0]) if self._n else float("inf")
+        with self._lock:
+            return float(self._time[0]) if self._n else float("inf")
 
     def new_note_id(self) -> int:
-        self._next_id += 1
-        return self._next_id
+        with self._lock:
+            self._next_id += 1
+            return self._next_id
 
     def push(
         self,
@@ -262,6 +295,20 @@ class EventQueue:
             note_id: pairs a note's NOTE_ON and NOTE_OFF (from :meth:`new_note_id`).
             cuttable: False for one-shots (stingers) that a cut must keep.
         """
+        with self._lock:
+            self._push(float(time_s), int(kind), channel, a, b, origin_beat, note_id, cuttable)
+
+    def _push(
+        self,
+        time_s: float,
+        kind: int,
+        channel: int,
+        a: int,
+        b: int,
+        origin_beat: float,
+        note_id: int,
+        cuttable: bool,
+    ) -> None:
         if self._n == self._time.size:
             n = self._n
             old = (self._time, self._kind, self._seqs, self._origin, self._ints)
@@ -271,7 +318,7 @@ class EventQueue:
         _insert(
             self._time, self._kind, self._seqs, self._origin, self._ints, self._n,
             float(time_s), int(kind), self._seq, float(origin_beat), int(channel), int(a), int(b),
-            int(note_id), 1 if cuttable else 0,
+            int(note_id), 1 if cuttable else 0, self.clock() if self.clock is not None else 0.0,
         )  # fmt: skip
         self._n += 1
 
@@ -287,6 +334,19 @@ class EventQueue:
         cuttable: bool = True,
     ) -> int:
         """Queue a NOTE_ON at ``on_s`` and its NOTE_OFF at ``off_s`` (> on_s); returns the note id."""
+        with self._lock:
+            return self._push_note(on_s, off_s, channel, pitch, velocity, origin_beat, cuttable)
+
+    def _push_note(
+        self,
+        on_s: float,
+        off_s: float,
+        channel: int,
+        pitch: int,
+        velocity: int,
+        origin_beat: float,
+        cuttable: bool,
+    ) -> int:
         nid = self.new_note_id()
         self.push(
             on_s, NOTE_ON, channel, pitch, velocity, origin_beat=origin_beat, note_id=nid, cuttable=cuttable
@@ -297,14 +357,21 @@ class EventQueue:
 
     def pop_due(self, until_s: float) -> DueEvents:
         """Remove and return the events due at or before ``until_s``, with the bookkeeping applied."""
+        with self._lock:
+            return self._pop_due_locked(until_s)
+
+    def _pop_due_locked(self, until_s: float) -> DueEvents:
         popped, written = _pop_due(
             self._time, self._kind, self._seqs, self._origin, self._ints, self._n, float(until_s), self.owner,
-            self._out_t, self._out_k, self._out_ch, self._out_a, self._out_b,
+            self._out_t, self._out_k, self._out_ch, self._out_a, self._out_b, self._out_q,
         )  # fmt: skip
         self._n -= popped
+        return self._due(written)
+
+    def _due(self, m: int) -> DueEvents:
         return DueEvents(
-            self._out_t[:written], self._out_k[:written], self._out_ch[:written], self._out_a[:written],
-            self._out_b[:written],
+            self._out_t[:m].copy(), self._out_k[:m].copy(), self._out_ch[:m].copy(), self._out_a[:m].copy(),
+            self._out_b[:m].copy(), self._out_q[:m].copy(),
         )  # fmt: skip
 
     def cut(self, from_beat: float, release_s: float | None = None) -> None:
@@ -314,17 +381,24 @@ class EventQueue:
             from_beat: the first beat composed again.
             release_s: if given, sounding notes due to end after this time end at it instead.
         """
-        rel = -1.0 if release_s is None else float(release_s)
+        with self._lock:
+            self._cut(float(from_beat), -1.0 if release_s is None else float(release_s))
+
+    def _cut(self, from_beat: float, rel: float) -> None:
         kept, moved = _cut(
-            self._time, self._kind, self._seqs, self._origin, self._ints, self._n, float(from_beat),
+            self._time, self._kind, self._seqs, self._origin, self._ints, self._n, from_beat,
             self.owner, rel, self._moved,
         )  # fmt: skip
         self._n = kept
         for ch, pitch, nid in self._moved[:moved].tolist():
-            self.push(rel, NOTE_OFF, ch, pitch, 0, origin_beat=-1.0, note_id=nid, cuttable=False)
+            self._push(rel, NOTE_OFF, ch, pitch, 0, -1.0, nid, False)
 
     def all_notes_off(self, time_s: float) -> DueEvents:
         """NOTE_OFF for every sounding note (at ``time_s``), and drop every queued event."""
+        with self._lock:
+            return self._all_notes_off(time_s)
+
+    def _all_notes_off(self, time_s: float) -> DueEvents:
         chans, pitches = np.nonzero(self.owner >= 0)
         m = min(chans.size, self._out_t.size)
         self._out_t[:m] = time_s
@@ -332,9 +406,10 @@ class EventQueue:
         self._out_ch[:m] = chans[:m]
         self._out_a[:m] = pitches[:m]
         self._out_b[:m] = 0
+        self._out_q[:m] = time_s
         self.owner[...] = -1
         self._n = 0
-        return DueEvents(self._out_t[:m], self._out_k[:m], self._out_ch[:m], self._out_a[:m], self._out_b[:m])
+        return self._due(m)
 
     def pending(self) -> list[tuple[float, str, int, int, int]]:
         """The queued events as (time_s, kind name, channel, a, b), for inspection and tests."""

@@ -96,3 +96,16 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "corpus.npz"
     C.save_corpus(corpus, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def jack_server() -> Iterator[Any]:
+    """A headless JACK server (dummy driver, 48 kHz, 256-frame periods) for real MIDI/audio ports.
+
+    ``JACK_DEFAULT_SERVER`` names it in ``os.environ`` while it runs. Skips when jackd2 is not
+    installed or cannot start, but fails instead under ``AFFETTO_REQUIRE_JACK=1`` (CI sets it).
+    """
+    from jack_server import jack_server_or_skip
+
+    with jack_server_or_skip(os.environ.get("AFFETTO_REQUIRE_JACK") == "1") as server:
+        yield server
