@@ -12,7 +12,9 @@ from engine.cli import main
 from engine.recorders import read_wav
 
 
-def test_demo_out_writes_wav_and_one_track_per_layer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_out_writes_wav_and_one_track_per_layer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["demo", "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
     for state in ("explore", "danger", "combat", "victory", "sorrow"):
