@@ -143,6 +143,7 @@ def run_engine_bench(
     from engine.bench_synth import synth_speed
 
     composer = Composer(max_streams=4, intra_op_threads=1)
+    timing_and_latency(composer, 2.0, 2)  # warm-up: numba's cache loads, first-call costs
     result: dict[str, Any] = {"timing": timing_and_latency(composer, seconds)}
     result["synth"] = synth_speed(seconds=synth_seconds)
     result["live"] = live_cpu_and_xruns(composer, seconds, device=device, hostapi=hostapi)
