@@ -64,3 +64,15 @@ def test_play_refuses_clearly_without_a_terminal_or_with_a_bad_arc(
     assert "cue op must be one of" in capsys.readouterr().err
     assert main(["play", "--no-audio"]) == 1
     assert "--no-audio needs --midi-port" in capsys.readouterr().err
+
+
+def test_the_example_arc_loads_and_plays(tmp_path: Path) -> None:
+    from engine.composer import Composer
+    from engine.performance import render
+
+    scene = load_scene(Path(__file__).resolve().parents[1] / "examples" / "arc.yaml")
+    composer = Composer(max_streams=1, intra_op_threads=1)
+    assert scene.end_beat is not None
+    r = render(composer, scene.cues, scene.end_beat, seed=1, start_state=scene.start_state, audio=False)
+    assert [cue.op for cue, _ in r.landed] == [c.op for c in scene.cues]
+    assert {info.state for info in r.bars.values()} >= {"stealth", "danger", "combat", "victory"}
