@@ -7,6 +7,7 @@ released, CC 123 on every MIDI channel, the audio stream stopped after the voice
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -16,7 +17,8 @@ from engine.conductor import BarInfo
 from engine.conductor_config import ConductorConfig
 from engine.event_sinks import EventSink, MidiPortSink, SynthSink
 from engine.leitmotif import Theme
-from engine.performance import BarSink, LivePerformance
+from engine.performance import BarSink, LivePerformance, track_names
+from engine.recorders import MidiRecorder, WavTap
 
 #: Audio events are scheduled this many blocks after their engine time, so an event composed
 #: just in time still lands inside a block that has not been rendered yet.
@@ -37,6 +39,8 @@ class LiveRig:
         config, themes, start_state: for the performance.
         sample_rate_hz, block_frames: the audio stream's.
         sinks: more sinks (recorders, listeners).
+        record_wav: record what the synth plays to this WAV file (needs ``audio``).
+        record_mid: record the MIDI events to this file (a track per layer), written on stop.
 
     Raises:
         engine.audio_stream.AudioUnavailable: the audio device cannot be opened.
@@ -60,6 +64,8 @@ class LiveRig:
         block_frames: int = 256,
         sinks: Sequence[EventSink] = (),
         on_error: Callable[[BaseException], None] | None = None,
+        record_wav: str | os.PathLike[str] | None = None,
+        record_mid: str | os.PathLike[str] | None = None,
     ) -> None:
         self.sample_rate_hz = sample_rate_hz
         self.block_frames = block_frames
@@ -68,7 +74,13 @@ class LiveRig:
         self.port: Any = None
         self._frame_ref = 0
         self._wall_ref = 0.0
+        self.tap: WavTap | None = None
+        self.recorder: MidiRecorder | None = None
+        self.record_mid = record_mid
         all_sinks: list[EventSink] = list(sinks)
+        if record_mid is not None:
+            self.recorder = MidiRecorder(track_names(config or ConductorConfig()))
+            all_sinks.append(self.recorder)
         try:
             if midi_port is not None:
                 from engine.midi_port import MidiPortOutput
@@ -80,8 +92,12 @@ class LiveRig:
                 from engine.synth import Synth
 
                 self.synth = Synth(sample_rate_hz)
+                render = self.synth.process
+                if record_wav is not None:
+                    self.tap = WavTap(record_wav, render, sample_rate_hz)
+                    render = self.tap.render
                 self.audio = AudioOutput(
-                    self.synth.process,
+                    render,
                     sample_rate_hz=sample_rate_hz,
                     block_frames=block_frames,
                     device=device,
@@ -106,6 +122,7 @@ class LiveRig:
 
     def start(self) -> None:
         """Start the audio stream, tie the synth clock to the engine clock, start the music."""
+        self.performance.prepare()  # compiled code loaded before the audio callback runs
         if self.audio is not None:
             self.audio.start()
             self._frame_ref, self._wall_ref = self.synth.frame, time.perf_counter()
@@ -130,6 +147,11 @@ class LiveRig:
         finally:
             if self.port is not None:
                 self.port.close()
+            if self.tap is not None:
+                self.tap.close()
+            if self.recorder is not None and self.record_mid is not None and self.recorder.events:
+                self.recorder.write(self.record_mid, self.performance.conductor.tempo_map)
+                self.recorder.events.clear()
 
     def __enter__(self) -> LiveRig:
         return self

@@ -297,7 +297,7 @@ class LivePerformance:
     ) -> None:
         self.composer = composer
         self.config = config or ConductorConfig()
-        self.events = EventQueue(clock=self.now_s)
+        self.events = EventQueue(clock=self._queued_at)
         self.conductor = Conductor(composer, self.events, seed, self.config, state=start_state)
         for theme in themes:
             self.conductor.register_leitmotif(theme)
@@ -312,6 +312,8 @@ class LivePerformance:
             maxsize=1024
         )
         self._running = False
+        self._prepared = False
+        self._started = False
         self._threads: list[threading.Thread] = []
         self.errors: list[BaseException] = []
         self._script: list[Cue] = []
@@ -320,21 +322,39 @@ class LivePerformance:
         self.finished = threading.Event()
 
     # ---------------------------------------------------------------------------- control
+    def _queued_at(self) -> float:
+        """The engine time for the queue's bookkeeping; before the clock starts, "long ago"."""
+        return self.now_s() if self._started else -1e9
+
     def now_s(self) -> float:
         """The engine clock: seconds since beat 0 (negative during the preroll)."""
         return time.perf_counter() - self.t0
 
-    def start(self) -> None:
-        """Compose the first lookahead, then start the clock and composing threads."""
-        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
-            sys.setswitchinterval(SWITCH_INTERVAL_S)  # the clock thread must get the GIL in time
+    def prepare(self) -> None:
+        """Load every compiled hot loop and compose the first lookahead (idempotent).
+
+        Call it before an audio stream starts: numba loads compiled code from its cache on first
+        use, holding the GIL for milliseconds, which would make the audio callback miss its
+        deadline; likewise a full garbage collection, done (and the heap frozen) here.
+        :meth:`start` calls it if it has not run.
+        """
+        if self._prepared:
+            return
         self.events.warm_up()
-        gc.collect()
-        gc.freeze()  # a full collection of the start-up heap holds the GIL for ~10 ms: never again
-        self.finished.clear()
-        self.t0 = time.perf_counter() + self.preroll_s  # the first bar is composed in the preroll
         self.conductor.start(0.0)
         compose_ahead(self.composer, [self.conductor], 0.0)
+        gc.collect()
+        gc.freeze()  # a full collection of the start-up heap holds the GIL for ~10 ms: never again
+        self._prepared = True
+
+    def start(self) -> None:
+        """Prepare, then start the clock (beat 0 after ``preroll_s``) and the two threads."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)  # the clock thread must get the GIL in time
+        self.prepare()
+        self.finished.clear()
+        self.t0 = time.perf_counter() + self.preroll_s
+        self._started = True
         self._running = True
         self._threads = [
             threading.Thread(target=self._compose_loop, name="affetto-compose", daemon=True),

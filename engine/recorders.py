@@ -2,15 +2,16 @@
 
 The MIDI recorder keeps the events it is sent (times on the engine clock) and writes a type-1
 file: a tempo track from the session's tempo map, then one named track per channel (one per
-layer), so a DAW opens it with every layer on its own track. The WAV writer takes float
-blocks and writes 16-bit PCM.
+layer), so a DAW opens it with every layer on its own track. :func:`write_wav` writes float
+audio as 16-bit PCM; :class:`WavTap` records a live stream to a WAV file.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import wave
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -117,3 +118,82 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
         frames = w.readframes(w.getnframes())
         data = np.frombuffer(frames, dtype="<i2").reshape(-1, w.getnchannels())
         return data.astype(np.float32) / 32767.0, w.getframerate()
+
+
+class WavTap:
+    """Records a live audio stream to a 16-bit WAV without touching the audio thread's budget.
+
+    Wrap the stream's render function with :meth:`render`: after rendering it copies the block
+    into a preallocated ring (no allocation, no lock); a writer thread drains the ring to the
+    file every ``drain_s``. If the writer falls more than the ring behind, the oldest audio is
+    overwritten and counted in ``overruns``.
+
+    Args:
+        path: the .wav file to write.
+        render: the real render function (e.g. ``synth.process``).
+        sample_rate_hz: the stream's rate.
+        channels: the stream's channels.
+        ring_s: seconds the ring holds.
+        drain_s: how often the writer wakes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        render: Callable[[np.ndarray], None],
+        sample_rate_hz: int,
+        channels: int = 2,
+        ring_s: float = 4.0,
+        drain_s: float = 0.1,
+    ) -> None:
+        self.path = Path(path)
+        self._render = render
+        self._ring = np.zeros((max(1024, round(ring_s * sample_rate_hz)), channels), dtype=np.float32)
+        self._written = 0  # frames the audio thread has put in (monotonic)
+        self._drained = 0  # frames the writer has taken out
+        self.overruns = 0
+        self._drain_s = drain_s
+        self._wav = wave.open(str(self.path), "wb")  # noqa: SIM115 - open until close()
+        self._wav.setnchannels(channels)
+        self._wav.setsampwidth(2)
+        self._wav.setframerate(int(sample_rate_hz))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._writer, name="affetto-wav", daemon=True)
+        self._thread.start()
+
+    def render(self, out: np.ndarray) -> None:
+        """Render into ``out`` and keep a copy (audio thread)."""
+        self._render(out)
+        n, size = out.shape[0], self._ring.shape[0]
+        start = self._written % size
+        first = min(n, size - start)
+        self._ring[start : start + first] = out[:first]
+        if first < n:
+            self._ring[: n - first] = out[first:]
+        self._written += n
+
+    def _drain(self) -> None:
+        written, size = self._written, self._ring.shape[0]
+        if written - self._drained > size:
+            self.overruns += written - self._drained - size
+            self._drained = written - size
+        while self._drained < written:
+            start = self._drained % size
+            end = min(size, start + (written - self._drained))
+            block = self._ring[start:end]
+            pcm = (np.clip(block, -1.0, 1.0) * 32767.0).round().astype("<i2")
+            self._wav.writeframes(pcm.tobytes())
+            self._drained += end - start
+
+    def _writer(self) -> None:
+        while not self._stop.wait(self._drain_s):
+            self._drain()
+
+    def close(self) -> Path:
+        """Write what is left and close the file; returns its path."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join()
+            self._drain()
+            self._wav.close()
+        return self.path

@@ -8,7 +8,9 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import mido
 import numpy as np
 import pytest
 from jack_server import AudioCapture, JackServer, MidiCapture, measure_without_glitches
@@ -19,6 +21,7 @@ from engine.event_sinks import MidiPortSink
 from engine.live_rig import LiveRig
 from engine.midi_port import MidiPortOutput
 from engine.performance import Cue, LivePerformance
+from engine.recorders import read_wav
 from engine.scheduler import midi_bytes
 
 
@@ -88,13 +91,23 @@ def test_notes_arrive_on_a_jack_port_complete_in_order_and_on_time(
     assert np.percentile(lateness, 99) < 2 * period + 0.004, np.percentile(lateness, [50, 99, 100])
 
 
-def test_the_synth_is_heard_through_jack_without_xruns(jack_server: JackServer, composer: Composer) -> None:
+def test_the_synth_is_heard_through_jack_without_xruns(
+    jack_server: JackServer, composer: Composer, tmp_path: Path
+) -> None:
     rate = jack_server.sample_rate_hz
+    wav, mid = tmp_path / "live.wav", tmp_path / "live.mid"
 
     def run() -> tuple[LiveRig, np.ndarray]:
         with AudioCapture(jack_server, duration_s=4.0) as cap:
             rig = LiveRig(
-                composer, 3, hostapi="jack", sample_rate_hz=rate, block_frames=256, start_state="combat"
+                composer,
+                3,
+                hostapi="jack",
+                sample_rate_hz=rate,
+                block_frames=256,
+                start_state="combat",
+                record_wav=wav,
+                record_mid=mid,
             )
             rig.performance.play_script([Cue(4.0, "stinger", "fanfare")], end_beat=8.0)
             rig.start()
@@ -118,6 +131,16 @@ def test_the_synth_is_heard_through_jack_without_xruns(jack_server: JackServer, 
         spectrum[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in ((30, 200), (200, 2000), (2000, 12000))
     ]
     assert min(band) > 0.01 * max(band)  # bass, midrange and drums' highs all present
+    recorded, recorded_rate = read_wav(wav)  # the recording is what was played
+    assert recorded_rate == rate and rig.tap is not None and rig.tap.overruns == 0
+    assert recorded.shape[0] == rig.audio.frames_rendered
+    rec_mono = recorded.mean(axis=1)
+    rec_loud = np.flatnonzero(np.abs(rec_mono) > 1e-3)
+    rec_played = rec_mono[rec_loud[0] : rec_loud[-1] + 1]
+    assert rec_played.size >= played.size - rate // 10  # the capture may stop first, never the recording
+    assert abs(20 * np.log10(np.sqrt(np.mean(rec_played**2))) - rms_db) < 3.0
+    tracks = [next(m.name for m in t if m.type == "track_name") for t in mido.MidiFile(mid).tracks]
+    assert {"melody", "drums", "stingers"} <= set(tracks)
 
 
 def test_no_stuck_notes_after_thousands_of_transitions_stops_and_restarts(

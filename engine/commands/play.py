@@ -41,6 +41,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--no-audio", action="store_true", help="MIDI only (needs --midi-port)")
     p.add_argument("--device", default=None, help="audio output device (name or index)")
+    p.add_argument("--midi-clock", action="store_true", help="send MIDI clock (24 ppqn) on the MIDI port")
+    p.add_argument("--record-wav", type=Path, default=None, help="record the audio to this WAV file")
+    p.add_argument(
+        "--record-mid", type=Path, default=None, help="record the MIDI (a track per layer) to this file"
+    )
     p.add_argument(
         "--model", type=Path, default=None, help="composer model directory (default: the shipped one)"
     )
@@ -57,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.audio_stream import AudioUnavailable
     from engine.composer import Composer
+    from engine.conductor_config import ConductorConfig
     from engine.live_rig import LiveRig
     from engine.midi_port import MidiPortError
     from engine.scene_file import SceneFileError, load_scene
@@ -80,12 +86,24 @@ def run(args: argparse.Namespace) -> int:
     start_state = scene.start_state if scene is not None else args.state
     device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
     timeline = Timeline()
-    try:
-        rig = LiveRig(
-            composer, seed, audio=not args.no_audio, device=device, midi_port=args.midi_port,
-            midi_api=args.midi_api, start_state=start_state, on_error=lambda e: print(f"warning: {e}"),
+    config = ConductorConfig(midi_clock=args.midi_clock)
+
+    def open_rig(audio: bool) -> LiveRig:
+        return LiveRig(
+            composer, seed, audio=audio, device=device, midi_port=args.midi_port, midi_api=args.midi_api,
+            start_state=start_state, config=config, on_error=lambda e: print(f"warning: {e}"),
+            record_wav=args.record_wav if audio else None, record_mid=args.record_mid,
         )  # fmt: skip
-    except (AudioUnavailable, MidiPortError) as exc:
+
+    try:
+        try:
+            rig = open_rig(not args.no_audio)
+        except AudioUnavailable as exc:
+            if args.midi_port is None:
+                raise
+            print(f"warning: no audio ({exc}); playing MIDI only")
+            rig = open_rig(False)
+    except (AudioUnavailable, MidiPortError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     except ValueError as exc:  # an unknown state
         raise CommandError(str(exc)) from exc
