@@ -25,6 +25,7 @@ Not thread-safe: the engine drives each conductor from one thread.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -571,16 +572,26 @@ def _mix_seed(seed: int, beat: float) -> int:
 
 
 def compose_ahead(
-    composer: Composer, conductors: list[Conductor], playhead_s: float, max_tokens: int = 100_000
+    composer: Composer,
+    conductors: Sequence[Conductor],
+    playhead_s: float | Sequence[float],
+    max_tokens: int = 100_000,
 ) -> int:
     """Step every conductor that needs music (batched) until each is ``lookahead`` ahead.
+
+    Args:
+        composer: the composer all conductors' streams live in.
+        conductors: the conductors to serve.
+        playhead_s: the playhead on each conductor's clock: one time for all, or one each.
+        max_tokens: stop after about this many tokens (a batched step counts one per stream).
 
     Returns:
         tokens produced.
     """
+    heads = [float(playhead_s)] * len(conductors) if isinstance(playhead_s, int | float) else list(playhead_s)
     produced = 0
     while produced < max_tokens:
-        needy = [c for c in conductors if not c.closed and c.needs_tokens(playhead_s)]
+        needy = [c for c, h in zip(conductors, heads, strict=True) if not c.closed and c.needs_tokens(h)]
         if not needy:
             break
         sampled = []

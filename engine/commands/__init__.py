@@ -18,6 +18,7 @@ COMMAND_MODULES: Final = (
     "engine.commands.classify",
     "engine.commands.demo",
     "engine.commands.play",
+    "engine.commands.serve",
 )
 
 

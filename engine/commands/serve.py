@@ -1,0 +1,99 @@
+"""``affetto serve``: the game-facing server (OSC over UDP and WebSocket; see
+bindings/PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+from engine.commands import CommandError, bounded_float, bounded_int, model_error
+
+
+def register(sub: Any) -> None:
+    """Add the ``serve`` parser to ``sub`` (an argparse subparsers action)."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "serve",
+        help="serve games over OSC (UDP) and WebSocket",
+        description="Run the game-facing server: OSC over UDP and WebSocket JSON, the same operations "
+        "on both (bindings/PROTOCOL.md). Binds to loopback unless --bind says otherwise; beyond "
+        "loopback a WebSocket --token and an OSC --allow list are required.",
+    )
+    p.add_argument(
+        "--osc-port", type=bounded_int("osc-port", 0, 65535), default=9000, help="UDP port (default 9000)"
+    )
+    p.add_argument(
+        "--ws-port", type=bounded_int("ws-port", 0, 65535), default=9001, help="TCP port (default 9001)"
+    )
+    p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--token", default=None, help="WebSocket shared secret (required beyond loopback)")
+    p.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="OSC client address or network (repeatable)",
+    )
+    p.add_argument(
+        "--max-sessions",
+        type=bounded_int("max-sessions", 1, 4096),
+        default=256,
+        help="session slots (default 256)",
+    )
+    p.add_argument(
+        "--idle-timeout", type=bounded_float("idle-timeout", 1.0, 86400.0), default=60.0,
+        help="seconds without requests before a session expires (default 60)",
+    )  # fmt: skip
+    p.add_argument(
+        "--model", type=Path, default=None, help="composer model directory (default: the shipped one)"
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted (Ctrl-C or SIGTERM); every session's notes are released on exit.
+
+    Raises:
+        CommandError: bad security settings, a port in use, or the model cannot be loaded.
+    """
+    from engine.composer import Composer
+    from engine.server import AffettoServer, ServerSettings, parse_allowlist
+    from engine.session_host import SessionHost
+
+    try:
+        settings = ServerSettings(
+            bind=args.bind, osc_port=args.osc_port, ws_port=args.ws_port, token=args.token,
+            osc_allow=parse_allowlist(args.allow),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    try:
+        composer = Composer(args.model, max_streams=args.max_sessions, intra_op_threads=1)
+    except (FileNotFoundError, ValueError) as exc:
+        raise model_error(exc, args.model) from exc
+    server = AffettoServer(SessionHost(composer, idle_timeout_s=args.idle_timeout), settings)
+    try:
+        asyncio.run(_serve(server))
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {args.bind}: {exc.strerror or exc}") from exc
+    return 0
+
+
+async def _serve(server: Any) -> None:
+    await server.start()
+    print(
+        f"affetto serve: OSC udp://{server.settings.bind}:{server.osc_port}  "
+        f"WebSocket ws://{server.settings.bind}:{server.ws_port}  (Ctrl-C to stop)",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+        print("affetto serve: stopped; every session's notes released", flush=True)

@@ -1,0 +1,446 @@
+"""Many live sessions on one shared composer: the engine behind ``affetto serve``.
+
+Threads (see ARCHITECTURE): the transports' asyncio loop calls :meth:`SessionHost.submit`,
+which validates a request against its session, answers at once and queues the work (never
+waits); one **composing thread** applies queued requests and keeps every session's lookahead
+full, stepping all sessions that need tokens in one batched ONNX Runtime call; one **clock
+thread** sends each session's due events — notes to its MIDI output, beat/bar/transition
+events to its subscribers (callbacks that must not block: the server hands them to its loop).
+
+A session starts playing when it is opened and expires after ``idle_timeout_s`` without a
+request from any of its clients; expiring, stopping or closing always releases its notes.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import queue as queue_mod
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from engine.composer import Composer
+from engine.conductor import Conductor, compose_ahead
+from engine.conductor_config import ConductorConfig
+from engine.event_sinks import EventSink
+from engine.leitmotif import theme_from_notes
+from engine.protocol import ProtocolError, Request
+from engine.scenes import key_name
+from engine.scheduler import BEAT, CONTROL, EventQueue
+
+Subscriber = Callable[[dict[str, Any]], None]
+DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
+PREROLL_S: Final = 0.1
+
+
+@dataclass
+class Session:
+    """One music stream and who listens to it. Fields are written by the host's threads only."""
+
+    name: str
+    seed: int
+    config: ConductorConfig
+    sinks: list[EventSink]
+    conductor: Conductor | None = None
+    events: EventQueue | None = None
+    t0: float = 0.0
+    subscribers: tuple[Subscriber, ...] = ()
+    last_active: float = field(default_factory=time.monotonic)
+    default_sync: str = "immediate"
+    themes: set[str] = field(default_factory=set)
+    notices: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (time_s, event), sorted
+    late_events: int = 0
+    events_sent: int = 0
+    clients: int = 0
+    closed: bool = False
+
+    def now_s(self) -> float:
+        return time.perf_counter() - self.t0
+
+    @property
+    def playing(self) -> bool:
+        return self.conductor is not None and not self.conductor.closed
+
+
+class SessionHost:
+    """Hosts sessions (see the module docstring).
+
+    Args:
+        composer: the shared composer (its ``max_streams`` bounds the sessions).
+        config: the conductor settings every new session starts from.
+        idle_timeout_s: a session without requests for this long expires.
+        late_threshold_s: an event sent this much after its time counts as late (see stats).
+        sinks_for: makes the output sinks of a new session (e.g. a MIDI port); default none.
+    """
+
+    def __init__(
+        self,
+        composer: Composer,
+        config: ConductorConfig | None = None,
+        *,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        late_threshold_s: float = 0.005,
+        sinks_for: Callable[[str], list[EventSink]] | None = None,
+    ) -> None:
+        self.composer = composer
+        self.config = config or ConductorConfig()
+        self.idle_timeout_s = float(idle_timeout_s)
+        self.late_threshold_s = float(late_threshold_s)
+        self.sinks_for = sinks_for or (lambda name: [])
+        self.sessions: dict[str, Session] = {}
+        self._inbox: queue_mod.Queue[tuple[Session, Request | None]] = queue_mod.Queue(maxsize=100_000)
+        self._wake = threading.Condition()
+        self._running = False
+        self._threads: list[threading.Thread] = []
+        self.errors: list[str] = []
+        self._table_lock = threading.Lock()  # guards ``sessions`` (loop thread vs composing thread)
+
+    # ------------------------------------------------------------------------------ control
+    def start(self) -> None:
+        """Start the composing and clock threads."""
+        gc.collect()
+        gc.freeze()
+        self._running = True
+        self._threads = [
+            threading.Thread(target=self._compose_loop, name="affetto-host-compose", daemon=True),
+            threading.Thread(target=self._clock_loop, name="affetto-host-clock", daemon=True),
+        ]
+        for th in self._threads:
+            th.start()
+
+    def stop(self) -> None:
+        """Stop the threads and release every session's notes."""
+        self._running = False
+        with self._wake:
+            self._wake.notify_all()
+        for th in self._threads:
+            th.join(timeout=5.0)
+        self._threads = []
+        for session in list(self.sessions.values()):
+            self._close(session)
+
+    # ----------------------------------------------------------------------- loop thread API
+    def open(self, name: str | None = None) -> Session:
+        """Join the session called ``name`` (created, and playing, if new; a fresh one if None).
+
+        Each ``open`` counts one client; :meth:`leave` uncounts it and closes the session
+        when its last client has left.
+
+        Raises:
+            ProtocolError: busy (no free composer stream).
+        """
+        with self._table_lock:
+            if name is not None and name in self.sessions and not self.sessions[name].closed:
+                self.sessions[name].clients += 1
+                self.sessions[name].last_active = time.monotonic()
+                return self.sessions[name]
+            if sum(1 for s in self.sessions.values() if not s.closed) >= self.composer.max_streams:
+                raise ProtocolError("busy", f"all {self.composer.max_streams} session slots are in use")
+            name = name or f"s-{secrets.token_hex(4)}"
+            session = Session(name, secrets.randbelow(2**31), self.config, self.sinks_for(name), clients=1)
+            self.sessions[name] = session
+        self._post(session, None)  # the composing thread starts it
+        return session
+
+    def subscribe(self, session: Session, subscriber: Subscriber) -> None:
+        if subscriber not in session.subscribers:
+            session.subscribers = (*session.subscribers, subscriber)
+
+    def unsubscribe(self, session: Session, subscriber: Subscriber) -> None:
+        session.subscribers = tuple(s for s in session.subscribers if s != subscriber)
+
+    def submit(self, session: Session, request: Request) -> dict[str, Any]:
+        """Check ``request`` against ``session`` and queue it; returns the reply event.
+
+        Raises:
+            ProtocolError: bad_argument (an unknown state, stinger, leitmotif or parameter),
+                unsupported (text).
+        """
+        session.last_active = time.monotonic()
+        op, args, rid = request.op, request.args, request.request_id
+        cfg = session.config
+        if op == "state" and args["name"] not in cfg.states:
+            raise ProtocolError(
+                "bad_argument", f"unknown state {args['name']!r}; states: {sorted(cfg.states)}", op, rid
+            )
+        if op == "stinger" and args["name"] not in cfg.stingers:
+            raise ProtocolError(
+                "bad_argument", f"unknown stinger {args['name']!r}; stingers: {sorted(cfg.stingers)}", op, rid
+            )
+        if op == "leitmotif":
+            if "notes" in args:
+                try:
+                    theme_from_notes(args["name"], args["notes"])
+                except ValueError as exc:
+                    raise ProtocolError("bad_argument", str(exc), op, rid) from None
+                session.themes.add(args["name"])
+            elif args["name"] not in session.themes:
+                raise ProtocolError(
+                    "bad_argument",
+                    f"unknown leitmotif {args['name']!r}; register it with notes first",
+                    op,
+                    rid,
+                )
+        if op == "param":
+            raise ProtocolError(
+                "bad_argument",
+                f"unknown parameter {args['name']!r}: this session's profile declares none",
+                op,
+                rid,
+            )
+        if op == "text":
+            raise ProtocolError(
+                "unsupported", "story text analysis is not available in this server yet", op, rid
+            )
+        if op == "status":
+            return self.status(session, rid)
+        if op in ("emotion", "state", "stinger", "leitmotif", "transport"):
+            self._post(session, request)
+        return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
+
+    def status(self, session: Session, rid: Any = None) -> dict[str, Any]:
+        """The session's state as a status event (read without locks: a recent snapshot)."""
+        c = session.conductor
+        out: dict[str, Any] = {"event": "status", "session": session.name, "playing": session.playing}
+        if c is not None:
+            e = c.target
+            bar = max(c.bars) if c.bars else 0
+            out.update(
+                state=c.state, valence=e.valence, arousal=e.arousal, tension=e.tension,
+                tempo_bpm=c.tempo_map.tempo_at(max(0.0, c.playhead_beat(session.now_s()))), bar=bar,
+                key=key_name(c.key),
+            )  # fmt: skip
+        if rid is not None:
+            out["id"] = rid
+        return out
+
+    def leave(self, session: Session) -> None:
+        """One client leaves ``session``; the last one closes it (see :meth:`close`)."""
+        with self._table_lock:
+            session.clients -= 1
+            last = session.clients <= 0
+        if last:
+            self.close(session)
+
+    def close(self, session: Session) -> None:
+        """Close a session from any thread (its notes are released by the composing thread)."""
+        session.last_active = -math.inf
+        self._post(session, None)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        live = [s for s in self.sessions.values() if not s.closed]
+        return {
+            "sessions": len(live),
+            "events_sent": sum(s.events_sent for s in self.sessions.values()),
+            "late_events": sum(s.late_events for s in self.sessions.values()),
+        }
+
+    def _post(self, session: Session, request: Request | None) -> None:
+        try:
+            self._inbox.put_nowait((session, request))
+        except queue_mod.Full:
+            raise ProtocolError("busy", "the server is overloaded; slow down") from None
+        with self._wake:
+            self._wake.notify_all()
+
+    # ---------------------------------------------------------------------- composing thread
+    def _start_session(self, session: Session) -> None:
+        events = EventQueue(capacity=512, clock=session.now_s)
+        session.events = events
+        session.conductor = Conductor(self.composer, events, session.seed, session.config)
+        session.t0 = time.perf_counter() + PREROLL_S
+        session.conductor.start(0.0)
+
+    def _apply(self, session: Session, request: Request) -> None:
+        c = session.conductor
+        op, args = request.op, request.args
+        now = session.now_s()
+        if op == "transport":
+            self._transport(session, args["action"], args["value"])
+            return
+        if c is None or c.closed:
+            return  # stopped: the request is dropped (answered ok: the transport says stopped)
+        if op == "emotion":
+            landed = c.set_emotion(
+                now, args["valence"], args["arousal"], args.get("tension"),
+                sync=args.get("sync", session.default_sync), seek_per_s=args.get("seek_per_s"),
+            )  # fmt: skip
+        elif op == "state":
+            landed = c.set_state(now, args["name"], sync=args.get("sync"))
+        elif op == "stinger":
+            landed = c.stinger(now, args["name"])
+        elif "notes" in args:  # leitmotif registration
+            c.register_leitmotif(theme_from_notes(args["name"], args["notes"]))
+            return
+        else:
+            landed = c.leitmotif(now, args["name"], sync=args.get("sync", "bar"))
+        self._notice(session, c.tempo_map.seconds(landed), {"event": "transition", "op": op, "beat": landed})
+
+    def _transport(self, session: Session, action: str, value: Any) -> None:
+        c = session.conductor
+        if action == "stop" and c is not None and not c.closed:
+            self._release(session)
+            c.stop(session.now_s())
+        elif action == "start" and (c is None or c.closed):
+            self._start_session(session)
+        elif action == "tempo" and c is not None and not c.closed:
+            c.set_tempo(session.now_s(), None if value == 0 else value)
+        elif action == "seed":
+            session.seed = int(value)
+        elif action == "sync":
+            session.default_sync = str(value)
+
+    def _notice(self, session: Session, time_s: float, event: dict[str, Any]) -> None:
+        event = {**event, "session": session.name}
+        session.notices = sorted([*session.notices, (time_s, event)], key=lambda n: n[0])
+
+    def _release(self, session: Session) -> None:
+        """Every sounding note of the session off, CC 123 on every channel (clock-safe)."""
+        if session.events is None:
+            return
+        now = session.now_s()
+        rows = session.events.all_notes_off(now).rows()
+        rows += [(now, CONTROL, ch, 123, 0) for ch in range(16)]
+        for sink in session.sinks:
+            for t, k, ch, a, b in rows:
+                try:
+                    sink.send(t, k, ch, a, b)
+                except Exception as err:  # a broken output must not stop the others
+                    self._report(f"{session.name}: {err}")
+
+    def _close(self, session: Session) -> None:
+        if session.closed:
+            return
+        session.closed = True
+        self._release(session)
+        if session.conductor is not None and not session.conductor.closed:
+            session.conductor.stop(session.now_s())
+        with self._table_lock:
+            if self.sessions.get(session.name) is session:
+                del self.sessions[session.name]
+
+    def _compose_loop(self) -> None:
+        last_sweep = time.monotonic()
+        while self._running:
+            try:
+                session, request = self._inbox.get(timeout=0.005)
+            except queue_mod.Empty:
+                session, request = None, None
+            try:
+                if session is not None and not session.closed:
+                    if session.last_active == -math.inf:
+                        self._close(session)
+                    elif session.conductor is None:
+                        self._start_session(session)
+                    if request is not None and not session.closed:
+                        self._apply(session, request)
+                    self._wake_clock()
+                if self._inbox.empty():
+                    self._compose_round()
+                if time.monotonic() - last_sweep > 1.0:
+                    last_sweep = time.monotonic()
+                    self._expire()
+            except Exception as err:  # keep serving the other sessions; report
+                self._report(f"composing: {type(err).__name__}: {err}")
+
+    def _compose_round(self) -> None:
+        """One batched step for every session whose lookahead is short (repeated while any is)."""
+        for _ in range(64):
+            live = [s for s in list(self.sessions.values()) if s.playing and s.conductor is not None]
+            needy = [s for s in live if s.conductor.needs_tokens(s.now_s())]  # type: ignore[union-attr]
+            if not needy:
+                return
+            conductors = [s.conductor for s in needy if s.conductor is not None]
+            compose_ahead(self.composer, conductors, [s.now_s() for s in needy], max_tokens=len(needy))
+            self._wake_clock()
+            if not self._inbox.empty():
+                return
+
+    def _expire(self) -> None:
+        limit = time.monotonic() - self.idle_timeout_s
+        for session in list(self.sessions.values()):
+            if session.last_active < limit:
+                self._close(session)
+
+    def _wake_clock(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+        time.sleep(0)
+
+    def _report(self, message: str) -> None:
+        if len(self.errors) < 1000:
+            self.errors.append(message)
+
+    # --------------------------------------------------------------------------- clock thread
+    def _clock_loop(self) -> None:
+        while self._running:
+            sessions = [s for s in list(self.sessions.values()) if s.events is not None and not s.closed]
+            now = time.perf_counter()
+            soonest = math.inf
+            for s in sessions:
+                assert s.events is not None
+                due_at = s.t0 + min(s.events.next_time_s, s.notices[0][0] if s.notices else math.inf)
+                if due_at <= now:
+                    self._send_due(s)
+                else:
+                    soonest = min(soonest, due_at)
+            wait = soonest - time.perf_counter()
+            if wait > 0.002:
+                with self._wake:
+                    self._wake.wait(min(wait - 0.002, 0.05))
+            elif wait > 0:
+                time.sleep(0)
+
+    def _send_due(self, session: Session) -> None:
+        assert session.events is not None
+        now = session.now_s()
+        due = session.events.pop_due(now)
+        conductor = session.conductor
+        for (t, k, ch, a, b), q in zip(due.rows(), due.queued_s.tolist(), strict=True):
+            session.events_sent += 1
+            if now - max(t, q) > self.late_threshold_s:
+                session.late_events += 1
+            if k == BEAT:
+                self._beat(session, conductor, t, a, b)
+                continue
+            for sink in session.sinks:
+                try:
+                    sink.send(t, k, ch, a, b)
+                except Exception as err:
+                    self._report(f"{session.name}: {err}")
+        while session.notices and session.notices[0][0] <= now:
+            _, event = session.notices.pop(0)
+            self._publish(session, event)
+
+    def _beat(
+        self, session: Session, conductor: Conductor | None, time_s: float, beat: int, bar: int
+    ) -> None:
+        if not session.subscribers or conductor is None:
+            return
+        tempo = conductor.tempo_map.tempo_at(conductor.tempo_map.beat(time_s))
+        self._publish(
+            session,
+            {"event": "beat", "session": session.name, "bar": bar, "beat": beat, "tempo_bpm": tempo,
+             "time_s": round(time_s, 6), "downbeat": beat == 0},
+        )  # fmt: skip
+        info = conductor.bars.get(bar) if beat == 0 else None
+        if info is not None:
+            e = info.emotion
+            bar_event = {"event": "bar", "session": session.name, "bar": bar, "state": info.state}
+            bar_event.update(
+                valence=e.valence, arousal=e.arousal, tension=e.tension, tempo_bpm=info.tempo_bpm
+            )
+            bar_event.update(key=key_name(info.key), layers=list(info.layers), time_s=round(time_s, 6))
+            self._publish(session, bar_event)
+
+    def _publish(self, session: Session, event: dict[str, Any]) -> None:
+        for subscriber in session.subscribers:
+            try:
+                subscriber(event)
+            except Exception as err:
+                self._report(f"{session.name}: subscriber failed: {err}")
