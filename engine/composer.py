@@ -341,6 +341,7 @@ class Composer:
         tonal_prime: bool = False,
         key_strength: float = 0.0,
         steer: int = 0,
+        key: tuple[int, str] | None = None,
     ) -> int:
         """Open a stream at the start of a piece; returns its id.
 
@@ -358,6 +359,8 @@ class Composer:
             steer: emotion-steered decoding with this many candidates per bar, 0..MAX_STEER
                 (0 or 1: off; see the module docstring). Loads the shipped recognizer if the
                 Composer was built without one.
+            key: with ``tonal_prime``, the (tonic pitch class, "major"/"minor") to prime; None:
+                drawn from the seed with the mode following the valence.
 
         Raises:
             TypeError, ValueError: an argument is out of range.
@@ -396,7 +399,7 @@ class Composer:
         if k > 1:
             self._encoders[s] = self._new_encoder()
         if tonal_prime:
-            tonic, mode = choose_key(seed, emotion[0])
+            tonic, mode = key if key is not None else choose_key(seed, emotion[0])
             arousal = emotion[1]
             primer = primer_tokens(
                 tonic, mode, self.meter_beats, primer_velocity(arousal), primer_notes_per_beat(arousal)

@@ -46,7 +46,7 @@ from engine.leitmotif import Theme, theme_tokens, transform
 from engine.percussion import bar_hits, drum_velocity
 from engine.scheduler import BEAT, CLOCK, CONTROL, PROGRAM, EventQueue
 from engine.tempo_map import TempoMap, validate_tempo
-from engine.tonal_primer import primer_velocity
+from engine.tonal_primer import choose_key, primer_velocity
 
 MELODY_FROM: Final = 60  # the top note of a chord is melody from middle C up
 BASS_BELOW: Final = 50
@@ -146,6 +146,11 @@ class Conductor:
         self.composer = composer
         self.queue = queue
         self.seed = int(seed)
+        tonic, mode = choose_key(seed, start.valence)
+        if self.config.key_tonic_pc is not None:
+            tonic = self.config.key_tonic_pc
+        if self.config.mode_policy != "auto":
+            mode = self.config.mode_policy
         self.stream = composer.open_stream(
             seed,
             start.valence,
@@ -154,6 +159,7 @@ class Conductor:
             top_p=self.config.top_p,
             tonal_prime=True,
             key_strength=self.config.key_strength,
+            key=(tonic, mode),
         )
         key = composer.info(self.stream).key or (0, "major")
         self.tempo_map = TempoMap(self.config.tempo_for(start))
@@ -417,6 +423,8 @@ class Conductor:
         return True
 
     def _key_for(self, emotion: Emotion, key: tuple[int, str]) -> tuple[int, str]:
+        if self.config.mode_policy != "auto":
+            return key
         if key[1] == "major" and emotion.valence < -MODE_HYSTERESIS:
             return key[0], "minor"
         if key[1] == "minor" and emotion.valence > MODE_HYSTERESIS:

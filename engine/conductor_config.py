@@ -13,6 +13,7 @@ from typing import Final
 from engine.tempo_map import validate_tempo
 
 SYNC_POINTS: Final = ("immediate", "beat", "bar", "phrase")
+MODE_POLICIES: Final = ("auto", "major", "minor")
 MAX_SEEK_PER_S: Final = 100.0
 
 
@@ -213,6 +214,8 @@ class ConductorConfig:
         humanize_ms: timing jitter (standard deviation, ms; 0: off).
         humanize_velocity: velocity jitter (standard deviation; 0: off).
         midi_clock: send MIDI clock (24 ppqn) with the notes.
+        key_tonic_pc: the tonic to play in, 0 (C) .. 11 (B); None: drawn from the seed.
+        mode_policy: "auto" (the mode follows valence), "major" or "minor" (always).
     """
 
     states: dict[str, State] = field(default_factory=lambda: dict(DEFAULT_STATES))
@@ -228,8 +231,14 @@ class ConductorConfig:
     humanize_ms: float = 0.0
     humanize_velocity: float = 0.0
     midi_clock: bool = False
+    key_tonic_pc: int | None = None
+    mode_policy: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.key_tonic_pc is not None and not 0 <= self.key_tonic_pc <= 11:
+            raise ValueError(f"key_tonic_pc must be in 0..11 or None, got {self.key_tonic_pc!r}")
+        if self.mode_policy not in MODE_POLICIES:
+            raise ValueError(f"mode_policy must be one of {MODE_POLICIES}, got {self.mode_policy!r}")
         lo, hi = (validate_tempo(t) for t in self.tempo_range_bpm)
         if lo > hi:
             raise ValueError(f"tempo_range_bpm must be (slowest, fastest), got {self.tempo_range_bpm}")

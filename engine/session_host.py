@@ -28,6 +28,7 @@ from engine.conductor import Conductor, compose_ahead
 from engine.conductor_config import ConductorConfig
 from engine.event_sinks import EventSink
 from engine.leitmotif import theme_from_notes
+from engine.profile import DEFAULT_PROFILE, ParamMapper, Profile
 from engine.protocol import ProtocolError, Request
 from engine.scenes import key_name
 from engine.scheduler import BEAT, CONTROL, EventQueue
@@ -43,8 +44,9 @@ class Session:
 
     name: str
     seed: int
-    config: ConductorConfig
+    profile: Profile
     sinks: list[EventSink]
+    mapper: ParamMapper
     conductor: Conductor | None = None
     events: EventQueue | None = None
     t0: float = 0.0
@@ -62,6 +64,10 @@ class Session:
         return time.perf_counter() - self.t0
 
     @property
+    def config(self) -> ConductorConfig:
+        return self.profile.config
+
+    @property
     def playing(self) -> bool:
         return self.conductor is not None and not self.conductor.closed
 
@@ -71,7 +77,7 @@ class SessionHost:
 
     Args:
         composer: the shared composer (its ``max_streams`` bounds the sessions).
-        config: the conductor settings every new session starts from.
+        profile: the game profile every new session starts from (states, layers, parameters).
         idle_timeout_s: a session without requests for this long expires.
         late_threshold_s: an event sent this much after its time counts as late (see stats).
         sinks_for: makes the output sinks of a new session (e.g. a MIDI port); default none.
@@ -80,14 +86,14 @@ class SessionHost:
     def __init__(
         self,
         composer: Composer,
-        config: ConductorConfig | None = None,
+        profile: Profile | None = None,
         *,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         late_threshold_s: float = 0.005,
         sinks_for: Callable[[str], list[EventSink]] | None = None,
     ) -> None:
         self.composer = composer
-        self.config = config or ConductorConfig()
+        self.profile = profile or DEFAULT_PROFILE
         self.idle_timeout_s = float(idle_timeout_s)
         self.late_threshold_s = float(late_threshold_s)
         self.sinks_for = sinks_for or (lambda name: [])
@@ -141,7 +147,10 @@ class SessionHost:
             if sum(1 for s in self.sessions.values() if not s.closed) >= self.composer.max_streams:
                 raise ProtocolError("busy", f"all {self.composer.max_streams} session slots are in use")
             name = name or f"s-{secrets.token_hex(4)}"
-            session = Session(name, secrets.randbelow(2**31), self.config, self.sinks_for(name), clients=1)
+            p = self.profile
+            session = Session(
+                name, secrets.randbelow(2**31), p, self.sinks_for(name), ParamMapper(p), clients=1
+            )
             self.sessions[name] = session
         self._post(session, None)  # the composing thread starts it
         return session
@@ -185,12 +194,10 @@ class SessionHost:
                     op,
                     rid,
                 )
-        if op == "param":
+        if op == "param" and args["name"] not in session.profile.params:
+            known = sorted(session.profile.params) or "none declared in this profile"
             raise ProtocolError(
-                "bad_argument",
-                f"unknown parameter {args['name']!r}: this session's profile declares none",
-                op,
-                rid,
+                "bad_argument", f"unknown parameter {args['name']!r}; parameters: {known}", op, rid
             )
         if op == "text":
             raise ProtocolError(
@@ -198,7 +205,7 @@ class SessionHost:
             )
         if op == "status":
             return self.status(session, rid)
-        if op in ("emotion", "state", "stinger", "leitmotif", "transport"):
+        if op in ("emotion", "state", "stinger", "leitmotif", "transport", "param"):
             self._post(session, request)
         return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
 
@@ -206,6 +213,7 @@ class SessionHost:
         """The session's state as a status event (read without locks: a recent snapshot)."""
         c = session.conductor
         out: dict[str, Any] = {"event": "status", "session": session.name, "playing": session.playing}
+        out["profile"] = session.profile.name
         if c is not None:
             e = c.target
             bar = max(c.bars) if c.bars else 0
@@ -214,6 +222,11 @@ class SessionHost:
                 tempo_bpm=c.tempo_map.tempo_at(max(0.0, c.playhead_beat(session.now_s()))), bar=bar,
                 key=key_name(c.key),
             )  # fmt: skip
+        else:  # not started yet (or stopped before starting): what it will start from
+            p = session.profile
+            e = p.config.states[p.start_state].emotion if p.start_state in p.config.states else p.base
+            out.update(state=p.start_state, valence=e.valence, arousal=e.arousal, tension=e.tension)
+            out.update(tempo_bpm=p.config.tempo_for(e), bar=0, key="")
         if rid is not None:
             out["id"] = rid
         return out
@@ -252,7 +265,8 @@ class SessionHost:
     def _start_session(self, session: Session) -> None:
         events = EventQueue(capacity=512, clock=session.now_s)
         session.events = events
-        session.conductor = Conductor(self.composer, events, session.seed, session.config)
+        p = session.profile
+        session.conductor = Conductor(self.composer, events, session.seed, p.config, state=p.start_state)
         session.t0 = time.perf_counter() + PREROLL_S
         session.conductor.start(0.0)
 
@@ -272,6 +286,13 @@ class SessionHost:
             )  # fmt: skip
         elif op == "state":
             landed = c.set_state(now, args["name"], sync=args.get("sync"))
+            session.mapper.rebase(session.config.states[args["name"]].emotion)  # parameters push from here
+        elif op == "param":
+            target = session.mapper.set(args["name"], args["value"])
+            t = session.profile.transition
+            landed = c.set_emotion(
+                now, target.valence, target.arousal, target.tension, sync=t.sync, seek_per_s=t.seek_per_s
+            )
         elif op == "stinger":
             landed = c.stinger(now, args["name"])
         elif "notes" in args:  # leitmotif registration

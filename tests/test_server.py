@@ -271,3 +271,43 @@ def test_idle_sessions_expire_and_release_their_notes(composer: Composer) -> Non
         assert session.name not in host.sessions
     finally:
         host.stop()
+
+
+@pytest.mark.asyncio
+async def test_profile_parameters_move_the_music(composer: Composer) -> None:
+    from pathlib import Path
+
+    from engine.profile import load_profile
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "profiles"
+    action = load_profile(root / "action.yaml")
+    srv = AffettoServer(SessionHost(composer, action), ServerSettings(osc_port=0, ws_port=0))
+    await srv.start()
+    try:
+        async with connect(f"ws://127.0.0.1:{srv.ws_port}") as ws:
+            await ws.send(json.dumps({"op": "status", "id": 1}))
+            before = json.loads(await ws.recv())
+            assert before["profile"] == "action" and before["state"] == action.start_state
+            await ws.send(json.dumps({"op": "param", "name": "enemies_near", "value": 8, "id": 2}))
+            assert json.loads(await ws.recv())["event"] == "ok"
+            await ws.send(json.dumps({"op": "param", "name": "mana", "value": 1, "id": 3}))
+            err = json.loads(await ws.recv())
+            assert err["code"] == "bad_argument" and "enemies_near" in err["message"]
+            await asyncio.sleep(0.3)
+            await ws.send(json.dumps({"op": "status", "id": 4}))
+            after = json.loads(await ws.recv())
+            assert after["arousal"] > before["arousal"] + 0.5 and after["tension"] > before["tension"]
+    finally:
+        await srv.close()
+    cozy = load_profile(root / "cozy.yaml")  # a profile without "explore" starts in its own state
+    host = SessionHost(composer, cozy)
+    host.start()
+    try:
+        session = host.open(None)
+        for _ in range(50):
+            if session.conductor is not None:
+                break
+            time.sleep(0.02)
+        assert session.conductor is not None and session.conductor.state == cozy.start_state
+    finally:
+        host.stop()

@@ -49,6 +49,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--model", type=Path, default=None, help="composer model directory (default: the shipped one)"
     )
+    p.add_argument("--profile", type=Path, default=None, help="game profile YAML (see examples/profiles/)")
     p.set_defaults(handler=run)
 
 
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         CommandError: bad security settings, a port in use, or the model cannot be loaded.
     """
     from engine.composer import Composer
+    from engine.profile import ProfileError, load_profile
     from engine.server import AffettoServer, ServerSettings, parse_allowlist
     from engine.session_host import SessionHost
 
@@ -70,10 +72,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     try:
+        profile = load_profile(args.profile) if args.profile is not None else None
+    except ProfileError as exc:
+        raise CommandError(str(exc)) from exc
+    try:
         composer = Composer(args.model, max_streams=args.max_sessions, intra_op_threads=1)
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
-    server = AffettoServer(SessionHost(composer, idle_timeout_s=args.idle_timeout), settings)
+    server = AffettoServer(SessionHost(composer, profile, idle_timeout_s=args.idle_timeout), settings)
     try:
         asyncio.run(_serve(server))
     except OSError as exc:
