@@ -10,6 +10,7 @@ their time tags are ignored (messages apply on arrival).
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -142,7 +143,7 @@ def _encode_string(text: str) -> bytes:
     return raw + b"\0" * (_pad4(len(raw)) - len(raw))
 
 
-def encode_message(address: str, args: tuple[OscArg, ...] | list[OscArg] = ()) -> bytes:
+def encode_message(address: str, args: Sequence[OscArg] = ()) -> bytes:
     """One OSC message: int → i (h beyond 32 bits), float → f (d beyond float32), str → s,
     bytes → b, bool → T/F, None → N.
 

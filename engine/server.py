@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from engine.protocol import (
 )
 from engine.session_host import Session, SessionHost
 
+UDP_RECEIVE_BUFFER_BYTES: Final = 4 << 20
 EVENT_QUEUE_LIMIT: Final = 512  # events waiting for a slow WebSocket client (oldest dropped)
 
 
@@ -67,17 +69,24 @@ class ServerSettings:
             if not self.osc_allow:
                 raise ValueError(f"binding to {self.bind} (beyond loopback) needs an OSC allowlist")
         self._networks = [ipaddress.ip_network(a, strict=False) for a in self.osc_allow]
+        self._verdicts: dict[str, bool] = {}
 
     @property
     def loopback(self) -> bool:
         return self.bind in ("localhost",) or ipaddress.ip_address(self.bind).is_loopback
 
     def osc_allowed(self, host: str) -> bool:
+        known = self._verdicts.get(host)
+        if known is not None:
+            return known
         try:
             addr = ipaddress.ip_address(host)
         except ValueError:
             return False
-        return addr.is_loopback or any(addr in net for net in self._networks)
+        verdict = addr.is_loopback or any(addr in net for net in self._networks)
+        if len(self._verdicts) < 65536:
+            self._verdicts[host] = verdict
+        return verdict
 
 
 @dataclass
@@ -130,9 +139,10 @@ class AffettoServer:
         self.loop = asyncio.get_running_loop()
         s = self.settings
         self.host.start()
-        self._udp, _ = await self.loop.create_datagram_endpoint(
-            lambda: _OscProtocol(self), local_addr=(s.bind, s.osc_port)
-        )
+        sock = socket.socket(socket.AF_INET6 if ":" in s.bind else socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER_BYTES)  # absorb bursts
+        sock.bind((s.bind, s.osc_port))
+        self._udp, _ = await self.loop.create_datagram_endpoint(lambda: _OscProtocol(self), sock=sock)
         self._ws = await serve(self._ws_handler, s.bind, s.ws_port, max_size=MAX_JSON_BYTES, max_queue=64)
 
     @property

@@ -14,9 +14,11 @@ request from any of its clients; expiring, stopping or closing always releases i
 from __future__ import annotations
 
 import gc
+import heapq
 import math
 import queue as queue_mod
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +30,7 @@ from engine.conductor import Conductor, compose_ahead
 from engine.conductor_config import ConductorConfig
 from engine.event_sinks import EventSink
 from engine.leitmotif import theme_from_notes
+from engine.performance import SWITCH_INTERVAL_S
 from engine.profile import DEFAULT_PROFILE, ParamMapper, Profile
 from engine.protocol import ProtocolError, Request
 from engine.scenes import key_name
@@ -38,7 +41,7 @@ DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
 PREROLL_S: Final = 0.1
 
 
-@dataclass
+@dataclass(eq=False)  # identity: sessions are hashed by the clock thread
 class Session:
     """One music stream and who listens to it. Fields are written by the host's threads only."""
 
@@ -58,6 +61,7 @@ class Session:
     late_events: int = 0
     events_sent: int = 0
     clients: int = 0
+    clock_due: float = math.inf  # when the clock thread will next look at it (perf_counter)
     closed: bool = False
 
     def now_s(self) -> float:
@@ -103,11 +107,15 @@ class SessionHost:
         self._running = False
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []
+        self.requests_applied = 0
+        self._dirty: set[Session] = set()
         self._table_lock = threading.Lock()  # guards ``sessions`` (loop thread vs composing thread)
 
     # ------------------------------------------------------------------------------ control
     def start(self) -> None:
         """Start the composing and clock threads."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)  # the clock thread must get the GIL in time
         gc.collect()
         gc.freeze()
         self._running = True
@@ -255,11 +263,9 @@ class SessionHost:
 
     def _post(self, session: Session, request: Request | None) -> None:
         try:
-            self._inbox.put_nowait((session, request))
+            self._inbox.put_nowait((session, request))  # wakes the composing thread
         except queue_mod.Full:
             raise ProtocolError("busy", "the server is overloaded; slow down") from None
-        with self._wake:
-            self._wake.notify_all()
 
     # ---------------------------------------------------------------------- composing thread
     def _start_session(self, session: Session) -> None:
@@ -349,18 +355,16 @@ class SessionHost:
         last_sweep = time.monotonic()
         while self._running:
             try:
-                session, request = self._inbox.get(timeout=0.005)
+                batch = [self._inbox.get(timeout=0.005)]
             except queue_mod.Empty:
-                session, request = None, None
+                batch = []
+            while batch and len(batch) < 4096:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue_mod.Empty:
+                    break
             try:
-                if session is not None and not session.closed:
-                    if session.last_active == -math.inf:
-                        self._close(session)
-                    elif session.conductor is None:
-                        self._start_session(session)
-                    if request is not None and not session.closed:
-                        self._apply(session, request)
-                    self._wake_clock()
+                self._apply_batch(batch)
                 if self._inbox.empty():
                     self._compose_round()
                 if time.monotonic() - last_sweep > 1.0:
@@ -368,6 +372,34 @@ class SessionHost:
                     self._expire()
             except Exception as err:  # keep serving the other sessions; report
                 self._report(f"composing: {type(err).__name__}: {err}")
+
+    def _apply_batch(self, batch: list[tuple[Session, Request | None]]) -> None:
+        """Apply queued requests in order; an emotion superseded by a later emotion or parameter of
+        the same session in the same batch is not applied to the conductor (it would be replaced
+        at once), so a flood of updates costs one change per session."""
+        last: dict[int, int] = {}
+        for i, (session, request) in enumerate(batch):
+            if request is not None and request.op in ("emotion", "param"):
+                last[id(session)] = i
+        for i, (session, request) in enumerate(batch):
+            if session.closed:
+                continue
+            if session.last_active == -math.inf:
+                self._close(session)
+                continue
+            if session.conductor is None:
+                self._start_session(session)
+            if request is None:
+                continue
+            self.requests_applied += 1
+            superseded = request.op in ("emotion", "param") and last[id(session)] != i
+            if superseded:
+                if request.op == "param":
+                    session.mapper.set(request.args["name"], request.args["value"])
+                continue
+            self._apply(session, request)
+        if batch:
+            self._wake_clock([s for s, _ in batch])
 
     def _compose_round(self) -> None:
         """One batched step for every session whose lookahead is short (repeated while any is)."""
@@ -378,7 +410,7 @@ class SessionHost:
                 return
             conductors = [s.conductor for s in needy if s.conductor is not None]
             compose_ahead(self.composer, conductors, [s.now_s() for s in needy], max_tokens=len(needy))
-            self._wake_clock()
+            self._wake_clock(needy)
             if not self._inbox.empty():
                 return
 
@@ -388,8 +420,10 @@ class SessionHost:
             if session.last_active < limit:
                 self._close(session)
 
-    def _wake_clock(self) -> None:
+    def _wake_clock(self, touched: list[Session]) -> None:
+        """Tell the clock thread these sessions may have new, earlier events."""
         with self._wake:
+            self._dirty.update(touched)
             self._wake.notify_all()
         time.sleep(0)
 
@@ -399,23 +433,43 @@ class SessionHost:
 
     # --------------------------------------------------------------------------- clock thread
     def _clock_loop(self) -> None:
+        """Send due events: a heap of each session's next due time (absolute, perf_counter),
+        refreshed for the sessions the composing thread touched, so a wake-up costs
+        O(touched + due) whatever the number of sessions."""
+        heap: list[tuple[float, int, Session]] = []
+        seq = 0
         while self._running:
-            sessions = [s for s in list(self.sessions.values()) if s.events is not None and not s.closed]
+            with self._wake:
+                dirty, self._dirty = self._dirty, set()
+            for s in dirty:
+                due = self._next_due(s)
+                if due < s.clock_due:
+                    s.clock_due = due
+                    seq += 1
+                    heapq.heappush(heap, (due, seq, s))
             now = time.perf_counter()
-            soonest = math.inf
-            for s in sessions:
-                assert s.events is not None
-                due_at = s.t0 + min(s.events.next_time_s, s.notices[0][0] if s.notices else math.inf)
-                if due_at <= now:
-                    self._send_due(s)
-                else:
-                    soonest = min(soonest, due_at)
-            wait = soonest - time.perf_counter()
+            while heap and heap[0][0] <= now:
+                due, _, s = heapq.heappop(heap)
+                if due != s.clock_due or s.closed:
+                    continue  # stale: the session was rescheduled or closed
+                self._send_due(s)
+                s.clock_due = self._next_due(s)
+                if s.clock_due < math.inf:
+                    seq += 1
+                    heapq.heappush(heap, (s.clock_due, seq, s))
+            wait = (heap[0][0] if heap else math.inf) - time.perf_counter()
             if wait > 0.002:
                 with self._wake:
-                    self._wake.wait(min(wait - 0.002, 0.05))
+                    if not self._dirty:
+                        self._wake.wait(min(wait - 0.002, 0.05))
             elif wait > 0:
                 time.sleep(0)
+
+    @staticmethod
+    def _next_due(s: Session) -> float:
+        if s.events is None or s.closed:
+            return math.inf
+        return s.t0 + min(s.events.next_time_s, s.notices[0][0] if s.notices else math.inf)
 
     def _send_due(self, session: Session) -> None:
         assert session.events is not None

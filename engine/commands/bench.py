@@ -93,6 +93,20 @@ def register(sub: Any) -> None:
     en.add_argument("--hostapi", default=None, help="PortAudio host API for the live run (e.g. jack)")
     en.add_argument("--json", action="store_true", help="print the results as JSON")
     en.set_defaults(handler=run_engine)
+    sv = what.add_parser(
+        "server",
+        help="game server: sessions held without late events, OSC messages/s, memory per idle session, fuzz",
+        description="Sessions playing at once without late events, OSC messages parsed/validated/applied "
+        "per second, resident memory per idle session, and a fuzz run (random OSC packets and WebSocket "
+        "messages).",
+    )
+    sv.add_argument(
+        "--seconds", type=bounded_int("seconds", 2, 3600), default=10, help="per session count (default 10)"
+    )
+    sv.add_argument("--osc-packets", type=bounded_int("osc-packets", 0, 100_000_000), default=1_000_000)
+    sv.add_argument("--ws-messages", type=bounded_int("ws-messages", 0, 10_000_000), default=100_000)
+    sv.add_argument("--json", action="store_true", help="print the results as JSON")
+    sv.set_defaults(handler=run_server)
 
 
 def run_composer(args: argparse.Namespace) -> int:
@@ -162,3 +176,38 @@ def _fmt(q: dict[str, Any]) -> str:
     if not q.get("n"):
         return "no samples"
     return f"p50 {q['p50_ms']:.3f} ms, p99 {q['p99_ms']:.3f} ms, max {q['max_ms']:.3f} ms (n={q['n']})"
+
+
+def run_server(args: argparse.Namespace) -> int:
+    """Run the server benchmark and print the results (JSON with --json)."""
+    from engine.bench_server import fuzz, idle_session_memory, osc_throughput, sessions_held
+
+    result = {
+        "sessions": sessions_held(seconds=args.seconds),
+        "osc": osc_throughput(),
+        "memory": idle_session_memory(),
+        "fuzz": fuzz(args.osc_packets, args.ws_messages),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    for run in result["sessions"]["runs"]:
+        print(
+            f"{run['sessions']:4d} sessions: {run['events']} events, {run['late']} late, "
+            f"{run['cpu_cores']} cores"
+        )
+    print(
+        "max sessions without late events:",
+        result["sessions"]["max_sessions_without_late_events"],
+        "(target >= 200)",
+    )
+    print(f"OSC messages/s parsed, validated, applied: {result['osc']['per_s']} (target >= 20000)")
+    print(
+        f"memory per idle session: {result['memory']['bytes_per_session'] / 1024:.0f} KiB "
+        "(target <= 1024 KiB)"
+    )
+    f = result["fuzz"]
+    print(
+        f"fuzz: {f['osc_packets']} OSC packets, {f['ws_messages']} WebSocket messages: healthy={f['healthy']}"
+    )
+    return 0
