@@ -162,6 +162,15 @@ async def _fuzz(osc_packets: int, ws_messages: int, seed: int) -> dict[str, Any]
         ("/affetto/transport", ["tempo", 120.0]), ("/affetto/status", []), ("/affetto/param", ["x", 1.0]),
     )  # fmt: skip
     valid = [encode_message(a, args) for a, args in samples]
+    received = 0
+    original = server.osc_datagram
+
+    def counting(data: bytes, addr: tuple[str, int]) -> None:
+        nonlocal received
+        received += 1
+        original(data, addr)
+
+    server.osc_datagram = counting  # type: ignore[method-assign]
     try:
         socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
         for s in socks:
@@ -182,8 +191,10 @@ async def _fuzz(osc_packets: int, ws_messages: int, seed: int) -> dict[str, Any]
                 socks[i % 8].sendto(data, target)
             except BlockingIOError:
                 await asyncio.sleep(0)
-            if i % 2000 == 0:
-                await asyncio.sleep(0)  # let the server's loop (the same loop) drain the socket
+            if i % 500 == 0:  # let the server (on this same loop) keep up, so every packet is parsed
+                deadline = time.monotonic() + 1.0
+                while i - received > 200 and time.monotonic() < deadline:
+                    await asyncio.sleep(0)
                 for s in socks:  # throw away the error replies
                     try:
                         while True:
@@ -230,8 +241,9 @@ async def _fuzz(osc_packets: int, ws_messages: int, seed: int) -> dict[str, Any]
                     break
     finally:
         await server.close()
-    return {"osc_packets": osc_packets, "ws_messages": ws_messages, "healthy": healthy,
-            "internal_errors": [e for e in server.host.errors if "composing" in e][:5]}  # fmt: skip
+    internal = [e for e in server.host.errors if "composing" in e][:5]
+    return {"osc_packets": osc_packets, "osc_packets_parsed": received, "ws_messages": ws_messages,
+            "healthy": healthy, "internal_errors": internal}  # fmt: skip
 
 
 def fuzz(osc_packets: int = 1_000_000, ws_messages: int = 100_000, seed: int = 0) -> dict[str, Any]:
