@@ -265,6 +265,7 @@ class AffettoServer:
                 await ws.send(event_json(event))
 
         sender = asyncio.create_task(pump())
+        session.connections += 1
         bucket = _Bucket(settings.rate_per_s, settings.burst, settings.burst)
         subscribed = False
         try:
@@ -291,6 +292,7 @@ class AffettoServer:
             pass  # the client went away: its session is closed below
         finally:
             sender.cancel()
+            session.connections -= 1
             self.host.unsubscribe(session, subscriber)
             self.host.leave(session)
 
@@ -323,6 +325,8 @@ class AffettoServer:
         return host.submit(session, request), session, subscribed
 
     def _ws_move(self, old: Session, new: Session, subscriber: Any, subscribed: bool) -> Session:
+        old.connections -= 1
+        new.connections += 1
         if subscribed:
             self.host.unsubscribe(old, subscriber)
             self.host.subscribe(new, subscriber)

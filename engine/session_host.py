@@ -61,6 +61,7 @@ class Session:
     late_events: int = 0
     events_sent: int = 0
     clients: int = 0
+    connections: int = 0  # open WebSocket connections: a session with one never idles out
     clock_due: float = math.inf  # when the clock thread will next look at it (perf_counter)
     closed: bool = False
 
@@ -222,6 +223,7 @@ class SessionHost:
         c = session.conductor
         out: dict[str, Any] = {"event": "status", "session": session.name, "playing": session.playing}
         out["profile"] = session.profile.name
+        out["params"] = sorted(session.profile.params)
         if c is not None:
             e = c.target
             bar = max(c.bars) if c.bars else 0
@@ -417,7 +419,7 @@ class SessionHost:
     def _expire(self) -> None:
         limit = time.monotonic() - self.idle_timeout_s
         for session in list(self.sessions.values()):
-            if session.last_active < limit:
+            if session.last_active < limit and session.connections == 0:
                 self._close(session)
 
     def _wake_clock(self, touched: list[Session]) -> None:

@@ -1,0 +1,752 @@
+// AffettoClient.cs: the affetto client for Unity and plain .NET / Mono (protocol version 1, OSC over UDP).
+//
+// One file, no dependency beyond the .NET base library. It holds:
+//   * Affetto.Osc               a tiny OSC 1.0 encoder/decoder (messages and bundles);
+//   * Affetto.AffettoOscClient  the client: operations (emotion, state, stinger, ...) and events
+//                               (beat, bar, transition, status, error), raised by Poll();
+//   * Affetto.AffettoClient     (Unity only) a MonoBehaviour wrapper that calls Poll() in Update(),
+//                               so every event is raised on Unity's main thread.
+// Outside Unity (compiled with `mcs`, or any C# compiler) only the first two exist.
+//
+// The protocol is bindings/PROTOCOL.md in the affetto repository. One UDP socket both sends the
+// operations and receives the events: the server identifies this client by that socket's address,
+// and Subscribe() asks it to send events back to the same port.
+
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading;
+#if UNITY_5_3_OR_NEWER
+using UnityEngine;
+#endif
+
+namespace Affetto
+{
+    /// <summary>Raised on every beat: bar number, beat in the bar (0 = downbeat), tempo, and when
+    /// the beat sounds on the session's clock (seconds since the session started).</summary>
+    public delegate void BeatHandler(int bar, int beat, float tempoBpm, float timeS);
+
+    /// <summary>Raised at the start of every bar with the session's current musical state.</summary>
+    public delegate void BarHandler(int bar, string state, float valence, float arousal, float tension, float tempoBpm);
+
+    /// <summary>Raised when a scheduled change (op: "state", "emotion", "leitmotif", ...) lands,
+    /// at that beat of the session.</summary>
+    public delegate void TransitionHandler(string op, float beat);
+
+    /// <summary>The answer to Status().</summary>
+    public delegate void StatusHandler(string session, string state, float valence, float arousal, float tension,
+                                       float tempoBpm, int bar);
+
+    /// <summary>An error reported by the server (code: bad_argument, unknown_op, rate_limited, ...), or
+    /// found by the client: a malformed packet from the server ("bad_message"), or the socket failed
+    /// and no more events will come ("closed").</summary>
+    public delegate void ErrorHandler(string code, string message);
+
+    /// <summary>One decoded OSC message: its address and arguments (int, long, float, double, string,
+    /// byte[], bool or null).</summary>
+    public sealed class OscMessage
+    {
+        public readonly string Address;
+        public readonly object[] Args;
+
+        public OscMessage(string address, object[] args)
+        {
+            Address = address;
+            Args = args;
+        }
+
+        public override string ToString()
+        {
+            return Address + " [" + string.Join(", ", Array.ConvertAll(Args, a => a == null ? "nil" : a.ToString())) + "]";
+        }
+    }
+
+    /// <summary>A small OSC 1.0 codec. Encodes int (i), long (h), float (f), double (d), string (s),
+    /// byte[] (b), bool (T/F) and null (N); decodes those types plus S (string) and I (impulse, as
+    /// null), and flattens bundles (their time tags are ignored).</summary>
+    public static class Osc
+    {
+        public const int MaxPacketBytes = 8192;
+        public const int MaxBundleDepth = 4;
+
+        /// <summary>The bytes of one OSC message.</summary>
+        /// <exception cref="ArgumentException">an address that does not start with '/', or an argument of
+        /// an unsupported type.</exception>
+        public static byte[] Encode(string address, params object[] args)
+        {
+            if (address == null || !address.StartsWith("/", StringComparison.Ordinal))
+                throw new ArgumentException("an OSC address must start with '/'", "address");
+            var tags = new StringBuilder(",");
+            var payload = new List<byte>();
+            foreach (object arg in args ?? new object[0])
+            {
+                if (arg is int) { tags.Append('i'); AddBigEndian(payload, BitConverter.GetBytes((int)arg)); }
+                else if (arg is long) { tags.Append('h'); AddBigEndian(payload, BitConverter.GetBytes((long)arg)); }
+                else if (arg is float) { tags.Append('f'); AddBigEndian(payload, BitConverter.GetBytes((float)arg)); }
+                else if (arg is double) { tags.Append('d'); AddBigEndian(payload, BitConverter.GetBytes((double)arg)); }
+                else if (arg is string) { tags.Append('s'); AddString(payload, (string)arg); }
+                else if (arg is bool) { tags.Append((bool)arg ? 'T' : 'F'); }
+                else if (arg == null) { tags.Append('N'); }
+                else if (arg is byte[])
+                {
+                    var blob = (byte[])arg;
+                    tags.Append('b');
+                    AddBigEndian(payload, BitConverter.GetBytes(blob.Length));
+                    payload.AddRange(blob);
+                    while (payload.Count % 4 != 0) payload.Add(0);
+                }
+                else throw new ArgumentException("cannot encode an OSC argument of type " + arg.GetType().Name, "args");
+            }
+            var packet = new List<byte>();
+            AddString(packet, address);
+            AddString(packet, tags.ToString());
+            packet.AddRange(payload);
+            return packet.ToArray();
+        }
+
+        /// <summary>The messages of one packet (a message, or a bundle flattened in order).</summary>
+        /// <exception cref="FormatException">not valid OSC, or over a limit.</exception>
+        public static List<OscMessage> Decode(byte[] data, int length)
+        {
+            if (length > MaxPacketBytes)
+                throw new FormatException("packet of " + length + " bytes exceeds " + MaxPacketBytes);
+            var messages = new List<OscMessage>();
+            DecodeInto(data, 0, length, 0, messages);
+            return messages;
+        }
+
+        static void DecodeInto(byte[] data, int start, int end, int depth, List<OscMessage> messages)
+        {
+            int size = end - start;
+            if (size <= 0 || size % 4 != 0)
+                throw new FormatException("an OSC packet's size must be a positive multiple of 4, got " + size);
+            if (size >= 16 && IsBundle(data, start))
+            {
+                if (depth >= MaxBundleDepth) throw new FormatException("bundles nested too deep");
+                int pos = start + 16;  // "#bundle\0" and the 8-byte time tag
+                while (pos < end)
+                {
+                    int elementSize = ReadInt32(data, pos, end);
+                    pos += 4;
+                    if (elementSize <= 0 || elementSize % 4 != 0 || pos + elementSize > end)
+                        throw new FormatException("bad bundle element size " + elementSize);
+                    DecodeInto(data, pos, pos + elementSize, depth + 1, messages);
+                    pos += elementSize;
+                }
+                return;
+            }
+            string address = ReadString(data, start, end, out int p);
+            if (!address.StartsWith("/", StringComparison.Ordinal))
+                throw new FormatException("an OSC address must start with '/'");
+            if (p == end)
+            {
+                messages.Add(new OscMessage(address, new object[0]));
+                return;
+            }
+            string tags = ReadString(data, p, end, out p);
+            if (!tags.StartsWith(",", StringComparison.Ordinal))
+                throw new FormatException("the type tag string must start with ','");
+            var args = new object[tags.Length - 1];
+            for (int i = 1; i < tags.Length; i++)
+            {
+                switch (tags[i])
+                {
+                    case 'i': args[i - 1] = ReadInt32(data, p, end); p += 4; break;
+                    case 'f': args[i - 1] = BitConverter.ToSingle(BigEndian(data, p, 4, end), 0); p += 4; break;
+                    case 'h': args[i - 1] = BitConverter.ToInt64(BigEndian(data, p, 8, end), 0); p += 8; break;
+                    case 'd': args[i - 1] = BitConverter.ToDouble(BigEndian(data, p, 8, end), 0); p += 8; break;
+                    case 's':
+                    case 'S': args[i - 1] = ReadString(data, p, end, out p); break;
+                    case 'T': args[i - 1] = true; break;
+                    case 'F': args[i - 1] = false; break;
+                    case 'N':
+                    case 'I': args[i - 1] = null; break;
+                    case 'b':
+                        int blobSize = ReadInt32(data, p, end);
+                        p += 4;
+                        if (blobSize < 0 || p + Pad4(blobSize) > end) throw new FormatException("bad blob size");
+                        var blob = new byte[blobSize];
+                        Array.Copy(data, p, blob, 0, blobSize);
+                        args[i - 1] = blob;
+                        p += Pad4(blobSize);
+                        break;
+                    default: throw new FormatException("unsupported OSC type tag '" + tags[i] + "'");
+                }
+            }
+            if (p != end) throw new FormatException((end - p) + " bytes left after the last argument");
+            messages.Add(new OscMessage(address, args));
+        }
+
+        static int Pad4(int n) { return (n + 3) & ~3; }
+
+        static readonly byte[] BundleTag = Encoding.ASCII.GetBytes("#bundle\0");
+
+        static bool IsBundle(byte[] data, int start)
+        {
+            for (int i = 0; i < BundleTag.Length; i++)
+                if (data[start + i] != BundleTag[i]) return false;
+            return true;
+        }
+
+        static void AddString(List<byte> buffer, string text)
+        {
+            buffer.AddRange(Encoding.UTF8.GetBytes(text));
+            buffer.Add(0);
+            while (buffer.Count % 4 != 0) buffer.Add(0);
+        }
+
+        static void AddBigEndian(List<byte> buffer, byte[] bytes)
+        {
+            if (BitConverter.IsLittleEndian) Array.Reverse(bytes);
+            buffer.AddRange(bytes);
+        }
+
+        static byte[] BigEndian(byte[] data, int pos, int count, int end)
+        {
+            if (pos + count > end) throw new FormatException("argument runs past the end of the packet");
+            var bytes = new byte[count];
+            Array.Copy(data, pos, bytes, 0, count);
+            if (BitConverter.IsLittleEndian) Array.Reverse(bytes);
+            return bytes;
+        }
+
+        static int ReadInt32(byte[] data, int pos, int end)
+        {
+            return BitConverter.ToInt32(BigEndian(data, pos, 4, end), 0);
+        }
+
+        static string ReadString(byte[] data, int pos, int end, out int next)
+        {
+            int zero = Array.IndexOf(data, (byte)0, pos, end - pos);
+            if (zero < 0) throw new FormatException("string is not NUL-terminated");
+            next = Pad4(zero + 1 - pos) + pos;
+            if (next > end) throw new FormatException("string padding runs past the end of the packet");
+            return Encoding.UTF8.GetString(data, pos, zero - pos);
+        }
+    }
+
+    /// <summary>
+    /// An affetto client over OSC/UDP, usable from any thread-free game loop: call the operations,
+    /// then call <see cref="Poll"/> once per frame to raise the events that arrived since.
+    /// Every operation validates its arguments and throws ArgumentException (or its subclass
+    /// ArgumentOutOfRangeException / ArgumentNullException) before anything is sent. OSC operations
+    /// are not acknowledged: the server reports bad ones through <see cref="OnError"/>.
+    /// </summary>
+    public sealed class AffettoOscClient : IDisposable
+    {
+        public const int DefaultServerPort = 9000;
+        public const int MaxNameLength = 64;
+        public const int MaxTextLength = 10000;
+
+        /// <summary>Where a change lands: now, on the next beat, bar or phrase.</summary>
+        public static readonly string[] SyncPoints = { "immediate", "beat", "bar", "phrase" };
+
+        /// <summary>Transport actions: start/stop take no value; tempo and seed a number; sync a sync point.</summary>
+        public static readonly string[] TransportActions = { "start", "stop", "tempo", "seed", "sync" };
+
+        /// <summary>A beat sounded (subscribers only).</summary>
+        public event BeatHandler OnBeat;
+        /// <summary>A bar started (subscribers only).</summary>
+        public event BarHandler OnBar;
+        /// <summary>A scheduled change landed (subscribers only).</summary>
+        public event TransitionHandler OnTransition;
+        /// <summary>The answer to <see cref="Status"/> (and to the keep-alive).</summary>
+        public event StatusHandler OnStatus;
+        /// <summary>The server rejected an operation, or sent a malformed packet.</summary>
+        public event ErrorHandler OnError;
+        /// <summary>Every message received, before the typed events (for addresses this client does not know).</summary>
+        public event Action<OscMessage> OnMessage;
+
+        /// <summary>Poll() sends a status request when nothing was sent for this many seconds, so the
+        /// server does not expire the session of a client that only listens (it expires sessions after
+        /// `affetto serve --idle-timeout` seconds without a request, 60 by default). The answers raise
+        /// OnStatus like any other. 0 disables it.</summary>
+        public float KeepAliveSeconds = 20f;
+
+        readonly UdpClient _udp;
+        readonly IPEndPoint _server;
+        readonly Thread _receiver;
+        readonly ConcurrentQueue<OscMessage> _inbox = new ConcurrentQueue<OscMessage>();
+        readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        long _lastSendMs;
+        volatile bool _disposed;
+
+        /// <param name="host">the server's host name or IPv4 address (default: loopback).</param>
+        /// <param name="serverPort">the server's OSC port (`affetto serve --osc-port`).</param>
+        /// <param name="localPort">the local UDP port to send from and receive events on (0: any free port).</param>
+        /// <exception cref="ArgumentException">a port out of range, or a host without an IPv4 address.</exception>
+        /// <exception cref="SocketException">the local port is in use, or the host name cannot be resolved.</exception>
+        public AffettoOscClient(string host = "127.0.0.1", int serverPort = DefaultServerPort, int localPort = 0)
+        {
+            if (string.IsNullOrEmpty(host)) throw new ArgumentException("host must not be empty", "host");
+            if (serverPort < 1 || serverPort > 65535)
+                throw new ArgumentOutOfRangeException("serverPort", serverPort, "a UDP port is 1..65535");
+            if (localPort < 0 || localPort > 65535)
+                throw new ArgumentOutOfRangeException("localPort", localPort, "a UDP port is 0..65535 (0: any)");
+            _server = new IPEndPoint(ResolveIPv4(host), serverPort);
+            _udp = new UdpClient(new IPEndPoint(IPAddress.Any, localPort));
+            _udp.Client.ReceiveTimeout = 250;  // ms: the receive thread checks for Dispose() this often
+            LocalPort = ((IPEndPoint)_udp.Client.LocalEndPoint).Port;
+            _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = "affetto-osc-receive" };
+            _receiver.Start();
+        }
+
+        /// <summary>The local UDP port the operations are sent from and the events arrive on.</summary>
+        public int LocalPort { get; private set; }
+
+        /// <summary>The server's address.</summary>
+        public IPEndPoint Server { get { return _server; } }
+
+        // ---- operations -------------------------------------------------------------------------
+
+        /// <summary>Set the emotion: valence, arousal and (optionally) tension in [-1, 1]; tension null keeps
+        /// the current one. sync: null (server default, immediate) or one of <see cref="SyncPoints"/>.</summary>
+        public void SetEmotion(float valence, float arousal, float? tension = null, string sync = null)
+        {
+            CheckUnit(valence, "valence");
+            CheckUnit(arousal, "arousal");
+            if (tension.HasValue) CheckUnit(tension.Value, "tension");
+            CheckSync(sync, "sync");
+            var args = new List<object> { valence, arousal };
+            if (tension.HasValue) args.Add(tension.Value);
+            if (sync != null) args.Add(sync);
+            Send("/affetto/emotion", args.ToArray());
+        }
+
+        /// <summary>Switch to a state of the session's profile (explore, calm, stealth, mystery, danger,
+        /// combat, victory, sorrow by default). An unknown name is reported through OnError.</summary>
+        public void SetState(string name, string sync = null)
+        {
+            CheckName(name, "name");
+            CheckSync(sync, "sync");
+            Send("/affetto/state", sync == null ? new object[] { name } : new object[] { name, sync });
+        }
+
+        /// <summary>Set a game parameter declared in the session's profile (mapped to emotion by its curve).</summary>
+        public void SetParam(string name, float value)
+        {
+            CheckName(name, "name");
+            CheckFinite(value, "value");
+            Send("/affetto/param", name, value);
+        }
+
+        /// <summary>Play a stinger (hit, rise, fall, fanfare, reveal by default) on the next beat.</summary>
+        public void Stinger(string name)
+        {
+            CheckName(name, "name");
+            Send("/affetto/stinger", name);
+        }
+
+        /// <summary>Play a registered leitmotif (sync: null for the server default, bar).</summary>
+        public void Leitmotif(string name, string sync = null)
+        {
+            CheckName(name, "name");
+            CheckSync(sync, "sync");
+            Send("/affetto/leitmotif", sync == null ? new object[] { name } : new object[] { name, sync });
+        }
+
+        /// <summary>Transport "start" or "stop" (stop releases every note; start begins again from bar 0).</summary>
+        public void Transport(string action)
+        {
+            CheckAction(action);
+            if (action != "start" && action != "stop")
+                throw new ArgumentException("transport '" + action + "' needs a value", "action");
+            Send("/affetto/transport", action);
+        }
+
+        /// <summary>Transport "tempo" (BPM in [20, 400], or 0 to follow arousal again).</summary>
+        public void Transport(string action, float value)
+        {
+            CheckAction(action);
+            if (action != "tempo")
+                throw new ArgumentException("only transport 'tempo' takes a float value (seed takes an int)", "action");
+            CheckFinite(value, "value");
+            if (value != 0f && (value < 20f || value > 400f))
+                throw new ArgumentOutOfRangeException("value", value, "tempo is 0 (follow arousal) or 20..400 BPM");
+            Send("/affetto/transport", action, value);
+        }
+
+        /// <summary>Transport "seed" (an int ≥ 0, applies from the next start) or "tempo" (whole BPM).</summary>
+        public void Transport(string action, int value)
+        {
+            CheckAction(action);
+            if (action == "tempo")
+            {
+                Transport(action, (float)value);
+                return;
+            }
+            if (action != "seed")
+                throw new ArgumentException("transport '" + action + "' does not take an int value", "action");
+            if (value < 0) throw new ArgumentOutOfRangeException("value", value, "seed must be >= 0");
+            Send("/affetto/transport", action, value);
+        }
+
+        /// <summary>Transport "sync": the session's default sync point for emotion changes.</summary>
+        public void Transport(string action, string value)
+        {
+            CheckAction(action);
+            if (action != "sync")
+                throw new ArgumentException("transport '" + action + "' does not take a string value", "action");
+            if (value == null) throw new ArgumentNullException("value");
+            CheckSync(value, "value");
+            Send("/affetto/transport", action, value);
+        }
+
+        /// <summary>Ask the server to send events (beat, bar, transition, status, error) to this client's
+        /// <see cref="LocalPort"/>.</summary>
+        public void Subscribe()
+        {
+            Send("/affetto/subscribe", LocalPort);
+        }
+
+        /// <summary>Stop the events.</summary>
+        public void Unsubscribe()
+        {
+            Send("/affetto/unsubscribe");
+        }
+
+        /// <summary>Join (or create) the named session, shared with every client that joins it.</summary>
+        public void Session(string name)
+        {
+            CheckName(name, "name");
+            Send("/affetto/session", name);
+        }
+
+        /// <summary>Send story text for emotion analysis (1 to 10,000 characters).</summary>
+        public void Text(string text)
+        {
+            if (text == null) throw new ArgumentNullException("text");
+            if (text.Length == 0 || text.Length > MaxTextLength)
+                throw new ArgumentException("text must be 1.." + MaxTextLength + " characters, got " + text.Length, "text");
+            CheckNoNul(text, "text");
+            Send("/affetto/text", text);
+        }
+
+        /// <summary>Request the session's status; the answer raises <see cref="OnStatus"/>.</summary>
+        public void Status()
+        {
+            Send("/affetto/status");
+        }
+
+        /// <summary>Send any OSC message to the server (the typed operations above are preferred).</summary>
+        public void Send(string address, params object[] args)
+        {
+            if (_disposed) throw new ObjectDisposedException("AffettoOscClient");
+            byte[] packet = Osc.Encode(address, args);
+            _udp.Send(packet, packet.Length, _server);
+            Interlocked.Exchange(ref _lastSendMs, _clock.ElapsedMilliseconds);
+        }
+
+        // ---- events ------------------------------------------------------------------------------
+
+        /// <summary>Raise the events received since the last call, on the calling thread, and send the
+        /// keep-alive when due. Returns how many messages were handled. Call it once per frame.</summary>
+        public int Poll()
+        {
+            if (_disposed) throw new ObjectDisposedException("AffettoOscClient");
+            if (KeepAliveSeconds > 0f
+                && _clock.ElapsedMilliseconds - Interlocked.Read(ref _lastSendMs) > (long)(KeepAliveSeconds * 1000f))
+                Status();
+            int handled = 0;
+            OscMessage message;
+            while (_inbox.TryDequeue(out message))
+            {
+                handled++;
+                Dispatch(message);
+            }
+            return handled;
+        }
+
+        void Dispatch(OscMessage m)
+        {
+            var onMessage = OnMessage;
+            if (onMessage != null) onMessage(m);
+            object[] a = m.Args;
+            switch (m.Address)
+            {
+                case "/affetto/beat":
+                    if (!Shape(m, "nnnn")) return;
+                    var onBeat = OnBeat;
+                    if (onBeat != null) onBeat(AsInt(a[0]), AsInt(a[1]), AsFloat(a[2]), AsFloat(a[3]));
+                    break;
+                case "/affetto/bar":
+                    if (!Shape(m, "nsnnnn")) return;
+                    var onBar = OnBar;
+                    if (onBar != null)
+                        onBar(AsInt(a[0]), (string)a[1], AsFloat(a[2]), AsFloat(a[3]), AsFloat(a[4]), AsFloat(a[5]));
+                    break;
+                case "/affetto/transition":
+                    if (!Shape(m, "sn")) return;
+                    var onTransition = OnTransition;
+                    if (onTransition != null) onTransition((string)a[0], AsFloat(a[1]));
+                    break;
+                case "/affetto/status":
+                    if (!Shape(m, "ssnnnnn")) return;
+                    var onStatus = OnStatus;
+                    if (onStatus != null)
+                        onStatus((string)a[0], (string)a[1], AsFloat(a[2]), AsFloat(a[3]), AsFloat(a[4]),
+                                 AsFloat(a[5]), AsInt(a[6]));
+                    break;
+                case "/affetto/error":
+                    if (!Shape(m, "ss")) return;
+                    RaiseError((string)a[0], (string)a[1]);
+                    break;
+            }
+        }
+
+        // Checks the leading arguments' kinds (n: number, s: string); extra trailing arguments are
+        // allowed (later protocol versions may append some). A mismatch is reported through OnError.
+        bool Shape(OscMessage m, string kinds)
+        {
+            bool ok = m.Args.Length >= kinds.Length;
+            for (int i = 0; ok && i < kinds.Length; i++)
+                ok = kinds[i] == 's' ? m.Args[i] is string : IsNumber(m.Args[i]);
+            if (!ok) RaiseError("bad_message", "unexpected arguments from the server: " + m);
+            return ok;
+        }
+
+        void RaiseError(string code, string message)
+        {
+            var onError = OnError;
+            if (onError != null) onError(code, message);
+        }
+
+        static bool IsNumber(object o) { return o is int || o is long || o is float || o is double; }
+        static int AsInt(object o) { return o is int ? (int)o : o is long ? (int)(long)o : (int)Math.Round(Convert.ToDouble(o)); }
+        static float AsFloat(object o) { return Convert.ToSingle(o); }
+
+        void ReceiveLoop()
+        {
+            var buffer = new byte[Osc.MaxPacketBytes];
+            EndPoint from = new IPEndPoint(IPAddress.Any, 0);
+            while (!_disposed)
+            {
+                int length;
+                try
+                {
+                    length = _udp.Client.ReceiveFrom(buffer, ref from);
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut
+                                                || e.SocketErrorCode == SocketError.WouldBlock)
+                {
+                    continue;  // nothing arrived: check _disposed again
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+                {
+                    continue;  // Windows reports an earlier send's ICMP "port unreachable" here: no server yet
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
+                {
+                    Enqueue(ErrorMessage("received a packet larger than " + Osc.MaxPacketBytes + " bytes"));
+                    continue;
+                }
+                catch (SocketException) when (_disposed)
+                {
+                    return;  // Dispose() closed the socket under the blocking receive
+                }
+                catch (ObjectDisposedException)
+                {
+                    return;
+                }
+                catch (SocketException e)
+                {
+                    Enqueue(new OscMessage("/affetto/error", new object[] {
+                        "closed", "receiving failed (" + e.SocketErrorCode + "): " + e.Message + "; no more events" }));
+                    return;
+                }
+                // Only the server's host may send events (anyone could reach an open UDP port).
+                if (!((IPEndPoint)from).Address.Equals(_server.Address)) continue;
+                try
+                {
+                    foreach (OscMessage m in Osc.Decode(buffer, length)) Enqueue(m);
+                }
+                catch (FormatException e)
+                {
+                    Enqueue(ErrorMessage("received a malformed OSC packet: " + e.Message));
+                }
+            }
+        }
+
+        void Enqueue(OscMessage m)
+        {
+            if (_inbox.Count < 4096) _inbox.Enqueue(m);  // bounded, should Poll() stop being called
+        }
+
+        static OscMessage ErrorMessage(string text)
+        {
+            return new OscMessage("/affetto/error", new object[] { "bad_message", text });
+        }
+
+        /// <summary>Close the socket and stop the receive thread (the server's session expires on its own).</summary>
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _udp.Close();
+            _receiver.Join(1000);
+        }
+
+        // ---- validation -------------------------------------------------------------------------
+
+        static IPAddress ResolveIPv4(string host)
+        {
+            IPAddress parsed;
+            if (IPAddress.TryParse(host, out parsed))
+            {
+                if (parsed.AddressFamily != AddressFamily.InterNetwork)
+                    throw new ArgumentException("only IPv4 servers are supported, got " + host, "host");
+                return parsed;
+            }
+            foreach (IPAddress address in Dns.GetHostAddresses(host))
+                if (address.AddressFamily == AddressFamily.InterNetwork) return address;
+            throw new ArgumentException("host '" + host + "' has no IPv4 address", "host");
+        }
+
+        static void CheckFinite(float value, string param)
+        {
+            if (float.IsNaN(value) || float.IsInfinity(value))
+                throw new ArgumentException(param + " must be a finite number, got " + value, param);
+        }
+
+        static void CheckUnit(float value, string param)
+        {
+            CheckFinite(value, param);
+            if (value < -1f || value > 1f)
+                throw new ArgumentOutOfRangeException(param, value, param + " must be in [-1, 1]");
+        }
+
+        static void CheckName(string name, string param)
+        {
+            if (name == null) throw new ArgumentNullException(param);
+            if (name.Length == 0 || name.Length > MaxNameLength)
+                throw new ArgumentException(param + " must be 1.." + MaxNameLength + " characters, got " + name.Length, param);
+            CheckNoNul(name, param);
+        }
+
+        static void CheckNoNul(string text, string param)
+        {
+            if (text.IndexOf('\0') >= 0) throw new ArgumentException(param + " must not contain NUL characters", param);
+        }
+
+        static void CheckSync(string sync, string param)
+        {
+            if (sync != null && Array.IndexOf(SyncPoints, sync) < 0)
+                throw new ArgumentException(param + " must be one of " + string.Join(", ", SyncPoints) + ", got '" + sync + "'", param);
+        }
+
+        static void CheckAction(string action)
+        {
+            if (action == null) throw new ArgumentNullException("action");
+            if (Array.IndexOf(TransportActions, action) < 0)
+                throw new ArgumentException("action must be one of " + string.Join(", ", TransportActions) + ", got '" + action + "'", "action");
+        }
+    }
+
+#if UNITY_5_3_OR_NEWER
+    /// <summary>
+    /// The Unity component: add it to a GameObject, set the server's host and port, and subscribe to
+    /// its events from another script's Start(). Events are raised on the main thread, in Update().
+    /// The client is created in Awake(), so other components can use it from their Start().
+    /// </summary>
+    [AddComponentMenu("Audio/Affetto Client")]
+    public sealed class AffettoClient : MonoBehaviour
+    {
+        [Tooltip("The host running `affetto serve`.")]
+        public string host = "127.0.0.1";
+        [Tooltip("The server's OSC port (affetto serve --osc-port).")]
+        public int serverPort = AffettoOscClient.DefaultServerPort;
+        [Tooltip("The local UDP port for events (0: any free port).")]
+        public int localPort = 0;
+        [Tooltip("Join this named session on Start (empty: this client's own session).")]
+        public string sessionName = "";
+        [Tooltip("Subscribe to events (beats, bars, errors) on Start.")]
+        public bool subscribeOnStart = true;
+        [Tooltip("Log the server's errors to the console.")]
+        public bool logErrors = true;
+
+        /// <summary>The underlying client (null before Awake and after OnDestroy).</summary>
+        public AffettoOscClient Client { get; private set; }
+
+        public event BeatHandler OnBeat;
+        public event BarHandler OnBar;
+        public event TransitionHandler OnTransition;
+        public event StatusHandler OnStatus;
+        public event ErrorHandler OnError;
+
+        void Awake()
+        {
+            try
+            {
+                Client = new AffettoOscClient(host, serverPort, localPort);
+            }
+            catch (SocketException e)
+            {
+                Debug.LogError("affetto: cannot open UDP port " + localPort + " or resolve " + host + ": " + e.Message, this);
+                enabled = false;  // no Update(), no operations: fix the settings and restart the scene
+                return;
+            }
+            Client.OnBeat += (bar, beat, tempo, time) => { var h = OnBeat; if (h != null) h(bar, beat, tempo, time); };
+            Client.OnBar += (bar, state, v, a, t, tempo) => { var h = OnBar; if (h != null) h(bar, state, v, a, t, tempo); };
+            Client.OnTransition += (op, beat) => { var h = OnTransition; if (h != null) h(op, beat); };
+            Client.OnStatus += (s, st, v, a, t, tempo, bar) => { var h = OnStatus; if (h != null) h(s, st, v, a, t, tempo, bar); };
+            Client.OnError += (code, message) =>
+            {
+                if (logErrors) Debug.LogWarning("affetto: " + code + ": " + message, this);
+                var h = OnError;
+                if (h != null) h(code, message);
+            };
+        }
+
+        void Start()
+        {
+            if (Client == null) return;
+            if (!string.IsNullOrEmpty(sessionName)) Client.Session(sessionName);
+            if (subscribeOnStart) Client.Subscribe();
+        }
+
+        void Update()
+        {
+            Client.Poll();
+        }
+
+        void OnDestroy()
+        {
+            if (Client == null) return;
+            Client.Dispose();
+            Client = null;
+        }
+
+        // The operations, forwarded to Client (see AffettoOscClient for each one's arguments).
+        public void SetEmotion(float valence, float arousal, float? tension = null, string sync = null)
+        {
+            Open.SetEmotion(valence, arousal, tension, sync);
+        }
+
+        public void SetState(string name, string sync = null) { Open.SetState(name, sync); }
+        public void SetParam(string name, float value) { Open.SetParam(name, value); }
+        public void Stinger(string name) { Open.Stinger(name); }
+        public void Leitmotif(string name, string sync = null) { Open.Leitmotif(name, sync); }
+        public void Transport(string action) { Open.Transport(action); }
+        public void Transport(string action, float value) { Open.Transport(action, value); }
+        public void Transport(string action, int value) { Open.Transport(action, value); }
+        public void Transport(string action, string value) { Open.Transport(action, value); }
+        public void Subscribe() { Open.Subscribe(); }
+        public void Unsubscribe() { Open.Unsubscribe(); }
+        public void Session(string name) { Open.Session(name); }
+        public void Status() { Open.Status(); }
+
+        AffettoOscClient Open
+        {
+            get
+            {
+                if (Client == null)
+                    throw new InvalidOperationException("the affetto client is not open (see the error logged in Awake)");
+                return Client;
+            }
+        }
+    }
+#endif
+}

@@ -1,0 +1,384 @@
+// AffettoComponent.cpp: see AffettoComponent.h and bindings/unreal/README.md.
+
+#include "AffettoComponent.h"
+
+#include "Engine/World.h"
+#include "HAL/PlatformTime.h"
+#include "OSCClient.h"
+#include "OSCManager.h"
+#include "OSCServer.h"
+
+DEFINE_LOG_CATEGORY_STATIC(LogAffetto, Log, All);
+
+namespace
+{
+	constexpr int32 AffettoMaxNameChars = 64;
+	const TCHAR* const AffettoSyncPoints[] = { TEXT("immediate"), TEXT("beat"), TEXT("bar"), TEXT("phrase") };
+}
+
+UAffettoComponent::UAffettoComponent()
+{
+	PrimaryComponentTick.bCanEverTick = false;  // events arrive through the OSC server's delegate
+}
+
+void UAffettoComponent::BeginPlay()
+{
+	Super::BeginPlay();
+
+	Client = UOSCManager::CreateOSCClient(ServerHost, ServerPort, TEXT("AffettoClient"), this);
+	// Start listening only after the handler and the allowlist are in place.
+	Server = UOSCManager::CreateOSCServer(ListenAddress, ListenPort, false, false, TEXT("AffettoEvents"), this);
+	if (!Client || !Server)
+	{
+		UE_LOG(LogAffetto, Error, TEXT("affetto: cannot create the OSC client (%s:%d) or server (%s:%d)"),
+			*ServerHost, ServerPort, *ListenAddress, ListenPort);
+		return;
+	}
+	Server->OnOscMessageReceived.AddDynamic(this, &UAffettoComponent::HandleOscMessage);
+	Server->SetAllowlistClientsEnabled(true);  // anyone can reach an open UDP port: accept the server only
+	Server->AddAllowlistedClient(ServerHost);
+	Server->Listen();
+
+	if (!SessionName.IsEmpty())
+	{
+		Session(SessionName);
+	}
+	if (bSubscribeOnBeginPlay)
+	{
+		Subscribe();
+	}
+	if (KeepAliveSeconds > 0.f)
+	{
+		const float Check = FMath::Max(0.1f, KeepAliveSeconds / 4.f);
+		GetWorld()->GetTimerManager().SetTimer(KeepAliveTimer, this, &UAffettoComponent::KeepAlive, Check, true);
+	}
+}
+
+void UAffettoComponent::EndPlay(const EEndPlayReason::Type EndPlayReason)
+{
+	if (UWorld* World = GetWorld())
+	{
+		World->GetTimerManager().ClearTimer(KeepAliveTimer);
+	}
+	if (Server)
+	{
+		Server->OnOscMessageReceived.RemoveDynamic(this, &UAffettoComponent::HandleOscMessage);
+		Server->Stop();
+	}
+	Server = nullptr;
+	Client = nullptr;  // the OSC plugin closes the client's socket when it is destroyed
+	Super::EndPlay(EndPlayReason);
+}
+
+// ---- operations ---------------------------------------------------------------------------------
+
+bool UAffettoComponent::SetEmotion(float Valence, float Arousal, const FString& Sync)
+{
+	if (!CheckUnit(Valence, TEXT("valence")) || !CheckUnit(Arousal, TEXT("arousal")) || !CheckSync(Sync))
+	{
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/emotion"));
+	UOSCManager::AddFloat(Message, Valence);
+	UOSCManager::AddFloat(Message, Arousal);
+	if (!Sync.IsEmpty())
+	{
+		UOSCManager::AddString(Message, Sync);
+	}
+	return Send(Message);
+}
+
+bool UAffettoComponent::SetEmotionWithTension(float Valence, float Arousal, float Tension, const FString& Sync)
+{
+	if (!CheckUnit(Valence, TEXT("valence")) || !CheckUnit(Arousal, TEXT("arousal"))
+		|| !CheckUnit(Tension, TEXT("tension")) || !CheckSync(Sync))
+	{
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/emotion"));
+	UOSCManager::AddFloat(Message, Valence);
+	UOSCManager::AddFloat(Message, Arousal);
+	UOSCManager::AddFloat(Message, Tension);
+	if (!Sync.IsEmpty())
+	{
+		UOSCManager::AddString(Message, Sync);
+	}
+	return Send(Message);
+}
+
+bool UAffettoComponent::SetState(const FString& Name, const FString& Sync)
+{
+	if (!CheckName(Name, TEXT("state")) || !CheckSync(Sync))
+	{
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/state"));
+	UOSCManager::AddString(Message, Name);
+	if (!Sync.IsEmpty())
+	{
+		UOSCManager::AddString(Message, Sync);
+	}
+	return Send(Message);
+}
+
+bool UAffettoComponent::SetParam(const FString& Name, float Value)
+{
+	if (!CheckName(Name, TEXT("parameter")))
+	{
+		return false;
+	}
+	if (!FMath::IsFinite(Value))
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: parameter %s: the value must be finite"), *Name);
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/param"));
+	UOSCManager::AddString(Message, Name);
+	UOSCManager::AddFloat(Message, Value);
+	return Send(Message);
+}
+
+bool UAffettoComponent::Stinger(const FString& Name)
+{
+	if (!CheckName(Name, TEXT("stinger")))
+	{
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/stinger"));
+	UOSCManager::AddString(Message, Name);
+	return Send(Message);
+}
+
+bool UAffettoComponent::Leitmotif(const FString& Name, const FString& Sync)
+{
+	if (!CheckName(Name, TEXT("leitmotif")) || !CheckSync(Sync))
+	{
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/leitmotif"));
+	UOSCManager::AddString(Message, Name);
+	if (!Sync.IsEmpty())
+	{
+		UOSCManager::AddString(Message, Sync);
+	}
+	return Send(Message);
+}
+
+bool UAffettoComponent::TransportStart()
+{
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/transport"));
+	UOSCManager::AddString(Message, TEXT("start"));
+	return Send(Message);
+}
+
+bool UAffettoComponent::TransportStop()
+{
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/transport"));
+	UOSCManager::AddString(Message, TEXT("stop"));
+	return Send(Message);
+}
+
+bool UAffettoComponent::SetTempo(float Bpm)
+{
+	if (!FMath::IsFinite(Bpm) || (Bpm != 0.f && (Bpm < 20.f || Bpm > 400.f)))
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: tempo must be 0 (follow arousal) or 20..400 BPM, got %f"), Bpm);
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/transport"));
+	UOSCManager::AddString(Message, TEXT("tempo"));
+	UOSCManager::AddFloat(Message, Bpm);
+	return Send(Message);
+}
+
+bool UAffettoComponent::SetSeed(int32 Seed)
+{
+	if (Seed < 0)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: the seed must be >= 0, got %d"), Seed);
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/transport"));
+	UOSCManager::AddString(Message, TEXT("seed"));
+	UOSCManager::AddInt32(Message, Seed);
+	return Send(Message);
+}
+
+bool UAffettoComponent::SetDefaultSync(const FString& Sync)
+{
+	if (Sync.IsEmpty() || !CheckSync(Sync))
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: the default sync must be immediate, beat, bar or phrase"));
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/transport"));
+	UOSCManager::AddString(Message, TEXT("sync"));
+	UOSCManager::AddString(Message, Sync);
+	return Send(Message);
+}
+
+bool UAffettoComponent::Subscribe()
+{
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/subscribe"));
+	UOSCManager::AddInt32(Message, ListenPort);
+	return Send(Message);
+}
+
+bool UAffettoComponent::Unsubscribe()
+{
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/unsubscribe"));
+	return Send(Message);
+}
+
+bool UAffettoComponent::Session(const FString& Name)
+{
+	if (!CheckName(Name, TEXT("session")))
+	{
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/session"));
+	UOSCManager::AddString(Message, Name);
+	return Send(Message);
+}
+
+bool UAffettoComponent::Status()
+{
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/status"));
+	return Send(Message);
+}
+
+// ---- plumbing -----------------------------------------------------------------------------------
+
+FOSCMessage UAffettoComponent::MakeMessage(const FString& Address)
+{
+	FOSCMessage Message;
+	Message.SetAddress(FOSCAddress(Address));
+	return Message;
+}
+
+bool UAffettoComponent::Send(FOSCMessage& Message)
+{
+	if (!Client)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: not started (BeginPlay has not run, or the client failed)"));
+		return false;
+	}
+	Client->SendOSCMessage(Message);
+	LastSendSeconds = FPlatformTime::Seconds();
+	return true;
+}
+
+void UAffettoComponent::KeepAlive()
+{
+	if (FPlatformTime::Seconds() - LastSendSeconds >= KeepAliveSeconds)
+	{
+		Status();
+	}
+}
+
+// Called on the game thread by the OSC server for every message received.
+void UAffettoComponent::HandleOscMessage(const FOSCMessage& Message, const FString& IPAddress, int32 Port)
+{
+	const FString Address = Message.GetAddress().GetFullPath();
+	bool bParsed = true;
+	if (Address == TEXT("/affetto/beat"))
+	{
+		int32 Bar = 0, Beat = 0;
+		float Tempo = 0.f, Time = 0.f;
+		bParsed = UOSCManager::GetInt32(Message, 0, Bar) && UOSCManager::GetInt32(Message, 1, Beat)
+			&& UOSCManager::GetFloat(Message, 2, Tempo) && UOSCManager::GetFloat(Message, 3, Time);
+		if (bParsed)
+		{
+			OnBeat.Broadcast(Bar, Beat, Tempo, Time);
+		}
+	}
+	else if (Address == TEXT("/affetto/bar"))
+	{
+		int32 Bar = 0;
+		FString State;
+		float Valence = 0.f, Arousal = 0.f, Tension = 0.f, Tempo = 0.f;
+		bParsed = UOSCManager::GetInt32(Message, 0, Bar) && UOSCManager::GetString(Message, 1, State)
+			&& UOSCManager::GetFloat(Message, 2, Valence) && UOSCManager::GetFloat(Message, 3, Arousal)
+			&& UOSCManager::GetFloat(Message, 4, Tension) && UOSCManager::GetFloat(Message, 5, Tempo);
+		if (bParsed)
+		{
+			OnBar.Broadcast(Bar, State, Valence, Arousal, Tension, Tempo);
+		}
+	}
+	else if (Address == TEXT("/affetto/transition"))
+	{
+		FString Op;
+		float Beat = 0.f;
+		bParsed = UOSCManager::GetString(Message, 0, Op) && UOSCManager::GetFloat(Message, 1, Beat);
+		if (bParsed)
+		{
+			OnTransition.Broadcast(Op, Beat);
+		}
+	}
+	else if (Address == TEXT("/affetto/status"))
+	{
+		FAffettoStatus S;
+		bParsed = UOSCManager::GetString(Message, 0, S.Session) && UOSCManager::GetString(Message, 1, S.State)
+			&& UOSCManager::GetFloat(Message, 2, S.Valence) && UOSCManager::GetFloat(Message, 3, S.Arousal)
+			&& UOSCManager::GetFloat(Message, 4, S.Tension) && UOSCManager::GetFloat(Message, 5, S.TempoBpm)
+			&& UOSCManager::GetInt32(Message, 6, S.Bar);
+		if (bParsed)
+		{
+			OnStatus.Broadcast(S);
+		}
+	}
+	else if (Address == TEXT("/affetto/error"))
+	{
+		FString Code, Text;
+		bParsed = UOSCManager::GetString(Message, 0, Code) && UOSCManager::GetString(Message, 1, Text);
+		if (bParsed)
+		{
+			UE_LOG(LogAffetto, Warning, TEXT("affetto: %s: %s"), *Code, *Text);
+			OnError.Broadcast(Code, Text);
+		}
+	}
+	if (!bParsed)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: unexpected arguments in %s from %s:%d"), *Address, *IPAddress, Port);
+	}
+}
+
+// ---- validation ---------------------------------------------------------------------------------
+
+bool UAffettoComponent::CheckUnit(float Value, const TCHAR* What)
+{
+	if (!FMath::IsFinite(Value) || Value < -1.f || Value > 1.f)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: %s must be a finite number in [-1, 1], got %f"), What, Value);
+		return false;
+	}
+	return true;
+}
+
+bool UAffettoComponent::CheckName(const FString& Name, const TCHAR* What)
+{
+	if (Name.IsEmpty() || Name.Len() > AffettoMaxNameChars)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: the %s name must be 1..%d characters, got '%s'"), What,
+			AffettoMaxNameChars, *Name);
+		return false;
+	}
+	return true;
+}
+
+bool UAffettoComponent::CheckSync(const FString& Sync)
+{
+	if (Sync.IsEmpty())
+	{
+		return true;  // the server's default
+	}
+	for (const TCHAR* Point : AffettoSyncPoints)
+	{
+		if (Sync == Point)
+		{
+			return true;
+		}
+	}
+	UE_LOG(LogAffetto, Warning, TEXT("affetto: sync must be immediate, beat, bar or phrase, got '%s'"), *Sync);
+	return false;
+}

@@ -1,0 +1,173 @@
+// AffettoComponent.h: an affetto client for Unreal Engine 5, on the engine's built-in OSC plugin.
+//
+// Add the component to an actor, set ServerHost/ServerPort (`affetto serve --osc-port`) and
+// ListenPort (where the events come back), and bind OnBeat/OnBar/OnTransition/OnStatus/OnError
+// in Blueprint or C++. Operations return false (and log why) for bad arguments instead of
+// sending them. The protocol: bindings/PROTOCOL.md. Setup: bindings/unreal/README.md.
+//
+// Not compiled in affetto's CI (no Unreal there): written against the OSC plugin's UOSCManager,
+// UOSCClient and UOSCServer API of UE 5.x.
+
+#pragma once
+
+#include "CoreMinimal.h"
+#include "Components/ActorComponent.h"
+#include "OSCMessage.h"
+#include "TimerManager.h"
+
+#include "AffettoComponent.generated.h"
+
+class UOSCClient;
+class UOSCServer;
+
+/** The answer to Status(). */
+USTRUCT(BlueprintType)
+struct FAffettoStatus
+{
+	GENERATED_BODY()
+
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") FString Session;
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") FString State;
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") float Valence = 0.f;
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") float Arousal = 0.f;
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") float Tension = 0.f;
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") float TempoBpm = 0.f;
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") int32 Bar = 0;
+};
+
+/** A beat sounded: Beat 0 is the downbeat; TimeS is when, on the session's clock. */
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_FourParams(FAffettoBeatEvent, int32, Bar, int32, Beat, float, TempoBpm, float, TimeS);
+/** A bar started, with the session's musical state. */
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_SixParams(FAffettoBarEvent, int32, Bar, const FString&, State, float, Valence,
+	float, Arousal, float, Tension, float, TempoBpm);
+/** A scheduled change (Op: "state", "emotion", "stinger", ...) landed at that beat. */
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FAffettoTransitionEvent, const FString&, Op, float, Beat);
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_OneParam(FAffettoStatusEvent, const FAffettoStatus&, Status);
+/** The server rejected an operation (Code: bad_argument, unknown_op, rate_limited, ...). */
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FAffettoErrorEvent, const FString&, Code, const FString&, Message);
+
+UCLASS(ClassGroup = (Audio), meta = (BlueprintSpawnableComponent))
+class UAffettoComponent : public UActorComponent
+{
+	GENERATED_BODY()
+
+public:
+	UAffettoComponent();
+
+	/** The host running `affetto serve` (an IPv4 address: events are accepted from it only). */
+	UPROPERTY(EditAnywhere, BlueprintReadOnly, Category = "Affetto")
+	FString ServerHost = TEXT("127.0.0.1");
+
+	/** The server's OSC port (affetto serve --osc-port). */
+	UPROPERTY(EditAnywhere, BlueprintReadOnly, Category = "Affetto", meta = (ClampMin = "1", ClampMax = "65535"))
+	int32 ServerPort = 9000;
+
+	/** The local address the events are received on (0.0.0.0 when the server runs on another machine). */
+	UPROPERTY(EditAnywhere, BlueprintReadOnly, Category = "Affetto")
+	FString ListenAddress = TEXT("127.0.0.1");
+
+	/** The local UDP port the events are received on (sent to the server by Subscribe). */
+	UPROPERTY(EditAnywhere, BlueprintReadOnly, Category = "Affetto", meta = (ClampMin = "1", ClampMax = "65535"))
+	int32 ListenPort = 9100;
+
+	/** Join this named session on BeginPlay (empty: this client's own session). */
+	UPROPERTY(EditAnywhere, BlueprintReadOnly, Category = "Affetto")
+	FString SessionName;
+
+	/** Subscribe to the events on BeginPlay. */
+	UPROPERTY(EditAnywhere, BlueprintReadOnly, Category = "Affetto")
+	bool bSubscribeOnBeginPlay = true;
+
+	/** Send a status request after this many seconds without a request, so the server does not expire
+	  * the session of a client that only listens (its --idle-timeout, 60 s by default). 0: off. */
+	UPROPERTY(EditAnywhere, BlueprintReadOnly, Category = "Affetto", meta = (ClampMin = "0"))
+	float KeepAliveSeconds = 20.f;
+
+	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoBeatEvent OnBeat;
+	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoBarEvent OnBar;
+	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoTransitionEvent OnTransition;
+	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoStatusEvent OnStatus;
+	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoErrorEvent OnError;
+
+	/** Valence and arousal in [-1, 1]; the tension stays. Sync: "" (immediate), beat, bar or phrase. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool SetEmotion(float Valence, float Arousal, const FString& Sync = TEXT(""));
+
+	/** Valence, arousal and tension in [-1, 1]. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool SetEmotionWithTension(float Valence, float Arousal, float Tension, const FString& Sync = TEXT(""));
+
+	/** A state of the session's profile (explore, calm, stealth, mystery, danger, combat, victory, sorrow). */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool SetState(const FString& Name, const FString& Sync = TEXT(""));
+
+	/** A game parameter declared in the session's profile. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool SetParam(const FString& Name, float Value);
+
+	/** hit, rise, fall, fanfare or reveal by default; plays on the next beat. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool Stinger(const FString& Name);
+
+	/** Play a registered leitmotif (Sync "": the server's default, bar). */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool Leitmotif(const FString& Name, const FString& Sync = TEXT(""));
+
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool TransportStart();
+
+	/** Stop: every note is released; TransportStart begins again from bar 0. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool TransportStop();
+
+	/** BPM in [20, 400], or 0 to follow arousal again. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool SetTempo(float Bpm);
+
+	/** The seed of the next TransportStart (>= 0). */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool SetSeed(int32 Seed);
+
+	/** The default sync point of emotion changes: immediate, beat, bar or phrase. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool SetDefaultSync(const FString& Sync);
+
+	/** Ask for the events on ListenPort. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool Subscribe();
+
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool Unsubscribe();
+
+	/** Join (or create) a named session. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool Session(const FString& Name);
+
+	/** Request the status; the answer raises OnStatus. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool Status();
+
+protected:
+	virtual void BeginPlay() override;
+	virtual void EndPlay(const EEndPlayReason::Type EndPlayReason) override;
+
+private:
+	UFUNCTION()
+	void HandleOscMessage(const FOSCMessage& Message, const FString& IPAddress, int32 Port);
+
+	void KeepAlive();
+	bool Send(FOSCMessage& Message);
+	static FOSCMessage MakeMessage(const FString& Address);
+	static bool CheckUnit(float Value, const TCHAR* What);
+	static bool CheckName(const FString& Name, const TCHAR* What);
+	static bool CheckSync(const FString& Sync);
+
+	UPROPERTY(Transient)
+	TObjectPtr<UOSCClient> Client;
+
+	UPROPERTY(Transient)
+	TObjectPtr<UOSCServer> Server;
+
+	FTimerHandle KeepAliveTimer;
+	double LastSendSeconds = 0.0;
+};
