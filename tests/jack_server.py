@@ -645,8 +645,8 @@ def measure_without_glitches(
     Args:
         server: the server.
         measure: performs one measurement and returns its result (asserting nothing yet).
-        ours: client-name prefix of the code under test (e.g. ``"PortAudio"``): if that client
-            is the late one, fail at once instead of retrying.
+        ours: client-name prefix of the code under test (e.g. ``"PortAudio"``): if only that
+            client was late, fail at once instead of retrying.
         attempts: how many measurements to try.
 
     Returns:
@@ -663,7 +663,11 @@ def measure_without_glitches(
         if not glitches:
             return result
         late_ours = [name for name in glitches if ours and name.startswith(ours)]
-        assert not late_ours, f"the client under test missed a JACK period: {glitches}"
+        # ours alone late: our fault. The driver (or another client) late too: the machine stalled
+        # everyone (a loaded CI host), which says nothing about our code: measure again.
+        assert not late_ours or len(late_ours) < len(glitches), (
+            f"the client under test missed a JACK period: {glitches}"
+        )
     raise AssertionError(f"JACK glitched (late: {glitches}) in all {attempts} attempts")
 
 
