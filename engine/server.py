@@ -131,6 +131,7 @@ class AffettoServer:
         self._ws: Server | None = None
         self._osc_clients: dict[tuple[str, int], _OscClient] = {}
         self.ignored_packets = 0
+        self.osc_packets_received = 0
         self.osc_ports: tuple[int, int] = (0, 0)
 
     # ------------------------------------------------------------------------------ lifecycle
@@ -167,6 +168,7 @@ class AffettoServer:
     # ----------------------------------------------------------------------------------- OSC
     def osc_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         """Handle one UDP packet (on the loop; never raises)."""
+        self.osc_packets_received += 1
         if not self.settings.osc_allowed(addr[0]):
             self.ignored_packets += 1
             return
