@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "API_NAMES",
@@ -63,6 +64,10 @@ _MESSAGE_LENGTH[0xF6] = 1  # tune request
 for _status in (0xF8, 0xFA, 0xFB, 0xFC, 0xFE, 0xFF):  # clock, start, continue, stop, sensing, reset
     _MESSAGE_LENGTH[_status] = 1
 del _status
+
+
+#: How long :meth:`MidiPortOutput.close` waits for a JACK port to deliver its last messages.
+CLOSE_FLUSH_S: Final = 0.05
 
 
 class MidiPortError(RuntimeError):
@@ -422,6 +427,10 @@ class MidiPortOutput:
         except (OSError, RuntimeError, ValueError) as exc:
             port.close()
             raise MidiPortError(f"MIDI port {self._name!r}: all-notes-off on close failed: {exc}") from exc
+        if self._api == "jack":
+            # rtmidi's JACK port hands messages over at the next process cycle; closing the client
+            # first would drop the all-notes-off. A few periods (<= 21 ms at 1024 frames) cover it.
+            time.sleep(CLOSE_FLUSH_S)
         try:
             port.close()
         except (OSError, RuntimeError) as exc:
