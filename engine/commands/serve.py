@@ -50,6 +50,10 @@ def register(sub: Any) -> None:
         "--model", type=Path, default=None, help="composer model directory (default: the shipped one)"
     )
     p.add_argument("--profile", type=Path, default=None, help="game profile YAML (see examples/profiles/)")
+    p.add_argument(
+        "--precision", choices=("int8", "fp32"), default="int8",
+        help="composer weights: int8 (default; ~4x the tokens/s on a CPU, same validation loss) or fp32",
+    )  # fmt: skip
     p.set_defaults(handler=run)
 
 
@@ -76,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         raise CommandError(str(exc)) from exc
     try:
-        composer = Composer(args.model, max_streams=args.max_sessions, intra_op_threads=1)
+        composer = Composer(
+            args.model, max_streams=args.max_sessions, intra_op_threads=1, precision=args.precision
+        )
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
     server = AffettoServer(SessionHost(composer, profile, idle_timeout_s=args.idle_timeout), settings)
