@@ -30,10 +30,10 @@ import numpy as np
 from engine.composer import Composer
 from engine.conductor import BarInfo, Conductor, compose_ahead
 from engine.conductor_config import STINGER_CHANNEL, ConductorConfig, check_sync
-from engine.event_sinks import EventSink, SynthSink
+from engine.event_sinks import CallbackSink, EventSink, SynthSink
 from engine.leitmotif import Theme
 from engine.recorders import MidiRecorder
-from engine.scheduler import BEAT, CONTROL, DueEvents, EventQueue
+from engine.scheduler import BEAT, CONTROL, KIND_NAMES, DueEvents, EventQueue
 from engine.tempo_map import TempoMap
 
 OPS: Final = ("state", "emotion", "stinger", "leitmotif", "tempo")
@@ -175,7 +175,7 @@ def render(
     if synth is not None:
         sinks.append(SynthSink(synth, lambda t: round(t * sample_rate_hz)))
     if on_event is not None:
-        sinks.append(_FunctionSink(on_event))
+        sinks.append(CallbackSink(on_event, tuple(range(len(KIND_NAMES)))))
     if on_bar is not None:
         sinks.append(BarSink(conductor, on_bar))
     pending = sorted(cues, key=lambda c: c.beat)
@@ -238,14 +238,6 @@ class BarSink:
             info = self.conductor.bars.get(b)
             if info is not None:
                 self.on_bar(info, time_s)
-
-
-class _FunctionSink:
-    def __init__(self, fn: Callable[[float, int, int, int, int], None]) -> None:
-        self.fn = fn
-
-    def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
-        self.fn(time_s, kind, channel, a, b)
 
 
 # ------------------------------------------------------------------------------------ live

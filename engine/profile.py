@@ -277,8 +277,6 @@ class Profile:
         transition: default sync point and seek speed (for states without their own, and for
             emotion targets computed from parameters).
         start_state: the state a session starts in (a key of ``config.states``).
-        key_tonic_pc: preferred tonic pitch class 0 (C) .. 11 (B); None: the seed chooses.
-        mode_policy: "auto" (mode follows valence, the conductor's behaviour), "major" or "minor".
         description: free text for people.
         source: where it was read from.
     """
@@ -289,8 +287,6 @@ class Profile:
     base: Emotion = field(default_factory=Emotion)
     transition: Transition = field(default_factory=Transition)
     start_state: str = "explore"
-    key_tonic_pc: int | None = None
-    mode_policy: str = "auto"
     description: str = ""
     source: str = "<default>"
 
@@ -299,13 +295,20 @@ class Profile:
             raise ValueError(
                 f"start_state must be one of {sorted(self.config.states)}, got {self.start_state!r}"
             )
-        if self.key_tonic_pc is not None and not 0 <= self.key_tonic_pc <= 11:
-            raise ValueError(f"key_tonic_pc must be in 0..11 or None, got {self.key_tonic_pc!r}")
-        if self.mode_policy not in MODE_POLICIES:
-            raise ValueError(f"mode_policy must be one of {MODE_POLICIES}, got {self.mode_policy!r}")
         for name, param in self.params.items():
             if name != param.name:
                 raise ValueError(f"params key {name!r} does not match the param's name {param.name!r}")
+
+
+    @property
+    def key_tonic_pc(self) -> int | None:
+        """Preferred tonic pitch class 0 (C) .. 11 (B); None: the seed chooses (``config``'s)."""
+        return self.config.key_tonic_pc
+
+    @property
+    def mode_policy(self) -> str:
+        """"auto" (the mode follows valence), "major" or "minor" (``config``'s)."""
+        return self.config.mode_policy
 
 
 #: For sessions without a profile: ConductorConfig() defaults, no parameters.
@@ -844,8 +847,6 @@ def _profile(root: _Node, default_name: str) -> Profile:
             base=base,
             transition=transition,
             start_state=start,
-            key_tonic_pc=tonic,
-            mode_policy=mode,
             description=description,
             source=root.source,
         )
