@@ -54,6 +54,7 @@ MODE_HYSTERESIS: Final = 0.2  # valence must pass ±this to switch mode
 LAYER_HYSTERESIS: Final = 0.05
 SCALES: Final = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 MIDI_CLOCK_PPQN: Final = 24
+MAX_KEPT_BOUNDARIES: Final = 64  # cut points kept (the oldest, already played, are dropped)
 _EPS: Final = 1e-9
 
 
@@ -170,6 +171,7 @@ class Conductor:
         self._boundaries: list[_Boundary] = []
         self._transitions: list[_Transition] = []
         self._forced: list[int] = []
+        self._needed_after_s: float | None = None  # see needs_tokens
         self._theme_next: str | None = None
         self.themes: dict[str, Theme] = {}
         self.bars: dict[int, BarInfo] = {}
@@ -335,13 +337,22 @@ class Conductor:
 
     # ------------------------------------------------------------------------ composition
     def needs_tokens(self, playhead_s: float) -> bool:
-        """True while the music is composed less than the lookahead past ``playhead_s``."""
+        """True while the music is composed less than the lookahead past ``playhead_s``.
+
+        Called for every session on every composing round, so it is one comparison: the time
+        after which more music is needed is computed once per change of the frontier or tempo.
+        """
         if self._forced:
             return True
-        head = self.tempo_map.beat(playhead_s)
-        while len(self._boundaries) > 1 and self._boundaries[1].beat < head:
-            self._boundaries.pop(0)  # the past cannot be cut any more
-        return self.frontier_beat < head + self.config.lookahead_beats
+        if self._needed_after_s is None:
+            frontier = self.frontier_beat
+            lookahead = self.config.lookahead_beats
+            self._needed_after_s = -math.inf if frontier < 0 else self.tempo_map.seconds(frontier - lookahead)
+            if len(self._boundaries) > MAX_KEPT_BOUNDARIES:
+                head = self.tempo_map.beat(playhead_s)
+                while len(self._boundaries) > 1 and self._boundaries[1].beat < head:
+                    self._boundaries.pop(0)  # the past cannot be cut any more
+        return playhead_s > self._needed_after_s
 
     def take_forced(self) -> int | None:
         """The next token the conductor makes the composer output (a theme, a cut's sync note)."""
@@ -350,6 +361,8 @@ class Conductor:
     def accept(self, token: int) -> None:
         """Turn the stream's next token (sampled or forced) into music."""
         c = self._cursor
+        if token < V.PITCH_OFFSET:  # a bar or an onset: the frontier moves
+            self._needed_after_s = None
         if V.BAR_OFFSET <= token < V.POS_OFFSET:
             beats = V.BAR_BEATS[token - V.BAR_OFFSET]
             start = c.bar_start + self.meter_beats if c.bar_index >= 0 else 0.0
@@ -537,6 +550,7 @@ class Conductor:
 
     def _cut(self, beat: float, release_s: float | None) -> None:
         """Throw away the music composed from ``beat`` on and set up composing it again."""
+        self._needed_after_s = None
         k = next((i for i, b in enumerate(self._boundaries) if b.beat >= beat - _EPS), None)
         if k is None:
             return

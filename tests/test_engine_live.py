@@ -154,9 +154,10 @@ def test_no_stuck_notes_after_thousands_of_transitions_stops_and_restarts(
         MidiCapture(jack_server, port.name) as cap,
     ):
         port_name = port.name
+        log = SentLog()
         for run in range(5):
             perf = LivePerformance(
-                composer, run, [MidiPortSink(port)], start_state=rng.choice(["combat", "explore"])
+                composer, run, [log, MidiPortSink(port)], start_state=rng.choice(["combat", "explore"])
             )
             perf.start()
             end = time.perf_counter() + 1.2
@@ -177,8 +178,14 @@ def test_no_stuck_notes_after_thousands_of_transitions_stops_and_restarts(
             assert perf.sounding == 0 and not perf.errors
         got = cap.wait_quiet(quiet_s=0.5)
     messages = [data for _, data in got]
+    sent = [data for _, data in log.rows]
     assert port_name and transitions >= 1000
-    notes = [m for m in messages if m[0] & 0xF0 in (0x80, 0x90)]
+    notes = [m for m in sent if m[0] & 0xF0 in (0x80, 0x90)]
     assert sum(1 for m in notes if m[0] & 0xF0 == 0x90) > 100
-    assert balance(notes) == {}  # every note-on got its note-off, none was doubled
-    assert sum(1 for m in messages if m[0] & 0xF0 == 0xB0 and m[1] == 123) == 5 * 16  # CC 123 at each stop
+    assert balance(notes) == {}  # the engine: every note-on got its note-off, none was doubled
+    assert sum(1 for m in sent if m[0] & 0xF0 == 0xB0 and m[1] == 123) == 5 * 16  # CC 123 at each stop
+    # the port: everything arrived, and the last messages are the final stop's CC 123s (so the
+    # receiver is silent). rtmidi's JACK output can reorder messages within a burst (see the
+    # issue note), so the order is checked by the first test, not under this stress.
+    assert sorted(messages) == sorted(sent)
+    assert sorted(messages[-16:]) == sorted(bytes((0xB0 | ch, 123, 0)) for ch in range(16))
