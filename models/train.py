@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             break
     if world > 1:
+        dist.barrier()  # every rank is done before gloo's threads go: else one may abort at exit
         dist.destroy_process_group()
     return 0
 
