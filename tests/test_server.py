@@ -163,8 +163,9 @@ async def test_osc_from_python_osc_subscribe_beats_and_errors(server: AffettoSer
             listener.wait, lambda m: m[0] == "/affetto/beat" and m[1][1] == 0 and m[1][0] >= 1, 8.0
         )
         errors = [args for address, args in msgs if address == "/affetto/error"]
-        assert [code for code, _ in errors[:3]] == ["bad_argument", "bad_argument", "unknown_op"]
-        assert "unknown state 'boss'" in errors[0][1]
+        # python-osc's threading server handles each datagram on its own thread: any order
+        assert sorted(code for code, _ in errors[:3]) == ["bad_argument", "bad_argument", "unknown_op"]
+        assert any("unknown state 'boss'" in message for _, message in errors)
         status = next(args for address, args in msgs if address == "/affetto/status")
         assert status[0].startswith("s-") and isinstance(status[-1], int)
         beats = [args for address, args in msgs if address == "/affetto/beat"]
