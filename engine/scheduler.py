@@ -334,26 +334,14 @@ class EventQueue:
         cuttable: bool = True,
     ) -> int:
         """Queue a NOTE_ON at ``on_s`` and its NOTE_OFF at ``off_s`` (> on_s); returns the note id."""
-        with self._lock:
-            return self._push_note(on_s, off_s, channel, pitch, velocity, origin_beat, cuttable)
-
-    def _push_note(
-        self,
-        on_s: float,
-        off_s: float,
-        channel: int,
-        pitch: int,
-        velocity: int,
-        origin_beat: float,
-        cuttable: bool,
-    ) -> int:
-        nid = self.new_note_id()
-        self.push(
-            on_s, NOTE_ON, channel, pitch, velocity, origin_beat=origin_beat, note_id=nid, cuttable=cuttable
-        )
-        self.push(max(off_s, on_s + 1e-4), NOTE_OFF, channel, pitch, 0, origin_beat=origin_beat, note_id=nid,
-                  cuttable=cuttable)  # fmt: skip
-        return nid
+        with self._lock:  # both halves at once: the clock never sees an on without its off
+            self._next_id += 1
+            nid = self._next_id
+            self._push(float(on_s), NOTE_ON, channel, pitch, velocity, origin_beat, nid, cuttable)
+            self._push(
+                max(float(off_s), on_s + 1e-4), NOTE_OFF, channel, pitch, 0, origin_beat, nid, cuttable
+            )
+            return nid
 
     def pop_due(self, until_s: float) -> DueEvents:
         """Remove and return the events due at or before ``until_s``, with the bookkeeping applied."""
