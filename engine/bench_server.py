@@ -53,16 +53,21 @@ def sessions_held(
             sessions = [host.open(None) for _ in range(n)]
             for s in sessions:
                 host.submit(s, Request("state", {"name": "combat", "sync": "immediate"}))
-            time.sleep(2.0)  # all started and composing
+            deadline = time.monotonic() + 60.0
+            while time.monotonic() < deadline and not all(s.events_sent > 0 for s in sessions):
+                time.sleep(0.1)  # until every session is playing
+            time.sleep(2.0)  # and past its first bars
             base = host.stats
+            host.max_lateness_s = 0.0
             cpu0, wall0 = time.process_time(), time.perf_counter()
             time.sleep(seconds)
             stats = host.stats
             cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
             sent = stats["events_sent"] - base["events_sent"]
             late = stats["late_events"] - base["late_events"]
-            out["runs"].append({"sessions": n, "events": sent, "late": late, "cpu_cores": round(cpu, 2),
-                                "errors": host.errors[:3]})  # fmt: skip
+            worst_ms = round(host.max_lateness_s * 1000, 2)
+            out["runs"].append({"sessions": n, "events": sent, "late": late, "max_lateness_ms": worst_ms,
+                                "cpu_cores": round(cpu, 2), "errors": host.errors[:3]})  # fmt: skip
         finally:
             host.stop()
     ok = [r["sessions"] for r in out["runs"] if r["late"] == 0 and r["events"] > 0]

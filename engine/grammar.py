@@ -64,7 +64,7 @@ def new_states(batch: int, *, after_bos: bool = False) -> np.ndarray:
     return states
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def advance(state: np.ndarray, token: int) -> bool:  # pragma: no cover - numba
     """Move ``state`` (int32[4], updated in place) by ``token``; False if it is not allowed."""
     phase = state[0]

@@ -299,7 +299,6 @@ class Profile:
             if name != param.name:
                 raise ValueError(f"params key {name!r} does not match the param's name {param.name!r}")
 
-
     @property
     def key_tonic_pc(self) -> int | None:
         """Preferred tonic pitch class 0 (C) .. 11 (B); None: the seed chooses (``config``'s)."""
@@ -307,7 +306,7 @@ class Profile:
 
     @property
     def mode_policy(self) -> str:
-        """"auto" (the mode follows valence), "major" or "minor" (``config``'s)."""
+        """ "auto" (the mode follows valence), "major" or "minor" (``config``'s)."""
         return self.config.mode_policy
 
 

@@ -13,6 +13,7 @@ request from any of its clients; expiring, stopping or closing always releases i
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import heapq
 import math
@@ -21,6 +22,7 @@ import secrets
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -39,6 +41,14 @@ from engine.scheduler import BEAT, CONTROL, EventQueue
 Subscriber = Callable[[dict[str, Any]], None]
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
 PREROLL_S: Final = 0.1
+#: the composing thread applies requests for at most this long before it tops up the music again
+APPLY_SLICE_S: Final = 0.01
+#: a session whose music runs short within this time is composed along with one that is short
+#: now (bigger batches: fewer, cheaper model runs and less per-round work)
+REFILL_S: Final = 0.1
+#: the clock thread sleeps until this long before the next due event, then yields the GIL in a
+#: loop (a timed wait alone wakes up to a few hundred microseconds late)
+SPIN_S: Final = 0.0005
 
 
 @dataclass(eq=False)  # identity: sessions are hashed by the clock thread
@@ -109,6 +119,7 @@ class SessionHost:
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []
         self.requests_applied = 0
+        self.max_lateness_s = 0.0  # the latest any event went out after its time (see stats)
         self._dirty: set[Session] = set()
         self._table_lock = threading.Lock()  # guards ``sessions`` (loop thread vs composing thread)
 
@@ -354,66 +365,83 @@ class SessionHost:
                 del self.sessions[session.name]
 
     def _compose_loop(self) -> None:
+        """Apply requests for at most ``APPLY_SLICE_S`` at a time, then always top up the music,
+        so neither a flood of requests (or of new sessions) nor composing starves the other."""
         last_sweep = time.monotonic()
+        pending: deque[tuple[Session, Request | None]] = deque()
         while self._running:
-            try:
-                batch = [self._inbox.get(timeout=0.005)]
-            except queue_mod.Empty:
-                batch = []
-            while batch and len(batch) < 4096:
+            if not pending:
+                with contextlib.suppress(queue_mod.Empty):
+                    pending.append(self._inbox.get(timeout=0.005))
+            while len(pending) < 4096:
                 try:
-                    batch.append(self._inbox.get_nowait())
+                    pending.append(self._inbox.get_nowait())
                 except queue_mod.Empty:
                     break
             try:
-                self._apply_batch(batch)
-                if self._inbox.empty():
-                    self._compose_round()
+                self._apply_batch(pending, time.perf_counter() + APPLY_SLICE_S)
+                self._compose_round()
                 if time.monotonic() - last_sweep > 1.0:
                     last_sweep = time.monotonic()
                     self._expire()
             except Exception as err:  # keep serving the other sessions; report
                 self._report(f"composing: {type(err).__name__}: {err}")
 
-    def _apply_batch(self, batch: list[tuple[Session, Request | None]]) -> None:
-        """Apply queued requests in order; an emotion superseded by a later emotion or parameter of
-        the same session in the same batch is not applied to the conductor (it would be replaced
-        at once), so a flood of updates costs one change per session."""
+    def _apply_batch(self, pending: deque[tuple[Session, Request | None]], until: float) -> None:
+        """Apply queued requests in order, taking them from ``pending`` until ``until``
+        (perf_counter). An emotion superseded by a later emotion or parameter of the same session
+        among the pending requests is not applied to the conductor (it would be replaced at once),
+        so a flood of updates costs one change per session."""
         last: dict[int, int] = {}
-        for i, (session, request) in enumerate(batch):
+        for i, (session, request) in enumerate(pending):
             if request is not None and request.op in ("emotion", "param"):
                 last[id(session)] = i
-        for i, (session, request) in enumerate(batch):
-            if session.closed:
-                continue
-            if session.last_active == -math.inf:
-                self._close(session)
-                continue
-            if session.conductor is None:
-                self._start_session(session)
-            if request is None:
-                continue
-            self.requests_applied += 1
-            superseded = request.op in ("emotion", "param") and last[id(session)] != i
-            if superseded:
-                if request.op == "param":
-                    session.mapper.set(request.args["name"], request.args["value"])
-                continue
-            self._apply(session, request)
-        if batch:
-            self._wake_clock([s for s, _ in batch])
+        touched: list[Session] = []
+        i = 0
+        while pending:
+            session, request = pending.popleft()
+            i += 1
+            if not session.closed:
+                touched.append(session)
+                self._apply_one(session, request, superseded=last.get(id(session), i - 1) != i - 1)
+            if time.perf_counter() > until:
+                break
+        if touched:
+            self._wake_clock(touched)
+
+    def _apply_one(self, session: Session, request: Request | None, *, superseded: bool) -> None:
+        if session.last_active == -math.inf:
+            self._close(session)
+            return
+        if session.conductor is None:
+            self._start_session(session)
+        if request is None:
+            return
+        self.requests_applied += 1
+        if superseded and request.op in ("emotion", "param"):
+            if request.op == "param":
+                session.mapper.set(request.args["name"], request.args["value"])
+            return
+        self._apply(session, request)
 
     def _compose_round(self) -> None:
-        """One batched step for every session whose lookahead is short (repeated while any is)."""
-        for _ in range(64):
-            live = [s for s in list(self.sessions.values()) if s.playing and s.conductor is not None]
-            needy = [s for s in live if s.conductor.needs_tokens(s.now_s())]  # type: ignore[union-attr]
-            if not needy:
+        """Batched steps while any session's lookahead is short. Once one is, every session that
+        would be short within ``REFILL_S`` is stepped with it (and filled that much further), so
+        the sessions fall into a few large batches instead of many small ones."""
+        started = time.perf_counter()
+        while self._running:
+            live = [s for s in list(self.sessions.values()) if s.playing]
+            heads = [s.now_s() for s in live]
+            conductors = [s.conductor for s in live]
+            if not any(c.needs_tokens(h) for c, h in zip(conductors, heads, strict=True)):  # type: ignore[union-attr]
                 return
-            conductors = [s.conductor for s in needy if s.conductor is not None]
-            compose_ahead(self.composer, conductors, [s.now_s() for s in needy], max_tokens=len(needy))
-            self._wake_clock(needy)
-            if not self._inbox.empty():
+            pick = [i for i, c in enumerate(conductors) if c.needs_tokens(heads[i] + REFILL_S)]  # type: ignore[union-attr]
+            compose_ahead(
+                self.composer, [conductors[i] for i in pick], [heads[i] + REFILL_S for i in pick],  # type: ignore[misc]
+                max_tokens=len(pick),
+            )  # fmt: skip
+            self._wake_clock([live[i] for i in pick])
+            if not self._inbox.empty() and time.perf_counter() - started > APPLY_SLICE_S:
                 return
 
     def _expire(self) -> None:
@@ -427,7 +455,6 @@ class SessionHost:
         with self._wake:
             self._dirty.update(touched)
             self._wake.notify_all()
-        time.sleep(0)
 
     def _report(self, message: str) -> None:
         if len(self.errors) < 1000:
@@ -460,10 +487,10 @@ class SessionHost:
                     seq += 1
                     heapq.heappush(heap, (s.clock_due, seq, s))
             wait = (heap[0][0] if heap else math.inf) - time.perf_counter()
-            if wait > 0.002:
+            if wait > SPIN_S:
                 with self._wake:
                     if not self._dirty:
-                        self._wake.wait(min(wait - 0.002, 0.05))
+                        self._wake.wait(min(wait - SPIN_S, 0.05))
             elif wait > 0:
                 time.sleep(0)
 
@@ -480,8 +507,11 @@ class SessionHost:
         conductor = session.conductor
         for (t, k, ch, a, b), q in zip(due.rows(), due.queued_s.tolist(), strict=True):
             session.events_sent += 1
-            if now - max(t, q) > self.late_threshold_s:
+            lateness = now - max(t, q)
+            if lateness > self.late_threshold_s:
                 session.late_events += 1
+            if lateness > self.max_lateness_s:
+                self.max_lateness_s = lateness
             if k == BEAT:
                 self._beat(session, conductor, t, a, b)
                 continue

@@ -35,7 +35,7 @@ def validate_tempo(tempo_bpm: object) -> float:
     return value
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _segment(starts: np.ndarray, n: int, x: float) -> int:  # pragma: no cover - numba
     lo, hi = 0, n - 1
     while lo < hi:  # last segment whose start <= x
@@ -47,7 +47,7 @@ def _segment(starts: np.ndarray, n: int, x: float) -> int:  # pragma: no cover -
     return lo
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def beats_to_seconds(
     start_beat: np.ndarray, start_s: np.ndarray, bpm: np.ndarray, n: int, beats: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - numba
@@ -57,7 +57,7 @@ def beats_to_seconds(
         out[i] = start_s[k] + (beats[i] - start_beat[k]) * 60.0 / bpm[k]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def seconds_to_beats(
     start_beat: np.ndarray, start_s: np.ndarray, bpm: np.ndarray, n: int, times: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - numba

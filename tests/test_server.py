@@ -274,6 +274,49 @@ def test_idle_sessions_expire_and_release_their_notes(composer: Composer) -> Non
         host.stop()
 
 
+def test_a_flood_of_requests_does_not_starve_the_music(composer: Composer) -> None:
+    """Requests are applied in time slices and composing runs between them: the music of a
+    playing session stays ahead of its clock while it (and new sessions) are flooded."""
+    from engine.event_sinks import CallbackSink
+    from engine.scheduler import NOTE_ON
+
+    sent: list[tuple[float, float]] = []  # (event time, when it went out), session clock
+    holder: dict[str, Any] = {}
+
+    def record(time_s: float, kind: int, channel: int, a: int, b: int) -> None:
+        sent.append((time_s, holder["session"].now_s()))
+
+    def sinks_for(name: str) -> list[Any]:
+        return [CallbackSink(record, (NOTE_ON,))] if name == "m" else []
+
+    host = SessionHost(composer, sinks_for=sinks_for)
+    host.start()
+    try:
+        session = holder["session"] = host.open("m")
+        host.submit(session, Request("state", {"name": "combat"}))
+        time.sleep(1.0)
+        n_before = len(sent)
+        others: list[Any] = []
+        end = time.monotonic() + 2.0
+        for i in itertools.count():  # as fast as this thread can (>100,000 requests/s)
+            v = (i % 200) / 100 - 1
+            host.submit(session, Request("emotion", {"valence": v, "arousal": 0.8, "sync": "bar"}))
+            if i % 64 == 63:
+                if time.monotonic() > end:
+                    break
+                time.sleep(0)
+            if i % 4000 == 0 and len(others) < 4:
+                others.append(host.open(None))  # starting sessions costs the composing thread too
+        time.sleep(0.2)
+        during = sent[n_before:]
+        assert host.requests_applied > 50_000 and not host.errors
+        assert len(during) >= 4  # it kept playing through the flood
+        worst_s = max(out - t for t, out in during)  # ~10 ms here; 200 ms when requests starved composing
+        assert worst_s < 0.1, f"notes went out {worst_s * 1000:.0f} ms after their time: composing starved"
+    finally:
+        host.stop()
+
+
 @pytest.mark.asyncio
 async def test_profile_parameters_move_the_music(composer: Composer) -> None:
     from pathlib import Path
