@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from engine.composer import Composer
-from engine.live_rig import AUDIO_DELAY_BLOCKS, LiveRig
+from engine.host_outputs import AUDIO_DELAY_BLOCKS
+from engine.live_rig import LiveRig
 from engine.performance import Cue, LivePerformance
 from engine.scheduler import NOTE_ON
 

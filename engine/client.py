@@ -135,6 +135,10 @@ class AffettoClient:
     async def subscribe(self) -> dict[str, Any]:
         return await self.request("subscribe")
 
+    async def output(self, *names: str) -> dict[str, Any]:
+        """Play this session into the server's outputs ``names`` ("audio", "midi"); none: silent."""
+        return await self.request("output", outputs=list(names))
+
     async def status(self) -> dict[str, Any]:
         return await self.request("status")
 
@@ -174,6 +178,10 @@ class OscClient:
 
     def stinger(self, name: str) -> None:
         self.send("stinger", name)
+
+    def output(self, *names: str) -> None:
+        """Play this session into the server's outputs ``names`` ("audio", "midi"); none: silent."""
+        self.send("output", *names)
 
     def subscribe(self) -> int:
         """Open a local port, ask the server to send events there; returns the port."""

@@ -216,15 +216,9 @@ class Conductor:
 
     # --------------------------------------------------------------------------- commands
     def start(self, time_s: float = 0.0) -> None:
-        """Queue the channel setup (programs, volumes) at ``time_s``."""
-        for layer in self.config.layers:
-            if layer.name != "drums":
-                self.queue.push(time_s, PROGRAM, layer.channel, layer.program, origin_beat=-1, cuttable=False)
-            self.queue.push(
-                time_s, CONTROL, layer.channel, 7, layer.volume_cc, origin_beat=-1, cuttable=False
-            )
-        self.queue.push(time_s, PROGRAM, STINGER_CHANNEL, STINGER_PROGRAM, origin_beat=-1, cuttable=False)
-        self.queue.push(time_s, CONTROL, STINGER_CHANNEL, 7, 100, origin_beat=-1, cuttable=False)
+        """Queue the channel setup (programs, volumes; see :func:`channel_setup`) at ``time_s``."""
+        for kind, channel, a, b in channel_setup(self.config):
+            self.queue.push(time_s, kind, channel, a, b, origin_beat=-1, cuttable=False)
 
     def set_emotion(
         self,
@@ -591,6 +585,18 @@ def _mix_seed(seed: int, beat: float) -> int:
     return int(
         np.random.SeedSequence([seed & 0x7FFFFFFF, round(beat * 4096) & 0x7FFFFFFF]).generate_state(1)[0]
     )
+
+
+def channel_setup(config: ConductorConfig) -> list[tuple[int, int, int, int]]:
+    """The (kind, channel, a, b) events that set up an output for ``config``: each layer's
+    program (drums keep channel 10's kit) and volume, and the stinger channel's."""
+    rows: list[tuple[int, int, int, int]] = []
+    for layer in config.layers:
+        if layer.name != "drums":
+            rows.append((PROGRAM, layer.channel, layer.program, 0))
+        rows.append((CONTROL, layer.channel, 7, layer.volume_cc))
+    rows += [(PROGRAM, STINGER_CHANNEL, STINGER_PROGRAM, 0), (CONTROL, STINGER_CHANNEL, 7, 100)]
+    return rows
 
 
 def compose_ahead(

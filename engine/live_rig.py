@@ -10,19 +10,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
 
 from engine.composer import Composer
 from engine.conductor import BarInfo
 from engine.conductor_config import ConductorConfig
-from engine.event_sinks import EventSink, MidiPortSink, SynthSink
+from engine.event_sinks import EventSink
+from engine.host_outputs import HostOutputs
 from engine.leitmotif import Theme
 from engine.performance import BarSink, LivePerformance, track_names
-from engine.recorders import MidiRecorder, WavTap
-
-#: Audio events are scheduled this many blocks after their engine time, so an event composed
-#: just in time still lands inside a block that has not been rendered yet.
-AUDIO_DELAY_BLOCKS: Final = 2
+from engine.recorders import MidiRecorder
 
 
 class LiveRig:
@@ -69,52 +65,26 @@ class LiveRig:
     ) -> None:
         self.sample_rate_hz = sample_rate_hz
         self.block_frames = block_frames
-        self.synth: Any = None
-        self.audio: Any = None
-        self.port: Any = None
-        self._frame_ref = 0
-        self._wall_ref = 0.0
-        self.tap: WavTap | None = None
+        self.outputs = HostOutputs(
+            audio=audio, midi_port=midi_port, midi_api=midi_api, device=device, hostapi=hostapi,
+            sample_rate_hz=sample_rate_hz, block_frames=block_frames, record_wav=record_wav,
+        )  # fmt: skip
+        self.synth, self.audio, self.port, self.tap = (
+            self.outputs.synth,
+            self.outputs.audio,
+            self.outputs.port,
+            self.outputs.tap,
+        )
         self.recorder: MidiRecorder | None = None
         self.record_mid = record_mid
         all_sinks: list[EventSink] = list(sinks)
         if record_mid is not None:
             self.recorder = MidiRecorder(track_names(config or ConductorConfig()))
             all_sinks.append(self.recorder)
-        try:
-            if midi_port is not None:
-                from engine.midi_port import MidiPortOutput
-
-                self.port = MidiPortOutput(midi_port, api=midi_api)
-                all_sinks.append(MidiPortSink(self.port))
-            if audio:
-                from engine.audio_stream import AudioOutput
-                from engine.synth import Synth
-
-                self.synth = Synth(sample_rate_hz)
-                render = self.synth.process
-                if record_wav is not None:
-                    self.tap = WavTap(record_wav, render, sample_rate_hz)
-                    render = self.tap.render
-                self.audio = AudioOutput(
-                    render,
-                    sample_rate_hz=sample_rate_hz,
-                    block_frames=block_frames,
-                    device=device,
-                    hostapi=hostapi,
-                )
-                all_sinks.append(SynthSink(self.synth, self._frame_of))
-        except BaseException:
-            self.close()
-            raise
+        all_sinks += [self.outputs.sink(name, lambda: self.performance.t0) for name in self.outputs.names]
         self.performance = LivePerformance(
             composer, seed, all_sinks, config, start_state=start_state, themes=themes, on_error=on_error
         )
-
-    def _frame_of(self, time_s: float) -> int:
-        wall = self.performance.t0 + time_s
-        delay = AUDIO_DELAY_BLOCKS * self.block_frames
-        return self._frame_ref + round((wall - self._wall_ref) * self.sample_rate_hz) + delay
 
     def add_bar_listener(self, on_bar: Callable[[BarInfo, float], None]) -> None:
         """Call ``on_bar(info, time_s)`` as each bar starts (call before :meth:`start`)."""
@@ -123,9 +93,7 @@ class LiveRig:
     def start(self) -> None:
         """Start the audio stream, tie the synth clock to the engine clock, start the music."""
         self.performance.prepare()  # compiled code loaded before the audio callback runs
-        if self.audio is not None:
-            self.audio.start()
-            self._frame_ref, self._wall_ref = self.synth.frame, time.perf_counter()
+        self.outputs.start()
         self.performance.start()
 
     def stop(self, tail_s: float = 0.0) -> None:
@@ -136,19 +104,14 @@ class LiveRig:
         self.close()
 
     def close(self) -> None:
-        """Close the audio stream and the MIDI port (the port even if the stream reports an error).
+        """Close the outputs and write the MIDI recording.
 
         Raises:
             engine.audio_stream.AudioRenderError: the synth failed while rendering.
         """
         try:
-            if self.audio is not None:
-                self.audio.close()
+            self.outputs.close()
         finally:
-            if self.port is not None:
-                self.port.close()
-            if self.tap is not None:
-                self.tap.close()
             if self.recorder is not None and self.record_mid is not None and self.recorder.events:
                 self.recorder.write(self.record_mid, self.performance.conductor.tempo_map)
                 self.recorder.events.clear()

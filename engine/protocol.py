@@ -23,6 +23,7 @@ MAX_JSON_BYTES: Final = 64 * 1024
 MAX_NAME_CHARS: Final = 64
 MAX_TEXT_CHARS: Final = 10_000
 MAX_THEME_NOTES: Final = 64
+MAX_OUTPUTS: Final = 8
 ERROR_CODES: Final = (
     "bad_message",
     "unknown_op",
@@ -43,6 +44,7 @@ OPS: Final = (
     "subscribe",
     "unsubscribe",
     "session",
+    "output",
     "text",
     "status",
 )
@@ -153,6 +155,8 @@ def _check(op: str, raw: dict[str, Any], rid: Any) -> dict[str, Any]:
             args[key] = value
         elif key == "notes":
             args[key] = _notes(op, value, rid)
+        elif key == "outputs":
+            args[key] = _outputs(op, value, rid)
     if op == "transport":
         args["value"] = _transport_value(args["action"], args.get("value"), rid)
     return args
@@ -179,6 +183,12 @@ def _notes(op: str, value: object, rid: Any) -> list[tuple[float, int, float, in
             raise _bad(op, f"note {i} pitch and velocity must be integers", rid)
         out.append((onset, int(pitch), dur, int(vel)))
     return out
+
+
+def _outputs(op: str, value: object, rid: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_OUTPUTS:
+        raise _bad(op, f'outputs must be a list of at most {MAX_OUTPUTS} output names, e.g. ["audio"]', rid)
+    return [_name(op, f"output {i}", v, rid) for i, v in enumerate(value)]
 
 
 def _transport_value(action: str, value: object, rid: Any) -> Any:
@@ -217,6 +227,7 @@ _FIELDS: Final[dict[str, dict[str, bool]]] = {  # op -> field -> required
     "subscribe": {"port": False},
     "unsubscribe": {},
     "session": {"name": True},
+    "output": {"outputs": True},
     "text": {"text": True},
     "status": {},
 }
@@ -263,6 +274,7 @@ _OSC_ARGS: Final[dict[str, tuple[str, ...]]] = {
     "subscribe": ("port",),
     "unsubscribe": (),
     "session": ("name",),
+    "output": (),  # /affetto/output [<name s> ...]: every argument is an output name
     "text": ("text",),
     "status": (),
     "hello": ("token",),
@@ -282,6 +294,8 @@ def parse_osc(message: OscMessage) -> Request:
             "unknown_op", f"unknown OSC address {_show(address)}; see /affetto/<op> in the reference"
         )
     names = _OSC_ARGS[op]
+    if op == "output":
+        return Request(op, _check(op, {"outputs": list(message.args)}, None))
     if len(message.args) > len(names):
         raise _bad(
             op,

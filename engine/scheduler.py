@@ -266,6 +266,12 @@ class EventQueue:
         with self._lock:
             return int((self.owner >= 0).sum())
 
+    def sounding_notes(self) -> list[tuple[int, int]]:
+        """(channel, pitch) of every note whose NOTE_ON went out and whose NOTE_OFF has not."""
+        with self._lock:
+            chans, pitches = np.nonzero(self.owner >= 0)
+            return list(zip(chans.tolist(), pitches.tolist(), strict=True))
+
     @property
     def next_time_s(self) -> float:
         """Time of the earliest queued event; inf when empty."""

@@ -28,17 +28,19 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from engine.composer import Composer
-from engine.conductor import Conductor, compose_ahead
+from engine.conductor import Conductor, channel_setup, compose_ahead
 from engine.conductor_config import ConductorConfig
 from engine.event_sinks import EventSink
+from engine.host_outputs import HostOutputs
 from engine.leitmotif import theme_from_notes
 from engine.performance import SWITCH_INTERVAL_S
 from engine.profile import DEFAULT_PROFILE, ParamMapper, Profile
 from engine.protocol import ProtocolError, Request
 from engine.scenes import key_name
-from engine.scheduler import BEAT, CONTROL, EventQueue
+from engine.scheduler import BEAT, CONTROL, NOTE_OFF, EventQueue
 
 Subscriber = Callable[[dict[str, Any]], None]
+Row = tuple[float, int, int, int, int]  # (time_s, kind, channel, a, b)
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
 PREROLL_S: Final = 0.1
 #: the composing thread applies requests for at most this long before it tops up the music again
@@ -58,8 +60,11 @@ class Session:
     name: str
     seed: int
     profile: Profile
-    sinks: list[EventSink]
+    sinks: list[EventSink]  # every sink the clock thread sends to: ``base_sinks`` + ``outputs``
     mapper: ParamMapper
+    base_sinks: tuple[EventSink, ...] = ()
+    outputs: dict[str, EventSink] = field(default_factory=dict)  # server outputs it plays into (clock)
+    chosen_outputs: tuple[str, ...] = ()  # what its clients chose (the clock thread catches up)
     conductor: Conductor | None = None
     events: EventQueue | None = None
     t0: float = 0.0
@@ -95,7 +100,9 @@ class SessionHost:
         profile: the game profile every new session starts from (states, layers, parameters).
         idle_timeout_s: a session without requests for this long expires.
         late_threshold_s: an event sent this much after its time counts as late (see stats).
-        sinks_for: makes the output sinks of a new session (e.g. a MIDI port); default none.
+        sinks_for: makes extra sinks of a new session (recorders, listeners); default none.
+        outputs: the server's outputs (audio, MIDI) sessions choose from; None: events only.
+        default_outputs: the outputs a new session plays into (default: all of ``outputs``).
     """
 
     def __init__(
@@ -106,12 +113,21 @@ class SessionHost:
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         late_threshold_s: float = 0.005,
         sinks_for: Callable[[str], list[EventSink]] | None = None,
+        outputs: HostOutputs | None = None,
+        default_outputs: tuple[str, ...] | None = None,
     ) -> None:
         self.composer = composer
         self.profile = profile or DEFAULT_PROFILE
         self.idle_timeout_s = float(idle_timeout_s)
         self.late_threshold_s = float(late_threshold_s)
         self.sinks_for = sinks_for or (lambda name: [])
+        self.outputs = outputs
+        names = outputs.names if outputs is not None else ()
+        self.default_outputs = names if default_outputs is None else tuple(default_outputs)
+        unknown = sorted(set(self.default_outputs) - set(names))
+        if unknown:
+            raise ValueError(f"default outputs {unknown} are not among this server's outputs {list(names)}")
+        self._tasks: deque[tuple[Session, str, tuple[str, ...]]] = deque()  # for the clock thread
         self.sessions: dict[str, Session] = {}
         self._inbox: queue_mod.Queue[tuple[Session, Request | None]] = queue_mod.Queue(maxsize=100_000)
         self._wake = threading.Condition()
@@ -125,9 +141,11 @@ class SessionHost:
 
     # ------------------------------------------------------------------------------ control
     def start(self) -> None:
-        """Start the composing and clock threads."""
+        """Load the hot loops, then start the composing and clock threads (before any audio stream
+        starts: see :meth:`_warm_up`)."""
         if sys.getswitchinterval() > SWITCH_INTERVAL_S:
             sys.setswitchinterval(SWITCH_INTERVAL_S)  # the clock thread must get the GIL in time
+        self._warm_up()
         gc.collect()
         gc.freeze()
         self._running = True
@@ -138,6 +156,22 @@ class SessionHost:
         for th in self._threads:
             th.start()
 
+    def _warm_up(self) -> None:
+        """Play a throwaway session offline: numba loads compiled code from its cache on first use,
+        holding the GIL for milliseconds, which would make an audio callback miss its deadline if
+        the first real session did it while the server's synth plays."""
+        if len(self.composer.open_streams) >= self.composer.max_streams:
+            return
+        events = EventQueue(capacity=512)
+        events.warm_up()
+        p = self.profile
+        conductor = Conductor(self.composer, events, 0, p.config, state=p.start_state)
+        conductor.start(0.0)
+        compose_ahead(self.composer, [conductor], 0.0)
+        events.pop_due(math.inf)
+        conductor.stop(0.0)
+        events.all_notes_off(0.0)
+
     def stop(self) -> None:
         """Stop the threads and release every session's notes."""
         self._running = False
@@ -146,6 +180,8 @@ class SessionHost:
         for th in self._threads:
             th.join(timeout=5.0)
         self._threads = []
+        while self._tasks:  # what the clock thread had not done yet
+            self._run_task(*self._tasks.popleft())
         for session in list(self.sessions.values()):
             self._close(session)
 
@@ -168,9 +204,10 @@ class SessionHost:
                 raise ProtocolError("busy", f"all {self.composer.max_streams} session slots are in use")
             name = name or f"s-{secrets.token_hex(4)}"
             p = self.profile
-            session = Session(
-                name, secrets.randbelow(2**31), p, self.sinks_for(name), ParamMapper(p), clients=1
-            )
+            base = tuple(self.sinks_for(name))
+            session = Session(name, secrets.randbelow(2**31), p, list(base), ParamMapper(p), base_sinks=base)
+            session.clients = 1
+            session.chosen_outputs = self.default_outputs
             self.sessions[name] = session
         self._post(session, None)  # the composing thread starts it
         return session
@@ -219,6 +256,19 @@ class SessionHost:
             raise ProtocolError(
                 "bad_argument", f"unknown parameter {args['name']!r}; parameters: {known}", op, rid
             )
+        if op == "output":
+            available = self.outputs.names if self.outputs is not None else ()
+            unknown = [n for n in args["outputs"] if n not in available]
+            if unknown:
+                raise ProtocolError(
+                    "bad_argument",
+                    f"unknown output(s) {unknown}; this server has: {list(available) or 'none'}",
+                    op,
+                    rid,
+                )
+            session.chosen_outputs = tuple(dict.fromkeys(args["outputs"]))
+            self._post(session, request)
+            return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
         if op == "text":
             raise ProtocolError(
                 "unsupported", "story text analysis is not available in this server yet", op, rid
@@ -234,6 +284,7 @@ class SessionHost:
         c = session.conductor
         out: dict[str, Any] = {"event": "status", "session": session.name, "playing": session.playing}
         out["profile"] = session.profile.name
+        out["outputs"] = list(session.chosen_outputs)
         out["params"] = sorted(session.profile.params)
         if c is not None:
             e = c.target
@@ -288,6 +339,7 @@ class SessionHost:
         session.conductor = Conductor(self.composer, events, session.seed, p.config, state=p.start_state)
         session.t0 = time.perf_counter() + PREROLL_S
         session.conductor.start(0.0)
+        self._clock_task(session, "route", session.chosen_outputs)
 
     def _apply(self, session: Session, request: Request) -> None:
         c = session.conductor
@@ -295,6 +347,9 @@ class SessionHost:
         now = session.now_s()
         if op == "transport":
             self._transport(session, args["action"], args["value"])
+            return
+        if op == "output":
+            self._clock_task(session, "route", session.chosen_outputs)
             return
         if c is None or c.closed:
             return  # stopped: the request is dropped (answered ok: the transport says stopped)
@@ -340,18 +395,68 @@ class SessionHost:
         session.notices = sorted([*session.notices, (time_s, event)], key=lambda n: n[0])
 
     def _release(self, session: Session) -> None:
-        """Every sounding note of the session off, CC 123 on every channel (clock-safe)."""
+        """Every sounding note of the session off (see :meth:`_release_now`), on the clock thread."""
+        self._clock_task(session, "release", ())
+
+    def _clock_task(self, session: Session, what: str, outputs: tuple[str, ...]) -> None:
+        """Have the clock thread (the only thread that sends to outputs) release or route a
+        session; done here and now when the clock thread is not running."""
+        if not self._threads:
+            self._run_task(session, what, outputs)
+            return
+        with self._wake:
+            self._tasks.append((session, what, outputs))
+            self._wake.notify_all()
+
+    def _run_task(self, session: Session, what: str, outputs: tuple[str, ...]) -> None:
+        if what == "release":
+            self._release_now(session)
+        elif not session.closed:
+            self._route(session, outputs)
+
+    def _shared(self, session: Session, name: str) -> bool:
+        others = [s for s in list(self.sessions.values()) if s is not session and not s.closed]
+        return any(name in s.outputs for s in others)
+
+    def _release_now(self, session: Session) -> None:
+        """Every sounding note of the session off; CC 123 on every channel of its own sinks and of
+        the outputs no other session plays into (clock thread)."""
         if session.events is None:
             return
         now = session.now_s()
         rows = session.events.all_notes_off(now).rows()
-        rows += [(now, CONTROL, ch, 123, 0) for ch in range(16)]
-        for sink in session.sinks:
-            for t, k, ch, a, b in rows:
-                try:
-                    sink.send(t, k, ch, a, b)
-                except Exception as err:  # a broken output must not stop the others
-                    self._report(f"{session.name}: {err}")
+        panic = [(now, CONTROL, ch, 123, 0) for ch in range(16)]
+        own = [(sink, rows + panic) for sink in session.base_sinks]
+        for name, sink in session.outputs.items():
+            own.append((sink, rows if self._shared(session, name) else rows + panic))
+        for sink, out in own:
+            self._send_rows(session, sink, out)
+
+    def _route(self, session: Session, names: tuple[str, ...]) -> None:
+        """Play ``session`` into the server outputs ``names`` from now (clock thread): its sounding
+        notes end on the outputs it leaves; the outputs it joins get its channel setup."""
+        if self.outputs is None or session.events is None:
+            return
+        now = session.now_s()
+        for name in [n for n in session.outputs if n not in names]:
+            sink = session.outputs.pop(name)
+            offs = [(now, NOTE_OFF, ch, pitch, 0) for ch, pitch in session.events.sounding_notes()]
+            self._send_rows(session, sink, offs)
+        outputs = self.outputs
+        for name in [n for n in names if n not in session.outputs]:
+            sink = outputs.sink(name, lambda: session.t0)
+            setup = [(now, k, ch, a, b) for k, ch, a, b in channel_setup(session.config)]
+            self._send_rows(session, sink, setup)
+            session.outputs[name] = sink
+        session.sinks = [*session.base_sinks, *session.outputs.values()]
+
+    def _send_rows(self, session: Session, sink: EventSink, rows: list[Row]) -> None:
+        for t, k, ch, a, b in rows:
+            try:
+                sink.send(t, k, ch, a, b)
+            except Exception as err:  # a broken output must not stop the others
+                self._report(f"{session.name}: {err}")
+                return
 
     def _close(self, session: Session) -> None:
         if session.closed:
@@ -470,6 +575,10 @@ class SessionHost:
         while self._running:
             with self._wake:
                 dirty, self._dirty = self._dirty, set()
+                tasks = list(self._tasks)
+                self._tasks.clear()
+            for session, what, names in tasks:
+                self._run_task(session, what, names)
             for s in dirty:
                 due = self._next_due(s)
                 if due < s.clock_due:
@@ -489,7 +598,7 @@ class SessionHost:
             wait = (heap[0][0] if heap else math.inf) - time.perf_counter()
             if wait > SPIN_S:
                 with self._wake:
-                    if not self._dirty:
+                    if not self._dirty and not self._tasks:
                         self._wake.wait(min(wait - SPIN_S, 0.05))
             elif wait > 0:
                 time.sleep(0)

@@ -54,6 +54,20 @@ def register(sub: Any) -> None:
         "--precision", choices=("int8", "fp32"), default="int8",
         help="composer weights: int8 (default; ~4x the tokens/s on a CPU, same validation loss) or fp32",
     )  # fmt: skip
+    out = p.add_argument_group(
+        "outputs", "what sessions play into (each session chooses among them with the output op)"
+    )
+    out.add_argument("--audio", action="store_true", help="play through the built-in synth (audio device)")
+    out.add_argument("--device", default=None, help="audio output device (name or index)")
+    out.add_argument("--hostapi", default=None, help="PortAudio host API: jack, alsa, ... (default: any)")
+    out.add_argument(
+        "--midi-port", default=None, help="send live MIDI to this port (a new virtual port if none matches)"
+    )
+    out.add_argument("--midi-api", default=None, help="MIDI API: alsa, jack, coremidi, winmm")
+    out.add_argument(
+        "--silent-sessions", action="store_true",
+        help="new sessions play into no output until they choose one (default: into every output)",
+    )  # fmt: skip
     p.set_defaults(handler=run)
 
 
@@ -63,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         CommandError: bad security settings, a port in use, or the model cannot be loaded.
     """
+    from engine.audio_stream import AudioUnavailable
     from engine.composer import Composer
+    from engine.host_outputs import HostOutputs
+    from engine.midi_port import MidiPortError
     from engine.profile import ProfileError, load_profile
     from engine.server import AffettoServer, ServerSettings, parse_allowlist
     from engine.session_host import SessionHost
@@ -85,19 +102,34 @@ def run(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
-    server = AffettoServer(SessionHost(composer, profile, idle_timeout_s=args.idle_timeout), settings)
     try:
+        outputs = HostOutputs(
+            audio=args.audio, midi_port=args.midi_port, midi_api=args.midi_api, device=args.device,
+            hostapi=args.hostapi,
+        )  # fmt: skip
+    except (AudioUnavailable, MidiPortError) as exc:
+        raise CommandError(str(exc)) from exc
+    try:
+        host = SessionHost(
+            composer, profile, idle_timeout_s=args.idle_timeout, outputs=outputs,
+            default_outputs=() if args.silent_sessions else None,
+        )  # fmt: skip
+        server = AffettoServer(host, settings)
         asyncio.run(_serve(server))
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.bind}: {exc.strerror or exc}") from exc
+    finally:
+        outputs.close()
     return 0
 
 
 async def _serve(server: Any) -> None:
     await server.start()
+    server.host.outputs.start()  # after the host has loaded its hot loops (no stall while audio runs)
     print(
         f"affetto serve: OSC udp://{server.settings.bind}:{server.osc_port}  "
-        f"WebSocket ws://{server.settings.bind}:{server.ws_port}  (Ctrl-C to stop)",
+        f"WebSocket ws://{server.settings.bind}:{server.ws_port}  "
+        f"outputs: {', '.join(server.host.outputs.names) or 'none (events only)'}  (Ctrl-C to stop)",
         flush=True,
     )
     stop = asyncio.Event()

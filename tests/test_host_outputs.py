@@ -1,0 +1,136 @@
+"""Outputs chosen per session, on real JACK ports: the server's MIDI port and built-in synth are
+opened once; each session plays into the ones it chose, leaves them without a hanging note, and
+a shared output is only silenced on every channel by the last session playing into it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from jack_server import AudioCapture, JackServer, MidiCapture, measure_without_glitches
+
+from engine.composer import Composer
+from engine.host_outputs import HostOutputs
+from engine.protocol import ProtocolError, Request, parse_json
+from engine.session_host import SessionHost
+
+
+@pytest.fixture(scope="module")
+def composer() -> Iterator[Composer]:
+    yield Composer(max_streams=4, intra_op_threads=1)
+
+
+def sounding(messages: list[bytes]) -> set[tuple[int, int]]:
+    """(channel, pitch) a receiver still sounds after ``messages`` (CC 123 ends a channel)."""
+    on: set[tuple[int, int]] = set()
+    for m in messages:
+        kind, ch = m[0] & 0xF0, m[0] & 0x0F
+        if kind == 0x90 and m[2] > 0:
+            on.add((ch, m[1]))
+        elif kind == 0x80 or (kind == 0x90 and m[2] == 0):
+            on.discard((ch, m[1]))
+        elif kind == 0xB0 and m[1] == 123:
+            on = {k for k in on if k[0] != ch}
+    return on
+
+
+def note_ons(messages: list[bytes]) -> int:
+    return sum(1 for m in messages if m[0] & 0xF0 == 0x90 and m[2] > 0)
+
+
+def test_each_session_chooses_the_midi_port(jack_server: JackServer, composer: Composer) -> None:
+    outputs = HostOutputs(midi_port="affetto-host", midi_api="jack")
+    host = SessionHost(composer, outputs=outputs, default_outputs=())
+    try:
+        with pytest.raises(ValueError, match="not among"):
+            SessionHost(composer, outputs=outputs, default_outputs=("audio",))
+        with MidiCapture(jack_server, outputs.port.name) as cap:
+            host.start()
+            outputs.start()
+            a = host.open("a")
+            host.submit(a, Request("state", {"name": "combat"}))
+            with pytest.raises(ProtocolError, match=r"unknown output\(s\) \['audio'\]"):
+                host.submit(a, parse_json('{"op": "output", "outputs": ["audio"]}'))
+            time.sleep(1.0)
+            assert cap.events == []  # silent until it chooses an output
+            assert host.status(a)["outputs"] == []
+
+            host.submit(a, parse_json('{"op": "output", "outputs": ["midi"]}'))
+            assert host.status(a)["outputs"] == ["midi"]
+            got = [m for _, m in cap.wait_for(40, timeout_s=10.0)]
+            assert got[0][0] & 0xF0 == 0xC0  # the channel setup (programs, volumes) comes first
+            assert note_ons(got) > 5
+
+            host.submit(a, parse_json('{"op": "output", "outputs": []}'))  # leave: its notes end there
+            time.sleep(0.3)
+            left = [m for _, m in cap.wait_quiet(quiet_s=0.5)]
+            assert sounding(left) == set()
+            assert not any(m[1] == 123 for m in left if m[0] & 0xF0 == 0xB0)  # note-offs, no panic
+            n = len(cap.events)
+            time.sleep(0.8)
+            assert len(cap.events) == n  # nothing more from a session that left the port
+
+            b = host.open("b")  # default outputs are none here; b joins the port, then a again
+            host.submit(b, Request("state", {"name": "combat"}))
+            host.submit(b, Request("output", {"outputs": ["midi"]}))
+            host.submit(a, Request("output", {"outputs": ["midi"]}))
+            time.sleep(1.5)
+            mark = len(cap.events)
+            host.close(b)  # a still plays into the port: b's notes end, but no CC 123 on any channel
+            time.sleep(0.5)
+            after_b = [m for _, m in cap.events[mark:]]
+            assert not any(m[0] & 0xF0 == 0xB0 and m[1] == 123 for m in after_b)
+            assert note_ons(after_b) > 0  # a kept playing
+            host.close(a)  # the last one on the port: CC 123 on every channel
+            final = [m for _, m in cap.wait_quiet(quiet_s=0.5)]
+            assert sorted(m for m in final if m[0] & 0xF0 == 0xB0 and m[1] == 123) == [
+                bytes((0xB0 | ch, 123, 0)) for ch in range(16)
+            ]
+            assert sounding(final) == set()
+            assert not host.errors
+    finally:
+        host.stop()
+        outputs.close()
+
+
+def test_sessions_mix_in_the_synth_and_leave_it_silent(jack_server: JackServer, composer: Composer) -> None:
+    rate = jack_server.sample_rate_hz
+
+    def run() -> tuple[HostOutputs, np.ndarray, int, int]:
+        outputs = HostOutputs(audio=True, hostapi="jack", sample_rate_hz=rate, block_frames=256)
+        host = SessionHost(composer, outputs=outputs)  # new sessions play into every output
+        try:
+            host.start()  # loads the hot loops first: the audio callback must never wait on that
+            with AudioCapture(jack_server, duration_s=4.0) as cap:
+                outputs.start()
+                sessions = [host.open(None) for _ in range(2)]
+                for s, state in zip(sessions, ("combat", "explore"), strict=True):
+                    host.submit(s, Request("state", {"name": state}))
+                time.sleep(2.0)
+                playing_voices = outputs.synth.active_voices
+                for s in sessions:
+                    host.submit(s, Request("output", {"outputs": []}))
+                deadline = time.monotonic() + 3.0  # release tails and the echo die away
+                while outputs.synth.active_voices and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                left_voices = outputs.synth.active_voices
+                samples = cap.wait()
+            assert not host.errors and all(s.playing for s in sessions)
+            return outputs, samples, playing_voices, left_voices
+        finally:
+            host.stop()
+            outputs.close()
+
+    outputs, samples, playing_voices, left_voices = measure_without_glitches(
+        jack_server, run, ours="PortAudio"
+    )
+    assert outputs.audio.xruns == 0
+    mono = samples.mean(axis=1)
+    loud = np.flatnonzero(np.abs(mono) > 1e-3)
+    assert loud.size, "nothing was heard"
+    playing = mono[loud[0] : loud[0] + rate]
+    assert 20 * np.log10(np.sqrt(np.mean(playing**2))) > -40
+    assert playing_voices > 0
+    assert left_voices == 0, "a note kept sounding after the sessions left the synth"
