@@ -107,6 +107,13 @@ def test_runtime_failures_are_one_line(
     assert "cannot write" in err and "Traceback" not in err
 
 
+def test_serve_without_the_audio_it_was_asked_for_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["serve", "--audio", "--hostapi", "no-such-api", "--osc-port", "0", "--ws-port", "0"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "no-such-api" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "compose" in capsys.readouterr().out

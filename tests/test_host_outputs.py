@@ -4,17 +4,25 @@ a shared output is only silenced on every channel by the last session playing in
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 from jack_server import AudioCapture, JackServer, MidiCapture, measure_without_glitches
 
+from engine.client import OscClient
 from engine.composer import Composer
 from engine.host_outputs import HostOutputs
 from engine.protocol import ProtocolError, Request, parse_json
 from engine.session_host import SessionHost
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +142,44 @@ def test_sessions_mix_in_the_synth_and_leave_it_silent(jack_server: JackServer, 
     assert 20 * np.log10(np.sqrt(np.mean(playing**2))) > -40
     assert playing_voices > 0
     assert left_voices == 0, "a note kept sounding after the sessions left the synth"
+
+
+def test_affetto_serve_midi_port_end_to_end(jack_server: JackServer, tmp_path: Path) -> None:
+    """``affetto serve --midi-port``: a game's session plays into the port by default, goes silent
+    with ``/affetto/output``, and Ctrl-C leaves no note hanging (CC 123 on every channel)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        osc_port = s.getsockname()[1]
+    log = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "engine.cli", "serve", "--osc-port", str(osc_port), "--ws-port", "0"]
+    cmd += ["--midi-port", "affetto-serve", "--midi-api", "jack"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=jack_server.env())
+    try:
+        deadline = time.monotonic() + 60
+        while b"outputs: midi" not in log.read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        port = next(p for p in jack_server.ports() if "affetto-serve" in p)
+        with MidiCapture(jack_server, port) as cap:
+            game = OscClient("127.0.0.1", osc_port)
+            game.state("combat")
+            got = [m for _, m in cap.wait_for(40, timeout_s=10.0)]
+            assert note_ons(got) > 5
+            game.output()  # silent: its notes end on the port
+            left = [m for _, m in cap.wait_quiet(quiet_s=0.5)]
+            assert sounding(left) == set()
+            game.output("midi")
+            n = len(cap.events)
+            assert note_ons([m for _, m in cap.wait_for(n + 20, timeout_s=10.0)[n:]]) > 0
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=15) == 0, log.read_text()
+            final = [m for _, m in cap.wait_quiet(quiet_s=0.5)]
+            panic = {m for m in final[-40:] if m[0] & 0xF0 == 0xB0 and m[1] == 123}
+            assert panic == {bytes((0xB0 | ch, 123, 0)) for ch in range(16)}
+            assert sounding(final) == set()
+            game.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
