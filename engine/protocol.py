@@ -349,6 +349,7 @@ _OSC_EVENT_FIELDS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("bar", "i"),
     ),
     "error": (("code", "s"), ("message", "s")),
+    "note": (("channel", "i"), ("pitch", "i"), ("velocity", "i"), ("time_s", "f"), ("layer", "s")),
 }
 
 

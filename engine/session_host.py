@@ -37,11 +37,13 @@ from engine.performance import SWITCH_INTERVAL_S
 from engine.profile import DEFAULT_PROFILE, ParamMapper, Profile
 from engine.protocol import ProtocolError, Request
 from engine.scenes import key_name
-from engine.scheduler import BEAT, CONTROL, NOTE_OFF, EventQueue
+from engine.scheduler import BEAT, CONTROL, NOTE_OFF, NOTE_ON, EventQueue
 
 Subscriber = Callable[[dict[str, Any]], None]
 Row = tuple[float, int, int, int, int]  # (time_s, kind, channel, a, b)
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
+#: the output every server has: a session's notes as ``note`` events to its own subscribers
+NOTES: Final = "notes"
 PREROLL_S: Final = 0.1
 #: the composing thread applies requests for at most this long before it tops up the music again
 APPLY_SLICE_S: Final = 0.01
@@ -92,6 +94,25 @@ class Session:
         return self.conductor is not None and not self.conductor.closed
 
 
+class NoteEvents:
+    """The ``notes`` output: each note-on and note-off of a session as a ``note`` event to its
+    subscribers (velocity 0: off), for a game that plays the music with its own synth."""
+
+    def __init__(self, host: SessionHost, session: Session) -> None:
+        self.host = host
+        self.session = session
+        self._layer = {layer.channel: layer.name for layer in session.config.layers}
+
+    def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
+        if kind not in (NOTE_ON, NOTE_OFF):
+            return
+        s = self.session
+        event = {"event": "note", "session": s.name, "channel": channel, "pitch": a,
+                 "velocity": b if kind == NOTE_ON else 0, "layer": self._layer.get(channel, "stinger"),
+                 "time_s": round(time_s, 6)}  # fmt: skip
+        self.host._publish(s, event)
+
+
 class SessionHost:
     """Hosts sessions (see the module docstring).
 
@@ -122,8 +143,9 @@ class SessionHost:
         self.late_threshold_s = float(late_threshold_s)
         self.sinks_for = sinks_for or (lambda name: [])
         self.outputs = outputs
-        names = outputs.names if outputs is not None else ()
-        self.default_outputs = names if default_outputs is None else tuple(default_outputs)
+        names = self.output_names
+        devices = tuple(n for n in names if n != NOTES)
+        self.default_outputs = devices if default_outputs is None else tuple(default_outputs)
         unknown = sorted(set(self.default_outputs) - set(names))
         if unknown:
             raise ValueError(f"default outputs {unknown} are not among this server's outputs {list(names)}")
@@ -138,6 +160,12 @@ class SessionHost:
         self.max_lateness_s = 0.0  # the latest any event went out after its time (see stats)
         self._dirty: set[Session] = set()
         self._table_lock = threading.Lock()  # guards ``sessions`` (loop thread vs composing thread)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """What a session can play into: ``notes`` (note events to its subscribers) and the
+        server's devices (see :class:`engine.host_outputs.HostOutputs`)."""
+        return (NOTES, *(self.outputs.names if self.outputs is not None else ()))
 
     # ------------------------------------------------------------------------------ control
     def start(self) -> None:
@@ -257,15 +285,11 @@ class SessionHost:
                 "bad_argument", f"unknown parameter {args['name']!r}; parameters: {known}", op, rid
             )
         if op == "output":
-            available = self.outputs.names if self.outputs is not None else ()
+            available = self.output_names
             unknown = [n for n in args["outputs"] if n not in available]
             if unknown:
-                raise ProtocolError(
-                    "bad_argument",
-                    f"unknown output(s) {unknown}; this server has: {list(available) or 'none'}",
-                    op,
-                    rid,
-                )
+                message = f"unknown output(s) {unknown}; this server has: {list(available)}"
+                raise ProtocolError("bad_argument", message, op, rid)
             session.chosen_outputs = tuple(dict.fromkeys(args["outputs"]))
             self._post(session, request)
             return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
@@ -435,16 +459,19 @@ class SessionHost:
     def _route(self, session: Session, names: tuple[str, ...]) -> None:
         """Play ``session`` into the server outputs ``names`` from now (clock thread): its sounding
         notes end on the outputs it leaves; the outputs it joins get its channel setup."""
-        if self.outputs is None or session.events is None:
+        if session.events is None:
             return
         now = session.now_s()
         for name in [n for n in session.outputs if n not in names]:
             sink = session.outputs.pop(name)
             offs = [(now, NOTE_OFF, ch, pitch, 0) for ch, pitch in session.events.sounding_notes()]
             self._send_rows(session, sink, offs)
-        outputs = self.outputs
         for name in [n for n in names if n not in session.outputs]:
-            sink = outputs.sink(name, lambda: session.t0)
+            if name == NOTES:
+                session.outputs[name] = NoteEvents(self, session)
+                continue
+            assert self.outputs is not None  # names were checked against output_names
+            sink = self.outputs.sink(name, lambda: session.t0)
             setup = [(now, k, ch, a, b) for k, ch, a, b in channel_setup(session.config)]
             self._send_rows(session, sink, setup)
             session.outputs[name] = sink

@@ -290,6 +290,8 @@ def test_csharp_osc_bytes_read_by_liblo(smoke_exe: Path, oscdump: Callable[[], O
         ("/affetto/subscribe", "i", [local_port.group(1)]),
         ("/affetto/unsubscribe", "", []),
         ("/affetto/session", "s", ["level-3"]),
+        ("/affetto/output", "", []),
+        ("/affetto/output", "ss", ["audio", "midi"]),
         ("/affetto/text", "s", ["The wolf howled."]),
         ("/affetto/status", "", []),
     ]
@@ -298,8 +300,9 @@ def test_csharp_osc_bytes_read_by_liblo(smoke_exe: Path, oscdump: Callable[[], O
 
 
 def test_csharp_client_against_server(smoke_exe: Path, server: Server) -> None:
-    """Validation, emotion/state/stinger/tempo, subscribe: consecutive beats with a downbeat, the
-    error for an unknown state, the status; all through AffettoOscClient.Poll()."""
+    """Validation, emotion/state/stinger/tempo/outputs, subscribe: consecutive beats with a downbeat,
+    the errors for an output the server lacks and an unknown state, the status; all through
+    AffettoOscClient.Poll()."""
     proc = run(["mono", str(smoke_exe), "run", "127.0.0.1", str(server.osc_port), str(EVENT_WAIT_S)])
     lines = proc.stdout.splitlines()
     assert_validated(lines, proc.stdout)
@@ -307,6 +310,8 @@ def test_csharp_client_against_server(smoke_exe: Path, server: Server) -> None:
     assert_beats(beats, "C# client")
     errors = [line for line in lines if line.startswith("ERROR ")]
     assert any(e.startswith("ERROR bad_argument ") and "no-such-state" in e for e in errors), proc.stdout
+    assert any(e.startswith("ERROR bad_argument ") and "'audio'" in e for e in errors), proc.stdout
+    assert len(errors) == 2, proc.stdout  # the silent output (no names) is accepted
     assert any(line.startswith("STATUS ") for line in lines), proc.stdout
     bars = [line.split() for line in lines if line.startswith("BAR ")]
     assert bars and all(len(b) == 7 for b in bars), proc.stdout
@@ -329,7 +334,8 @@ def node_command() -> list[str]:
 
 def test_web_client_against_server(server: Server) -> None:
     """Validation, ok replies matched by id, consecutive beats with a downbeat, the rejected
-    unknown state, the status; all through affetto.js over WebSocket."""
+    output (this server has none) and unknown state, the status with no outputs; all through
+    affetto.js over WebSocket."""
     node = node_command()
     smoke = WEB / "tests" / "smoke.mjs"
     proc = run([*node, str(smoke), server.ws_url, str(EVENT_WAIT_S)])
@@ -337,17 +343,21 @@ def test_web_client_against_server(server: Server) -> None:
     assert_validated(lines, proc.stdout)
     events = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in lines if " {" in line]
     oks = [e for kind, e in events if kind == "OK"]
-    assert [e["op"] for e in oks] == ["subscribe", "emotion", "state", "stinger", "transport"], proc.stdout
-    assert [e["id"] for e in oks] == [1, 2, 3, 4, 5], proc.stdout
+    ops = ["subscribe", "emotion", "state", "stinger", "transport", "output"]
+    assert [e["op"] for e in oks] == ops, proc.stdout
+    assert [e["id"] for e in oks] == [1, 2, 3, 4, 5, 6], proc.stdout
     beats = [e for kind, e in events if kind == "BEAT"]
     assert all(e["downbeat"] == (e["beat"] == 0) for e in beats), proc.stdout
     assert_beats([(e["bar"], e["beat"]) for e in beats], "web client")
     errors = [e for kind, e in events if kind == "ERROR"]
-    assert any(e["code"] == "bad_argument" and e["op"] == "state" for e in errors), proc.stdout
+    rejected = {e.get("op"): e for e in errors if e["code"] == "bad_argument"}
+    assert rejected.keys() == {"output", "state"}, proc.stdout
+    assert rejected["output"]["id"] == 7 and "'audio'" in rejected["output"]["message"], proc.stdout
+    assert rejected["state"]["id"] == 8 and "no-such-state" in rejected["state"]["message"], proc.stdout
     statuses = [e for kind, e in events if kind == "STATUS"]
-    assert statuses and statuses[0]["id"] == 7, proc.stdout
+    assert statuses and statuses[0]["id"] == 9 and statuses[0]["outputs"] == [], proc.stdout
     hellos = [e for kind, e in events if kind == "HELLO"]
-    assert len(hellos) == 1 and hellos[0]["id"] == 8 and hellos[0]["session"] == statuses[0]["session"]
+    assert len(hellos) == 1 and hellos[0]["id"] == 10 and hellos[0]["session"] == statuses[0]["session"]
 
 
 def test_web_client_typings_name_every_method() -> None:

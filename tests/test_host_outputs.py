@@ -157,7 +157,7 @@ def test_affetto_serve_midi_port_end_to_end(jack_server: JackServer, tmp_path: P
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=jack_server.env())
     try:
         deadline = time.monotonic() + 60
-        while b"outputs: midi" not in log.read_bytes():
+        while b"outputs: notes, midi" not in log.read_bytes():
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         port = next(p for p in jack_server.ports() if "affetto-serve" in p)

@@ -266,12 +266,52 @@ def test_idle_sessions_expire_and_release_their_notes(composer: Composer) -> Non
         time.sleep(0.8)
         assert session.playing and session.events is not None
         deadline = time.monotonic() + 5.0
-        while not session.closed and time.monotonic() < deadline:
-            time.sleep(0.1)
+        while not (session.closed and session.events.sounding == 0) and time.monotonic() < deadline:
+            time.sleep(0.1)  # closed by the composing thread, notes released by the clock thread
         assert session.closed and session.events.sounding == 0
         assert session.name not in host.sessions
     finally:
         host.stop()
+
+
+@pytest.mark.asyncio
+async def test_notes_output_streams_the_music_to_the_client(server: AffettoServer) -> None:
+    """The ``notes`` output: a game with its own synth gets every note-on and note-off as events,
+    and choosing no output ends the sounding notes with note-offs (velocity 0)."""
+    async with connect(f"ws://127.0.0.1:{server.ws_port}") as ws:
+        await ws.send(json.dumps({"op": "status", "id": 0}))
+        assert json.loads(await ws.recv())["outputs"] == []  # no device here: silent by default
+        requests: list[dict[str, Any]] = [
+            {"op": "subscribe"}, {"op": "state", "name": "combat"}, {"op": "output", "outputs": ["notes"]}
+        ]  # fmt: skip
+        for i, msg in enumerate(requests):
+            await ws.send(json.dumps({**msg, "id": i + 1}))
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 5.0
+        while sum(1 for e in got if e.get("event") == "note" and e["velocity"] > 0) < 10:
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic())))
+        await ws.send(json.dumps({"op": "output", "outputs": [], "id": 9}))
+        got += await recv_until(ws, lambda m: m.get("id") == 9)
+        end = time.monotonic() + 0.5
+        while (left := end - time.monotonic()) > 0:  # the note-offs of what was sounding
+            try:
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
+            except TimeoutError:
+                break
+        notes = [e for e in got if e.get("event") == "note"]
+        layers = {e["layer"] for e in notes}
+        assert "melody" in layers and len(layers) >= 2, layers
+        on: set[tuple[int, int]] = set()
+        for e in notes:  # well formed: an off for each on, in order
+            key = (e["channel"], e["pitch"])
+            if e["velocity"] > 0:
+                on.add(key)
+            else:
+                assert key in on, e
+                on.discard(key)
+        assert on == set()  # nothing left sounding in the game's synth
+        times = [e["time_s"] for e in notes]
+        assert times == sorted(times)
 
 
 def test_a_flood_of_requests_does_not_starve_the_music(composer: Composer) -> None:

@@ -240,6 +240,7 @@ namespace Affetto
         public const int DefaultServerPort = 9000;
         public const int MaxNameLength = 64;
         public const int MaxTextLength = 10000;
+        public const int MaxOutputs = 8;
 
         /// <summary>Where a change lands: now, on the next beat, bar or phrase.</summary>
         public static readonly string[] SyncPoints = { "immediate", "beat", "bar", "phrase" };
@@ -413,6 +414,23 @@ namespace Affetto
         {
             CheckName(name, "name");
             Send("/affetto/session", name);
+        }
+
+        /// <summary>Play this session into the server's outputs: "audio" (`affetto serve --audio`) and/or
+        /// "midi" (`--midi-port`), at most <see cref="MaxOutputs"/> names; none for silence (events only).
+        /// An output the server did not open is reported through OnError.</summary>
+        public void SetOutputs(params string[] names)
+        {
+            if (names == null) throw new ArgumentNullException("names");
+            if (names.Length > MaxOutputs)
+                throw new ArgumentException("at most " + MaxOutputs + " outputs, got " + names.Length, "names");
+            var args = new object[names.Length];
+            for (int i = 0; i < names.Length; i++)
+            {
+                CheckName(names[i], "names");
+                args[i] = names[i];
+            }
+            Send("/affetto/output", args);
         }
 
         /// <summary>Send story text for emotion analysis (1 to 10,000 characters).</summary>
@@ -736,6 +754,7 @@ namespace Affetto
         public void Subscribe() { Open.Subscribe(); }
         public void Unsubscribe() { Open.Unsubscribe(); }
         public void Session(string name) { Open.Session(name); }
+        public void SetOutputs(params string[] names) { Open.SetOutputs(names); }
         public void Status() { Open.Status(); }
 
         AffettoOscClient Open

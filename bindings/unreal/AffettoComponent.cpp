@@ -13,6 +13,7 @@ DEFINE_LOG_CATEGORY_STATIC(LogAffetto, Log, All);
 namespace
 {
 	constexpr int32 AffettoMaxNameChars = 64;
+	constexpr int32 AffettoMaxOutputs = 8;
 	const TCHAR* const AffettoSyncPoints[] = { TEXT("immediate"), TEXT("beat"), TEXT("bar"), TEXT("phrase") };
 }
 
@@ -238,6 +239,28 @@ bool UAffettoComponent::Session(const FString& Name)
 	}
 	FOSCMessage Message = MakeMessage(TEXT("/affetto/session"));
 	UOSCManager::AddString(Message, Name);
+	return Send(Message);
+}
+
+bool UAffettoComponent::SetOutputs(const TArray<FString>& Names)
+{
+	if (Names.Num() > AffettoMaxOutputs)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: at most %d outputs, got %d"), AffettoMaxOutputs, Names.Num());
+		return false;
+	}
+	for (const FString& Name : Names)
+	{
+		if (!CheckName(Name, TEXT("output")))
+		{
+			return false;
+		}
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/output"));  // no names: silent
+	for (const FString& Name : Names)
+	{
+		UOSCManager::AddString(Message, Name);
+	}
 	return Send(Message);
 }
 

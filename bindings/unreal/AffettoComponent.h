@@ -143,6 +143,11 @@ public:
 	UFUNCTION(BlueprintCallable, Category = "Affetto")
 	bool Session(const FString& Name);
 
+	/** Play into these of the server's outputs: audio (affetto serve --audio) and/or midi (--midi-port),
+	  * at most 8; none for silence (events only). An output the server did not open raises OnError. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool SetOutputs(const TArray<FString>& Names);
+
 	/** Request the status; the answer raises OnStatus. */
 	UFUNCTION(BlueprintCallable, Category = "Affetto")
 	bool Status();

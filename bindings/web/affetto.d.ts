@@ -68,6 +68,8 @@ export interface StatusEvent {
   tension?: number;
   tempo_bpm?: number;
   bar?: number;
+  /** The server's outputs this session plays into ("audio", "midi"); empty: silent. */
+  outputs?: string[];
   [key: string]: unknown;
 }
 
@@ -163,6 +165,8 @@ export declare class AffettoClient {
   subscribe(): Promise<OkReply>;
   unsubscribe(): Promise<OkReply>;
   session(name: string): Promise<OkReply>;
+  /** Play into these of the server's outputs ("audio", "midi"; at most 8); none: silent. */
+  output(...names: string[]): Promise<OkReply>;
   text(text: string): Promise<OkReply>;
   /** Resolves with the status event. */
   status(): Promise<StatusEvent>;

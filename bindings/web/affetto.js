@@ -25,6 +25,7 @@ export const EVENTS = Object.freeze(["beat", "bar", "transition", "status", "err
 const MAX_NAME = 64;
 const MAX_TEXT = 10000;
 const MAX_MOTIF_NOTES = 64;
+const MAX_OUTPUTS = 8;
 
 /**
  * An error reported by the server (`code`: bad_argument, unknown_op, rate_limited, ... as in
@@ -222,6 +223,16 @@ export class AffettoClient {
   /** Join (or create) the named session. */
   async session(name) {
     return this._request({ op: "session", name: checkName(name, "name") });
+  }
+
+  /**
+   * Play this session into the server's outputs: "audio" (`affetto serve --audio`) and/or "midi"
+   * (`--midi-port`), at most 8 names; none for silence (events only). An output the server did not
+   * open rejects with code bad_argument.
+   */
+  async output(...names) {
+    if (names.length > MAX_OUTPUTS) throw new RangeError(`at most ${MAX_OUTPUTS} outputs, got ${names.length}`);
+    return this._request({ op: "output", outputs: names.map((name, i) => checkName(name, `outputs[${i}]`)) });
   }
 
   /** Story text for emotion analysis (1 to 10,000 characters). */

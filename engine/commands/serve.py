@@ -129,7 +129,7 @@ async def _serve(server: Any) -> None:
     print(
         f"affetto serve: OSC udp://{server.settings.bind}:{server.osc_port}  "
         f"WebSocket ws://{server.settings.bind}:{server.ws_port}  "
-        f"outputs: {', '.join(server.host.outputs.names) or 'none (events only)'}  (Ctrl-C to stop)",
+        f"outputs: {', '.join(server.host.output_names)}  (Ctrl-C to stop)",
         flush=True,
     )
     stop = asyncio.Event()

@@ -5,11 +5,12 @@
 //   mono smoke.exe send 127.0.0.1 PORT            # every operation once, e.g. to `oscdump PORT`
 //   mono smoke.exe listen 127.0.0.1 9000 SECONDS KEEPALIVE_S   # subscribe, then only Poll()
 //
-// `run` checks the client-side validation, then subscribes, sends emotion/state/stinger/tempo, a bad
-// state name and a status request, and prints one line per event received:
+// `run` checks the client-side validation, then subscribes, sends emotion/state/stinger/tempo, no
+// outputs (silent), an output the server lacks, a bad state name and a status request, and prints
+// one line per event received:
 //   BEAT bar beat tempo time | BAR bar state v a t tempo | TRANSITION op beat
 //   STATUS session state v a t tempo bar | ERROR code message | VALIDATION ok|FAIL what
-// It stops once it has seen 6 beats including a downbeat, the error and the status, or after the
+// It stops once it has seen 6 beats including a downbeat, both errors and the status, or after the
 // time limit (seconds, default 20). Exit status 0 when all were seen, 1 otherwise, 2 for bad usage.
 // tests/test_bindings.py runs it and checks the printed events.
 
@@ -45,7 +46,7 @@ static class SmokeTest
         {
             bool valid = CheckValidation(client);
             int beats = 0;
-            bool downbeat = false, error = false, status = false;
+            bool downbeat = false, stateError = false, outputError = false, status = false;
             client.OnBeat += (bar, beat, tempo, time) =>
             {
                 beats++;
@@ -62,7 +63,8 @@ static class SmokeTest
             };
             client.OnError += (code, message) =>
             {
-                error = true;
+                stateError |= message.Contains("no-such-state");
+                outputError |= message.Contains("unknown output");
                 Console.WriteLine("ERROR {0} {1}", code, message);
             };
 
@@ -71,17 +73,19 @@ static class SmokeTest
             client.SetState("combat");
             client.Stinger("hit");
             client.Transport("tempo", 240);
+            client.SetOutputs();  // silent: accepted by any server (OSC is not acknowledged)
+            client.SetOutputs("audio");  // valid locally; a server without --audio must answer bad_argument
             client.SetState("no-such-state");  // valid locally; the server must answer bad_argument
             client.Status();
 
             var deadline = DateTime.UtcNow.AddSeconds(seconds);
-            while (DateTime.UtcNow < deadline && !(beats >= 6 && downbeat && error && status))
+            while (DateTime.UtcNow < deadline && !(beats >= 6 && downbeat && stateError && outputError && status))
             {
                 client.Poll();
                 Thread.Sleep(5);
             }
             Console.Out.Flush();
-            return valid && beats >= 6 && downbeat && error && status ? 0 : 1;
+            return valid && beats >= 6 && downbeat && stateError && outputError && status ? 0 : 1;
         }
     }
 
@@ -124,6 +128,8 @@ static class SmokeTest
             client.Subscribe();
             client.Unsubscribe();
             client.Session("level-3");
+            client.SetOutputs();
+            client.SetOutputs("audio", "midi");
             client.Text("The wolf howled.");
             client.Status();
             Console.WriteLine("SENT {0}", client.LocalPort);
@@ -152,6 +158,11 @@ static class SmokeTest
             () => client.Transport("seed", -1),
             () => client.Transport("sync", "sometimes"),
             () => client.Session(""),
+            () => client.SetOutputs(null),
+            () => client.SetOutputs(""),
+            () => client.SetOutputs("audio", null),
+            () => client.SetOutputs(new string('x', 65)),
+            () => client.SetOutputs("a", "b", "c", "d", "e", "f", "g", "h", "i"),
             () => client.Text(new string('x', 10001)),
             () => client.Text(""),
         };

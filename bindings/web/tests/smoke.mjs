@@ -2,11 +2,12 @@
 //
 //   node --experimental-websocket bindings/web/tests/smoke.mjs ws://127.0.0.1:9001 [SECONDS]
 //
-// Checks the client-side validation, then subscribes, sends emotion/state/stinger/tempo, a bad
-// state name, a status request and a hello, and prints one line per event received:
+// Checks the client-side validation, then subscribes, sends emotion/state/stinger/tempo, no outputs
+// (silent), an output the server lacks, a bad state name, a status request and a hello, and prints
+// one line per event received:
 //   BEAT {json} | BAR {json} | TRANSITION {json} | STATUS {json} | OK {json} | ERROR {json} | HELLO {json}
 //   | VALIDATION ok N | VALIDATION FAIL what
-// It stops once it has seen 6 beats including a downbeat, the error and the status, or after the
+// It stops once it has seen 6 beats including a downbeat, both errors and the status, or after the
 // time limit (default 20 s). Exit status 0 when all were seen, 1 otherwise, 2 for bad usage.
 // tests/test_bindings.py runs it and checks the printed events.
 
@@ -22,9 +23,9 @@ const seconds = secondsArg === undefined ? 20 : Number(secondsArg);
 const client = new AffettoClient(url, { timeoutMs: 10000 });
 let beats = 0;
 let downbeat = false;
-let sawError = false;
+let sawErrors = 0;
 let sawStatus = false;
-const done = () => beats >= 6 && downbeat && sawError && sawStatus;
+const done = () => beats >= 6 && downbeat && sawErrors === 2 && sawStatus;
 let finish;
 const finished = new Promise((resolve) => (finish = resolve));
 const check = () => done() && finish();
@@ -61,6 +62,10 @@ async function checkValidation() {
     () => client.leitmotif("hero", { notes: [[0, 200, 1, 90]] }),
     () => client.text("x".repeat(10001)),
     () => client.text(""),
+    () => client.output(""),
+    () => client.output("audio", 42),
+    () => client.output("x".repeat(65)),
+    () => client.output(...Array(9).fill("audio")),
   ];
   let ok = true;
   for (const [i, call] of bad.entries()) {
@@ -79,6 +84,19 @@ async function checkValidation() {
   return ok;
 }
 
+// A valid-looking request the server must reject: prints its error, or a VALIDATION FAIL line.
+async function expectRejected(call, what) {
+  try {
+    await call();
+    console.log(`VALIDATION FAIL ${what} was accepted`);
+  } catch (error) {
+    if (!(error instanceof AffettoError)) throw error;
+    sawErrors += 1;
+    const { code, op, id } = error;
+    console.log("ERROR " + JSON.stringify({ code, message: error.event.message, op, id }));
+  }
+}
+
 async function main() {
   await client.connect();
   const valid = await checkValidation();
@@ -88,14 +106,9 @@ async function main() {
   print(await client.state("combat"));
   print(await client.stinger("hit"));
   print(await client.transport("tempo", 240));
-  try {
-    await client.state("no-such-state");
-    console.log("VALIDATION FAIL the bad state name was accepted");
-  } catch (error) {
-    if (!(error instanceof AffettoError)) throw error;
-    sawError = true;
-    console.log("ERROR " + JSON.stringify({ code: error.code, message: error.event.message, op: error.op }));
-  }
+  print(await client.output()); // silent: accepted by any server
+  await expectRejected(() => client.output("audio"), "an output the server lacks");
+  await expectRejected(() => client.state("no-such-state"), "the bad state name");
   const status = await client.status();
   sawStatus = status.event === "status";
   console.log("HELLO " + JSON.stringify(await client.hello()));
