@@ -395,3 +395,13 @@ async def test_profile_parameters_move_the_music(composer: Composer) -> None:
         assert session.conductor is not None and session.conductor.state == cozy.start_state
     finally:
         host.stop()
+
+
+def test_bench_server_sessions_runs() -> None:
+    """``affetto bench server``'s session run works end to end (numbers are the benchmark's)."""
+    from engine.bench_server import sessions_held
+
+    result = sessions_held((3,), seconds=1.0)
+    (run,) = result["runs"]
+    assert run["sessions"] == 3 and run["events"] > 0 and not run["errors"]
+    assert run["machine"]["wakes"] > 100 and run["max_lateness_ms"] >= 0

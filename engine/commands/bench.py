@@ -192,9 +192,11 @@ def run_server(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, default=str))
         return 0
     for run in result["sessions"]["runs"]:
+        m = run["machine"]
         print(
-            f"{run['sessions']:4d} sessions: {run['events']} events, {run['late']} late, "
-            f"{run['cpu_cores']} cores"
+            f"{run['sessions']:4d} sessions: {run['events']} events, {run['late']} late "
+            f"(worst {run['max_lateness_ms']} ms), {run['cpu_cores']} cores; "
+            f"lone probe process: {m['late']} of {m['wakes']} wake-ups late (worst {m['max_lateness_ms']} ms)"
         )
     print(
         "max sessions without late events:",
