@@ -7,8 +7,10 @@
 * liblo (``oscsend``, ``oscsendfile``, ``oscdump``): an independent OSC implementation sends
   ``/affetto/emotion ff 0.5 -0.2`` and ``/affetto/subscribe`` and receives the beats.
 * Both clients' keep-alive holds a listening session past a short server idle timeout.
+* C++ (bindings/unreal): ``g++ -fsyntax-only`` type-checks the Unreal component against stand-ins for
+  the UE 5.x API it uses (bindings/unreal/tests/stubs); no engine, nothing run.
 
-Each part skips when its tool is missing (apt: mono-mcs mono-runtime liblo-tools; Node.js ≥ 20),
+Each part skips when its tool is missing (apt: mono-mcs mono-runtime liblo-tools g++; Node.js ≥ 20),
 but fails instead under ``AFFETTO_REQUIRE_BINDINGS=1`` (CI sets it).
 """
 
@@ -41,6 +43,7 @@ from engine.osc_codec import OscDecodeError, decode_packet, encode_message
 ROOT = Path(__file__).resolve().parents[1]
 UNITY = ROOT / "bindings" / "unity"
 WEB = ROOT / "bindings" / "web"
+UNREAL = ROOT / "bindings" / "unreal"
 EXAMPLES = ROOT / "examples"
 REQUIRED = os.environ.get("AFFETTO_REQUIRE_BINDINGS") == "1"
 SERVER_START_S = 120.0  # loading the model on a slow CI machine
@@ -53,6 +56,7 @@ APT_HINT = {
     "oscsend": "liblo-tools",
     "oscsendfile": "liblo-tools",
     "oscdump": "liblo-tools",
+    "g++": "g++",
 }
 
 
@@ -315,6 +319,45 @@ def test_csharp_client_against_server(smoke_exe: Path, server: Server) -> None:
     assert any(line.startswith("STATUS ") for line in lines), proc.stdout
     bars = [line.split() for line in lines if line.startswith("BAR ")]
     assert bars and all(len(b) == 7 for b in bars), proc.stdout
+
+
+# ------------------------------------------------------------------------------ C++ (Unreal)
+UNREAL_CHECK = [
+    *("g++", "-std=c++20", "-fsyntax-only", "-Wall", "-Werror"),
+    *("-I", str(UNREAL), "-I", str(UNREAL / "tests" / "stubs")),
+]
+
+
+def test_cpp_component_compiles_for_unreal() -> None:
+    """bindings/unreal/AffettoComponent.cpp (and its header) type-check, warnings as errors, against
+    bindings/unreal/tests/stubs: stand-ins for the UE 5.x engine and OSC plugin API it uses."""
+    require_tools("g++")
+    run([*UNREAL_CHECK, str(UNREAL / "AffettoComponent.cpp")])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        # an FString for %s: UE_LOG checks its format against the arguments
+        ("*ServerHost, ServerPort,", "ServerHost, ServerPort,", "UE_LOG: the format"),
+        # the UE 4.x CreateOSCClient, without a client name
+        ('ServerPort, TEXT("AffettoClient"), this)', "ServerPort)", "no matching function"),
+        # a timer method that returns bool
+        ("&UAffettoComponent::KeepAlive,", "&UAffettoComponent::Status,", "cannot convert"),
+    ],
+    ids=["log-format", "ue4-create-client", "timer-method"],
+)
+def test_cpp_stubs_reject_api_misuse(tmp_path: Path, old: str, new: str, error: str) -> None:
+    """The stand-ins are not permissive: the component with one misuse the engine rejects fails."""
+    require_tools("g++")
+    source = (UNREAL / "AffettoComponent.cpp").read_text()
+    assert old in source
+    broken = tmp_path / "AffettoComponent.cpp"  # its #include "AffettoComponent.h" finds bindings/unreal's
+    broken.write_text(source.replace(old, new, 1))
+    cmd = [*UNREAL_CHECK, str(broken)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0, f"{new!r} compiled against the stand-ins"
+    assert error in proc.stderr, proc.stderr
 
 
 # ------------------------------------------------------------------------------- JavaScript

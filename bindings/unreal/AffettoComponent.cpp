@@ -397,7 +397,7 @@ bool UAffettoComponent::CheckSync(const FString& Sync)
 	}
 	for (const TCHAR* Point : AffettoSyncPoints)
 	{
-		if (Sync == Point)
+		if (Sync.Equals(Point, ESearchCase::CaseSensitive))  // FString's == ignores case; the server does not
 		{
 			return true;
 		}

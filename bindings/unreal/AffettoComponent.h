@@ -5,8 +5,8 @@
 // in Blueprint or C++. Operations return false (and log why) for bad arguments instead of
 // sending them. The protocol: bindings/PROTOCOL.md. Setup: bindings/unreal/README.md.
 //
-// Not compiled in affetto's CI (no Unreal there): written against the OSC plugin's UOSCManager,
-// UOSCClient and UOSCServer API of UE 5.x.
+// Written against the OSC plugin's UOSCManager, UOSCClient and UOSCServer API of UE 5.x (5.3/5.4). affetto's
+// tests have no Unreal: they compile this against API stand-ins (bindings/unreal/tests/stubs), not a real engine.
 
 #pragma once
 

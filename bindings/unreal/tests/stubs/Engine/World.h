@@ -1,0 +1,16 @@
+// Stand-ins for the Unreal Engine API used by AffettoComponent, for a compile check only; signatures follow UE 5.x
+// (5.3/5.4). Never put these headers in a game: they declare, they do not implement.
+//
+// Engine/World.h (Engine module).
+
+#pragma once
+
+#include "UObject/Object.h"
+
+class FTimerManager;
+
+class UWorld : public UObject
+{
+public:
+	FTimerManager& GetTimerManager() const;
+};

@@ -1,0 +1,11 @@
+// Stand-ins for the Unreal Engine API used by AffettoComponent, for a compile check only; signatures follow UE 5.x
+// (5.3/5.4). Never put these headers in a game: they declare, they do not implement.
+//
+// HAL/PlatformTime.h (Core module).
+
+#pragma once
+
+struct FPlatformTime
+{
+	static double Seconds();
+};

@@ -1,0 +1,15 @@
+// Stand-ins for the Unreal Engine API used by AffettoComponent, for a compile check only; signatures follow UE 5.x
+// (5.3/5.4). Never put these headers in a game: they declare, they do not implement.
+//
+// OSCClient.h (OSC plugin).
+
+#pragma once
+
+#include "OSCMessage.h"
+#include "UObject/Object.h"
+
+class UOSCClient : public UObject
+{
+public:
+	void SendOSCMessage(FOSCMessage& Message);
+};
