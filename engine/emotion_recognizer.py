@@ -1,12 +1,16 @@
-"""Music emotion recognition: valence and arousal in [-1, 1] per bar and per piece (torch-free).
+"""Music emotion recognition: valence and arousal scores in [-1, 1] per bar and per piece (torch-free).
 
 The shipped composer (:mod:`engine.model_artifact`) serves as a frozen encoder: each piece's
 tokens are streamed through its ONNX step graph with the conditioning fixed at (0, 0) (so the
 features never see a label), and the top LSTM layer's hidden and cell states after each token
 are averaged per bar. A linear (ridge) read-out, fitted by ``python -m models.train_recognizer``
 and shipped in ``models/recognizer/`` (``recognizer.npz`` + ``manifest.json``), maps each bar's
-features to (valence, arousal); a piece's values are the mean over its bars. Quadrants follow
-the signs: 1 +V+A, 2 −V+A, 3 −V−A, 4 +V−A.
+features to (valence, arousal), clipped to [-1, 1]; a piece's values are the mean over its bars.
+The shipped read-out is fitted on whole pieces (mean bar features) against the *signs* of their
+labels and scaled so a piece's value reads as its expected sign: the sign is the prediction and
+the size how sure it is (typical pieces: |valence| ~0.4, |arousal| ~0.6), not a calibrated
+valence or arousal level. Being linear, it scores single bars alike; a bar's value is noisier
+than a piece's. Quadrants follow the signs: 1 +V+A, 2 −V+A, 3 −V−A, 4 +V−A.
 
 :func:`extract_bar_features` runs many pieces at once (padded batches of similar length), which
 is what training and bulk evaluation use.
@@ -162,7 +166,8 @@ class Classification:
     """Emotion of one piece.
 
     Attributes:
-        valence, arousal: whole-piece values in [-1, 1] (mean over bars).
+        valence, arousal: whole-piece scores in [-1, 1] (mean over bars; the sign is the
+            prediction, see the module docstring).
         quadrant: whole-piece quadrant (1 +V+A, 2 −V+A, 3 −V−A, 4 +V−A).
         bars: per bar, (valence, arousal) as float64[bars, 2].
         bar_quadrants: quadrant of each bar.

@@ -11,12 +11,20 @@ Steps:
    conditioning fixed at (0, 0); the top-layer LSTM states are averaged per bar
    (:func:`engine.emotion_recognizer.encode_bars`), and the musical bar features of
    :mod:`engine.music_features` are computed. Cached in ``data/recognizer_features.npz``.
-2. Ridge regressions (closed form) of per-bar valence and arousal, each labelled source
-   weighing the same in total and each piece the same within its source. The feature blocks
-   and the penalty are chosen by grouped 5-fold cross-validation on the *train* split.
+2. A piece-level ridge regression per target (closed form): a piece's features are the mean of
+   its bars' (h, c and the musical features, standardized; the musical ones weighted up), its
+   targets the signs (±1) of its valence and arousal (VGMIDI: of the mean listener curve;
+   EMOPIA: of the quadrant); each labelled source weighs the same in total and each piece the
+   same within its source. The penalty is chosen by grouped 5-fold cross-validation on the
+   *train* split, and the read-out is then multiplied, per target, by the least-squares factor
+   from that alpha's out-of-fold scores to the ±1 targets, so an output reads as the expected
+   sign (signs unchanged). Being linear, the read-out scores single bars alike: the recognizer
+   reads each bar, clips it to [-1, 1], and a piece is the mean of its bars (a piece's unclipped
+   score is exactly the score of its mean features).
 3. Evaluation on the held-out pieces (val + test splits, never fitted on) and, for steadier
-   numbers, grouped 5-fold cross-validation over all labelled pieces. A piece's prediction is
-   the mean of its bars'. VGMIDI pieces are scored against the per-piece labels of
+   numbers, nested grouped 5-fold cross-validation over all labelled pieces (alpha and scale
+   chosen inside each training fold). Pieces are predicted as at run time (bars clipped, then
+   averaged). VGMIDI pieces are scored against the per-piece labels of
    ``vgmidi/labelled/labels.csv`` and against the sign of the mean listener curve; EMOPIA clips
    by quadrant (4 classes) and by the signs of valence and arousal.
 """
@@ -63,12 +71,13 @@ REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS: Final = REPO_ROOT / "data" / "corpus.npz"
 DEFAULT_CACHE: Final = REPO_ROOT / "data" / "recognizer_features.npz"
 DEFAULT_OUT: Final = REPO_ROOT / "models" / "recognizer"
-ALPHAS: Final = (10.0, 100.0, 1000.0, 3000.0, 10000.0, 30000.0, 100000.0)
+ALPHAS: Final = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0, 100000.0)
 #: Standardized musical features are scaled by this (penalized 100x less than encoder features).
 MUSIC_SCALE: Final = 10.0
-CANDIDATE_BLOCKS: Final = (("h",), ("h", "c"), ("h", "music"), ("h", "c", "music"))
+#: Feature blocks of the read-out (the per-bar ridge this replaced chose them by CV among h, h+c,
+#: h+music, h+c+music).
+BLOCKS: Final = ("h", "c", "music")
 FOLDS: Final = 5
-HIDDEN_BLOCKS: Final = ("h", "c")
 
 
 def _log(message: str) -> None:
@@ -141,32 +150,40 @@ def extract(corpus_path: Path, cache: Path, batch: int, threads: int) -> dict[st
 
 
 class _Design:
-    """Bar features of a block set with per-bar piece ids and weights."""
+    """Features of every labelled piece (mean of its bars) and of every bar, with targets and weights."""
 
     def __init__(self, data: dict[str, np.ndarray], blocks: Sequence[str], music_scale: float = 1.0) -> None:
-        self.x = np.concatenate([data[b].astype(np.float64) for b in blocks], axis=1)
+        #: float64[bars, F], each bar's features (what the recognizer reads at run time).
+        self.bar_x = np.concatenate([data[b].astype(np.float64) for b in blocks], axis=1)
         # Standardized columns are multiplied by ``scale``: a column scaled by s is penalized
         # as if alpha were alpha / s**2 (the few musical features against ~1000 encoder ones).
         self.scale = np.concatenate(
             [np.full(data[b].shape[1], music_scale if b == "music" else 1.0) for b in blocks]
         )
-        self.y = data["targets"].astype(np.float64)
         offsets = data["bar_offsets"]
-        self.piece = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
+        bars = np.diff(offsets)
+        self.piece = np.repeat(np.arange(offsets.size - 1), bars)
+        #: float64[pieces, F], the mean of each piece's bar features (what the ridge is fitted on).
+        self.x = np.add.reduceat(self.bar_x, offsets[:-1], axis=0) / bars[:, None]
+        truth = np.zeros((offsets.size - 1, 2))
+        np.add.at(truth, self.piece, data["targets"].astype(np.float64))
+        #: float64[pieces, 2], the sign (+1 / -1) of each piece's mean valence and arousal.
+        self.y = np.sign(truth / bars[:, None])
         sources = data["sources"]
-        bars = np.diff(offsets).astype(np.float64)
         # Each source weighs the same in total, each piece the same within its source.
-        piece_w = np.zeros(sources.size)
+        self.w = np.zeros(sources.size)
         for s in np.unique(sources):
             m = sources == s
-            piece_w[m] = 1.0 / m.sum()
-        self.w = (piece_w / bars)[self.piece]
+            self.w[m] = 1.0 / m.sum()
 
 
 def _fit_path(design: _Design, pieces: np.ndarray, alphas: Sequence[float]) -> list[dict[str, np.ndarray]]:
-    """Ridge fits on the bars of ``pieces`` for every alpha (one eigendecomposition)."""
-    rows = np.isin(design.piece, pieces)
-    x, y, w = design.x[rows], design.y[rows], design.w[rows]
+    """Weighted ridge fits on ``pieces`` (their mean features and sign targets) for every alpha.
+
+    One thin SVD of the weighted design serves every alpha (there are about as many pieces as
+    features): with ``A = sqrt(W) Z = U S V'``, ``coef = V diag(s / (s² + alpha)) U' sqrt(W) y``.
+    """
+    x, y, w = design.x[pieces], design.y[pieces], design.w[pieces]
     n = x.shape[0]
     w = w * (n / w.sum())
     mean = (w[:, None] * x).sum(axis=0) / n
@@ -174,21 +191,30 @@ def _fit_path(design: _Design, pieces: np.ndarray, alphas: Sequence[float]) -> l
     std = np.where(std < 1e-9, 1.0, std) / design.scale
     z = (x - mean) / std
     y_mean = (w[:, None] * y).sum(axis=0) / n
-    gram = z.T @ (w[:, None] * z)
-    rhs = z.T @ (w[:, None] * (y - y_mean))
-    evals, evecs = np.linalg.eigh(gram)
-    proj = evecs.T @ rhs
+    root = np.sqrt(w)[:, None]
+    u, sv, vt = np.linalg.svd(root * z, full_matrices=False)
+    proj = u.T @ (root * (y - y_mean))
     out = []
     for alpha in alphas:
-        coef = (evecs @ (proj / (evals + alpha)[:, None])).T  # [2, F]
+        coef = (vt.T @ (proj * (sv / (sv**2 + alpha))[:, None])).T  # [2, F]
         out.append({"mean": mean, "std": std, "coef": coef, "intercept": y_mean, "alpha": np.asarray(alpha)})
     return out
 
 
+def _score(model: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The linear read-out of feature rows ``x``, unclipped (float64[N, 2])."""
+    out: np.ndarray = (x - model["mean"]) / model["std"] @ model["coef"].T + model["intercept"]
+    return out
+
+
+def _rescaled(model: dict[str, np.ndarray], scale: np.ndarray) -> dict[str, np.ndarray]:
+    """``model`` with its read-out multiplied by ``scale`` per target (signs unchanged)."""
+    return {**model, "coef": model["coef"] * scale[:, None], "intercept": model["intercept"] * scale}
+
+
 def _predict(model: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    out: np.ndarray = np.clip(
-        (x - model["mean"]) / model["std"] @ model["coef"].T + model["intercept"], -1, 1
-    )
+    """What :meth:`engine.emotion_recognizer.EmotionRecognizer.predict_features` returns: clipped."""
+    out: np.ndarray = np.clip(_score(model, x), -1, 1)
     return out
 
 
@@ -199,6 +225,25 @@ def _piece_means(design: _Design, pred: np.ndarray, pieces: np.ndarray) -> np.nd
     counts = np.bincount(design.piece, minlength=sums.shape[0])[:, None]
     means: np.ndarray = (sums / counts)[pieces]
     return means
+
+
+def _run_time(design: _Design, model: dict[str, np.ndarray], pieces: np.ndarray) -> np.ndarray:
+    """Piece predictions as the recognizer makes them: each bar read out and clipped, then averaged."""
+    rows = np.isin(design.piece, pieces)
+    pred = np.zeros((design.piece.size, 2))
+    pred[rows] = _predict(model, design.bar_x[rows])
+    return _piece_means(design, pred, pieces)
+
+
+def _calibration(scores: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per target, the factor s > 0 minimizing the weighted squared error of ``s * scores`` to ``y``.
+
+    ``scores`` are out-of-fold piece scores; ridge on ±1 targets shrinks them towards 0, and this
+    stretches them back so a piece's output reads as its expected sign (keeping every sign).
+    """
+    s = (w[:, None] * y * scores).sum(axis=0) / np.maximum((w[:, None] * scores**2).sum(axis=0), 1e-12)
+    out: np.ndarray = np.maximum(s, 1e-3)
+    return out
 
 
 # ---------------------------------------------------------------------------------------- scores
@@ -263,27 +308,78 @@ def _criterion(s: dict[str, Any]) -> float:
     return float(np.mean(parts) + s.get("emopia", {}).get("quadrant_acc", 0.0)) / 2
 
 
+def _out_of_fold(
+    design: _Design, data: dict[str, np.ndarray], pieces: np.ndarray, salt: str, alphas: Sequence[float]
+) -> np.ndarray:
+    """Grouped k-fold CV over ``pieces``: each piece's unclipped score, fitted without its fold.
+
+    Returns float64[alphas, pieces, 2].
+    """
+    folds = np.asarray([_fold(str(data["groups"][p]), salt) for p in pieces])
+    out = np.zeros((len(alphas), pieces.size, 2))
+    for k in range(FOLDS):
+        held = folds == k
+        if held.any():
+            for a, model in enumerate(_fit_path(design, pieces[~held], alphas)):
+                out[a, held] = _score(model, design.x[pieces[held]])
+    return out
+
+
+def _select(
+    design: _Design,
+    data: dict[str, np.ndarray],
+    pieces: np.ndarray,
+    salt: str,
+    truth: np.ndarray,
+    csv_labels: dict[str, tuple[int, int]],
+) -> tuple[float, np.ndarray, list[dict[str, Any]]]:
+    """The alpha with the best :func:`_criterion` in grouped CV over ``pieces`` (only), the read-out
+    scale fitted on that alpha's out-of-fold scores, and the table of every alpha's CV scores."""
+    oof = _out_of_fold(design, data, pieces, salt, ALPHAS)
+    table = []
+    for alpha, pred in zip(ALPHAS, oof, strict=True):
+        s = _scores(data, pieces, pred, truth[pieces], csv_labels)
+        table.append({"alpha": alpha, "score": _criterion(s), **s})
+    best = int(np.argmax([row["score"] for row in table]))
+    return ALPHAS[best], _calibration(oof[best], design.y[pieces], design.w[pieces]), table
+
+
+def _fit(
+    design: _Design,
+    data: dict[str, np.ndarray],
+    pieces: np.ndarray,
+    salt: str,
+    truth: np.ndarray,
+    csv_labels: dict[str, tuple[int, int]],
+) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+    """The shipped recipe on ``pieces`` alone: select alpha and scale by CV, fit, rescale."""
+    alpha, scale, table = _select(design, data, pieces, salt, truth, csv_labels)
+    model = _rescaled(_fit_path(design, pieces, [alpha])[0], scale)
+    return {**model, "scale": scale}, table
+
+
 def _cross_validate(
     design: _Design,
     data: dict[str, np.ndarray],
     pieces: np.ndarray,
     salt: str,
-    alphas: Sequence[float],
     truth: np.ndarray,
     csv_labels: dict[str, tuple[int, int]],
-) -> list[dict[str, Any]]:
-    """Grouped k-fold CV over ``pieces``: scores for each alpha."""
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Grouped k-fold CV of the whole recipe over ``pieces``: alpha and scale are chosen by an
+    inner grouped CV inside each training fold, so no held-out fold is ever looked at.
+
+    Returns the scores (pieces predicted as at run time) and each fold's alpha and scale.
+    """
     folds = np.asarray([_fold(str(data["groups"][p]), salt) for p in pieces])
-    means = [np.zeros((pieces.size, 2)) for _ in alphas]
+    means = np.zeros((pieces.size, 2))
+    chosen = []
     for k in range(FOLDS):
-        held = pieces[folds == k]
-        fits = _fit_path(design, pieces[folds != k], alphas)
-        rows = np.isin(design.piece, held)
-        for a, model in enumerate(fits):
-            pred = np.zeros((design.piece.size, 2))
-            pred[rows] = _predict(model, design.x[rows])
-            means[a][folds == k] = _piece_means(design, pred, held)
-    return [_scores(data, pieces, m, truth[pieces], csv_labels) for m in means]
+        held = folds == k
+        model, _ = _fit(design, data, pieces[~held], "inner", truth, csv_labels)
+        means[held] = _run_time(design, model, pieces[held])
+        chosen.append({"alpha": float(model["alpha"]), "scale": [round(float(s), 4) for s in model["scale"]]})
+    return _scores(data, pieces, means, truth[pieces], csv_labels), chosen
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -314,32 +410,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = np.flatnonzero(data["splits"] == TRAIN)
     held = np.flatnonzero(data["splits"] != TRAIN)
     everything = np.arange(num_pieces)
+    design = _Design(data, BLOCKS, MUSIC_SCALE)
 
     # Model selection: grouped CV on the train split only.
-    best: tuple[float, tuple[str, ...], float] | None = None
-    blocks: tuple[str, ...]
-    selection: list[dict[str, Any]] = []
-    for blocks in CANDIDATE_BLOCKS:
-        design = _Design(data, blocks, MUSIC_SCALE)
-        for alpha, s in zip(
-            ALPHAS, _cross_validate(design, data, train, "sel", ALPHAS, truth, csv_labels), strict=True
-        ):
-            score = _criterion(s)
-            selection.append({"blocks": list(blocks), "alpha": alpha, "score": score, **s})
-            _log(f"cv-train {'+'.join(blocks):>10} alpha {alpha:>7g}: score {score:.3f} {json.dumps(s)}")
-            if best is None or score > best[0]:
-                best = (score, blocks, alpha)
-    assert best is not None
-    _, blocks, alpha = best
-    _log(f"chosen: blocks {blocks}, alpha {alpha:g}")
-    design = _Design(data, blocks, MUSIC_SCALE)
-    model = _fit_path(design, train, [alpha])[0]
-    pred = _predict(model, design.x)
-    held_scores = _scores(data, held, _piece_means(design, pred, held), truth[held], csv_labels)
-    train_scores = _scores(data, train, _piece_means(design, pred, train), truth[train], csv_labels)
-    cv_all = _cross_validate(design, data, everything, "all", [alpha], truth, csv_labels)[0]
+    model, selection = _fit(design, data, train, "sel", truth, csv_labels)
+    for row in selection:
+        _log(f"cv-train alpha {row['alpha']:>7g}: score {row['score']:.3f} {json.dumps(row)}")
+    alpha, scale = float(model["alpha"]), model["scale"]
+    _log(f"chosen: alpha {alpha:g}, read-out scale (valence, arousal) {scale.round(3).tolist()}")
+    held_scores = _scores(data, held, _run_time(design, model, held), truth[held], csv_labels)
+    train_scores = _scores(data, train, _run_time(design, model, train), truth[train], csv_labels)
+    run_time = _run_time(design, model, everything)
+    percentiles = np.percentile(np.abs(run_time), [5, 50, 95], axis=0)
+    clipping = {
+        "bars_clipped_share": float((np.abs(_score(model, design.bar_x)) > 1).mean()),
+        "pieces_sign_changed_by_clipping": int(
+            (np.sign(run_time) != np.sign(_score(model, design.x))).any(axis=1).sum()
+        ),
+        "piece_abs_output_percentiles_5_50_95": [[round(float(v), 3) for v in p] for p in percentiles.T],
+    }
+    _log(f"run-time read-out on all labelled pieces: {json.dumps(clipping)}")
+    cv_all, cv_chosen = _cross_validate(design, data, everything, "all", truth, csv_labels)
     _log(f"held-out (val+test): {json.dumps(held_scores)}")
-    _log(f"cv{FOLDS} all labelled: {json.dumps(cv_all)}")
+    _log(f"cv{FOLDS} all labelled (nested): {json.dumps(cv_all)}; per fold {json.dumps(cv_chosen)}")
 
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
@@ -356,7 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "vocab_version": V.VOCAB_VERSION,
         "targets": ["valence", "arousal"],
         "features": {
-            "blocks": list(blocks),
+            "blocks": list(BLOCKS),
             "known_blocks": list(FEATURE_BLOCKS),
             "encoder": "shipped composer (models/composer), cond fixed at (0, 0); per-bar mean of the "
             "top LSTM layer's h / c after each token of the bar (BOS in bar 0, EOS in the last)",
@@ -366,17 +459,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             "music_scale": MUSIC_SCALE,
         },
         "fit": {
-            "model": "ridge per target on standardized features (closed form); piece = mean of its bars",
+            "model": "piece-level ridge per target (closed form) on standardized features: a piece's "
+            "features are the mean of its bars'; being linear, the read-out applies to each bar alike "
+            "(a piece's unclipped score is the mean of its bars'); at run time each bar's output is "
+            "clipped to [-1, 1] and a piece is the mean of its bars",
             "alpha": alpha,
+            "readout_scale": [float(s) for s in scale],
+            "readout_scale_fit": "per target, the least-squares factor from the out-of-fold scores "
+            "of the selection CV to the ±1 targets (weighted); coef and intercept are multiplied by "
+            "it, so outputs read as the expected sign and no sign changes",
             "weighting": "each labelled source weighs the same in total, each piece the same within it",
-            "targets": "VGMIDI: per-bar mean listener curve; EMOPIA: quadrant as (±0.75, ±0.75)",
+            "targets": "sign of the piece's label, ±1: VGMIDI the sign of its mean listener curve, "
+            "EMOPIA the signs of its quadrant's valence / arousal",
             "train_pieces": int(train.size),
-            "selection": f"grouped {FOLDS}-fold CV on the train split over blocks {CANDIDATE_BLOCKS} "
-            f"and alpha {ALPHAS}; score = mean(VGMIDI V/A sign acc (curve)) averaged with EMOPIA 4Q acc",
+            "selection": f"grouped {FOLDS}-fold CV on the train split over alpha {ALPHAS}; score = "
+            "mean(VGMIDI V/A sign acc (curve)) averaged with EMOPIA 4Q acc",
+            "run_time_output": clipping,
         },
         "metrics": {
             "held_out_val_test": held_scores,
-            f"cv{FOLDS}_all_labelled": cv_all,
+            f"cv{FOLDS}_all_labelled": {
+                **cv_all,
+                "protocol": f"grouped {FOLDS}-fold CV of the whole recipe (alpha and scale chosen by an "
+                f"inner grouped {FOLDS}-fold CV inside each training fold); pieces predicted as at run time",
+                "folds": cv_chosen,
+            },
             "train_fit": train_scores,
             "selection_cv_train": selection,
         },

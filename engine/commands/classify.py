@@ -23,8 +23,9 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "classify",
         help="recognize the emotion (valence, arousal, quadrant) of a MIDI file",
-        description="Recognize valence and arousal in [-1, 1] of a MIDI file, per bar and for the whole "
-        "piece, with its quadrant (1 +V+A, 2 -V+A, 3 -V-A, 4 +V-A).",
+        description="Recognize valence and arousal of a MIDI file, per bar and for the whole piece, "
+        "with its quadrant (1 +V+A, 2 -V+A, 3 -V-A, 4 +V-A). Values are scores in [-1, 1]: the sign is "
+        "the prediction, the size how sure it is.",
     )
     p.add_argument("file", type=Path, help="MIDI file to classify")
     p.add_argument("--json", action="store_true", help="print the result as JSON (with every bar)")
