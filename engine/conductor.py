@@ -56,6 +56,8 @@ SCALES: Final = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10
 MIDI_CLOCK_PPQN: Final = 24
 MAX_KEPT_BOUNDARIES: Final = 64  # cut points kept (the oldest, already played, are dropped)
 _EPS: Final = 1e-9
+#: a change lands at least this long after the last instant the clock has sent
+SENT_MARGIN_S: Final = 1e-4
 
 
 @dataclass(frozen=True)
@@ -321,12 +323,15 @@ class Conductor:
         state and the same random numbers (the cut is made when composing reaches the point
         otherwise), so the notes depend only on the inputs and their beats.
         """
-        beat = self.sync_beat(now_s, sync)
-        release = now_s if sync == "immediate" else None
-        self._transitions.append(_Transition(beat, release_s=release, **change))  # type: ignore[arg-type]
-        self._transitions.sort(key=lambda t: t.beat)
-        if any(b.beat >= beat - _EPS for b in self._boundaries):
-            self._cut(beat, release)
+        with self.queue.lock:  # the clock sends nothing between reading its progress and the cut
+            # what the clock already sent stays sent (a beat tick must not go out twice)
+            now_s = max(now_s, self.queue.sent_until_s + SENT_MARGIN_S)
+            beat = self.sync_beat(now_s, sync)
+            release = now_s if sync == "immediate" else None
+            self._transitions.append(_Transition(beat, release_s=release, **change))  # type: ignore[arg-type]
+            self._transitions.sort(key=lambda t: t.beat)
+            if any(b.beat >= beat - _EPS for b in self._boundaries):
+                self._cut(beat, release)
         return beat
 
     # ------------------------------------------------------------------------ composition

@@ -22,6 +22,7 @@ more often, which delays the clock thread (measured: ``affetto bench server``).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -226,6 +227,7 @@ class EventQueue:
     ) -> None:
         self.clock = clock
         self._lock = threading.RLock()
+        self.sent_until_s = -math.inf  # the clock has popped every event due up to this time
         cap = max(16, int(capacity))
         self._alloc(cap)
         self._n = 0
@@ -358,7 +360,14 @@ class EventQueue:
         with self._lock:
             return self._pop_due_locked(until_s)
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The queue's re-entrant lock: hold it to read :attr:`sent_until_s` and act on it (cut)
+        before the clock can pop anything more."""
+        return self._lock
+
     def _pop_due_locked(self, until_s: float) -> DueEvents:
+        self.sent_until_s = max(self.sent_until_s, until_s)
         popped, written = _pop_due(
             self._time, self._kind, self._seqs, self._origin, self._ints, self._n, float(until_s), self.owner,
             self._out_t, self._out_k, self._out_ch, self._out_a, self._out_b, self._out_q,

@@ -212,3 +212,25 @@ def test_leitmotif_from_a_midi_file(tmp_path: Path) -> None:
     theme = theme_from_midi("arp", path)
     assert theme.notes == theme_from_notes("arp", THEME).notes
     assert (theme.tonic_pc, theme.mode) == (0, "major")
+
+
+def test_a_change_never_cuts_what_the_clock_already_sent(composer: Composer) -> None:
+    """A change computed from a stale clock reading (the composing thread was delayed) still lands
+    after what the clock has sent: a beat tick or note is never sent twice."""
+    from engine.conductor import Conductor, compose_ahead
+    from engine.scheduler import BEAT, EventQueue
+
+    queue = EventQueue()
+    conductor = Conductor(composer, queue, 5, state="combat")
+    try:
+        conductor.start(0.0)
+        compose_ahead(composer, [conductor], 0.0)
+        sent = queue.pop_due(0.0).rows()  # the clock sent beat 0 (and the notes on it) at t = 0
+        assert any(k == BEAT and a == 0 and b == 0 for _, k, _, a, b in sent)
+        conductor.set_emotion(-0.01, 0.9, 0.9, sync="immediate")  # read the clock just before t = 0
+        compose_ahead(composer, [conductor], 0.0)
+        later = queue.pop_due(1.0).rows()
+        assert not any(k == BEAT and a == 0 and b == 0 for _, k, _, a, b in later)
+        assert any(k == BEAT and a == 1 for _, k, _, a, b in later)  # the music went on
+    finally:
+        conductor.stop(0.0)
