@@ -94,6 +94,17 @@ class Session:
         return self.conductor is not None and not self.conductor.closed
 
 
+@dataclass(frozen=True)
+class ClockTask:
+    """Work for the clock thread: ``release`` the notes of ``events``, or ``route`` the session
+    into ``outputs``."""
+
+    session: Session
+    what: str
+    outputs: tuple[str, ...] = ()
+    events: EventQueue | None = None
+
+
 class NoteEvents:
     """The ``notes`` output: each note-on and note-off of a session as a ``note`` event to its
     subscribers (velocity 0: off), for a game that plays the music with its own synth."""
@@ -149,7 +160,7 @@ class SessionHost:
         unknown = sorted(set(self.default_outputs) - set(names))
         if unknown:
             raise ValueError(f"default outputs {unknown} are not among this server's outputs {list(names)}")
-        self._tasks: deque[tuple[Session, str, tuple[str, ...]]] = deque()  # for the clock thread
+        self._tasks: deque[ClockTask] = deque()  # for the clock thread
         self.sessions: dict[str, Session] = {}
         self._inbox: queue_mod.Queue[tuple[Session, Request | None]] = queue_mod.Queue(maxsize=100_000)
         self._wake = threading.Condition()
@@ -209,7 +220,7 @@ class SessionHost:
             th.join(timeout=5.0)
         self._threads = []
         while self._tasks:  # what the clock thread had not done yet
-            self._run_task(*self._tasks.popleft())
+            self._run_task(self._tasks.popleft())
         for session in list(self.sessions.values()):
             self._close(session)
 
@@ -363,7 +374,7 @@ class SessionHost:
         session.conductor = Conductor(self.composer, events, session.seed, p.config, state=p.start_state)
         session.t0 = time.perf_counter() + PREROLL_S
         session.conductor.start(0.0)
-        self._clock_task(session, "route", session.chosen_outputs)
+        self._clock_task(ClockTask(session, "route", session.chosen_outputs))
 
     def _apply(self, session: Session, request: Request) -> None:
         c = session.conductor
@@ -373,7 +384,7 @@ class SessionHost:
             self._transport(session, args["action"], args["value"])
             return
         if op == "output":
-            self._clock_task(session, "route", session.chosen_outputs)
+            self._clock_task(ClockTask(session, "route", session.chosen_outputs))
             return
         if c is None or c.closed:
             return  # stopped: the request is dropped (answered ok: the transport says stopped)
@@ -419,36 +430,36 @@ class SessionHost:
         session.notices = sorted([*session.notices, (time_s, event)], key=lambda n: n[0])
 
     def _release(self, session: Session) -> None:
-        """Every sounding note of the session off (see :meth:`_release_now`), on the clock thread."""
-        self._clock_task(session, "release", ())
+        """Every sounding note of the session's current queue off (see :meth:`_release_now`), on
+        the clock thread (the queue is taken now: a restart may replace it before then)."""
+        if session.events is not None:
+            self._clock_task(ClockTask(session, "release", (), session.events))
 
-    def _clock_task(self, session: Session, what: str, outputs: tuple[str, ...]) -> None:
+    def _clock_task(self, task: ClockTask) -> None:
         """Have the clock thread (the only thread that sends to outputs) release or route a
         session; done here and now when the clock thread is not running."""
         if not self._threads:
-            self._run_task(session, what, outputs)
+            self._run_task(task)
             return
         with self._wake:
-            self._tasks.append((session, what, outputs))
+            self._tasks.append(task)
             self._wake.notify_all()
 
-    def _run_task(self, session: Session, what: str, outputs: tuple[str, ...]) -> None:
-        if what == "release":
-            self._release_now(session)
-        elif not session.closed:
-            self._route(session, outputs)
+    def _run_task(self, task: ClockTask) -> None:
+        if task.what == "release" and task.events is not None:
+            self._release_now(task.session, task.events)
+        elif not task.session.closed:
+            self._route(task.session, task.outputs)
 
     def _shared(self, session: Session, name: str) -> bool:
         others = [s for s in list(self.sessions.values()) if s is not session and not s.closed]
         return any(name in s.outputs for s in others)
 
-    def _release_now(self, session: Session) -> None:
-        """Every sounding note of the session off; CC 123 on every channel of its own sinks and of
-        the outputs no other session plays into (clock thread)."""
-        if session.events is None:
-            return
+    def _release_now(self, session: Session, events: EventQueue) -> None:
+        """Every sounding note of ``events`` (the session's queue) off; CC 123 on every channel of
+        its own sinks and of the outputs no other session plays into (clock thread)."""
         now = session.now_s()
-        rows = session.events.all_notes_off(now).rows()
+        rows = events.all_notes_off(now).rows()
         panic = [(now, CONTROL, ch, 123, 0) for ch in range(16)]
         own = [(sink, rows + panic) for sink in session.base_sinks]
         for name, sink in session.outputs.items():
@@ -604,8 +615,8 @@ class SessionHost:
                 dirty, self._dirty = self._dirty, set()
                 tasks = list(self._tasks)
                 self._tasks.clear()
-            for session, what, names in tasks:
-                self._run_task(session, what, names)
+            for task in tasks:
+                self._run_task(task)
             for s in dirty:
                 due = self._next_due(s)
                 if due < s.clock_due:

@@ -315,6 +315,45 @@ async def test_notes_output_streams_the_music_to_the_client(server: AffettoServe
         assert times == sorted(times)
 
 
+def test_stop_then_start_at_once_leaves_no_note_hanging(composer: Composer) -> None:
+    """A stop's note-offs go to the notes of the music that stopped, even when a start (a new
+    queue) follows before the clock thread has sent them. The host's two threads are played by
+    this test, in the worst order: stop and start applied, then the clock thread's turn."""
+    from collections import deque
+
+    from engine.event_sinks import CallbackSink
+    from engine.scheduler import NOTE_OFF, NOTE_ON
+
+    sounding: set[tuple[int, int]] = set()
+
+    def record(time_s: float, kind: int, channel: int, a: int, b: int) -> None:
+        (sounding.add if kind == NOTE_ON else sounding.discard)((channel, a))
+
+    host = SessionHost(composer, sinks_for=lambda name: [CallbackSink(record, (NOTE_ON, NOTE_OFF))])
+    session = host.open(None)
+    try:
+        combat = Request("state", {"name": "combat", "sync": "immediate"})
+        host._apply_batch(deque([(session, None), (session, combat)]), math.inf)
+        host._running = True  # the composing round runs while the host is "running"
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end and not sounding:
+            host._compose_round()
+            host._send_due(session)
+            time.sleep(0.005)
+        assert sounding  # notes are sounding
+        host._threads = [threading.current_thread()]  # as if the clock thread ran: tasks wait for it
+        stop = Request("transport", {"action": "stop", "value": None})
+        start = Request("transport", {"action": "start", "value": None})
+        host._apply_batch(deque([(session, stop), (session, start)]), math.inf)
+        host._threads = []
+        while host._tasks:  # the clock thread's turn
+            host._run_task(host._tasks.popleft())
+        assert sounding == set()
+    finally:
+        host._running = False
+        host.stop()
+
+
 def test_requests_are_applied_in_time_slices(composer: Composer) -> None:
     """The composing thread applies queued requests for a bounded time, then composes: a backlog
     far larger than one slice stays queued, in order, for the next one."""
