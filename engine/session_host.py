@@ -2,10 +2,13 @@
 
 Threads (see ARCHITECTURE): the transports' asyncio loop calls :meth:`SessionHost.submit`,
 which validates a request against its session, answers at once and queues the work (never
-waits); one **composing thread** applies queued requests and keeps every session's lookahead
-full, stepping all sessions that need tokens in one batched ONNX Runtime call; one **clock
-thread** sends each session's due events — notes to its MIDI output, beat/bar/transition
-events to its subscribers (callbacks that must not block: the server hands them to its loop).
+waits); one **composing thread** applies queued requests in time slices and keeps every
+session's lookahead full, stepping the sessions that need tokens (and those that soon will) in
+one batched ONNX Runtime call; one **clock thread** sends each session's due events — notes to
+the outputs it chose (the server's synth or MIDI port, or ``note`` events to its subscribers),
+beat/bar/transition events to its subscribers (callbacks that must not block: the server hands
+them to its loop). Only the clock thread sends to outputs: routing and releasing notes are tasks
+handed to it.
 
 A session starts playing when it is opened and expires after ``idle_timeout_s`` without a
 request from any of its clients; expiring, stopping or closing always releases its notes.
@@ -133,8 +136,11 @@ class SessionHost:
         idle_timeout_s: a session without requests for this long expires.
         late_threshold_s: an event sent this much after its time counts as late (see stats).
         sinks_for: makes extra sinks of a new session (recorders, listeners); default none.
-        outputs: the server's outputs (audio, MIDI) sessions choose from; None: events only.
-        default_outputs: the outputs a new session plays into (default: all of ``outputs``).
+        outputs: the server's devices (audio, MIDI) sessions choose from, besides ``notes``.
+        default_outputs: what a new session plays into (default: every device of ``outputs``).
+
+    Raises:
+        ValueError: ``default_outputs`` names an output this host does not have.
     """
 
     def __init__(
