@@ -479,10 +479,11 @@ class SessionHost:
         if session.events is None:
             return
         now = session.now_s()
-        for name in [n for n in session.outputs if n not in names]:
-            sink = session.outputs.pop(name)
+        leaving = [n for n in session.outputs if n not in names]
+        if leaving:
             offs = [(now, NOTE_OFF, ch, pitch, 0) for ch, pitch in session.events.sounding_notes()]
-            self._send_rows(session, sink, offs)
+            for name in leaving:
+                self._send_rows(session, session.outputs.pop(name), offs)
         for name in [n for n in names if n not in session.outputs]:
             if name == NOTES:
                 session.outputs[name] = NoteEvents(self, session)
@@ -546,13 +547,13 @@ class SessionHost:
             if request is not None and request.op in ("emotion", "param"):
                 last[id(session)] = i
         touched: list[Session] = []
-        i = 0
+        index = 0
         while pending:
             session, request = pending.popleft()
-            i += 1
             if not session.closed:
                 touched.append(session)
-                self._apply_one(session, request, superseded=last.get(id(session), i - 1) != i - 1)
+                self._apply_one(session, request, superseded=last.get(id(session), index) != index)
+            index += 1
             if time.perf_counter() > until:
                 break
         if touched:
