@@ -26,7 +26,9 @@ import time
 from typing import Any
 
 from engine.composer import Composer
+from engine.midi_port import MidiPortError
 from engine.osc_codec import OscArg, encode_message
+from engine.output_process import OutputProcess, OutputProcessError
 from engine.protocol import Request
 from engine.server import AffettoServer, ServerSettings
 from engine.session_host import SessionHost
@@ -60,52 +62,94 @@ def _stall_probe(seconds: float, late_s: float, queue: Any) -> None:
 
 
 def sessions_held(
-    counts: tuple[int, ...] = (50, 100, 200, 256), seconds: float = 10.0, late_ms: float = 5.0
+    counts: tuple[int, ...] = (50, 100, 200, 256),
+    seconds: float = 10.0,
+    late_ms: float = 5.0,
+    midi_port: str | None = "affetto-bench",
+    midi_api: str | None = None,
 ) -> dict[str, Any]:
-    """Late events with N sessions playing, for each N.
+    """Late events with N sessions playing, for each N, every session into a MIDI port played by
+    the output process, as ``affetto serve --midi-port`` does (see
+    :class:`engine.output_process.OutputProcess`).
+
+    Late: an event the output process sent to the port (``device``), or the server process handed
+    on (``server``: to nobody here, as no session has a subscriber), more than ``late_ms`` after its
+    time. Without a port (``midi_port`` None, or it cannot be opened: ``device_error``) the
+    sessions play into nothing and only the server process's clock is measured.
 
     Each run also has a lone probe process wake every 3 ms (``machine``): its late wake-ups are
     the machine's own stalls (a loaded VM's vCPU can be descheduled for milliseconds), which no
-    code in this process can avoid; a thread waiting for the GIL also waits out a stall of the
-    thread holding it.
+    code can avoid.
     """
     out: dict[str, Any] = {"late_threshold_ms": late_ms, "seconds": seconds, "runs": []}
     composer = Composer(max_streams=max(counts), intra_op_threads=1, precision="int8")  # as affetto serve
-    for n in counts:
-        host = SessionHost(composer, idle_timeout_s=3600.0, late_threshold_s=late_ms / 1000)
-        host.start()
+    device: OutputProcess | None = None
+    if midi_port is not None:
         try:
-            sessions = [host.open(None) for _ in range(n)]
-            for s in sessions:
-                host.submit(s, Request("state", {"name": "combat", "sync": "immediate"}))
-            deadline = time.monotonic() + 60.0
-            while time.monotonic() < deadline and not all(s.events_sent > 0 for s in sessions):
-                time.sleep(0.1)  # until every session is playing
-            time.sleep(2.0)  # and past its first bars
-            ctx = mp.get_context("spawn")
-            q: Any = ctx.Queue()
-            probe = ctx.Process(target=_stall_probe, args=(seconds, late_ms / 1000, q))
-            probe.start()
-            time.sleep(1.0)  # the probe's interpreter started
-            base = host.stats
-            host.max_lateness_s = 0.0
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            time.sleep(seconds)
-            stats = host.stats
-            machine = q.get(timeout=30)
-            probe.join(timeout=10)
-            cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-            sent = stats["events_sent"] - base["events_sent"]
-            late = stats["late_events"] - base["late_events"]
-            worst_ms = round(host.max_lateness_s * 1000, 2)
-            out["runs"].append({"sessions": n, "events": sent, "late": late, "max_lateness_ms": worst_ms,
-                                "cpu_cores": round(cpu, 2), "machine": machine,
-                                "errors": host.errors[:3]})  # fmt: skip
-        finally:
-            host.stop()
+            device = OutputProcess(midi_port=midi_port, midi_api=midi_api)
+            out["device"] = f"MIDI port {midi_port!r} ({midi_api or 'default API'}) in the output process"
+        except (MidiPortError, OutputProcessError) as exc:
+            out["device_error"] = str(exc)
+    try:
+        for n in counts:
+            out["runs"].append(_sessions_run(composer, device, n, seconds, late_ms))
+    finally:
+        if device is not None:
+            device.close()
     ok = [r["sessions"] for r in out["runs"] if r["late"] == 0 and r["events"] > 0]
     out["max_sessions_without_late_events"] = max(ok) if ok else 0
     return out
+
+
+def _sessions_run(
+    composer: Composer, device: OutputProcess | None, n: int, seconds: float, late_ms: float
+) -> dict[str, Any]:
+    if device is not None:
+        device.start()
+    host = SessionHost(composer, idle_timeout_s=3600.0, late_threshold_s=late_ms / 1000, outputs=device)
+    host.start()
+    try:
+        sessions = [host.open(None) for _ in range(n)]
+        for s in sessions:
+            host.submit(s, Request("state", {"name": "combat", "sync": "immediate"}))
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline and not all(s.events_sent > 0 for s in sessions):
+            time.sleep(0.1)  # until every session is playing
+        time.sleep(2.0)  # and past its first bars
+        ctx = mp.get_context("spawn")
+        q: Any = ctx.Queue()
+        probe = ctx.Process(target=_stall_probe, args=(seconds, late_ms / 1000, q))
+        probe.start()
+        time.sleep(1.0)  # the probe's interpreter started
+        base = host.stats
+        host.max_lateness_s = 0.0
+        dev0 = device.stats if device is not None else None
+        if device is not None:
+            device.reset_stats()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        time.sleep(seconds)
+        stats = host.stats
+        dev1 = device.stats if device is not None else None
+        machine = q.get(timeout=30)
+        probe.join(timeout=10)
+        cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+        run: dict[str, Any] = {"sessions": n, "cpu_cores": round(cpu, 2), "machine": machine}
+        run["server"] = {
+            "events": stats["events_sent"] - base["events_sent"],
+            "late": stats["late_events"] - base["late_events"],
+            "max_lateness_ms": round(host.max_lateness_s * 1000, 2),
+        }
+        if dev0 is not None and dev1 is not None:
+            run["device"] = {k: dev1[k] - dev0[k] for k in ("events", "late", "dropped", "errors")}
+            run["device"]["max_lateness_ms"] = dev1["max_lateness_ms"]
+        run["events"] = run["device"]["events"] if "device" in run else run["server"]["events"]
+        run["late"] = run["server"]["late"] + run.get("device", {}).get("late", 0)
+        run["max_lateness_ms"] = max(run["server"]["max_lateness_ms"],
+                                     run.get("device", {}).get("max_lateness_ms", 0.0))  # fmt: skip
+        run["errors"] = host.errors[:3]
+        return run
+    finally:
+        host.stop()
 
 
 def _flood(port: int, seconds: float, senders: int, rate_per_s: float, queue: Any) -> None:

@@ -45,6 +45,9 @@ class HostOutputs:
         engine.midi_port.MidiPortError: the MIDI port cannot be opened.
     """
 
+    #: sinks get each event at its time (see :class:`engine.output_process.OutputProcess`)
+    lead_s: Final = 0.0
+
     def __init__(
         self,
         *,

@@ -36,6 +36,7 @@ from engine.conductor_config import ConductorConfig
 from engine.event_sinks import EventSink
 from engine.host_outputs import HostOutputs
 from engine.leitmotif import theme_from_notes
+from engine.output_process import OutputProcess
 from engine.performance import SWITCH_INTERVAL_S
 from engine.profile import DEFAULT_PROFILE, ParamMapper, Profile
 from engine.protocol import ProtocolError, Request
@@ -65,10 +66,13 @@ class Session:
     name: str
     seed: int
     profile: Profile
-    sinks: list[EventSink]  # every sink the clock thread sends to: ``base_sinks`` + ``outputs``
     mapper: ParamMapper
     base_sinks: tuple[EventSink, ...] = ()
     outputs: dict[str, EventSink] = field(default_factory=dict)  # server outputs it plays into (clock)
+    device_sinks: tuple[EventSink, ...] = ()  # of ``outputs``: the devices (sent ``lead_s`` early)
+    local_sinks: tuple[EventSink, ...] = ()  # ``base_sinks`` and the ``notes`` output (sent on time)
+    local: deque[tuple[float, int, int, int, int, float]] = field(default_factory=deque)  # taken early, for
+    # the local sinks and beat events at their time: (time_s, kind, channel, a, b, queued_s)
     chosen_outputs: tuple[str, ...] = ()  # what its clients chose (the clock thread catches up)
     conductor: Conductor | None = None
     events: EventQueue | None = None
@@ -106,6 +110,7 @@ class ClockTask:
     what: str
     outputs: tuple[str, ...] = ()
     events: EventQueue | None = None
+    t0: float = 0.0  # the clock origin of ``events`` (a restart gives the session a new one)
 
 
 class NoteEvents:
@@ -136,7 +141,9 @@ class SessionHost:
         idle_timeout_s: a session without requests for this long expires.
         late_threshold_s: an event sent this much after its time counts as late (see stats).
         sinks_for: makes extra sinks of a new session (recorders, listeners); default none.
-        outputs: the server's devices (audio, MIDI) sessions choose from, besides ``notes``.
+        outputs: the server's devices (audio, MIDI) sessions choose from, besides ``notes``: in
+            this process (:class:`engine.host_outputs.HostOutputs`) or in a process of their own
+            (:class:`engine.output_process.OutputProcess`, which takes events ``lead_s`` early).
         default_outputs: what a new session plays into (default: every device of ``outputs``).
 
     Raises:
@@ -151,7 +158,7 @@ class SessionHost:
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         late_threshold_s: float = 0.005,
         sinks_for: Callable[[str], list[EventSink]] | None = None,
-        outputs: HostOutputs | None = None,
+        outputs: HostOutputs | OutputProcess | None = None,
         default_outputs: tuple[str, ...] | None = None,
     ) -> None:
         self.composer = composer
@@ -160,6 +167,9 @@ class SessionHost:
         self.late_threshold_s = float(late_threshold_s)
         self.sinks_for = sinks_for or (lambda name: [])
         self.outputs = outputs
+        #: events are taken this long before their time; the devices get them then, the local
+        #: sinks and subscribers at their time (see :meth:`_send_due`)
+        self.lead_s = 0.0 if outputs is None else float(outputs.lead_s)
         names = self.output_names
         devices = tuple(n for n in names if n != NOTES)
         self.default_outputs = devices if default_outputs is None else tuple(default_outputs)
@@ -250,7 +260,8 @@ class SessionHost:
             name = name or f"s-{secrets.token_hex(4)}"
             p = self.profile
             base = tuple(self.sinks_for(name))
-            session = Session(name, secrets.randbelow(2**31), p, list(base), ParamMapper(p), base_sinks=base)
+            seed = secrets.randbelow(2**31)
+            session = Session(name, seed, p, ParamMapper(p), base_sinks=base, local_sinks=base)
             session.clients = 1
             session.chosen_outputs = self.default_outputs
             self.sessions[name] = session
@@ -439,7 +450,7 @@ class SessionHost:
         """Every sounding note of the session's current queue off (see :meth:`_release_now`), on
         the clock thread (the queue is taken now: a restart may replace it before then)."""
         if session.events is not None:
-            self._clock_task(ClockTask(session, "release", (), session.events))
+            self._clock_task(ClockTask(session, "release", (), session.events, session.t0))
 
     def _clock_task(self, task: ClockTask) -> None:
         """Have the clock thread (the only thread that sends to outputs) release or route a
@@ -453,7 +464,10 @@ class SessionHost:
 
     def _run_task(self, task: ClockTask) -> None:
         if task.what == "release" and task.events is not None:
-            self._release_now(task.session, task.events)
+            self._release_now(task.session, task.events, task.t0)
+            if task.session.closed:
+                for sink in task.session.device_sinks:
+                    _forget(sink)
         elif not task.session.closed:
             self._route(task.session, task.outputs)
 
@@ -461,17 +475,23 @@ class SessionHost:
         others = [s for s in list(self.sessions.values()) if s is not session and not s.closed]
         return any(name in s.outputs for s in others)
 
-    def _release_now(self, session: Session, events: EventQueue) -> None:
-        """Every sounding note of ``events`` (the session's queue) off; CC 123 on every channel of
-        its own sinks and of the outputs no other session plays into (clock thread)."""
-        now = session.now_s()
+    def _release_now(self, session: Session, events: EventQueue, t0: float) -> None:
+        """Every sounding note of ``events`` (the session's queue, whose time 0 is ``t0``) off, at
+        the end of what was already taken from it; CC 123 on every channel of its own sinks and of
+        the outputs no other session plays into (clock thread). The local sinks first get what
+        was taken for them but not yet sent, except its note-ons (their offs are in the release)."""
+        local = session.local
+        while local:
+            t, k, ch, a, b, _ = local.popleft()
+            if k not in (NOTE_ON, BEAT):
+                self._send_rows(session, session.local_sinks, [(t, k, ch, a, b)])
+        wall = max(time.perf_counter(), t0 + events.sent_until_s)
+        now = wall - session.t0  # in the session's present clock (a restart may have moved it)
         rows = events.all_notes_off(now).rows()
         panic = [(now, CONTROL, ch, 123, 0) for ch in range(16)]
-        own = [(sink, rows + panic) for sink in session.base_sinks]
+        self._send_rows(session, session.base_sinks, rows + panic)
         for name, sink in session.outputs.items():
-            own.append((sink, rows if self._shared(session, name) else rows + panic))
-        for sink, out in own:
-            self._send_rows(session, sink, out)
+            self._send_rows(session, (sink,), rows if self._shared(session, name) else rows + panic)
 
     def _route(self, session: Session, names: tuple[str, ...]) -> None:
         """Play ``session`` into the server outputs ``names`` from now (clock thread): its sounding
@@ -481,9 +501,12 @@ class SessionHost:
         now = session.now_s()
         leaving = [n for n in session.outputs if n not in names]
         if leaving:
-            offs = [(now, NOTE_OFF, ch, pitch, 0) for ch, pitch in session.events.sounding_notes()]
+            end = max(now, session.events.sent_until_s)  # after what the outputs were already sent
+            offs = [(end, NOTE_OFF, ch, pitch, 0) for ch, pitch in session.events.sounding_notes()]
             for name in leaving:
-                self._send_rows(session, session.outputs.pop(name), offs)
+                sink = session.outputs.pop(name)
+                self._send_rows(session, (sink,), offs)
+                _forget(sink)
         for name in [n for n in names if n not in session.outputs]:
             if name == NOTES:
                 session.outputs[name] = NoteEvents(self, session)
@@ -491,17 +514,20 @@ class SessionHost:
             assert self.outputs is not None  # names were checked against output_names
             sink = self.outputs.sink(name, lambda: session.t0)
             setup = [(now, k, ch, a, b) for k, ch, a, b in channel_setup(session.config)]
-            self._send_rows(session, sink, setup)
+            self._send_rows(session, (sink,), setup)
             session.outputs[name] = sink
-        session.sinks = [*session.base_sinks, *session.outputs.values()]
+        session.device_sinks = tuple(sink for n, sink in session.outputs.items() if n != NOTES)
+        notes = (session.outputs[NOTES],) if NOTES in session.outputs else ()
+        session.local_sinks = (*session.base_sinks, *notes)
 
-    def _send_rows(self, session: Session, sink: EventSink, rows: list[Row]) -> None:
-        for t, k, ch, a, b in rows:
-            try:
-                sink.send(t, k, ch, a, b)
-            except Exception as err:  # a broken output must not stop the others
-                self._report(f"{session.name}: {err}")
-                return
+    def _send_rows(self, session: Session, sinks: tuple[EventSink, ...], rows: list[Row]) -> None:
+        for sink in sinks:
+            for t, k, ch, a, b in rows:
+                try:
+                    sink.send(t, k, ch, a, b)
+                except Exception as err:  # a broken output must not stop the others
+                    self._report(f"{session.name}: {err}")
+                    break
 
     def _close(self, session: Session) -> None:
         if session.closed:
@@ -648,28 +674,45 @@ class SessionHost:
             elif wait > 0:
                 time.sleep(0)
 
-    @staticmethod
-    def _next_due(s: Session) -> float:
+    def _next_due(self, s: Session) -> float:
         if s.events is None or s.closed:
             return math.inf
-        return s.t0 + min(s.events.next_time_s, s.notices[0][0] if s.notices else math.inf)
+        local = s.local[0][0] if s.local else math.inf
+        notice = s.notices[0][0] if s.notices else math.inf
+        return s.t0 + min(s.events.next_time_s - self.lead_s, local, notice)
 
     def _send_due(self, session: Session) -> None:
+        """Take the session's events due within ``lead_s``: the device sinks get them now (they
+        schedule them: see :class:`engine.output_process.OutputProcess`), the local sinks and the
+        subscribers (beats) at their time, and each event counts once, when it was last handed on."""
         assert session.events is not None
         now = session.now_s()
-        due = session.events.pop_due(now)
-        conductor = session.conductor
+        due = session.events.pop_due(now + self.lead_s)
+        devices, local = session.device_sinks, session.local_sinks
         for (t, k, ch, a, b), q in zip(due.rows(), due.queued_s.tolist(), strict=True):
-            session.events_sent += 1
-            lateness = now - max(t, q)
-            if lateness > self.late_threshold_s:
-                session.late_events += 1
-            if lateness > self.max_lateness_s:
-                self.max_lateness_s = lateness
+            if k == BEAT:
+                if session.subscribers:
+                    session.local.append((t, k, ch, a, b, q))
+                else:
+                    self._count(session, now - max(t, q))
+                continue
+            for sink in devices:
+                try:
+                    sink.send(t, k, ch, a, b)
+                except Exception as err:
+                    self._report(f"{session.name}: {err}")
+            if local:
+                session.local.append((t, k, ch, a, b, q))
+            else:
+                self._count(session, now - max(t, q))
+        pending, conductor = session.local, session.conductor
+        while pending and pending[0][0] <= now:
+            t, k, ch, a, b, q = pending.popleft()
+            self._count(session, now - max(t, q))
             if k == BEAT:
                 self._beat(session, conductor, t, a, b)
                 continue
-            for sink in session.sinks:
+            for sink in local:
                 try:
                     sink.send(t, k, ch, a, b)
                 except Exception as err:
@@ -677,6 +720,13 @@ class SessionHost:
         while session.notices and session.notices[0][0] <= now:
             _, event = session.notices.pop(0)
             self._publish(session, event)
+
+    def _count(self, session: Session, lateness_s: float) -> None:
+        session.events_sent += 1
+        if lateness_s > self.late_threshold_s:
+            session.late_events += 1
+        if lateness_s > self.max_lateness_s:
+            self.max_lateness_s = lateness_s
 
     def _beat(
         self, session: Session, conductor: Conductor | None, time_s: float, beat: int, bar: int
@@ -705,3 +755,10 @@ class SessionHost:
                 subscriber(event)
             except Exception as err:
                 self._report(f"{session.name}: subscriber failed: {err}")
+
+
+def _forget(sink: EventSink) -> None:
+    """Let a sink free what it holds for a session that no longer plays into it."""
+    forget = getattr(sink, "forget", None)
+    if forget is not None:
+        forget()

@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
     """
     from engine.audio_stream import AudioUnavailable
     from engine.composer import Composer
-    from engine.host_outputs import HostOutputs
     from engine.midi_port import MidiPortError
+    from engine.output_process import OutputProcess, OutputProcessError
     from engine.profile import ProfileError, load_profile
     from engine.server import AffettoServer, ServerSettings, parse_allowlist
     from engine.session_host import SessionHost
@@ -102,12 +102,14 @@ def run(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
+    outputs: OutputProcess | None = None
     try:
-        outputs = HostOutputs(
-            audio=args.audio, midi_port=args.midi_port, midi_api=args.midi_api, device=args.device,
-            hostapi=args.hostapi,
-        )  # fmt: skip
-    except (AudioUnavailable, MidiPortError) as exc:
+        if args.audio or args.midi_port is not None:  # played in a process of their own
+            outputs = OutputProcess(
+                audio=args.audio, midi_port=args.midi_port, midi_api=args.midi_api, device=args.device,
+                hostapi=args.hostapi,
+            )  # fmt: skip
+    except (AudioUnavailable, MidiPortError, OutputProcessError) as exc:
         raise CommandError(str(exc)) from exc
     try:
         host = SessionHost(
@@ -119,13 +121,15 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.bind}: {exc.strerror or exc}") from exc
     finally:
-        outputs.close()
+        if outputs is not None:
+            outputs.close()
     return 0
 
 
 async def _serve(server: Any) -> None:
     await server.start()
-    server.host.outputs.start()  # after the host has loaded its hot loops (no stall while audio runs)
+    if server.host.outputs is not None:
+        server.host.outputs.start()  # after the host has loaded its hot loops (no stall while audio runs)
     print(
         f"affetto serve: OSC udp://{server.settings.bind}:{server.osc_port}  "
         f"WebSocket ws://{server.settings.bind}:{server.ws_port}  "

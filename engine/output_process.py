@@ -1,0 +1,392 @@
+"""The server's devices in a process of their own, so the music keeps time under load.
+
+In one process the clock thread shares the GIL with the composing thread and the network loop:
+at 200 sessions it waited milliseconds for it hundreds of times a minute (``affetto bench
+server``), and an audio callback waits the same way. So ``affetto serve`` opens its synth and MIDI
+port (:class:`engine.host_outputs.HostOutputs`) in a child process and feeds it through a ring
+in shared memory (:class:`engine.row_ring.RowRing`):
+
+* the server's clock thread takes each session's events ``LEAD_S`` ahead of their time and
+  writes them, stamped with absolute ``time.perf_counter()`` seconds, into the ring (never
+  waits: a full ring drops the row and the sink reports it);
+* the child's clock reads the ring every millisecond or so; synth events go to the synth at once
+  (they carry their frame, so they land sample-accurately), MIDI messages wait in a heap and go
+  out at their time. It shares its GIL only with its own audio callback;
+* it counts every event it handles and the late ones (see :attr:`OutputProcess.stats`).
+
+The child ignores Ctrl-C (the server shuts it down in order: every session's notes released,
+the ring drained, then the devices closed) and closes its devices (MIDI: All Notes Off) if the
+server process dies. Opening errors reach the caller as the same exceptions
+:class:`engine.host_outputs.HostOutputs` raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import math
+import multiprocessing as mp
+import os
+import signal
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for
+from typing import Any, Final
+
+import numpy as np
+
+from engine.event_sinks import EventSink
+from engine.host_outputs import AUDIO, HostOutputs
+from engine.row_ring import (
+    ROW_WIDTH,
+    STAT_BEAT,
+    STAT_ERRORS,
+    STAT_HANDLED,
+    STAT_LATE,
+    STAT_REALTIME,
+    STAT_WORST_NS,
+    RowRing,
+)
+
+#: how far ahead of their time the server hands events to this process (s)
+LEAD_S: Final = 0.03
+#: the child looks at the ring at least this often (s)
+POLL_S: Final = 0.001
+#: the child sleeps until this long before a MIDI message is due, then spins (s)
+SPIN_S: Final = 0.0003
+#: a row kind that tells the child to forget a sink (a session left the output)
+FORGET: Final = -1
+#: SCHED_FIFO priority of the output process's clock (JACK's own threads run at 70 and above)
+RT_PRIORITY: Final = 20
+_STOP: Final = 7  # header slot: the server asks the child to drain and stop
+_TARGETS: Final = 1 << 20  # target = output index * _TARGETS + sink number
+
+
+class OutputProcessError(RuntimeError):
+    """The output process failed to start, stopped, or cannot keep up."""
+
+
+class RingSink:
+    """A session's sink on one output of the output process (send from one thread only)."""
+
+    def __init__(self, ring: RowRing, target: int, origin_s: Any) -> None:
+        self._ring = ring
+        self._target = target
+        self._origin_s = origin_s
+
+    def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
+        """Queue an event for the output process.
+
+        Raises:
+            OutputProcessError: the ring is full (the process stopped or cannot keep up).
+        """
+        if not self._ring.push(self._origin_s() + time_s, self._target, kind, channel, a, b):
+            raise OutputProcessError(
+                f"the output process is not keeping up: {self._ring.dropped} events dropped"
+            )
+
+    def forget(self) -> None:
+        """Tell the output process to forget this sink (after its last event)."""
+        self._ring.push(0.0, self._target, FORGET, 0, 0, 0)
+
+
+class OutputProcess:
+    """The server's outputs, opened and played in a child process (see the module docstring).
+
+    Args: as :class:`engine.host_outputs.HostOutputs`, plus
+        ring_capacity: events the ring holds (at 200 sessions ~10,000 a second pass through).
+        start_timeout_s: how long the child may take to open its devices.
+
+    Raises:
+        engine.audio_stream.AudioUnavailable: the audio device cannot be opened.
+        engine.midi_port.MidiPortError: the MIDI port cannot be opened.
+        OutputProcessError: the child did not start.
+    """
+
+    lead_s: Final = LEAD_S
+
+    def __init__(
+        self,
+        *,
+        audio: bool = False,
+        midi_port: str | None = None,
+        midi_api: str | None = None,
+        device: str | int | None = None,
+        hostapi: str | None = None,
+        sample_rate_hz: int = 48_000,
+        block_frames: int = 256,
+        record_wav: str | os.PathLike[str] | None = None,
+        ring_capacity: int = 65_536,
+        start_timeout_s: float = 60.0,
+    ) -> None:
+        spec = {"audio": audio, "midi_port": midi_port, "midi_api": midi_api, "device": device,
+                "hostapi": hostapi, "sample_rate_hz": sample_rate_hz, "block_frames": block_frames,
+                "record_wav": None if record_wav is None else os.fspath(record_wav)}  # fmt: skip
+        self._ring = RowRing(ring_capacity)
+        self._next_sink = 0
+        self._closed = False
+        ctx = mp.get_context("spawn")
+        self._conn, child_conn = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_child_main, args=(spec, self._ring.name, child_conn), name="affetto-outputs", daemon=True
+        )
+        self._proc.start()
+        child_conn.close()
+        try:
+            reply = self._reply(start_timeout_s, "open its devices")
+        except BaseException:
+            self._shut(0.0)
+            raise
+        self._names: tuple[str, ...] = tuple(reply[1])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The outputs sessions can choose, in a fixed order."""
+        return self._names
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.is_alive()
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Events the child handled, how many went out more than 5 ms after their time, the
+        worst lateness (ms), events dropped because the ring was full, sends a device refused,
+        and the scheduling priority the child got (see :func:`_realtime_priority`)."""
+        h = self._ring.header
+        return {"events": int(h[STAT_HANDLED]), "late": int(h[STAT_LATE]),
+                "max_lateness_ms": round(int(h[STAT_WORST_NS]) / 1e6, 2), "dropped": self._ring.dropped,
+                "errors": int(h[STAT_ERRORS]),
+                "priority": ("normal", "niced", "real-time")[int(h[STAT_REALTIME])]}  # fmt: skip
+
+    def reset_stats(self) -> None:
+        """Zero the worst lateness (the counters only grow: take differences)."""
+        self._ring.header[STAT_WORST_NS] = 0
+
+    def start(self) -> None:
+        """Start the audio stream (tying the synth's frame clock to ``time.perf_counter()``).
+
+        Raises:
+            engine.audio_stream.AudioUnavailable: the stream cannot start.
+        """
+        self._conn.send(("start",))
+        self._reply(30.0, "start its audio stream")
+
+    def sink(self, name: str, origin_s: Any) -> EventSink:
+        """A session's sink on output ``name`` (``origin_s()``: the session's time 0 as
+        ``time.perf_counter()`` seconds).
+
+        Raises:
+            ValueError: ``name`` is not one of this server's outputs.
+        """
+        if name not in self._names:
+            raise ValueError(f"unknown output {name!r}; this server has: {list(self._names) or 'none'}")
+        self._next_sink = (self._next_sink + 1) % _TARGETS
+        return RingSink(self._ring, self._names.index(name) * _TARGETS + self._next_sink, origin_s)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Let the child play what it was sent (due MIDI messages go out at once), close its
+        devices and exit; then free the ring. Idempotent.
+
+        Raises:
+            engine.audio_stream.AudioRenderError: the synth failed while rendering.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._shut(timeout_s)
+
+    def _shut(self, timeout_s: float) -> None:
+        error: tuple[Any, ...] | None = None
+        try:
+            if self._proc.is_alive():
+                self._ring.header[_STOP] = 1
+                with contextlib.suppress(EOFError, OSError):
+                    if self._conn.poll(timeout_s):
+                        reply = self._conn.recv()
+                        error = reply if reply[0] == "error" else None
+            self._proc.join(timeout=timeout_s)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(timeout=5.0)
+        finally:
+            self._closed = True
+            self._conn.close()
+            self._ring.close()
+        if error is not None:
+            raise _rebuild(error)
+
+    def _reply(self, timeout_s: float, doing: str) -> tuple[Any, ...]:
+        if not self._conn.poll(timeout_s):
+            raise OutputProcessError(f"the output process did not {doing} within {timeout_s:.0f} s")
+        try:
+            reply: tuple[Any, ...] = self._conn.recv()
+        except EOFError:
+            raise OutputProcessError(
+                f"the output process exited (code {self._proc.exitcode}) before it could {doing}"
+            ) from None
+        if reply[0] == "error":
+            raise _rebuild(reply)
+        return reply
+
+
+def _rebuild(reply: tuple[Any, ...]) -> Exception:
+    """The exception the child reported, as its own class where it is one of ours."""
+    from engine.audio_stream import AudioRenderError, AudioUnavailable
+    from engine.midi_port import MidiPortError
+
+    kinds: dict[str, type[Exception]] = {
+        "AudioUnavailable": AudioUnavailable, "AudioRenderError": AudioRenderError,
+        "MidiPortError": MidiPortError,
+    }  # fmt: skip
+    _, kind, message = reply
+    return kinds.get(kind, OutputProcessError)(message if kind in kinds else f"{kind}: {message}")
+
+
+# ------------------------------------------------------------------------------- the child
+def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    try:
+        outputs = HostOutputs(**spec)
+    except BaseException as exc:
+        conn.send(("error", type(exc).__name__, str(exc)))
+        return
+    ring = RowRing(name=ring_name)
+    ring.header[STAT_REALTIME] = _realtime_priority()
+    try:
+        if outputs.synth is not None:  # load the synth's compiled code before the stream runs
+            outputs.synth.process(np.zeros((64, 2), dtype=np.float32))
+        conn.send(("ready", outputs.names))
+        _ChildClock(outputs, ring, conn).run()
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            conn.send(("error", type(exc).__name__, str(exc)))
+    finally:
+        try:
+            outputs.close()
+        except Exception as exc:
+            with contextlib.suppress(OSError):
+                conn.send(("error", type(exc).__name__, str(exc)))
+        else:
+            with contextlib.suppress(OSError):
+                conn.send(("closed",))
+        ring.close()
+
+
+def _realtime_priority() -> int:
+    """Ask the kernel to run this process's clock first, as audio software does (best effort,
+    where the user may: root, or a real-time limit such as the ``audio`` group's): SCHED_FIFO at a
+    priority below JACK's, else a lower nice value. Returns 2 (real-time), 1 (niced) or 0.
+
+    The clock sleeps between events and spins at most ``SPIN_S`` before one, so it cannot
+    starve the machine."""
+    if hasattr(os, "sched_setscheduler"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
+            return 2
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(-10)
+        return 1
+    return 0
+
+
+class _ChildClock:
+    """The child's loop: read the ring, hand synth events on at once, send MIDI messages at
+    their time, count lateness (see the module docstring)."""
+
+    LATE_S: Final = 0.005
+
+    def __init__(self, outputs: HostOutputs, ring: RowRing, conn: Connection) -> None:
+        self.outputs = outputs
+        self.ring = ring
+        self.conn = conn
+        self.sinks: dict[int, tuple[EventSink, bool]] = {}  # target -> (sink, timed)
+        self.pending: list[tuple[float, int, EventSink, int, int, int, int]] = []
+        self.seq = 0
+        parent = mp.parent_process()
+        self.parent_sentinel = parent.sentinel if parent is not None else None
+
+    def run(self) -> None:
+        buf = np.zeros((4096, ROW_WIDTH), dtype=np.float64)
+        header = self.ring.header
+        next_check = 0.0
+        while True:
+            stopping = bool(header[_STOP])
+            n = self.ring.pop_into(buf)
+            if n:
+                self._take(buf[:n].tolist())
+            now = time.perf_counter()
+            self._send_due(now)
+            if stopping and n == 0:
+                self._send_due(math.inf)  # everything left, in order, now
+                return
+            header[STAT_BEAT] += 1
+            if now >= next_check:
+                next_check = now + 0.05
+                if self._parent_gone():
+                    return
+                if self.conn.poll():
+                    self._command(self.conn.recv())
+            if n == len(buf):
+                continue  # more waiting
+            wait = min(self.pending[0][0] - now if self.pending else POLL_S, POLL_S)
+            if wait > SPIN_S:
+                time.sleep(wait - SPIN_S)
+            elif wait > 0:
+                time.sleep(0)
+
+    def _parent_gone(self) -> bool:
+        return self.parent_sentinel is not None and bool(wait_for([self.parent_sentinel], 0))
+
+    def _command(self, command: tuple[Any, ...]) -> None:
+        if command[0] == "start":
+            try:
+                self.outputs.start()
+            except Exception as exc:
+                self.conn.send(("error", type(exc).__name__, str(exc)))
+            else:
+                self.conn.send(("started",))
+
+    def _take(self, rows: list[list[float]]) -> None:
+        now = time.perf_counter()
+        for t, target_f, kind_f, ch, a, b, _, _ in rows:
+            target, kind = int(target_f), int(kind_f)
+            if kind == FORGET:
+                self.sinks.pop(target, None)
+                continue
+            entry = self.sinks.get(target)
+            if entry is None:
+                name = self.outputs.names[target // _TARGETS]
+                entry = (self.outputs.sink(name, _zero), name != AUDIO)
+                self.sinks[target] = entry
+            sink, timed = entry
+            if timed:
+                self.seq += 1
+                heapq.heappush(self.pending, (t, self.seq, sink, kind, int(ch), int(a), int(b)))
+            else:  # the synth schedules it by frame
+                self._send(sink, t, kind, int(ch), int(a), int(b), now)
+
+    def _send_due(self, now: float) -> None:
+        pending = self.pending
+        while pending and pending[0][0] <= now:
+            t, _, sink, kind, ch, a, b = heapq.heappop(pending)
+            self._send(sink, t, kind, ch, a, b, time.perf_counter() if now != math.inf else t)
+
+    def _send(self, sink: EventSink, t: float, kind: int, ch: int, a: int, b: int, now: float) -> None:
+        h = self.ring.header
+        try:
+            sink.send(t, kind, ch, a, b)
+        except Exception:  # a device refusing one message must not stop the others: counted
+            h[STAT_ERRORS] += 1
+            return
+        lateness_s = now - t
+        h[STAT_HANDLED] += 1
+        if lateness_s > self.LATE_S:
+            h[STAT_LATE] += 1
+        ns = int(lateness_s * 1e9)
+        if ns > h[STAT_WORST_NS]:
+            h[STAT_WORST_NS] = ns
+
+
+def _zero() -> float:
+    return 0.0
