@@ -98,6 +98,11 @@ class HostOutputs:
         """The outputs sessions can choose, in a fixed order."""
         return tuple(n for n, on in ((AUDIO, self.audio is not None), (MIDI, self.port is not None)) if on)
 
+    @property
+    def midi_port_name(self) -> str | None:
+        """The MIDI port's name as other programs see it (None: no port)."""
+        return self.port.name if self.port is not None else None
+
     def start(self) -> None:
         """Start the audio stream and tie the synth's sample clock to the engine clock."""
         if self.audio is not None:

@@ -44,7 +44,9 @@ from engine.row_ring import (
     STAT_HANDLED,
     STAT_LATE,
     STAT_REALTIME,
+    STAT_VOICES,
     STAT_WORST_NS,
+    STAT_XRUNS,
     RowRing,
 )
 
@@ -138,6 +140,7 @@ class OutputProcess:
             self._shut(0.0)
             raise
         self._names: tuple[str, ...] = tuple(reply[1])
+        self.midi_port_name: str | None = reply[2]  # as other programs see it (None: no port)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -152,12 +155,15 @@ class OutputProcess:
     def stats(self) -> dict[str, Any]:
         """Events the child handled, how many went out more than 5 ms after their time, the
         worst lateness (ms), events dropped because the ring was full, sends a device refused,
-        and the scheduling priority the child got (see :func:`_realtime_priority`)."""
+        the scheduling priority the child got (see :func:`_realtime_priority`), and the synth's
+        sounding voices and the audio stream's xruns (0 without audio), as of the last
+        millisecond or so."""
         h = self._ring.header
         return {"events": int(h[STAT_HANDLED]), "late": int(h[STAT_LATE]),
                 "max_lateness_ms": round(int(h[STAT_WORST_NS]) / 1e6, 2), "dropped": self._ring.dropped,
                 "errors": int(h[STAT_ERRORS]),
-                "priority": ("normal", "niced", "real-time")[int(h[STAT_REALTIME])]}  # fmt: skip
+                "priority": ("normal", "niced", "real-time")[int(h[STAT_REALTIME])],
+                "active_voices": int(h[STAT_VOICES]), "xruns": int(h[STAT_XRUNS])}  # fmt: skip
 
     def reset_stats(self) -> None:
         """Zero the worst lateness (the counters only grow: take differences)."""
@@ -256,7 +262,7 @@ def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
     try:
         if outputs.synth is not None:  # load the synth's compiled code before the stream runs
             outputs.synth.process(np.zeros((64, 2), dtype=np.float32))
-        conn.send(("ready", outputs.names))
+        conn.send(("ready", outputs.names, outputs.port.name if outputs.port is not None else None))
         _ChildClock(outputs, ring, conn).run()
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -321,6 +327,9 @@ class _ChildClock:
                 self._send_due(math.inf)  # everything left, in order, now
                 return
             header[STAT_BEAT] += 1
+            if self.outputs.synth is not None:
+                header[STAT_VOICES] = self.outputs.synth.active_voices
+                header[STAT_XRUNS] = self.outputs.audio.xruns
             if now >= next_check:
                 next_check = now + 0.05
                 if self._parent_gone():

@@ -28,8 +28,10 @@ ROW_WIDTH: Final = 8  # time_s, target, kind, channel, a, b, (2 spare)
 HEADER_SLOTS: Final = 16
 READ, WRITE, DROPPED = 0, 1, 2
 #: counters the consumer publishes: rows handled, rows late, the worst lateness (ns), a heartbeat,
-#: rows a device refused, the consumer's scheduling priority (0 normal, 1 niced, 2 real-time)
+#: rows a device refused, the consumer's scheduling priority (0 normal, 1 niced, 2 real-time), the
+#: synth's sounding voices and the audio stream's xruns
 STAT_HANDLED, STAT_LATE, STAT_WORST_NS, STAT_BEAT, STAT_ERRORS, STAT_REALTIME = 3, 4, 5, 6, 8, 9
+STAT_VOICES, STAT_XRUNS = 10, 11
 MIN_CAPACITY: Final = 16
 MAX_CAPACITY: Final = 1 << 22
 
@@ -71,6 +73,14 @@ def _pop(rows: np.ndarray, idx: np.ndarray, out: np.ndarray) -> int:  # pragma: 
     return n
 
 
+def _warm_up() -> None:
+    """Load the kernels' compiled code now (numba holds the GIL for milliseconds doing that), not
+    on the first event."""
+    rows, idx = np.zeros((2, ROW_WIDTH)), np.zeros(HEADER_SLOTS, dtype=np.int64)
+    _push(rows, idx, 0.0, 0, 0, 0, 0, 0)
+    _pop(rows, idx, np.zeros((1, ROW_WIDTH)))
+
+
 class RowRing:
     """The ring (see the module docstring). Create it in the producer's process, attach to it by
     :attr:`name` in the consumer's; the creator unlinks the block on :meth:`close`.
@@ -102,6 +112,7 @@ class RowRing:
         self.rows = np.ndarray((capacity, ROW_WIDTH), dtype=np.float64, buffer=buf, offset=8 * HEADER_SLOTS)
         if self._owner:
             self.header[:] = 0
+        _warm_up()
 
     @property
     def name(self) -> str:

@@ -10,6 +10,12 @@ beat/bar/transition events to its subscribers (callbacks that must not block: th
 them to its loop). Only the clock thread sends to outputs: routing and releasing notes are tasks
 handed to it.
 
+``affetto serve`` plays its devices in an output process of their own
+(:class:`engine.output_process.OutputProcess`): the clock thread then takes events ``lead_s``
+early and hands them over at once (the output process sends them at their time, never waiting
+for this process's GIL), while the local sinks and subscribers still get them at their time.
+A change of the music lands after what was already handed over, so at most ``lead_s`` later.
+
 A session starts playing when it is opened and expires after ``idle_timeout_s`` without a
 request from any of its clients; expiring, stopping or closing always releases its notes.
 """

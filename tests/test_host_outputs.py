@@ -1,6 +1,8 @@
 """Outputs chosen per session, on real JACK ports: the server's MIDI port and built-in synth are
 opened once; each session plays into the ones it chose, leaves them without a hanging note, and
-a shared output is only silenced on every channel by the last session playing into it."""
+a shared output is only silenced on every channel by the last session playing into it. Each runs
+with the devices in this process (:class:`HostOutputs`) and in an output process of their own
+(:class:`OutputProcess`, as ``affetto serve`` runs them: events handed over 30 ms early)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from jack_server import AudioCapture, JackServer, MidiCapture, measure_without_g
 from engine.client import OscClient
 from engine.composer import Composer
 from engine.host_outputs import HostOutputs
+from engine.output_process import OutputProcess
 from engine.protocol import ProtocolError, Request, parse_json
 from engine.session_host import SessionHost
 
@@ -48,13 +51,33 @@ def note_ons(messages: list[bytes]) -> int:
     return sum(1 for m in messages if m[0] & 0xF0 == 0x90 and m[2] > 0)
 
 
-def test_each_session_chooses_the_midi_port(jack_server: JackServer, composer: Composer) -> None:
-    outputs = HostOutputs(midi_port="affetto-host", midi_api="jack")
+Outputs = HostOutputs | OutputProcess
+WHERE = pytest.mark.parametrize("where", [HostOutputs, OutputProcess], ids=["in-process", "output-process"])
+
+
+def active_voices(outputs: Outputs) -> int:
+    if isinstance(outputs, OutputProcess):
+        return int(outputs.stats["active_voices"])
+    return int(outputs.synth.active_voices)
+
+
+def xruns(outputs: Outputs) -> int:
+    if isinstance(outputs, OutputProcess):
+        return int(outputs.stats["xruns"])
+    return int(outputs.audio.xruns)
+
+
+@WHERE
+def test_each_session_chooses_the_midi_port(
+    jack_server: JackServer, composer: Composer, where: type[Outputs]
+) -> None:
+    outputs = where(midi_port="affetto-host", midi_api="jack")
     host = SessionHost(composer, outputs=outputs, default_outputs=())
     try:
         with pytest.raises(ValueError, match="not among"):
             SessionHost(composer, outputs=outputs, default_outputs=("audio",))
-        with MidiCapture(jack_server, outputs.port.name) as cap:
+        assert outputs.midi_port_name is not None
+        with MidiCapture(jack_server, outputs.midi_port_name) as cap:
             host.start()
             outputs.start()
             a = host.open("a")
@@ -103,11 +126,14 @@ def test_each_session_chooses_the_midi_port(jack_server: JackServer, composer: C
         outputs.close()
 
 
-def test_sessions_mix_in_the_synth_and_leave_it_silent(jack_server: JackServer, composer: Composer) -> None:
+@WHERE
+def test_sessions_mix_in_the_synth_and_leave_it_silent(
+    jack_server: JackServer, composer: Composer, where: type[Outputs]
+) -> None:
     rate = jack_server.sample_rate_hz
 
-    def run() -> tuple[HostOutputs, np.ndarray, int, int]:
-        outputs = HostOutputs(audio=True, hostapi="jack", sample_rate_hz=rate, block_frames=256)
+    def run() -> tuple[np.ndarray, int, int, int]:
+        outputs = where(audio=True, hostapi="jack", sample_rate_hz=rate, block_frames=256)
         host = SessionHost(composer, outputs=outputs)  # new sessions play into every output
         try:
             host.start()  # loads the hot loops first: the audio callback must never wait on that
@@ -117,24 +143,24 @@ def test_sessions_mix_in_the_synth_and_leave_it_silent(jack_server: JackServer, 
                 for s, state in zip(sessions, ("combat", "explore"), strict=True):
                     host.submit(s, Request("state", {"name": state}))
                 time.sleep(2.0)
-                playing_voices = outputs.synth.active_voices
+                playing_voices = active_voices(outputs)
                 for s in sessions:
                     host.submit(s, Request("output", {"outputs": []}))
                 deadline = time.monotonic() + 3.0  # release tails and the echo die away
-                while outputs.synth.active_voices and time.monotonic() < deadline:
+                while active_voices(outputs) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                left_voices = outputs.synth.active_voices
+                left_voices = active_voices(outputs)
                 samples = cap.wait()
             assert not host.errors and all(s.playing for s in sessions)
-            return outputs, samples, playing_voices, left_voices
+            return samples, playing_voices, left_voices, xruns(outputs)
         finally:
             host.stop()
             outputs.close()
 
-    outputs, samples, playing_voices, left_voices = measure_without_glitches(
+    samples, playing_voices, left_voices, stream_xruns = measure_without_glitches(
         jack_server, run, ours="PortAudio"
     )
-    assert outputs.audio.xruns == 0
+    assert stream_xruns == 0
     mono = samples.mean(axis=1)
     loud = np.flatnonzero(np.abs(mono) > 1e-3)
     assert loud.size, "nothing was heard"

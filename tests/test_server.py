@@ -461,11 +461,16 @@ async def test_profile_parameters_move_the_music(composer: Composer) -> None:
         host.stop()
 
 
-def test_bench_server_sessions_runs() -> None:
-    """``affetto bench server``'s session run works end to end (numbers are the benchmark's)."""
+def test_bench_server_sessions_runs(jack_server: Any) -> None:
+    """``affetto bench server``'s session run works end to end, into a MIDI port played by the
+    output process and into nothing (numbers are the benchmark's)."""
     from engine.bench_server import sessions_held
 
-    result = sessions_held((3,), seconds=1.0)
+    result = sessions_held((3,), seconds=1.0, midi_port="affetto-bench-test", midi_api="jack")
     (run,) = result["runs"]
-    assert run["sessions"] == 3 and run["events"] > 0 and not run["errors"]
+    assert "device_error" not in result
+    assert run["sessions"] == 3 and run["device"]["events"] > 0 and not run["errors"]
+    assert run["device"]["dropped"] == 0 and run["device"]["errors"] == 0
     assert run["machine"]["wakes"] > 100 and run["max_lateness_ms"] >= 0
+    (alone,) = sessions_held((2,), seconds=1.0, midi_port=None)["runs"]
+    assert "device" not in alone and alone["server"]["events"] > 0

@@ -103,6 +103,12 @@ def register(sub: Any) -> None:
     sv.add_argument(
         "--seconds", type=bounded_int("seconds", 2, 3600), default=10, help="per session count (default 10)"
     )
+    sv.add_argument(
+        "--midi-port", default="affetto-bench",
+        help="the sessions play into this MIDI port through the output process, as affetto serve "
+        "--midi-port does (default: a virtual port affetto-bench; 'none': no device)",
+    )  # fmt: skip
+    sv.add_argument("--midi-api", default=None, help="MIDI API: alsa, jack, coremidi, winmm")
     sv.add_argument("--osc-packets", type=bounded_int("osc-packets", 0, 100_000_000), default=1_000_000)
     sv.add_argument("--ws-messages", type=bounded_int("ws-messages", 0, 10_000_000), default=100_000)
     sv.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -183,7 +189,11 @@ def run_server(args: argparse.Namespace) -> int:
     from engine.bench_server import fuzz, idle_session_memory, osc_throughput, sessions_held
 
     result = {
-        "sessions": sessions_held(seconds=args.seconds),
+        "sessions": sessions_held(
+            seconds=args.seconds,
+            midi_port=None if args.midi_port == "none" else args.midi_port,
+            midi_api=args.midi_api,
+        ),
         "osc": osc_throughput(),
         "memory": idle_session_memory(),
         "fuzz": fuzz(args.osc_packets, args.ws_messages),
@@ -191,11 +201,21 @@ def run_server(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
-    for run in result["sessions"]["runs"]:
-        m = run["machine"]
+    held = result["sessions"]
+    print(
+        held.get("device") or f"no device ({held.get('device_error', 'none asked for')}): server clock only"
+    )
+    for run in held["runs"]:
+        m, sv = run["machine"], run["server"]
+        dev = run.get("device")
+        at_device = (
+            f"device {dev['late']} late of {dev['events']} (worst {dev['max_lateness_ms']} ms); "
+            if dev
+            else ""
+        )
         print(
-            f"{run['sessions']:4d} sessions: {run['events']} events, {run['late']} late "
-            f"(worst {run['max_lateness_ms']} ms), {run['cpu_cores']} cores; "
+            f"{run['sessions']:4d} sessions: {at_device}server {sv['late']} late of {sv['events']} "
+            f"(worst {sv['max_lateness_ms']} ms); {run['cpu_cores']} cores (server process); "
             f"lone probe process: {m['late']} of {m['wakes']} wake-ups late (worst {m['max_lateness_ms']} ms)"
         )
     print(
