@@ -130,6 +130,7 @@ def _sessions_run(
         time.sleep(seconds)
         stats = host.stats
         dev1 = device.stats if device is not None else None
+        wall1 = time.perf_counter()
         machine = q.get(timeout=30)
         probe.join(timeout=10)
         cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
@@ -142,6 +143,8 @@ def _sessions_run(
         if dev0 is not None and dev1 is not None:
             run["device"] = {k: dev1[k] - dev0[k] for k in ("events", "late", "dropped", "errors")}
             run["device"]["max_lateness_ms"] = dev1["max_lateness_ms"]
+            run["device"]["cpu_cores"] = round((dev1["cpu_s"] - dev0["cpu_s"]) / (wall1 - wall0), 3)
+            run["device"]["priority"] = dev1["priority"]
         run["events"] = run["device"]["events"] if "device" in run else run["server"]["events"]
         run["late"] = run["server"]["late"] + run.get("device", {}).get("late", 0)
         run["max_lateness_ms"] = max(run["server"]["max_lateness_ms"],

@@ -9,9 +9,11 @@ in shared memory (:class:`engine.row_ring.RowRing`):
 * the server's clock thread takes each session's events ``LEAD_S`` ahead of their time and
   writes them, stamped with absolute ``time.perf_counter()`` seconds, into the ring (never
   waits: a full ring drops the row and the sink reports it);
-* the child's clock reads the ring every millisecond or so; synth events go to the synth at once
-  (they carry their frame, so they land sample-accurately), MIDI messages wait in a heap and go
-  out at their time. It shares its GIL only with its own audio callback;
+* the child's clock reads the ring every couple of milliseconds into a heap and hands each event
+  on at its time (within ``GRAIN_S``): MIDI messages to the port, synth events to the synth's
+  ring, stamped with their frame (``AUDIO_DELAY_BLOCKS`` ahead, as in one process: the synth
+  applies its ring in order, so events of all sessions must enter it in time order). It shares
+  its GIL only with its own audio callback;
 * it counts every event it handles and the late ones (see :attr:`OutputProcess.stats`).
 
 The child ignores Ctrl-C (the server shuts it down in order: every session's notes released,
@@ -23,11 +25,13 @@ server process dies. Opening errors reach the caller as the same exceptions
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import math
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
@@ -36,10 +40,12 @@ from typing import Any, Final
 import numpy as np
 
 from engine.event_sinks import EventSink
-from engine.host_outputs import AUDIO, HostOutputs
+from engine.host_outputs import HostOutputs
+from engine.performance import SWITCH_INTERVAL_S
 from engine.row_ring import (
     ROW_WIDTH,
     STAT_BEAT,
+    STAT_CPU_NS,
     STAT_ERRORS,
     STAT_HANDLED,
     STAT_LATE,
@@ -53,14 +59,16 @@ from engine.row_ring import (
 #: how far ahead of their time the server hands events to this process (s)
 LEAD_S: Final = 0.03
 #: the child looks at the ring at least this often (s)
-POLL_S: Final = 0.001
-#: the child sleeps until this long before a MIDI message is due, then spins (s)
-SPIN_S: Final = 0.0003
+POLL_S: Final = 0.002
+#: MIDI messages due within this much of now go out together, up to this early (s): one wake-up
+#: per group instead of per message (a MIDI cable takes 0.32 ms per message anyway)
+GRAIN_S: Final = 0.0005
 #: a row kind that tells the child to forget a sink (a session left the output)
 FORGET: Final = -1
 #: SCHED_FIFO priority of the output process's clock (JACK's own threads run at 70 and above)
 RT_PRIORITY: Final = 20
 _STOP: Final = 7  # header slot: the server asks the child to drain and stop
+_RESET: Final = 13  # header slot: the server asks the child to zero the worst lateness
 _TARGETS: Final = 1 << 20  # target = output index * _TARGETS + sink number
 
 
@@ -156,18 +164,19 @@ class OutputProcess:
         """Events the child handled, how many went out more than 5 ms after their time, the
         worst lateness (ms), events dropped because the ring was full, sends a device refused,
         the scheduling priority the child got (see :func:`_realtime_priority`), and the synth's
-        sounding voices and the audio stream's xruns (0 without audio), as of the last
-        millisecond or so."""
+        sounding voices and the audio stream's xruns (0 without audio) and the child's CPU time
+        (s), as of the last millisecond or so."""
         h = self._ring.header
         return {"events": int(h[STAT_HANDLED]), "late": int(h[STAT_LATE]),
                 "max_lateness_ms": round(int(h[STAT_WORST_NS]) / 1e6, 2), "dropped": self._ring.dropped,
                 "errors": int(h[STAT_ERRORS]),
                 "priority": ("normal", "niced", "real-time")[int(h[STAT_REALTIME])],
-                "active_voices": int(h[STAT_VOICES]), "xruns": int(h[STAT_XRUNS])}  # fmt: skip
+                "active_voices": int(h[STAT_VOICES]), "xruns": int(h[STAT_XRUNS]),
+                "cpu_s": int(h[STAT_CPU_NS]) / 1e9}  # fmt: skip
 
     def reset_stats(self) -> None:
         """Zero the worst lateness (the counters only grow: take differences)."""
-        self._ring.header[STAT_WORST_NS] = 0
+        self._ring.header[_RESET] = 1
 
     def start(self) -> None:
         """Start the audio stream (tying the synth's frame clock to ``time.perf_counter()``).
@@ -252,6 +261,7 @@ def _rebuild(reply: tuple[Any, ...]) -> Exception:
 # ------------------------------------------------------------------------------- the child
 def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # the audio callback must get the GIL within its period
     try:
         outputs = HostOutputs(**spec)
     except BaseException as exc:
@@ -260,8 +270,10 @@ def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
     ring = RowRing(name=ring_name)
     ring.header[STAT_REALTIME] = _realtime_priority()
     try:
-        if outputs.synth is not None:  # load the synth's compiled code before the stream runs
-            outputs.synth.process(np.zeros((64, 2), dtype=np.float32))
+        if outputs.synth is not None:
+            _warm_up(outputs.synth)
+        gc.collect()
+        gc.freeze()  # what is left is never collected: no long collection while audio plays
         conn.send(("ready", outputs.names, outputs.port.name if outputs.port is not None else None))
         _ChildClock(outputs, ring, conn).run()
     except BaseException as exc:
@@ -279,13 +291,23 @@ def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
         ring.close()
 
 
+def _warm_up(synth: Any) -> None:
+    """Load the synth's compiled code (rendering and the event ring) before the stream runs:
+    numba holds the GIL for milliseconds doing that, which the audio callback would wait for."""
+    synth.set_channel(0, "piano", 0.0)
+    synth.note_on(0, 0, 60, 1)
+    synth.note_off(32, 0, 60)
+    synth.all_notes_off(48)
+    synth.process(np.zeros((64, 2), dtype=np.float32))
+    synth.reset()
+
+
 def _realtime_priority() -> int:
     """Ask the kernel to run this process's clock first, as audio software does (best effort,
     where the user may: root, or a real-time limit such as the ``audio`` group's): SCHED_FIFO at a
     priority below JACK's, else a lower nice value. Returns 2 (real-time), 1 (niced) or 0.
 
-    The clock sleeps between events and spins at most ``SPIN_S`` before one, so it cannot
-    starve the machine."""
+    The clock sleeps between events (it never spins), so it cannot starve the machine."""
     if hasattr(os, "sched_setscheduler"):
         with contextlib.suppress(OSError):
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
@@ -306,9 +328,11 @@ class _ChildClock:
         self.outputs = outputs
         self.ring = ring
         self.conn = conn
-        self.sinks: dict[int, tuple[EventSink, bool]] = {}  # target -> (sink, timed)
+        self.sinks: dict[int, EventSink] = {}  # target -> sink
         self.pending: list[tuple[float, int, EventSink, int, int, int, int]] = []
         self.seq = 0
+        self.handled = self.late = self.errors = 0
+        self.worst_s = 0.0
         parent = mp.parent_process()
         self.parent_sentinel = parent.sentinel if parent is not None else None
 
@@ -322,14 +346,12 @@ class _ChildClock:
             if n:
                 self._take(buf[:n].tolist())
             now = time.perf_counter()
-            self._send_due(now)
+            self._send_due(now + GRAIN_S)
             if stopping and n == 0:
                 self._send_due(math.inf)  # everything left, in order, now
+                self._publish()
                 return
-            header[STAT_BEAT] += 1
-            if self.outputs.synth is not None:
-                header[STAT_VOICES] = self.outputs.synth.active_voices
-                header[STAT_XRUNS] = self.outputs.audio.xruns
+            self._publish()
             if now >= next_check:
                 next_check = now + 0.05
                 if self._parent_gone():
@@ -338,11 +360,9 @@ class _ChildClock:
                     self._command(self.conn.recv())
             if n == len(buf):
                 continue  # more waiting
-            wait = min(self.pending[0][0] - now if self.pending else POLL_S, POLL_S)
-            if wait > SPIN_S:
-                time.sleep(wait - SPIN_S)
-            elif wait > 0:
-                time.sleep(0)
+            wait = min(self.pending[0][0] - GRAIN_S - time.perf_counter() if self.pending else POLL_S, POLL_S)
+            if wait > 0:
+                time.sleep(wait)
 
     def _parent_gone(self) -> bool:
         return self.parent_sentinel is not None and bool(wait_for([self.parent_sentinel], 0))
@@ -357,44 +377,52 @@ class _ChildClock:
                 self.conn.send(("started",))
 
     def _take(self, rows: list[list[float]]) -> None:
-        now = time.perf_counter()
         for t, target_f, kind_f, ch, a, b, _, _ in rows:
             target, kind = int(target_f), int(kind_f)
             if kind == FORGET:
                 self.sinks.pop(target, None)
                 continue
-            entry = self.sinks.get(target)
-            if entry is None:
-                name = self.outputs.names[target // _TARGETS]
-                entry = (self.outputs.sink(name, _zero), name != AUDIO)
-                self.sinks[target] = entry
-            sink, timed = entry
-            if timed:
-                self.seq += 1
-                heapq.heappush(self.pending, (t, self.seq, sink, kind, int(ch), int(a), int(b)))
-            else:  # the synth schedules it by frame
-                self._send(sink, t, kind, int(ch), int(a), int(b), now)
+            sink = self.sinks.get(target)
+            if sink is None:
+                sink = self.sinks[target] = self.outputs.sink(self.outputs.names[target // _TARGETS], _zero)
+            self.seq += 1
+            heapq.heappush(self.pending, (t, self.seq, sink, kind, int(ch), int(a), int(b)))
 
-    def _send_due(self, now: float) -> None:
+    def _send_due(self, until: float) -> None:
         pending = self.pending
-        while pending and pending[0][0] <= now:
+        if not pending or pending[0][0] > until:
+            return
+        now = time.perf_counter()
+        while pending and pending[0][0] <= until:
             t, _, sink, kind, ch, a, b = heapq.heappop(pending)
-            self._send(sink, t, kind, ch, a, b, time.perf_counter() if now != math.inf else t)
+            self._send(sink, t, kind, ch, a, b, now if until != math.inf else t)
 
     def _send(self, sink: EventSink, t: float, kind: int, ch: int, a: int, b: int, now: float) -> None:
-        h = self.ring.header
         try:
             sink.send(t, kind, ch, a, b)
         except Exception:  # a device refusing one message must not stop the others: counted
-            h[STAT_ERRORS] += 1
+            self.errors += 1
             return
         lateness_s = now - t
-        h[STAT_HANDLED] += 1
+        self.handled += 1
         if lateness_s > self.LATE_S:
-            h[STAT_LATE] += 1
-        ns = int(lateness_s * 1e9)
-        if ns > h[STAT_WORST_NS]:
-            h[STAT_WORST_NS] = ns
+            self.late += 1
+        if lateness_s > self.worst_s:
+            self.worst_s = lateness_s
+
+    def _publish(self) -> None:
+        """The counters into the ring's header, for the server to read."""
+        h = self.ring.header
+        if h[_RESET]:
+            h[_RESET] = 0
+            self.worst_s = 0.0
+        h[STAT_HANDLED], h[STAT_LATE], h[STAT_ERRORS] = self.handled, self.late, self.errors
+        h[STAT_WORST_NS] = int(self.worst_s * 1e9)
+        h[STAT_BEAT] += 1
+        h[STAT_CPU_NS] = time.process_time_ns()
+        if self.outputs.synth is not None:
+            h[STAT_VOICES] = self.outputs.synth.active_voices
+            h[STAT_XRUNS] = self.outputs.audio.xruns
 
 
 def _zero() -> float:

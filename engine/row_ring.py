@@ -29,9 +29,9 @@ HEADER_SLOTS: Final = 16
 READ, WRITE, DROPPED = 0, 1, 2
 #: counters the consumer publishes: rows handled, rows late, the worst lateness (ns), a heartbeat,
 #: rows a device refused, the consumer's scheduling priority (0 normal, 1 niced, 2 real-time), the
-#: synth's sounding voices and the audio stream's xruns
+#: synth's sounding voices, the audio stream's xruns, the consumer's CPU time (ns)
 STAT_HANDLED, STAT_LATE, STAT_WORST_NS, STAT_BEAT, STAT_ERRORS, STAT_REALTIME = 3, 4, 5, 6, 8, 9
-STAT_VOICES, STAT_XRUNS = 10, 11
+STAT_VOICES, STAT_XRUNS, STAT_CPU_NS = 10, 11, 12
 MIN_CAPACITY: Final = 16
 MAX_CAPACITY: Final = 1 << 22
 

@@ -209,7 +209,8 @@ def run_server(args: argparse.Namespace) -> int:
         m, sv = run["machine"], run["server"]
         dev = run.get("device")
         at_device = (
-            f"device {dev['late']} late of {dev['events']} (worst {dev['max_lateness_ms']} ms); "
+            f"device {dev['late']} late of {dev['events']} (worst {dev['max_lateness_ms']} ms, "
+            f"{dev['cpu_cores']} cores, {dev['priority']}); "
             if dev
             else ""
         )
