@@ -33,6 +33,7 @@ import os
 import signal
 import sys
 import time
+from collections import deque
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from typing import Any, Final
@@ -45,6 +46,7 @@ from engine.performance import SWITCH_INTERVAL_S
 from engine.row_ring import (
     ROW_WIDTH,
     STAT_BEAT,
+    STAT_COMPOSED_LATE,
     STAT_CPU_NS,
     STAT_ERRORS,
     STAT_HANDLED,
@@ -60,6 +62,10 @@ from engine.row_ring import (
 LEAD_S: Final = 0.03
 #: the child looks at the ring at least this often (s)
 POLL_S: Final = 0.002
+#: late events the child remembers (see :meth:`OutputProcess.late_events`)
+LATE_LOG: Final = 10_000
+#: rows taken from the ring at a time, between looks at what is due (a few hundred microseconds)
+TAKE_ROWS: Final = 256
 #: MIDI messages due within this much of now go out together, up to this early (s): one wake-up
 #: per group instead of per message (a MIDI cable takes 0.32 ms per message anyway)
 GRAIN_S: Final = 0.0005
@@ -85,12 +91,18 @@ class RingSink:
         self._origin_s = origin_s
 
     def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
-        """Queue an event for the output process.
+        """Queue an event for the output process (see :meth:`send_queued`)."""
+        self.send_queued(time_s, kind, channel, a, b, -math.inf)
+
+    def send_queued(self, time_s: float, kind: int, channel: int, a: int, b: int, queued_s: float) -> None:
+        """Queue an event composed at ``queued_s`` (session time, like ``time_s``): one composed
+        after its time is not the output's fault (counted apart, see :attr:`OutputProcess.stats`).
 
         Raises:
             OutputProcessError: the ring is full (the process stopped or cannot keep up).
         """
-        if not self._ring.push(self._origin_s() + time_s, self._target, kind, channel, a, b):
+        origin = self._origin_s()
+        if not self._ring.push(origin + time_s, self._target, kind, channel, a, b, origin + queued_s):
             raise OutputProcessError(
                 f"the output process is not keeping up: {self._ring.dropped} events dropped"
             )
@@ -161,7 +173,8 @@ class OutputProcess:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Events the child handled, how many went out more than 5 ms after their time, the
+        """Events the child handled, how many went out more than 5 ms after their time (or after
+        they were composed, for one composed late: ``composed_late`` counts those), the
         worst lateness (ms), events dropped because the ring was full, sends a device refused,
         the scheduling priority the child got (see :func:`_realtime_priority`), and the synth's
         sounding voices and the audio stream's xruns (0 without audio) and the child's CPU time
@@ -172,7 +185,16 @@ class OutputProcess:
                 "errors": int(h[STAT_ERRORS]),
                 "priority": ("normal", "niced", "real-time")[int(h[STAT_REALTIME])],
                 "active_voices": int(h[STAT_VOICES]), "xruns": int(h[STAT_XRUNS]),
-                "cpu_s": int(h[STAT_CPU_NS]) / 1e9}  # fmt: skip
+                "cpu_s": int(h[STAT_CPU_NS]) / 1e9, "composed_late": int(h[STAT_COMPOSED_LATE])}  # fmt: skip
+
+    def late_events(self) -> list[tuple[float, float]]:
+        """The latest ``LATE_LOG`` late events: (when due, when sent), ``time.perf_counter()`` s.
+
+        Raises:
+            OutputProcessError: the process did not answer.
+        """
+        self._conn.send(("late",))
+        return [tuple(x) for x in self._reply(5.0, "report its late events")[1]]
 
     def reset_stats(self) -> None:
         """Zero the worst lateness (the counters only grow: take differences)."""
@@ -329,15 +351,16 @@ class _ChildClock:
         self.ring = ring
         self.conn = conn
         self.sinks: dict[int, EventSink] = {}  # target -> sink
-        self.pending: list[tuple[float, int, EventSink, int, int, int, int]] = []
+        self.pending: list[tuple[float, int, EventSink, int, int, int, int, float]] = []
         self.seq = 0
-        self.handled = self.late = self.errors = 0
+        self.handled = self.late = self.errors = self.composed_late = 0
         self.worst_s = 0.0
+        self.late_log: deque[tuple[float, float]] = deque(maxlen=LATE_LOG)  # (due, sent) perf_counter
         parent = mp.parent_process()
         self.parent_sentinel = parent.sentinel if parent is not None else None
 
     def run(self) -> None:
-        buf = np.zeros((4096, ROW_WIDTH), dtype=np.float64)
+        buf = np.zeros((TAKE_ROWS, ROW_WIDTH), dtype=np.float64)
         header = self.ring.header
         next_check = 0.0
         while True:
@@ -375,9 +398,11 @@ class _ChildClock:
                 self.conn.send(("error", type(exc).__name__, str(exc)))
             else:
                 self.conn.send(("started",))
+        elif command[0] == "late":
+            self.conn.send(("late", list(self.late_log)))
 
     def _take(self, rows: list[list[float]]) -> None:
-        for t, target_f, kind_f, ch, a, b, _, _ in rows:
+        for t, target_f, kind_f, ch, a, b, q, _ in rows:
             target, kind = int(target_f), int(kind_f)
             if kind == FORGET:
                 self.sinks.pop(target, None)
@@ -386,7 +411,7 @@ class _ChildClock:
             if sink is None:
                 sink = self.sinks[target] = self.outputs.sink(self.outputs.names[target // _TARGETS], _zero)
             self.seq += 1
-            heapq.heappush(self.pending, (t, self.seq, sink, kind, int(ch), int(a), int(b)))
+            heapq.heappush(self.pending, (t, self.seq, sink, kind, int(ch), int(a), int(b), q))
 
     def _send_due(self, until: float) -> None:
         pending = self.pending
@@ -394,19 +419,24 @@ class _ChildClock:
             return
         now = time.perf_counter()
         while pending and pending[0][0] <= until:
-            t, _, sink, kind, ch, a, b = heapq.heappop(pending)
-            self._send(sink, t, kind, ch, a, b, now if until != math.inf else t)
+            t, _, sink, kind, ch, a, b, q = heapq.heappop(pending)
+            self._send(sink, t, kind, ch, a, b, q, now if until != math.inf else t)
 
-    def _send(self, sink: EventSink, t: float, kind: int, ch: int, a: int, b: int, now: float) -> None:
+    def _send(
+        self, sink: EventSink, t: float, kind: int, ch: int, a: int, b: int, q: float, now: float
+    ) -> None:
         try:
             sink.send(t, kind, ch, a, b)
         except Exception:  # a device refusing one message must not stop the others: counted
             self.errors += 1
             return
-        lateness_s = now - t
+        if q - t > self.LATE_S:  # composed after its time: late, but not this process's doing
+            self.composed_late += 1
+        lateness_s = now - max(t, q)
         self.handled += 1
         if lateness_s > self.LATE_S:
             self.late += 1
+            self.late_log.append((t, now))
         if lateness_s > self.worst_s:
             self.worst_s = lateness_s
 
@@ -417,6 +447,7 @@ class _ChildClock:
             h[_RESET] = 0
             self.worst_s = 0.0
         h[STAT_HANDLED], h[STAT_LATE], h[STAT_ERRORS] = self.handled, self.late, self.errors
+        h[STAT_COMPOSED_LATE] = self.composed_late
         h[STAT_WORST_NS] = int(self.worst_s * 1e9)
         h[STAT_BEAT] += 1
         h[STAT_CPU_NS] = time.process_time_ns()

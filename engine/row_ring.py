@@ -4,7 +4,8 @@ It carries events from the server process's clock thread to the output process
 (:mod:`engine.output_process`), which never waits for the server's GIL. Each row is
 ``(time_s, target, kind, channel, a, b)`` as float64 (``time_s``: absolute ``time.perf_counter()``
 seconds, the same clock in both processes on Linux, macOS and Windows; ``target``: which sink of
-the output process; the rest as in :mod:`engine.scheduler`).
+the output process; the rest as in :mod:`engine.scheduler`), and when it was composed
+(``queued_s``, absolute too; -inf if unknown).
 
 Layout of the block: a header of ``HEADER_SLOTS`` int64 (``read``, ``write``, ``dropped``, then
 counters the consumer publishes, see ``STAT_*``), then ``capacity`` rows of ``ROW_WIDTH`` float64.
@@ -16,6 +17,7 @@ and counts it in ``dropped``: the producer never waits.
 
 from __future__ import annotations
 
+import math
 from multiprocessing import shared_memory
 from typing import Final
 
@@ -24,21 +26,22 @@ import numpy as np
 
 from engine.synth_voices import _ACQUIRE, _RELEASE
 
-ROW_WIDTH: Final = 8  # time_s, target, kind, channel, a, b, (2 spare)
+ROW_WIDTH: Final = 8  # time_s, target, kind, channel, a, b, queued_s, (spare)
 HEADER_SLOTS: Final = 16
 READ, WRITE, DROPPED = 0, 1, 2
 #: counters the consumer publishes: rows handled, rows late, the worst lateness (ns), a heartbeat,
 #: rows a device refused, the consumer's scheduling priority (0 normal, 1 niced, 2 real-time), the
-#: synth's sounding voices, the audio stream's xruns, the consumer's CPU time (ns)
+#: synth's sounding voices, the audio stream's xruns, the consumer's CPU time (ns), rows composed
+#: after their time
 STAT_HANDLED, STAT_LATE, STAT_WORST_NS, STAT_BEAT, STAT_ERRORS, STAT_REALTIME = 3, 4, 5, 6, 8, 9
-STAT_VOICES, STAT_XRUNS, STAT_CPU_NS = 10, 11, 12
+STAT_VOICES, STAT_XRUNS, STAT_CPU_NS, STAT_COMPOSED_LATE = 10, 11, 12, 14
 MIN_CAPACITY: Final = 16
 MAX_CAPACITY: Final = 1 << 22
 
 
 @numba.njit(cache=True)
 def _push(
-    rows: np.ndarray, idx: np.ndarray, t: float, target: int, kind: int, ch: int, a: int, b: int
+    rows: np.ndarray, idx: np.ndarray, t: float, target: int, kind: int, ch: int, a: int, b: int, q: float
 ) -> bool:  # pragma: no cover - numba
     cap = rows.shape[0]
     w = idx[WRITE]
@@ -54,6 +57,7 @@ def _push(
     r[3] = ch
     r[4] = a
     r[5] = b
+    r[6] = q
     _RELEASE()
     idx[WRITE] = w + 1
     return True
@@ -77,7 +81,7 @@ def _warm_up() -> None:
     """Load the kernels' compiled code now (numba holds the GIL for milliseconds doing that), not
     on the first event."""
     rows, idx = np.zeros((2, ROW_WIDTH)), np.zeros(HEADER_SLOTS, dtype=np.int64)
-    _push(rows, idx, 0.0, 0, 0, 0, 0, 0)
+    _push(rows, idx, 0.0, 0, 0, 0, 0, 0, 0.0)
     _pop(rows, idx, np.zeros((1, ROW_WIDTH)))
 
 
@@ -130,9 +134,11 @@ class RowRing:
     def __len__(self) -> int:
         return int(self.header[WRITE] - self.header[READ])
 
-    def push(self, time_s: float, target: int, kind: int, channel: int, a: int, b: int) -> bool:
+    def push(
+        self, time_s: float, target: int, kind: int, channel: int, a: int, b: int, queued_s: float = -math.inf
+    ) -> bool:
         """Queue one row (producer only); False if the ring is full (the row is dropped)."""
-        return bool(_push(self.rows, self.header, time_s, target, kind, channel, a, b))
+        return bool(_push(self.rows, self.header, time_s, target, kind, channel, a, b, queued_s))
 
     def pop_into(self, out: np.ndarray) -> int:
         """Move up to ``len(out)`` rows, oldest first, into ``out`` (``(n, ROW_WIDTH)`` float64;

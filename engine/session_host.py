@@ -76,6 +76,7 @@ class Session:
     base_sinks: tuple[EventSink, ...] = ()
     outputs: dict[str, EventSink] = field(default_factory=dict)  # server outputs it plays into (clock)
     device_sinks: tuple[EventSink, ...] = ()  # of ``outputs``: the devices (sent ``lead_s`` early)
+    device_sends: tuple[Callable[[float, int, int, int, int, float], None], ...] = ()  # their send_queued
     local_sinks: tuple[EventSink, ...] = ()  # ``base_sinks`` and the ``notes`` output (sent on time)
     local: deque[tuple[float, int, int, int, int, float]] = field(default_factory=deque)  # taken early, for
     # the local sinks and beat events at their time: (time_s, kind, channel, a, b, queued_s)
@@ -523,6 +524,7 @@ class SessionHost:
             self._send_rows(session, (sink,), setup)
             session.outputs[name] = sink
         session.device_sinks = tuple(sink for n, sink in session.outputs.items() if n != NOTES)
+        session.device_sends = tuple(_send_queued(sink) for sink in session.device_sinks)
         notes = (session.outputs[NOTES],) if NOTES in session.outputs else ()
         session.local_sinks = (*session.base_sinks, *notes)
 
@@ -694,7 +696,7 @@ class SessionHost:
         assert session.events is not None
         now = session.now_s()
         due = session.events.pop_due(now + self.lead_s)
-        devices, local = session.device_sinks, session.local_sinks
+        devices, local = session.device_sends, session.local_sinks
         for (t, k, ch, a, b), q in zip(due.rows(), due.queued_s.tolist(), strict=True):
             if k == BEAT:
                 if session.subscribers:
@@ -702,9 +704,9 @@ class SessionHost:
                 else:
                     self._count(session, now - max(t, q))
                 continue
-            for sink in devices:
+            for send in devices:
                 try:
-                    sink.send(t, k, ch, a, b)
+                    send(t, k, ch, a, b, q)
                 except Exception as err:
                     self._report(f"{session.name}: {err}")
             if local:
@@ -761,6 +763,18 @@ class SessionHost:
                 subscriber(event)
             except Exception as err:
                 self._report(f"{session.name}: subscriber failed: {err}")
+
+
+def _send_queued(sink: EventSink) -> Callable[[float, int, int, int, int, float], None]:
+    """The sink's ``send_queued(time_s, kind, channel, a, b, queued_s)`` (its ``send`` if it has
+    none: only the output process tells events composed late apart)."""
+    send_queued: Callable[[float, int, int, int, int, float], None] | None = getattr(
+        sink, "send_queued", None
+    )
+    if send_queued is not None:
+        return send_queued
+    send = sink.send
+    return lambda t, k, ch, a, b, q: send(t, k, ch, a, b)
 
 
 def _forget(sink: EventSink) -> None:

@@ -1,8 +1,8 @@
 """Outputs chosen per session, on real JACK ports: the server's MIDI port and built-in synth are
 opened once; each session plays into the ones it chose, leaves them without a hanging note, and
-a shared output is only silenced on every channel by the last session playing into it. Each runs
-with the devices in this process (:class:`HostOutputs`) and in an output process of their own
-(:class:`OutputProcess`, as ``affetto serve`` runs them: events handed over 30 ms early)."""
+a shared output is only silenced on every channel by the last session playing into it. The MIDI
+test runs with the port in this process (:class:`HostOutputs`) and in an output process of its
+own (:class:`OutputProcess`, as ``affetto serve`` runs it: events handed over 30 ms early)."""
 
 from __future__ import annotations
 
