@@ -99,6 +99,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
     p.add_argument("--corpus", default="data/corpus.npz")
     p.add_argument("--out", required=True, help="run folder: checkpoints and log.jsonl")
+    p.add_argument(
+        "--init", default=None,
+        help="start from this checkpoint's weights and architecture (fine-tuning: fresh optimizer and "
+        "schedule; --hidden/--layers/--embed/--dropout are then ignored)",
+    )  # fmt: skip
     p.add_argument("--hidden", type=int, default=384)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--embed", type=int, default=128)
@@ -183,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         model, state = load_checkpoint(str(last), map_location=device)
         if is_main:
             print(f"resuming {last} at step {state['step']}", file=sys.stderr)
+    elif args.init is not None:
+        torch.manual_seed(args.seed)
+        model, _ = load_checkpoint(args.init, map_location=device)
+        if is_main:
+            print(f"starting from the weights of {args.init}", file=sys.stderr)
     else:
         torch.manual_seed(args.seed)
         config = ComposerConfig(
