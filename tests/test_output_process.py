@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jack_server import JackServer, MidiCapture
+from jack_server import JackServer, MidiCapture, measure_without_glitches
 
 from engine.audio_stream import AudioUnavailable
 from engine.composer import Composer
@@ -96,23 +96,28 @@ def test_midi_goes_out_at_its_time_in_order(jack_server: JackServer) -> None:
     outputs = OutputProcess(midi_port="affetto-timing", midi_api="jack")
     try:
         assert outputs.names == ("midi",) and outputs.midi_port_name is not None
-        with MidiCapture(jack_server, outputs.midi_port_name) as cap:
-            outputs.start()
-            sink = outputs.sink("midi", lambda: 0.0)  # times are perf_counter seconds
-            start = time.perf_counter() + 0.2
-            times = [start + 0.02 * i for i in range(40)]
-            for i, t in enumerate(times):  # handed over early, as the server does
-                sink.send(t, NOTE_ON if i % 2 == 0 else NOTE_OFF, 0, 60 + i // 2, 90)
-            got = cap.wait_for(40, timeout_s=5.0)
+        outputs.start()
+        sink = outputs.sink("midi", lambda: 0.0)  # times are perf_counter seconds
+        port = outputs.midi_port_name
+
+        def measure() -> tuple[list[tuple[float, bytes]], list[float]]:
+            with MidiCapture(jack_server, port) as cap:
+                start = time.perf_counter() + 0.2
+                times = [start + 0.02 * i for i in range(40)]
+                for i, t in enumerate(times):  # handed over early, as the server does
+                    sink.send(t, NOTE_ON if i % 2 == 0 else NOTE_OFF, 0, 60 + i // 2, 90)
+                return cap.wait_for(40, timeout_s=5.0), times
+
+        got, times = measure_without_glitches(jack_server, measure)
         assert [m for _, m in got] == [
             bytes((0x90, 60 + i // 2, 90)) if i % 2 == 0 else bytes((0x80, 60 + i // 2, 0)) for i in range(40)
         ]
         # JACK delivers a message at the start of the next period: at most one period late
         errors = [arrival - t for (arrival, _), t in zip(got, times, strict=True)]
-        assert min(errors) > -0.001
+        assert min(errors) > -0.001, "a message went out early"
         assert max(errors) < jack_server.period_s + 0.005
         stats = outputs.stats
-        assert stats["events"] == 40 and stats["dropped"] == 0 and stats["errors"] == 0
+        assert stats["events"] % 40 == 0 and stats["dropped"] == 0 and stats["errors"] == 0
     finally:
         outputs.close()
 
