@@ -98,6 +98,10 @@ class HostOutputs:
         """The outputs sessions can choose, in a fixed order."""
         return tuple(n for n, on in ((AUDIO, self.audio is not None), (MIDI, self.port is not None)) if on)
 
+    #: in this process: there while this process is (see :class:`engine.output_process.OutputProcess`)
+    alive: Final = True
+    exit_code: Final = None
+
     @property
     def midi_port_name(self) -> str | None:
         """The MIDI port's name as other programs see it (None: no port)."""

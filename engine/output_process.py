@@ -169,7 +169,13 @@ class OutputProcess:
 
     @property
     def alive(self) -> bool:
+        """Whether the child still runs (it stops only when closed, or on a fatal error)."""
         return self._proc.is_alive()
+
+    @property
+    def exit_code(self) -> int | None:
+        """The child's exit code (negative: killed by that signal); None while it runs."""
+        return self._proc.exitcode
 
     @property
     def stats(self) -> dict[str, Any]:

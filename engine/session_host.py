@@ -152,6 +152,9 @@ class SessionHost:
             this process (:class:`engine.host_outputs.HostOutputs`) or in a process of their own
             (:class:`engine.output_process.OutputProcess`, which takes events ``lead_s`` early).
         default_outputs: what a new session plays into (default: every device of ``outputs``).
+        on_error: called with each problem the host reports (a failing output or subscriber, the
+            output process gone), from the thread that met it; it must not block. The latest
+            1000 are also kept in :attr:`errors`.
 
     Raises:
         ValueError: ``default_outputs`` names an output this host does not have.
@@ -167,8 +170,11 @@ class SessionHost:
         sinks_for: Callable[[str], list[EventSink]] | None = None,
         outputs: HostOutputs | OutputProcess | None = None,
         default_outputs: tuple[str, ...] | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.composer = composer
+        self.on_error = on_error
+        self._outputs_lost = False
         self.profile = profile or DEFAULT_PROFILE
         self.idle_timeout_s = float(idle_timeout_s)
         self.late_threshold_s = float(late_threshold_s)
@@ -567,6 +573,7 @@ class SessionHost:
                 self._compose_round()
                 if time.monotonic() - last_sweep > 1.0:
                     last_sweep = time.monotonic()
+                    self._check_outputs()
                     self._expire()
             except Exception as err:  # keep serving the other sessions; report
                 self._report(f"composing: {type(err).__name__}: {err}")
@@ -640,9 +647,21 @@ class SessionHost:
             self._dirty.update(touched)
             self._wake.notify_all()
 
+    def _check_outputs(self) -> None:
+        """Report once that the output process has gone (the sessions then play into nothing)."""
+        if self.outputs is not None and not self._outputs_lost and not self.outputs.alive:
+            self._outputs_lost = True
+            self._report(
+                f"the output process stopped (exit code {self.outputs.exit_code}): "
+                f"{', '.join(self.outputs.names)} no longer play"
+            )
+
     def _report(self, message: str) -> None:
-        if len(self.errors) < 1000:
-            self.errors.append(message)
+        if len(self.errors) >= 1000:
+            del self.errors[0]
+        self.errors.append(message)
+        if self.on_error is not None:
+            self.on_error(message)
 
     # --------------------------------------------------------------------------- clock thread
     def _clock_loop(self) -> None:
@@ -696,7 +715,7 @@ class SessionHost:
         assert session.events is not None
         now = session.now_s()
         due = session.events.pop_due(now + self.lead_s)
-        devices, local = session.device_sends, session.local_sinks
+        devices, local = () if self._outputs_lost else session.device_sends, session.local_sinks
         for (t, k, ch, a, b), q in zip(due.rows(), due.queued_s.tolist(), strict=True):
             if k == BEAT:
                 if session.subscribers:

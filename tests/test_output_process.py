@@ -211,3 +211,42 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_host_reports_a_lost_output_process_once(jack_server: JackServer, composer: Composer) -> None:
+    outputs = OutputProcess(midi_port="affetto-lost", midi_api="jack")
+    reported: list[str] = []
+    host = SessionHost(composer, outputs=outputs, on_error=reported.append)
+    try:
+        host.start()
+        outputs.start()
+        session = host.open("a")
+        host.submit(session, Request("state", {"name": "combat"}))
+        time.sleep(1.0)
+        assert reported == []
+        outputs._proc.kill()  # as if the audio driver had crashed it
+        deadline = time.monotonic() + 5.0
+        while not reported and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # the music goes on; nothing more to say about it
+        assert len(reported) == 1 and "the output process stopped (exit code -9): midi" in reported[0]
+        assert session.playing and session.events_sent > 0
+        assert host.status(session)["playing"]
+    finally:
+        host.stop()
+        outputs.close()
+
+
+def test_serve_error_log_prints_at_most_a_line_a_second(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.commands.serve import ErrorLog
+
+    log = ErrorLog(interval_s=0.2)
+    for i in range(50):
+        log(f"problem {i}")
+    time.sleep(0.25)
+    log("problem 50")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "affetto serve: problem 0",
+        "affetto serve: problem 50 (and 49 more problems since the last line)",
+    ]

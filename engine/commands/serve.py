@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         host = SessionHost(
             composer, profile, idle_timeout_s=args.idle_timeout, outputs=outputs,
-            default_outputs=() if args.silent_sessions else None,
+            default_outputs=() if args.silent_sessions else None, on_error=ErrorLog(),
         )  # fmt: skip
         server = AffettoServer(host, settings)
         asyncio.run(_serve(server))
@@ -124,6 +127,28 @@ def run(args: argparse.Namespace) -> int:
         if outputs is not None:
             outputs.close()
     return 0
+
+
+class ErrorLog:
+    """Prints the host's problems to stderr, at most one line every ``interval_s`` (the others are
+    counted into the next line): a broken output must not flood the terminal or slow the clock."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self._next = 0.0
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, message: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._held += 1
+                return
+            held, self._held = self._held, 0
+            self._next = now + self.interval_s
+        more = f" (and {held} more problems since the last line)" if held else ""
+        print(f"affetto serve: {message}{more}", file=sys.stderr, flush=True)
 
 
 async def _serve(server: Any) -> None:
