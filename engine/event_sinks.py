@@ -57,28 +57,54 @@ class SynthSink:
     Args:
         synth: an :class:`engine.synth.Synth`.
         frame_of: maps an engine time (s) to the synth's frame at which it should sound.
+        channel_offset: MIDI channel ``ch`` plays on synth channel ``channel_offset + ch`` (each
+            player sharing a synth gets its own block of 16, see :class:`engine.synth.Synth`).
+        on_forget: called by :meth:`forget`.
+
+    All Notes Off (CC 120/123) releases the notes this sink started, not the other players'.
     """
 
-    def __init__(self, synth: object, frame_of: Callable[[float], int]) -> None:
+    def __init__(
+        self,
+        synth: object,
+        frame_of: Callable[[float], int],
+        channel_offset: int = 0,
+        on_forget: Callable[[], None] | None = None,
+    ) -> None:
         self.synth = synth
         self.frame_of = frame_of
+        self.channel_offset = channel_offset
+        self.on_forget = on_forget
         self._instrument = ["drums" if ch == DRUM_CHANNEL else "piano" for ch in range(16)]
         self._gain_db = [0.0] * 16
+        self._sounding: set[tuple[int, int]] = set()  # (synth channel, note)
 
     def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
         synth = self.synth
+        ch = self.channel_offset + channel
         if kind == NOTE_ON:
-            synth.note_on(self.frame_of(time_s), channel, a, b)  # type: ignore[attr-defined]
+            synth.note_on(self.frame_of(time_s), ch, a, b)  # type: ignore[attr-defined]
+            self._sounding.add((ch, a))
         elif kind == NOTE_OFF:
-            synth.note_off(self.frame_of(time_s), channel, a)  # type: ignore[attr-defined]
+            synth.note_off(self.frame_of(time_s), ch, a)  # type: ignore[attr-defined]
+            self._sounding.discard((ch, a))
         elif kind == PROGRAM:
             self._instrument[channel] = instrument_for_program(a, channel)
-            synth.set_channel(channel, self._instrument[channel], self._gain_db[channel])  # type: ignore[attr-defined]
+            synth.set_channel(ch, self._instrument[channel], self._gain_db[channel])  # type: ignore[attr-defined]
         elif kind == CONTROL and a == 7:
             self._gain_db[channel] = gain_db_for_volume(b)
-            synth.set_channel(channel, self._instrument[channel], self._gain_db[channel])  # type: ignore[attr-defined]
+            synth.set_channel(ch, self._instrument[channel], self._gain_db[channel])  # type: ignore[attr-defined]
         elif kind == CONTROL and a in (120, 123):
-            synth.all_notes_off(self.frame_of(time_s))  # type: ignore[attr-defined]
+            frame = self.frame_of(time_s)
+            for key in [k for k in self._sounding if k[0] == ch]:
+                synth.note_off(frame, *key)  # type: ignore[attr-defined]
+                self._sounding.discard(key)
+
+    def forget(self) -> None:
+        """The player has left this synth: hand its channel block back."""
+        if self.on_forget is not None:
+            self.on_forget()
+            self.on_forget = None
 
 
 class CallbackSink:

@@ -7,7 +7,9 @@ opened while the music plays (opening an rtmidi port can hold the GIL for a seco
 
 Every session gets its own sink on a shared output: MIDI bytes go to the one port; synth events
 are stamped with the synth frame of the session's own clock, so sessions started at different
-times all land sample-accurately in one mix. Sinks are called from the clock thread only (the
+times all land sample-accurately in one mix, and each session plays on its own block of 16 synth
+channels (no session's note-off, program or volume reaches another's notes; a MIDI port has
+only 16 channels, so sessions sharing one share them). Sinks are called from the clock thread only (the
 synth's event ring has a single producer).
 """
 
@@ -26,6 +28,9 @@ MIDI: Final = "midi"
 #: Audio events are scheduled this many blocks after their engine time, so an event composed
 #: just in time still lands inside a block that has not been rendered yet.
 AUDIO_DELAY_BLOCKS: Final = 2
+#: blocks of 16 synth channels: each session on the synth gets one (the least used), so one
+#: session's note-offs, programs and volumes never touch another's notes
+SYNTH_CHANNEL_BLOCKS: Final = 16
 
 
 class HostOutputs:
@@ -68,6 +73,7 @@ class HostOutputs:
         self.tap: WavTap | None = None
         self._frame_ref = 0
         self._wall_ref = 0.0
+        self._block_users = [0] * SYNTH_CHANNEL_BLOCKS
         try:
             if midi_port is not None:
                 from engine.midi_port import MidiPortOutput
@@ -77,7 +83,7 @@ class HostOutputs:
                 from engine.audio_stream import AudioOutput
                 from engine.synth import Synth
 
-                self.synth = Synth(sample_rate_hz)
+                self.synth = Synth(sample_rate_hz, channels=16 * SYNTH_CHANNEL_BLOCKS)
                 render = self.synth.process
                 if record_wav is not None:
                     self.tap = WavTap(record_wav, render, sample_rate_hz)
@@ -132,7 +138,13 @@ class HostOutputs:
                 wall = origin_s() + time_s
                 return self._frame_ref + round((wall - self._wall_ref) * self.sample_rate_hz) + delay
 
-            return SynthSink(self.synth, frame_of)
+            block = min(range(SYNTH_CHANNEL_BLOCKS), key=self._block_users.__getitem__)
+            self._block_users[block] += 1
+
+            def free() -> None:
+                self._block_users[block] -= 1
+
+            return SynthSink(self.synth, frame_of, channel_offset=16 * block, on_forget=free)
         raise ValueError(f"unknown output {name!r}; this server has: {list(self.names) or 'none'}")
 
     def close(self) -> None:

@@ -108,8 +108,9 @@ class RingSink:
             )
 
     def forget(self) -> None:
-        """Tell the output process to forget this sink (after its last event)."""
-        self._ring.push(0.0, self._target, FORGET, 0, 0, 0)
+        """Tell the output process to forget this sink once its last event is out (events are
+        handed over at most ``LEAD_S`` ahead)."""
+        self._ring.push(time.perf_counter() + LEAD_S + GRAIN_S, self._target, FORGET, 0, 0, 0)
 
 
 class OutputProcess:
@@ -410,10 +411,13 @@ class _ChildClock:
     def _take(self, rows: list[list[float]]) -> None:
         for t, target_f, kind_f, ch, a, b, q, _ in rows:
             target, kind = int(target_f), int(kind_f)
-            if kind == FORGET:
-                self.sinks.pop(target, None)
-                continue
             sink = self.sinks.get(target)
+            if kind == FORGET:
+                if sink is not None:
+                    del self.sinks[target]
+                    self.seq += 1
+                    heapq.heappush(self.pending, (t, self.seq, sink, FORGET, 0, 0, 0, t))
+                continue
             if sink is None:
                 sink = self.sinks[target] = self.outputs.sink(self.outputs.names[target // _TARGETS], _zero)
             self.seq += 1
@@ -426,6 +430,11 @@ class _ChildClock:
         now = time.perf_counter()
         while pending and pending[0][0] <= until:
             t, _, sink, kind, ch, a, b, q = heapq.heappop(pending)
+            if kind == FORGET:  # its events are out: the sink may free what it holds
+                forget = getattr(sink, "forget", None)
+                if forget is not None:
+                    forget()
+                continue
             self._send(sink, t, kind, ch, a, b, q, now if until != math.inf else t)
 
     def _send(

@@ -52,7 +52,8 @@ import numpy as np
 from engine import synth_voices as K
 
 INSTRUMENTS: tuple[str, ...] = ("piano", "pad", "bass", "pluck", "drums")
-N_CHANNELS: Final = K.N_CHANNELS
+N_CHANNELS: Final = K.N_CHANNELS  # channels in a block (a MIDI port's worth)
+MAX_CHANNELS: Final = 4096
 DRUM_CHANNEL: Final = K.DRUM_CHANNEL
 MIN_SAMPLE_RATE_HZ: Final = 8_000
 MAX_SAMPLE_RATE_HZ: Final = 192_000
@@ -110,27 +111,39 @@ def _check_instrument(instrument: object) -> int:
 
 
 class Synth:
-    """A polyphonic synth with ``max_voices`` preallocated voices and 16 MIDI-like channels.
+    """A polyphonic synth with ``max_voices`` preallocated voices and MIDI-like channels.
 
     Args:
         sample_rate_hz: output sample rate, 8000..192000 Hz.
         max_voices: voices sounding at once, 1..256; beyond that a voice is stolen (the quietest
             released one, else the one with the lowest level per second of age).
         event_capacity: events the ring holds before :meth:`process` consumes them, 16..4194304.
+        channels: 16 (one MIDI port's worth) or a multiple, up to 4096: blocks of 16 channels,
+            e.g. one per player sharing the synth, whose notes never touch another block's.
 
     Raises:
         TypeError: an argument is not an int.
         ValueError: an argument is outside its range.
 
-    Default channel setup: every channel ``piano`` except channel 9 ``drums``; gain 0 dB, pan 0.
+    Default channel setup: every channel ``piano`` except channel 9 of each block of 16 ``drums``;
+    gain 0 dB, pan 0.
 
     The first ``Synth`` of a process compiles the kernels, or loads them from numba's on-disk cache
     (about 15 s cold, under a second cached): create it before the audio stream starts.
     """
 
     def __init__(
-        self, sample_rate_hz: int = 48_000, max_voices: int = 32, event_capacity: int = 8192
+        self,
+        sample_rate_hz: int = 48_000,
+        max_voices: int = 32,
+        event_capacity: int = 8192,
+        channels: int = 16,
     ) -> None:
+        self._channels = _check_int("channels", channels, N_CHANNELS, MAX_CHANNELS)
+        if self._channels % N_CHANNELS:
+            raise ValueError(
+                f"channels must be a multiple of {N_CHANNELS} in {N_CHANNELS}..{MAX_CHANNELS}, got {channels}"
+            )
         self._sample_rate_hz = _check_int(
             "sample_rate_hz", sample_rate_hz, MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ
         )
@@ -144,10 +157,11 @@ class Synth:
         self._ring_idx = np.zeros(K.RING_SIZE, dtype=np.int64)
         self._last_frame = 0  # producer side: frame of the latest queued note event
         # channels
-        self._chi = np.zeros(N_CHANNELS, dtype=np.int64)
-        self._chf = np.zeros((N_CHANNELS, K.CH_SIZE), dtype=np.float64)
+        self._chi = np.zeros(self._channels, dtype=np.int64)
+        self._chf = np.zeros((self._channels, K.CH_SIZE), dtype=np.float64)
         self._channel_setup: list[tuple[int, float, float]] = [
-            (K.DRUMS if ch == DRUM_CHANNEL else K.PIANO, 1.0, 0.0) for ch in range(N_CHANNELS)
+            (K.DRUMS if ch % N_CHANNELS == DRUM_CHANNEL else K.PIANO, 1.0, 0.0)
+            for ch in range(self._channels)
         ]
         # voices
         n = self._max_voices
@@ -176,7 +190,7 @@ class Synth:
         )  # fmt: skip
         # the kernel reads and writes these C-contiguous arrays through the addresses in this table
         self._table = np.array(
-            [a.ctypes.data for a in state] + [n, self._capacity, self._dl.shape[1]], np.int64
+            [a.ctypes.data for a in state] + [n, self._capacity, self._dl.shape[1], self._channels], np.int64
         )
         self._kernel = K.block_kernel()
         self._push_kernel = K.push_kernel()
@@ -188,6 +202,11 @@ class Synth:
     def sample_rate_hz(self) -> int:
         """Output sample rate, Hz."""
         return self._sample_rate_hz
+
+    @property
+    def channels(self) -> int:
+        """Channels (a multiple of 16)."""
+        return self._channels
 
     @property
     def max_voices(self) -> int:
@@ -228,7 +247,7 @@ class Synth:
         Args:
             frame: absolute frame (0..2**62) at which the note starts; a past frame plays at the
                 start of the next block.
-            channel: 0..15.
+            channel: 0..channels - 1.
             note: MIDI note 0..127 (A4 = 69 = 440 Hz).
             velocity: 0..127.
 
@@ -237,7 +256,7 @@ class Synth:
             ValueError: an argument is outside its range.
         """
         frame = _check_int("frame", frame, 0, MAX_FRAME)
-        channel = _check_int("channel", channel, 0, N_CHANNELS - 1)
+        channel = _check_int("channel", channel, 0, self._channels - 1)
         note = _check_int("note", note, 0, 127)
         velocity = _check_int("velocity", velocity, 0, 127)
         kind = K.EV_NOTE_ON if velocity > 0 else K.EV_NOTE_OFF
@@ -249,7 +268,7 @@ class Synth:
 
         Args:
             frame: absolute frame, 0..2**62.
-            channel: 0..15.
+            channel: 0..channels - 1.
             note: 0..127.
 
         Raises:
@@ -257,7 +276,7 @@ class Synth:
             ValueError: an argument is outside its range.
         """
         frame = _check_int("frame", frame, 0, MAX_FRAME)
-        channel = _check_int("channel", channel, 0, N_CHANNELS - 1)
+        channel = _check_int("channel", channel, 0, self._channels - 1)
         note = _check_int("note", note, 0, 127)
         self._last_frame = max(self._last_frame, frame)
         self._push(frame, K.EV_NOTE_OFF, channel, note, 0, 0.0, 0.0)
@@ -284,7 +303,7 @@ class Synth:
         new one. Sounding notes keep their setup. The setup survives :meth:`reset`.
 
         Args:
-            channel: 0..15.
+            channel: 0..channels - 1.
             instrument: one of :data:`INSTRUMENTS`.
             gain_db: channel gain, -120..24 dB.
             pan: -1 (left) .. 1 (right), constant-power.
@@ -293,7 +312,7 @@ class Synth:
             TypeError: an argument has the wrong type.
             ValueError: an argument is outside its range or not an instrument name.
         """
-        channel = _check_int("channel", channel, 0, N_CHANNELS - 1)
+        channel = _check_int("channel", channel, 0, self._channels - 1)
         inst = _check_instrument(instrument)
         gain = 10.0 ** (_check_real("gain_db", gain_db, MIN_GAIN_DB, MAX_GAIN_DB) / 20.0)
         pan = _check_real("pan", pan, -1.0, 1.0)

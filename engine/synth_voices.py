@@ -1497,7 +1497,7 @@ _TABLE = (  # the state arrays' element types, in the order of the kernel's poin
     types.int64,  # drum_type (128,)
     types.float64,  # drum_hz (128,)
 )
-TABLE_SIZE: Final = len(_TABLE) + 3  # the pointers, then n_voices, capacity, delay_len
+TABLE_SIZE: Final = len(_TABLE) + 4  # the pointers, then n_voices, capacity, delay_len, channels
 
 
 def _pointer_cast(dtype: types.Type) -> Callable[..., Any]:
@@ -1522,10 +1522,11 @@ _F64_AT = _pointer_cast(types.float64)
 
 def _kernel(out, n_frames, table):  # pragma: no cover - numba
     """:func:`render_block` on raw pointers (``table``: the state arrays' addresses, then
-    n_voices, capacity, delay_len); ``numba.carray`` views allocate nothing."""
+    n_voices, capacity, delay_len, channels); ``numba.carray`` views allocate nothing."""
     t = numba.carray(table, (TABLE_SIZE,))
     nv = t[20]
     cap = t[21]
+    nch = t[23]
     carray = numba.carray
     render_block(
         carray(out, (2 * n_frames,)),
@@ -1533,8 +1534,8 @@ def _kernel(out, n_frames, table):  # pragma: no cover - numba
         carray(_I32_AT(t[1]), (cap, ED_SIZE)),
         carray(_F64_AT(t[2]), (cap, EVV_SIZE)),
         carray(_I64_AT(t[3]), (RING_SIZE,)),
-        carray(_I64_AT(t[4]), (N_CHANNELS,)),
-        carray(_F64_AT(t[5]), (N_CHANNELS, CH_SIZE)),
+        carray(_I64_AT(t[4]), (nch,)),
+        carray(_F64_AT(t[5]), (nch, CH_SIZE)),
         carray(_I64_AT(t[6]), (nv, VI_SIZE)),
         carray(_F64_AT(t[7]), (nv, VF_SIZE)),
         carray(_U64_AT(t[8]), (nv, VU_SIZE)),

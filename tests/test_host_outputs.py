@@ -197,3 +197,16 @@ def test_affetto_serve_midi_port_end_to_end(jack_server: JackServer, tmp_path: P
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_each_session_on_the_synth_gets_its_own_channel_block(jack_server: JackServer) -> None:
+    outputs = HostOutputs(audio=True, hostapi="jack", sample_rate_hz=jack_server.sample_rate_hz)
+    try:
+        a, b = (outputs.sink("audio", lambda: 0.0) for _ in range(2))
+        assert [a.channel_offset, b.channel_offset] == [0, 16]  # type: ignore[attr-defined]
+        a.forget()  # type: ignore[attr-defined]  # a's session left: its block is free again
+        c = outputs.sink("audio", lambda: 0.0)
+        assert c.channel_offset == 0  # type: ignore[attr-defined]
+        assert outputs.synth.channels == 16 * 16
+    finally:
+        outputs.close()

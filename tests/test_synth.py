@@ -318,6 +318,8 @@ def test_bad_arguments_raise_with_the_allowed_range(
         ({"sample_rate_hz": 44100.0}, TypeError, "8000..192000"),
         ({"max_voices": 0}, ValueError, "1..256"),
         ({"event_capacity": 8}, ValueError, "16..4194304"),
+        ({"channels": 8}, ValueError, "16..4096"),
+        ({"channels": 40}, ValueError, "multiple of 16"),
     ],
 )
 def test_bad_constructor_arguments(kwargs: dict[str, object], error: type[Exception], message: str) -> None:
@@ -525,3 +527,41 @@ def test_synth_speed_reports_the_documented_keys() -> None:
         assert isinstance(result["target_met"], bool)
     else:
         assert result["target_met"] is None
+
+
+def _render_s(synth: Synth, seconds: float) -> None:
+    out = np.zeros((480, 2), np.float32)
+    for _ in range(round(seconds * synth.sample_rate_hz / 480)):
+        synth.process(out)
+
+
+def test_channel_blocks_keep_players_apart() -> None:
+    """Two players on blocks of 16 channels: the same (channel, note) are two voices; one
+    player's note-off and All Notes Off release only its own; channel 9 of every block is drums."""
+    from engine.event_sinks import SynthSink
+    from engine.scheduler import CONTROL, NOTE_OFF, NOTE_ON
+
+    synth = Synth(SR, channels=48)
+    assert synth.channels == 48
+    a = SynthSink(synth, lambda t: round(t * SR), channel_offset=0)
+    b = SynthSink(synth, lambda t: round(t * SR), channel_offset=32)
+    for sink in (a, b):
+        sink.send(0.0, NOTE_ON, 0, 60, 100)
+    _render_s(synth, 0.5)
+    assert synth.active_voices == 2
+    a.send(0.5, CONTROL, 0, 123, 0)  # a's panic
+    _render_s(synth, 1.5)
+    assert synth.active_voices == 1, "one player's All Notes Off released another's note"
+    b.send(2.0, NOTE_OFF, 0, 60, 0)
+    _render_s(synth, 1.5)
+    assert synth.active_voices == 0
+    with pytest.raises(ValueError, match=r"0\.\.47"):
+        synth.note_on(0, 48, 60, 100)
+    blocks, one = Synth(SR, channels=48), Synth(SR)
+    blocks.note_on(0, 32 + 9, 36, 120)  # a kick in the third block is the kick of channel 9
+    one.note_on(0, 9, 36, 120)
+    out_blocks, out_one = np.zeros((SR // 2, 2), np.float32), np.zeros((SR // 2, 2), np.float32)
+    blocks.process(out_blocks)
+    one.process(out_one)
+    level_one, level_blocks = rms(out_one), rms(out_blocks)  # (the click's noise differs)
+    assert level_one > 0.01 and abs(level_blocks - level_one) < 0.05 * level_one
