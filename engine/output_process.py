@@ -9,7 +9,7 @@ in shared memory (:class:`engine.row_ring.RowRing`):
 * the server's clock thread takes each session's events ``LEAD_S`` ahead of their time and
   writes them, stamped with absolute ``time.perf_counter()`` seconds, into the ring (never
   waits: a full ring drops the row and the sink reports it);
-* the child's clock reads the ring every couple of milliseconds into a heap and hands each event
+* the child's clock reads the ring every few milliseconds into a heap and hands each event
   on at its time (within ``GRAIN_S``): MIDI messages to the port, synth events to the synth's
   ring, stamped with their frame (``AUDIO_DELAY_BLOCKS`` ahead, as in one process: the synth
   applies its ring in order, so events of all sessions must enter it in time order). It shares
@@ -60,8 +60,9 @@ from engine.row_ring import (
 
 #: how far ahead of their time the server hands events to this process (s)
 LEAD_S: Final = 0.03
-#: the child looks at the ring at least this often (s)
-POLL_S: Final = 0.002
+#: the child looks at the ring at least this often (s); every event reaches it about ``LEAD_S``
+#: before its time, so it is never waited for
+POLL_S: Final = 0.005
 #: late events the child remembers (see :meth:`OutputProcess.late_events`)
 LATE_LOG: Final = 10_000
 #: rows taken from the ring at a time, between looks at what is due (a few hundred microseconds)

@@ -526,7 +526,8 @@ class SessionHost:
                 continue
             assert self.outputs is not None  # names were checked against output_names
             sink = self.outputs.sink(name, lambda: session.t0)
-            setup = [(now, k, ch, a, b) for k, ch, a, b in channel_setup(session.config)]
+            start = max(now, session.events.sent_until_s)  # before its next events, as early as those
+            setup = [(start, k, ch, a, b) for k, ch, a, b in channel_setup(session.config)]
             self._send_rows(session, (sink,), setup)
             session.outputs[name] = sink
         session.device_sinks = tuple(sink for n, sink in session.outputs.items() if n != NOTES)
