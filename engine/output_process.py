@@ -44,6 +44,8 @@ from engine.event_sinks import EventSink
 from engine.host_outputs import HostOutputs
 from engine.performance import SWITCH_INTERVAL_S
 from engine.row_ring import (
+    ASK_RESET,
+    ASK_STOP,
     ROW_WIDTH,
     STAT_BEAT,
     STAT_COMPOSED_LATE,
@@ -74,8 +76,6 @@ GRAIN_S: Final = 0.0005
 FORGET: Final = -1
 #: SCHED_FIFO priority of the output process's clock (JACK's own threads run at 70 and above)
 RT_PRIORITY: Final = 20
-_STOP: Final = 7  # header slot: the server asks the child to drain and stop
-_RESET: Final = 13  # header slot: the server asks the child to zero the worst lateness
 _TARGETS: Final = 1 << 20  # target = output index * _TARGETS + sink number
 
 
@@ -206,7 +206,7 @@ class OutputProcess:
 
     def reset_stats(self) -> None:
         """Zero the worst lateness (the counters only grow: take differences)."""
-        self._ring.header[_RESET] = 1
+        self._ring.header[ASK_RESET] = 1
 
     def start(self) -> None:
         """Start the audio stream (tying the synth's frame clock to ``time.perf_counter()``).
@@ -245,7 +245,7 @@ class OutputProcess:
         error: tuple[Any, ...] | None = None
         try:
             if self._proc.is_alive():
-                self._ring.header[_STOP] = 1
+                self._ring.header[ASK_STOP] = 1
                 with contextlib.suppress(EOFError, OSError):
                     if self._conn.poll(timeout_s):
                         reply = self._conn.recv()
@@ -372,7 +372,7 @@ class _ChildClock:
         header = self.ring.header
         next_check = 0.0
         while True:
-            stopping = bool(header[_STOP])
+            stopping = bool(header[ASK_STOP])
             n = self.ring.pop_into(buf)
             if n:
                 self._take(buf[:n].tolist())
@@ -459,8 +459,8 @@ class _ChildClock:
     def _publish(self) -> None:
         """The counters into the ring's header, for the server to read."""
         h = self.ring.header
-        if h[_RESET]:
-            h[_RESET] = 0
+        if h[ASK_RESET]:
+            h[ASK_RESET] = 0
             self.worst_s = 0.0
         h[STAT_HANDLED], h[STAT_LATE], h[STAT_ERRORS] = self.handled, self.late, self.errors
         h[STAT_COMPOSED_LATE] = self.composed_late

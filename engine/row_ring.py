@@ -8,7 +8,7 @@ the output process; the rest as in :mod:`engine.scheduler`), and when it was com
 (``queued_s``, absolute too; -inf if unknown).
 
 Layout of the block: a header of ``HEADER_SLOTS`` int64 (``read``, ``write``, ``dropped``, then
-counters the consumer publishes, see ``STAT_*``), then ``capacity`` rows of ``ROW_WIDTH`` float64.
+counters the consumer publishes, see ``STAT_*``, and flags the producer raises, ``ASK_*``), then ``capacity`` rows of ``ROW_WIDTH`` float64.
 The producer writes a row, then publishes it by advancing ``write`` behind a release fence; the
 consumer reads rows up to the ``write`` it saw (acquire fence), then hands the slots back by
 advancing ``read`` (release fence), as the synth's event ring does. A full ring refuses the row
@@ -35,6 +35,8 @@ READ, WRITE, DROPPED = 0, 1, 2
 #: after their time
 STAT_HANDLED, STAT_LATE, STAT_WORST_NS, STAT_BEAT, STAT_ERRORS, STAT_REALTIME = 3, 4, 5, 6, 8, 9
 STAT_VOICES, STAT_XRUNS, STAT_CPU_NS, STAT_COMPOSED_LATE = 10, 11, 12, 14
+#: flags the producer raises for the consumer: drain and stop; zero the worst lateness
+ASK_STOP, ASK_RESET = 7, 13
 MIN_CAPACITY: Final = 16
 MAX_CAPACITY: Final = 1 << 22
 
