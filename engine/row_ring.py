@@ -8,11 +8,12 @@ the output process; the rest as in :mod:`engine.scheduler`), and when it was com
 (``queued_s``, absolute too; -inf if unknown).
 
 Layout of the block: a header of ``HEADER_SLOTS`` int64 (``read``, ``write``, ``dropped``, then
-counters the consumer publishes, see ``STAT_*``, and flags the producer raises, ``ASK_*``), then ``capacity`` rows of ``ROW_WIDTH`` float64.
-The producer writes a row, then publishes it by advancing ``write`` behind a release fence; the
-consumer reads rows up to the ``write`` it saw (acquire fence), then hands the slots back by
-advancing ``read`` (release fence), as the synth's event ring does. A full ring refuses the row
-and counts it in ``dropped``: the producer never waits.
+counters the consumer publishes, ``STAT_*``, and flags the producer raises, ``ASK_*``), then
+``capacity`` rows of ``ROW_WIDTH`` float64. The producer writes a row, then publishes it by
+advancing ``write`` behind a release fence; the consumer reads rows up to the ``write`` it saw
+(acquire fence), then hands the slots back by advancing ``read`` (release fence), as the synth's
+event ring does. A full ring refuses the row and counts it in ``dropped``: the producer never
+waits.
 """
 
 from __future__ import annotations
