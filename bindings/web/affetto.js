@@ -118,6 +118,8 @@ export class AffettoClient {
 
   /** Close the connection (pending operations reject). */
   close() {
+    clearInterval(this._keepAlive); // no keep-alive request into a closing socket
+    this._keepAlive = null;
     if (this.socket) this.socket.close(1000, "bye");
   }
 
@@ -290,6 +292,7 @@ export class AffettoClient {
     const tick = Math.max(100, Math.min(this.keepAliveMs / 4, 5000));
     this._keepAlive = setInterval(() => {
       if (Date.now() - this._lastSend < this.keepAliveMs) return;
+      if (this.socket?.readyState !== 1 /* OPEN */) return; // closing: "close" follows
       this._request({ op: "status" }, { quiet: true }).catch((error) => {
         if (this.socket) this._emit("error", error); // a timeout; after a close, "close" says it all
       });
