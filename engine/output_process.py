@@ -47,7 +47,6 @@ from engine.row_ring import (
     ASK_RESET,
     ASK_STOP,
     ROW_WIDTH,
-    STAT_BEAT,
     STAT_COMPOSED_LATE,
     STAT_CPU_NS,
     STAT_ERRORS,
@@ -465,7 +464,6 @@ class _ChildClock:
         h[STAT_HANDLED], h[STAT_LATE], h[STAT_ERRORS] = self.handled, self.late, self.errors
         h[STAT_COMPOSED_LATE] = self.composed_late
         h[STAT_WORST_NS] = int(self.worst_s * 1e9)
-        h[STAT_BEAT] += 1
         h[STAT_CPU_NS] = time.process_time_ns()
         if self.outputs.synth is not None:
             h[STAT_VOICES] = self.outputs.synth.active_voices

@@ -30,11 +30,11 @@ from engine.synth_voices import _ACQUIRE, _RELEASE
 ROW_WIDTH: Final = 8  # time_s, target, kind, channel, a, b, queued_s, (spare)
 HEADER_SLOTS: Final = 16
 READ, WRITE, DROPPED = 0, 1, 2
-#: counters the consumer publishes: rows handled, rows late, the worst lateness (ns), a heartbeat,
+#: counters the consumer publishes: rows handled, rows late, the worst lateness (ns),
 #: rows a device refused, the consumer's scheduling priority (0 normal, 1 niced, 2 real-time), the
 #: synth's sounding voices, the audio stream's xruns, the consumer's CPU time (ns), rows composed
 #: after their time
-STAT_HANDLED, STAT_LATE, STAT_WORST_NS, STAT_BEAT, STAT_ERRORS, STAT_REALTIME = 3, 4, 5, 6, 8, 9
+STAT_HANDLED, STAT_LATE, STAT_WORST_NS, STAT_ERRORS, STAT_REALTIME = 3, 4, 5, 8, 9  # 6: unused
 STAT_VOICES, STAT_XRUNS, STAT_CPU_NS, STAT_COMPOSED_LATE = 10, 11, 12, 14
 #: flags the producer raises for the consumer: drain and stop; zero the worst lateness
 ASK_STOP, ASK_RESET = 7, 13
