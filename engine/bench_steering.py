@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -55,6 +55,11 @@ def _diversity(notes: list[V.Note], bar_beats: list[int], tokens: np.ndarray) ->
     return len(set(sets)) / max(len(sets), 1), 1 - len(set(grams)) / max(len(grams), 1)
 
 
+#: Every piece is steered, judged and written at this one tempo, whatever its target, so the
+#: judge hears only the notes (``compose`` plays, and steers, at a tempo following arousal).
+TEMPO_BPM: Final = 110.0
+
+
 def run_arms(pieces: int = 50, steer: int = 8, model_dir: str | None = None) -> list[ArmRow]:
     """Measure every arm; ``pieces`` per quadrant, ``steer`` candidates per bar when steered.
 
@@ -77,6 +82,7 @@ def run_arms(pieces: int = 50, steer: int = 8, model_dir: str | None = None) -> 
                 (q, composer.open_stream(
                     1000 * q + i, v, a, tonal_prime=primed,
                     key_strength=DEFAULT_KEY_STRENGTH if primed else 0.0, steer=k,
+                    tempo_bpm=TEMPO_BPM,
                 ))
                 for q, (v, a) in QUADRANT_TARGETS.items()
                 for i in range(pieces)
@@ -88,7 +94,7 @@ def run_arms(pieces: int = 50, steer: int = 8, model_dir: str | None = None) -> 
                     composer.close_stream(s)
             seconds = time.perf_counter() - started
             decoded = [codec.decode_tokens(t) for t in sequences]
-            judged = recognizer.classify_many(decoded)
+            judged = recognizer.classify_many(decoded, tempo_bpm=TEMPO_BPM)
             per_q: dict[int, list[tuple[float, ...]]] = {q: [] for q in QUADRANT_TARGETS}
             with tempfile.TemporaryDirectory() as tmp:
                 for j, ((q, _), (notes, beats), verdict, tokens) in enumerate(
@@ -97,7 +103,7 @@ def run_arms(pieces: int = 50, steer: int = 8, model_dir: str | None = None) -> 
                     path = Path(tmp) / f"{j}.mid"
                     major, density, velocity = False, 0.0, 0.0
                     if notes:
-                        codec.write_notes_midi(path, notes, beats, tempo_bpm=110.0)
+                        codec.write_notes_midi(path, notes, beats, tempo_bpm=TEMPO_BPM)
                         major, density, velocity, _ = descriptors(path, BARS)
                     distinct, repetition = _diversity(notes, beats, tokens)
                     per_q[q].append(

@@ -65,10 +65,10 @@ import numpy as np
 
 from engine import codec, grammar
 from engine import vocab as V
-from engine.emotion_recognizer import BarEncoding, EmotionRecognizer, assemble_features
+from engine.emotion_recognizer import BarEncoding, EmotionRecognizer, assemble_features, note_features
 from engine.grammar_rows import advance_rows, fill_masks_rows
 from engine.model_artifact import ModelArtifact, load_artifact
-from engine.music_features import NUM_FEATURES, bar_features
+from engine.recognizer_features import DEFAULT_TEMPO_BPM, bar_seconds_at
 from engine.sampling import (
     BatchSampler,
     UniformBank,
@@ -188,7 +188,8 @@ class _Encoder:
 
     ``h``/``c`` (L, H) hold the state before the current bar's first token; ``sum_h``/``sum_c``/
     ``count`` the top-layer sums of the current bar's tokens fed so far (BOS in bar 0);
-    ``recent`` the token arrays of the last emitted bars (music-feature context).
+    ``recent`` the token arrays of the last emitted bars (note-feature context); ``tempo_bpm``
+    the tempo the stream plays at, which the recognizer's timing features hear.
     """
 
     h: np.ndarray
@@ -197,6 +198,22 @@ class _Encoder:
     sum_c: np.ndarray
     count: int
     recent: list[np.ndarray]
+    tempo_bpm: float
+
+
+def validate_steer_tempo(tempo_bpm: object) -> float:
+    """``tempo_bpm`` as a finite float > 0 (the tempo a steered stream is judged at).
+
+    Raises:
+        TypeError: not a real number.
+        ValueError: not finite or not > 0.
+    """
+    if isinstance(tempo_bpm, bool) or not isinstance(tempo_bpm, int | float | np.integer | np.floating):
+        raise TypeError(f"tempo_bpm must be a number > 0, got {tempo_bpm!r}")
+    value = float(tempo_bpm)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"tempo_bpm must be finite and > 0, got {tempo_bpm!r}")
+    return value
 
 
 def validate_seed(seed: object) -> int:
@@ -342,6 +359,7 @@ class Composer:
         key_strength: float = 0.0,
         steer: int = 0,
         key: tuple[int, str] | None = None,
+        tempo_bpm: float = DEFAULT_TEMPO_BPM,
     ) -> int:
         """Open a stream at the start of a piece; returns its id.
 
@@ -361,6 +379,9 @@ class Composer:
                 Composer was built without one.
             key: with ``tonal_prime``, the (tonic pitch class, "major"/"minor") to prime; None:
                 drawn from the seed with the mode following the valence.
+            tempo_bpm: with ``steer``, the tempo the stream will be played at (> 0): the
+                recognizer judges candidates by how they sound at it (notes per second). Plain
+                streams ignore it (tokens have no tempo).
 
         Raises:
             TypeError, ValueError: an argument is out of range.
@@ -372,6 +393,7 @@ class Composer:
         g = validate_guidance(guidance)
         strength = validate_key_strength(key_strength)
         k = validate_steer(steer)
+        tempo = validate_steer_tempo(tempo_bpm)
         if k > 1 and self._recognizer is None:
             self._recognizer = EmotionRecognizer.load()
         free = np.flatnonzero(~self._active[: self.max_streams])
@@ -397,7 +419,7 @@ class Composer:
         self._steer[s] = k if k > 1 else 0
         self._encoders.pop(s, None)
         if k > 1:
-            self._encoders[s] = self._new_encoder()
+            self._encoders[s] = self._new_encoder(tempo)
         if tonal_prime:
             tonic, mode = key if key is not None else choose_key(seed, emotion[0])
             arousal = emotion[1]
@@ -724,6 +746,7 @@ class Composer:
         tonal_prime: bool = True,
         key_strength: float = DEFAULT_KEY_STRENGTH,
         steer: int = 0,
+        tempo_bpm: float = DEFAULT_TEMPO_BPM,
     ) -> tuple[list[V.Note], list[int]]:
         """Compose one piece of ``bars`` bars at a fixed emotion (opens and closes a stream).
 
@@ -738,6 +761,7 @@ class Composer:
             tonal_prime: start from a silent bar in a key whose mode follows the valence.
             key_strength: with ``tonal_prime``, logit penalty (nats) on pitches outside the key.
             steer: candidates per bar for emotion-steered decoding, 0..MAX_STEER (0/1: off).
+            tempo_bpm: the tempo the piece will be played at (> 0); steering judges by it.
 
         Returns:
             (notes, bar_beats): decoded notes (onsets in sixteenth steps) and each bar's beats.
@@ -760,6 +784,7 @@ class Composer:
             tonal_prime=tonal_prime,
             key_strength=key_strength,
             steer=steer,
+            tempo_bpm=tempo_bpm,
         )
         try:
             tokens = self.generate_bars([stream], bars)[0]
@@ -868,7 +893,7 @@ class Composer:
         return tokens, is_bar
 
     # ---------------------------------------------------------------------------- steering
-    def _new_encoder(self) -> _Encoder:
+    def _new_encoder(self, tempo_bpm: float) -> _Encoder:
         """A fresh encoder state that has read BOS (bar 0's first token, as the recognizer does)."""
         assert self._recognizer is not None
         art = self._recognizer.artifact
@@ -877,7 +902,7 @@ class Composer:
         feed = {"token": np.full(1, V.BOS, dtype=np.int64), "cond": np.zeros((1, 2), np.float32)}
         _, h, c = art.session.run(OUTPUT_NAMES, {**feed, "h": zeros, "c": zeros})
         top_h, top_c = h[-1, 0].astype(np.float64), c[-1, 0].astype(np.float64)
-        return _Encoder(h[:, 0].copy(), c[:, 0].copy(), top_h, top_c, 1, [])
+        return _Encoder(h[:, 0].copy(), c[:, 0].copy(), top_h, top_c, 1, [], tempo_bpm)
 
     def _copy_slots(self, src: np.ndarray, dst: np.ndarray) -> None:
         """Copy every per-slot table from slots ``src`` to slots ``dst`` (same length)."""
@@ -1000,14 +1025,15 @@ class Composer:
         encoding = BarEncoding(
             (sum_h / count[:, None]).astype(np.float32), (sum_c / count[:, None]).astype(np.float32)
         )
-        music = None
-        if "music" in rec.blocks:
-            music = np.empty((n, NUM_FEATURES), dtype=np.float64)
-            for j, seq in enumerate(tokens):
-                context = [*encoders[j].recent, np.asarray(seq, dtype=np.int64)]
-                notes, beats = codec.decode_tokens(np.concatenate(context))
-                music[j] = bar_features(notes, beats, window=rec.music_window)[-1]
-        feats = assemble_features(rec.blocks, encoding, music)
+        rows: list[dict[str, np.ndarray]] = []
+        for j, seq in enumerate(tokens):
+            context = [*encoders[j].recent, np.asarray(seq, dtype=np.int64)]
+            notes, beats = codec.decode_tokens(np.concatenate(context))
+            secs = bar_seconds_at(beats, encoders[j].tempo_bpm)
+            blocks = note_features(rec.blocks, notes, beats, secs, window=rec.music_window)
+            rows.append({name: block[-1] for name, block in blocks.items()})
+        per_block = {name: np.stack([r[name] for r in rows]) for name in (rows[0] if rows else {})}
+        feats = assemble_features(rec.blocks, encoding, per_block)
         return rec.predict_features(feats), (final_h, final_c)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -28,18 +28,32 @@ from typing import Any, Final
 import numpy as np
 
 import models
+from engine import midi_file
 from engine import vocab as V
 from engine.codec import encode_notes, quantize
-from engine.midi_file import read_midi
 from engine.model_artifact import ModelArtifact, load_artifact
 from engine.music_features import FEATURE_NAMES as MUSIC_FEATURE_NAMES
 from engine.music_features import bar_features
+from engine.recognizer_features import (
+    DEFAULT_TEMPO_BPM,
+    HARMONY_FEATURE_NAMES,
+    TIME_FEATURE_NAMES,
+    bar_seconds_at,
+    harmony_features,
+    time_features,
+)
 
 MANIFEST_NAME: Final = "manifest.json"
 WEIGHTS_NAME: Final = "recognizer.npz"
 KIND: Final = "affetto-emotion-recognizer"
 #: Feature blocks a recognizer may use, in the order they are concatenated.
-FEATURE_BLOCKS: Final = ("h", "c", "music")
+FEATURE_BLOCKS: Final = ("h", "c", "music", "time", "harmony")
+#: Blocks computed from the notes (the others are the composer's states), and their widths.
+NOTE_BLOCK_WIDTHS: Final = {
+    "music": len(MUSIC_FEATURE_NAMES),
+    "time": len(TIME_FEATURE_NAMES),
+    "harmony": len(HARMONY_FEATURE_NAMES),
+}
 DEFAULT_BATCH: Final = 64
 
 
@@ -140,11 +154,44 @@ def encode_bars(
     return [r for r in results if r is not None]
 
 
-def assemble_features(blocks: Sequence[str], encoding: BarEncoding, music: np.ndarray | None) -> np.ndarray:
+def note_features(
+    blocks: Sequence[str],
+    notes: Sequence[V.Note],
+    bar_beats: Sequence[int],
+    bar_seconds: Sequence[float] | np.ndarray,
+    *,
+    window: int,
+) -> dict[str, np.ndarray]:
+    """The note-computed blocks among ``blocks`` for one piece, each float64[bars, width].
+
+    Args:
+        blocks: feature blocks of a recognizer (encoder blocks are skipped).
+        notes, bar_beats: the quantized piece.
+        bar_seconds: each bar's length in seconds (for the "time" block).
+        window: bars on each side of the centre bar.
+    """
+    out: dict[str, np.ndarray] = {}
+    if "music" in blocks:
+        out["music"] = bar_features(notes, bar_beats, window=window)
+    if "time" in blocks:
+        out["time"] = time_features(notes, bar_beats, bar_seconds, window=window)
+    if "harmony" in blocks:
+        out["harmony"] = harmony_features(notes, bar_beats, window=window)
+    return out
+
+
+def assemble_features(
+    blocks: Sequence[str], encoding: BarEncoding, notes: Mapping[str, np.ndarray]
+) -> np.ndarray:
     """Concatenate the named feature blocks of one piece into float64[bars, F].
 
+    Args:
+        blocks: block names, in order.
+        encoding: the composer's states per bar ("h", "c").
+        notes: the note-computed blocks by name (see :func:`note_features`).
+
     Raises:
-        ValueError: unknown block, or "music" asked for without music features.
+        ValueError: unknown block, or a note block asked for and not given.
     """
     parts: list[np.ndarray] = []
     for name in blocks:
@@ -152,10 +199,10 @@ def assemble_features(blocks: Sequence[str], encoding: BarEncoding, music: np.nd
             parts.append(encoding.h)
         elif name == "c":
             parts.append(encoding.c)
-        elif name == "music":
-            if music is None:
-                raise ValueError("feature block 'music' needs the bar features of the notes")
-            parts.append(music)
+        elif name in NOTE_BLOCK_WIDTHS:
+            if name not in notes:
+                raise ValueError(f"feature block {name!r} needs its features of the notes")
+            parts.append(notes[name])
         else:
             raise ValueError(f"unknown feature block {name!r}; known: {FEATURE_BLOCKS}")
     return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts], axis=1)
@@ -279,7 +326,7 @@ class EmotionRecognizer:
             raise ValueError(f"{weights_path}: unreadable recognizer weights ({exc})") from exc
         artifact = load_artifact(composer_dir, intra_op_threads=intra_op_threads)
         hidden = artifact.manifest.hidden_size
-        width = sum(hidden if b in ("h", "c") else len(MUSIC_FEATURE_NAMES) for b in blocks)
+        width = sum(hidden if b in ("h", "c") else NOTE_BLOCK_WIDTHS[b] for b in blocks)
         if not (mean.shape == std.shape == (width,) and coef.shape == (2, width) and intercept.shape == (2,)):
             raise ValueError(
                 f"{weights_path}: weights do not fit features {blocks} of a {hidden}-wide composer "
@@ -312,30 +359,53 @@ class EmotionRecognizer:
         self,
         pieces: Sequence[tuple[Sequence[V.Note], Sequence[int]]],
         *,
+        bar_seconds: Sequence[Sequence[float] | np.ndarray | None] | None = None,
+        tempo_bpm: float = DEFAULT_TEMPO_BPM,
         batch: int = DEFAULT_BATCH,
     ) -> list[Classification]:
         """Classify many quantized pieces (notes, bar_beats) at once (batched encoder).
 
+        Args:
+            pieces: (notes, bar_beats) of each piece, as :func:`engine.codec.quantize` gives.
+            bar_seconds: per piece, how long each bar lasts in seconds (None, or a None entry:
+                every bar at ``tempo_bpm``). Timing matters: the same notes played faster
+                sound more aroused.
+            tempo_bpm: the steady tempo of pieces without ``bar_seconds``, > 0.
+            batch: pieces encoded together.
+
         Raises:
-            ValueError: a piece cannot be encoded (notes off the grid or after the last bar).
+            ValueError: a piece cannot be encoded (notes off the grid or after the last bar),
+                ``bar_seconds`` does not match the pieces, or ``tempo_bpm`` is not > 0.
         """
+        timing = list(bar_seconds) if bar_seconds is not None else [None] * len(pieces)
+        if len(timing) != len(pieces):
+            raise ValueError(f"bar_seconds has {len(timing)} entries for {len(pieces)} pieces")
         encoded = [encode_notes(list(notes), list(beats)) for notes, beats in pieces]
         encodings = encode_bars(self.artifact, [(e.tokens, e.bar_index) for e in encoded], batch=batch)
         out = []
-        for (notes, beats), enc in zip(pieces, encodings, strict=True):
-            music = bar_features(notes, beats, window=self.music_window) if "music" in self.blocks else None
-            out.append(_classification(self.predict_features(assemble_features(self.blocks, enc, music))))
+        for (notes, beats), seconds, enc in zip(pieces, timing, encodings, strict=True):
+            secs = bar_seconds_at(beats, tempo_bpm) if seconds is None else seconds
+            blocks = note_features(self.blocks, notes, beats, secs, window=self.music_window)
+            out.append(_classification(self.predict_features(assemble_features(self.blocks, enc, blocks))))
         return out
 
-    def classify_notes(self, notes: Sequence[V.Note], bar_beats: Sequence[int]) -> Classification:
-        """Classify one quantized piece (see :func:`engine.codec.quantize`)."""
-        return self.classify_many([(notes, bar_beats)])[0]
+    def classify_notes(
+        self,
+        notes: Sequence[V.Note],
+        bar_beats: Sequence[int],
+        *,
+        bar_seconds: Sequence[float] | np.ndarray | None = None,
+        tempo_bpm: float = DEFAULT_TEMPO_BPM,
+    ) -> Classification:
+        """Classify one quantized piece (see :func:`engine.codec.quantize` and :meth:`classify_many`)."""
+        return self.classify_many([(notes, bar_beats)], bar_seconds=[bar_seconds], tempo_bpm=tempo_bpm)[0]
 
     def classify_file(self, path: str | os.PathLike[str]) -> Classification:
-        """Classify a MIDI file.
+        """Classify a MIDI file, at its own tempo map.
 
         Raises:
             engine.midi_file.MidiFileError: the file is unreadable or has no pitched notes.
         """
-        notes, beats = quantize(read_midi(path))
-        return self.classify_notes(notes, beats)
+        parsed = midi_file.read_midi(path)
+        notes, beats = quantize(parsed)
+        return self.classify_notes(notes, beats, bar_seconds=midi_file.bar_seconds(parsed, beats))

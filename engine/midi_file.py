@@ -1,7 +1,8 @@
 """Read and write Standard MIDI Files (mido), as raw notes in ticks.
 
 Reading merges every non-drum track and channel (channel 10, index 9, is dropped), pairs
-note-ons with note-offs first-in first-out per (channel, pitch), and keeps the time signatures.
+note-ons with note-offs first-in first-out per (channel, pitch), and keeps the time signatures
+and the tempo map (:func:`bar_seconds` turns it into the length of each bar in seconds).
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ import os
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 import mido
+import numpy as np
 
 DRUM_CHANNEL = 9
+#: The tempo a file without set_tempo plays at (the Standard MIDI File default), in microseconds
+#: per quarter note (120 BPM).
+DEFAULT_TEMPO_US: Final = 500_000
 
 
 class MidiFileError(ValueError):
@@ -38,6 +44,8 @@ class ParsedMidi:
     ticks_per_beat: int
     #: (tick, numerator, denominator), sorted by tick.
     time_signatures: list[tuple[int, int, int]] = field(default_factory=list)
+    #: (tick, microseconds per quarter note), sorted by tick; empty: 120 BPM throughout.
+    tempos: list[tuple[int, int]] = field(default_factory=list)
 
 
 def read_midi(path: str | os.PathLike[str]) -> ParsedMidi:
@@ -58,6 +66,7 @@ def read_midi(path: str | os.PathLike[str]) -> ParsedMidi:
         raise MidiFileError(f"{path}: SMPTE timing (ticks_per_beat={midi.ticks_per_beat}) unsupported")
     notes: list[RawNote] = []
     time_signatures: list[tuple[int, int, int]] = []
+    tempos: list[tuple[int, int]] = []
     end_tick = 0
     for track in midi.tracks:
         tick = 0
@@ -66,6 +75,8 @@ def read_midi(path: str | os.PathLike[str]) -> ParsedMidi:
             tick += msg.time
             if msg.type == "time_signature":
                 time_signatures.append((tick, msg.numerator, msg.denominator))
+            elif msg.type == "set_tempo":
+                tempos.append((tick, msg.tempo))
             elif msg.type in ("note_on", "note_off"):
                 if msg.channel == DRUM_CHANNEL:
                     continue
@@ -82,7 +93,34 @@ def read_midi(path: str | os.PathLike[str]) -> ParsedMidi:
         raise MidiFileError(f"{path}: no pitched notes (drum channel and empty tracks ignored)")
     notes.sort(key=lambda n: (n.onset_tick, -n.pitch))
     time_signatures.sort(key=lambda t: t[0])
-    return ParsedMidi(notes, midi.ticks_per_beat, time_signatures)
+    tempos.sort(key=lambda t: t[0])
+    return ParsedMidi(notes, midi.ticks_per_beat, time_signatures, tempos)
+
+
+def bar_seconds(parsed: ParsedMidi, bar_beats: list[int]) -> np.ndarray:
+    """How long each bar of a file lasts under its tempo map, in seconds.
+
+    Args:
+        parsed: the file, as :func:`read_midi` returns it.
+        bar_beats: the bar layout in quarter-note beats from tick 0 (e.g. from
+            :func:`engine.codec.quantize`).
+
+    Returns:
+        float64[len(bar_beats)], each > 0. Before the first set_tempo, and in a file without
+        one, the tempo is 120 BPM.
+    """
+    tpb = float(parsed.ticks_per_beat)
+    starts = [0.0] + [tick / tpb for tick, _ in parsed.tempos]
+    spb = [DEFAULT_TEMPO_US / 1e6] + [max(us, 1) / 1e6 for _, us in parsed.tempos]
+    start_beat = np.asarray(starts)
+    sec_per_beat = np.asarray(spb)
+    # Seconds at the start of each tempo segment (a later event at the same tick wins).
+    at_start = np.concatenate([[0.0], np.cumsum(np.diff(start_beat) * sec_per_beat[:-1])])
+    edges = np.concatenate([[0.0], np.cumsum(np.asarray(bar_beats, dtype=np.float64))])
+    seg = np.searchsorted(start_beat, edges, side="right") - 1
+    seconds = at_start[seg] + (edges - start_beat[seg]) * sec_per_beat[seg]
+    out: np.ndarray = np.maximum(np.diff(seconds), 1e-6)
+    return out
 
 
 def write_midi(

@@ -109,7 +109,7 @@ def estimate_key(histogram: np.ndarray) -> tuple[int, str]:
     return k % 12, ("major", "minor")[k // 12]
 
 
-def _window_sum(values: np.ndarray, window: int) -> np.ndarray:
+def window_sum(values: np.ndarray, window: int) -> np.ndarray:
     """Sum of ``values`` (first axis = bars) over bars ``b - window .. b + window``, cut at edges."""
     num_bars = values.shape[0]
     padded = np.concatenate([np.zeros((1, *values.shape[1:])), np.cumsum(values, axis=0)])
@@ -177,11 +177,11 @@ def bar_features(
         ],
         axis=1,
     )
-    count, n_onsets, s_vel, s_oct, s_oct2, s_logdur, n_beats = _window_sum(sums, window).T
+    count, n_onsets, s_vel, s_oct, s_oct2, s_logdur, n_beats = window_sum(sums, window).T
     hist_bar = np.bincount(
         bar * 12 + pitch.astype(np.int64) % 12, weights=dur, minlength=num_bars * 12
     ).reshape(num_bars, 12)
-    hist = _window_sum(hist_bar, window)
+    hist = window_sum(hist_bar, window)
 
     has = count > 0
     safe = np.where(has, count, 1.0)

@@ -16,12 +16,14 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from engine.codec import decode_tokens, encode_notes
 from engine.emotion_recognizer import EmotionRecognizer
-from models.corpus import Corpus, load_corpus, save_corpus
+from engine.midi_file import bar_seconds, read_midi
+from models.corpus import DEFAULT_DATA_DIR, Corpus, load_corpus, save_corpus
 
 RELABELLED: tuple[str, ...] = ("features_ridge",)
 RECOGNIZER_LABEL = "recognizer"
@@ -40,9 +42,25 @@ def smooth_bars(per_bar: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def relabel(corpus: Corpus, recognizer: EmotionRecognizer, *, window: int = 4, batch: int = 64) -> Corpus:
+def _timing(data_dir: Path | None, name: str, beats: list[int]) -> np.ndarray | None:
+    """Each bar's seconds from the piece's source file under ``data_dir`` (None: not there)."""
+    path = data_dir / name if data_dir is not None else None
+    if path is None or not path.is_file():
+        return None
+    return bar_seconds(read_midi(path), beats)
+
+
+def relabel(
+    corpus: Corpus,
+    recognizer: EmotionRecognizer,
+    *,
+    window: int = 4,
+    batch: int = 64,
+    data_dir: Path | None = None,
+) -> Corpus:
     """The corpus with every ``features_ridge`` piece labelled by ``recognizer`` (a new Corpus;
-    ``corpus`` is not changed)."""
+    ``corpus`` is not changed). Pieces are heard at their source file's tempo map where
+    ``data_dir`` holds it, else at 120 BPM."""
     names = [str(n) for n in corpus.label_source_names]
     if RECOGNIZER_LABEL not in names:
         names.append(RECOGNIZER_LABEL)
@@ -54,7 +72,11 @@ def relabel(corpus: Corpus, recognizer: EmotionRecognizer, *, window: int = 4, b
     for start in range(0, len(todo), batch):
         chosen = todo[start : start + batch]
         pieces = [decode_tokens(corpus.piece(i)[0]) for i in chosen]
-        results = recognizer.classify_many(pieces, batch=batch)
+        timing = [
+            _timing(data_dir, str(corpus.piece_names[i]), beats)
+            for i, (_, beats) in zip(chosen, pieces, strict=True)
+        ]
+        results = recognizer.classify_many(pieces, bar_seconds=timing, batch=batch)
         for i, (notes, beats), result in zip(chosen, pieces, results, strict=True):
             lo, hi = int(corpus.offsets[i]), int(corpus.offsets[i + 1])
             bar_index = encode_notes(notes, beats).bar_index
@@ -81,9 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--corpus", default="data/corpus.npz")
     p.add_argument("--out", default="data/corpus_recognizer.npz")
     p.add_argument("--window", type=int, default=4, help="bars averaged per label (centred)")
+    p.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="data dir (source files, for their tempo)")
     args = p.parse_args(argv)
     corpus = load_corpus(args.corpus)
-    out = relabel(corpus, EmotionRecognizer.load(), window=args.window)
+    out = relabel(corpus, EmotionRecognizer.load(), window=args.window, data_dir=Path(args.data))
     save_corpus(out, args.out)
     print(json.dumps(out.meta["relabel"]), file=sys.stderr)
     return 0

@@ -49,12 +49,15 @@ from engine.emotion_recognizer import (
     FEATURE_BLOCKS,
     KIND,
     MANIFEST_NAME,
+    NOTE_BLOCK_WIDTHS,
     WEIGHTS_NAME,
     encode_bars,
+    note_features,
     quadrant,
 )
+from engine.midi_file import bar_seconds, read_midi
 from engine.model_artifact import default_model_dir, load_artifact
-from engine.music_features import DEFAULT_WINDOW, bar_features
+from engine.music_features import DEFAULT_WINDOW
 from models.corpus import (
     DEFAULT_DATA_DIR,
     EMOPIA,
@@ -62,6 +65,7 @@ from models.corpus import (
     LABEL_QUADRANT,
     TRAIN,
     VGMIDI_LABELLED,
+    Corpus,
     emopia_group,
     load_corpus,
     vgmidi_group,
@@ -72,11 +76,11 @@ DEFAULT_CORPUS: Final = REPO_ROOT / "data" / "corpus.npz"
 DEFAULT_CACHE: Final = REPO_ROOT / "data" / "recognizer_features.npz"
 DEFAULT_OUT: Final = REPO_ROOT / "models" / "recognizer"
 ALPHAS: Final = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0, 100000.0)
-#: Standardized musical features are scaled by this (penalized 100x less than encoder features).
-MUSIC_SCALE: Final = 10.0
-#: Feature blocks of the read-out (the per-bar ridge this replaced chose them by CV among h, h+c,
-#: h+music, h+c+music).
-BLOCKS: Final = ("h", "c", "music")
+#: Standardized note features (music, time, harmony) are scaled by this (penalized 100x less than
+#: the encoder's).
+NOTE_SCALE: Final = 10.0
+#: Feature blocks of the read-out.
+BLOCKS: Final = ("h", "c", "music", "time", "harmony")
 FOLDS: Final = 5
 
 
@@ -97,24 +101,59 @@ def _bar_index(tokens: np.ndarray) -> np.ndarray:
     return np.maximum(np.cumsum(is_bar) - 1, 0).astype(np.int64)
 
 
-def extract(corpus_path: Path, cache: Path, batch: int, threads: int) -> dict[str, np.ndarray]:
-    """Features, targets and bookkeeping of every labelled piece (cached in ``cache``)."""
+def extract(
+    corpus_path: Path, data_dir: Path, cache: Path, batch: int, threads: int
+) -> dict[str, np.ndarray]:
+    """Features, targets and bookkeeping of every labelled piece, cached in ``cache``.
+
+    The composer's states take minutes; the note blocks (music, time, harmony) seconds, and are
+    (re)computed, timing from each source file's tempo map, whenever the cache lacks one.
+    """
     if cache.is_file():
         _log(f"using cached features {cache}")
         with np.load(cache, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    corpus = load_corpus(corpus_path)
+            data = {k: z[k] for k in z.files}
+        if all(b in data for b in NOTE_BLOCK_WIDTHS):
+            return data
+    else:
+        data = _encode(load_corpus(corpus_path), batch, threads)
+    _log("computing the note features (music, time, harmony)")
+    data.update(_note_blocks(load_corpus(corpus_path), data_dir, data))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **data)
+    _log(f"cached features in {cache}")
+    return data
+
+
+def _note_blocks(corpus: Corpus, data_dir: Path, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The note feature blocks of the pieces in ``data`` (bars as cached), each float32[bars, width]."""
+    index = {str(name): i for i, name in enumerate(corpus.piece_names)}
+    blocks: dict[str, list[np.ndarray]] = {name: [] for name in NOTE_BLOCK_WIDTHS}
+    offsets = data["bar_offsets"]
+    for p, name in enumerate(data["names"]):
+        if str(name) not in index:
+            raise ValueError(f"cached piece {name} is not in the corpus; delete the cache")
+        notes, beats = decode_tokens(corpus.piece(index[str(name)])[0])
+        cached_bars = offsets[p + 1] - offsets[p]
+        if len(beats) != cached_bars:
+            raise ValueError(f"piece {name} has {len(beats)} bars, the cache {cached_bars}; delete the cache")
+        seconds = bar_seconds(read_midi(data_dir / str(name)), beats)
+        feats = note_features(tuple(NOTE_BLOCK_WIDTHS), notes, beats, seconds, window=DEFAULT_WINDOW)
+        for block, rows in feats.items():
+            blocks[block].append(rows.astype(np.float32))
+    return {name: np.concatenate(rows) for name, rows in blocks.items()}
+
+
+def _encode(corpus: Corpus, batch: int, threads: int) -> dict[str, np.ndarray]:
+    """The composer's per-bar states of every labelled piece, with targets and bookkeeping."""
     labelled = np.flatnonzero(np.isin(corpus.label_source, (LABEL_CURVES, LABEL_QUADRANT)))
     _log(f"{labelled.size} labelled pieces; encoding with the composer (cond fixed at 0, 0)")
-    pieces, targets, music = [], [], []
+    pieces, targets = [], []
     for i in labelled:
         tokens, cond = corpus.piece(int(i))
-        bars = _bar_index(tokens)
-        pieces.append((tokens, bars))
+        pieces.append((tokens, _bar_index(tokens)))
         starts = np.flatnonzero((tokens >= V.BAR_OFFSET) & (tokens < V.POS_OFFSET))
         targets.append(cond[starts].astype(np.float32))
-        notes, beats = decode_tokens(tokens)
-        music.append(bar_features(notes, beats, window=DEFAULT_WINDOW).astype(np.float32))
     artifact = load_artifact(default_model_dir(), intra_op_threads=threads)
     t0 = time.time()
     encodings = encode_bars(
@@ -122,17 +161,16 @@ def extract(corpus_path: Path, cache: Path, batch: int, threads: int) -> dict[st
     )
     _log(f"encoded {sum(len(p[0]) for p in pieces)} tokens in {time.time() - t0:.0f} s")
     counts = np.asarray([e.h.shape[0] for e in encodings])
-    assert all(t.shape[0] == n == m.shape[0] for t, n, m in zip(targets, counts, music, strict=True))
+    assert all(t.shape[0] == n for t, n in zip(targets, counts, strict=True))
     names = corpus.piece_names[labelled]
     sources = corpus.source[labelled]
     groups = [
         vgmidi_group(Path(str(n)).name) if s == VGMIDI_LABELLED else emopia_group(Path(str(n)).name)
         for n, s in zip(names, sources, strict=True)
     ]
-    data = {
+    return {
         "h": np.concatenate([e.h for e in encodings]),
         "c": np.concatenate([e.c for e in encodings]),
-        "music": np.concatenate(music),
         "targets": np.concatenate(targets),
         "bar_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         "names": names,
@@ -140,10 +178,6 @@ def extract(corpus_path: Path, cache: Path, batch: int, threads: int) -> dict[st
         "splits": corpus.split[labelled],
         "groups": np.asarray(groups),
     }
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **data)  # type: ignore[arg-type]
-    _log(f"cached features in {cache}")
-    return data
 
 
 # ---------------------------------------------------------------------------------------- ridge
@@ -152,13 +186,13 @@ def extract(corpus_path: Path, cache: Path, batch: int, threads: int) -> dict[st
 class _Design:
     """Features of every labelled piece (mean of its bars) and of every bar, with targets and weights."""
 
-    def __init__(self, data: dict[str, np.ndarray], blocks: Sequence[str], music_scale: float = 1.0) -> None:
+    def __init__(self, data: dict[str, np.ndarray], blocks: Sequence[str], note_scale: float = 1.0) -> None:
         #: float64[bars, F], each bar's features (what the recognizer reads at run time).
         self.bar_x = np.concatenate([data[b].astype(np.float64) for b in blocks], axis=1)
         # Standardized columns are multiplied by ``scale``: a column scaled by s is penalized
-        # as if alpha were alpha / s**2 (the few musical features against ~1000 encoder ones).
+        # as if alpha were alpha / s**2 (the few note features against ~1000 encoder ones).
         self.scale = np.concatenate(
-            [np.full(data[b].shape[1], music_scale if b == "music" else 1.0) for b in blocks]
+            [np.full(data[b].shape[1], note_scale if b in NOTE_BLOCK_WIDTHS else 1.0) for b in blocks]
         )
         offsets = data["bar_offsets"]
         bars = np.diff(offsets)
@@ -382,6 +416,22 @@ def _cross_validate(
     return _scores(data, pieces, means, truth[pieces], csv_labels), chosen
 
 
+def _over_splits(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and SD over splits of every accuracy in :func:`_scores` results."""
+    out: dict[str, Any] = {"splits": len(rows)}
+    for source in ("vgmidi", "emopia"):
+        keys = [k for k, v in rows[0].get(source, {}).items() if k.endswith("acc") or "_acc_" in k]
+        out[source] = {
+            k: {
+                "mean": round(float(np.mean([r[source][k] for r in rows])), 4),
+                "sd": round(float(np.std([r[source][k] for r in rows])), 4),
+            }
+            for k in keys
+            if isinstance(rows[0][source][k], float)
+        }
+    return out
+
+
 # ------------------------------------------------------------------------------------------ main
 
 
@@ -397,9 +447,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--splits", type=int, default=10, help="grouped splits the nested CV is repeated over (default 10)"
+    )
     args = parser.parse_args(argv)
     t0 = time.time()
-    data = extract(args.corpus, args.cache, args.batch, args.threads)
+    data = extract(args.corpus, args.data, args.cache, args.batch, args.threads)
     csv_labels = _vgmidi_labels(args.data)
     offsets = data["bar_offsets"]
     num_pieces = offsets.size - 1
@@ -410,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = np.flatnonzero(data["splits"] == TRAIN)
     held = np.flatnonzero(data["splits"] != TRAIN)
     everything = np.arange(num_pieces)
-    design = _Design(data, BLOCKS, MUSIC_SCALE)
+    design = _Design(data, BLOCKS, NOTE_SCALE)
 
     # Model selection: grouped CV on the train split only.
     model, selection = _fit(design, data, train, "sel", truth, csv_labels)
@@ -431,7 +484,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     _log(f"run-time read-out on all labelled pieces: {json.dumps(clipping)}")
     cv_all, cv_chosen = _cross_validate(design, data, everything, "all", truth, csv_labels)
+    repeated = _over_splits(
+        [
+            _cross_validate(design, data, everything, f"split{k}", truth, csv_labels)[0]
+            for k in range(args.splits)
+        ]
+    )
     _log(f"held-out (val+test): {json.dumps(held_scores)}")
+    _log(f"nested cv{FOLDS} over {args.splits} grouped splits: {json.dumps(repeated)}")
     _log(f"cv{FOLDS} all labelled (nested): {json.dumps(cv_all)}; per fold {json.dumps(cv_chosen)}")
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -456,7 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "hidden_size": int(composer_manifest["hidden_size"]),
             "composer_training_step": composer_manifest.get("training", {}).get("step"),
             "music_window": DEFAULT_WINDOW,
-            "music_scale": MUSIC_SCALE,
+            "note_scale": NOTE_SCALE,
+            "timing": "each bar's seconds from the file's tempo map (engine.midi_file.bar_seconds)",
         },
         "fit": {
             "model": "piece-level ridge per target (closed form) on standardized features: a piece's "
@@ -483,6 +544,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "protocol": f"grouped {FOLDS}-fold CV of the whole recipe (alpha and scale chosen by an "
                 f"inner grouped {FOLDS}-fold CV inside each training fold); pieces predicted as at run time",
                 "folds": cv_chosen,
+            },
+            f"cv{FOLDS}_all_labelled_over_splits": {
+                **repeated,
+                "protocol": f"the nested grouped {FOLDS}-fold CV above, repeated over differently "
+                "salted group-to-fold assignments (salts split0, split1, ...): mean and SD over splits",
             },
             "train_fit": train_scores,
             "selection_cv_train": selection,

@@ -97,6 +97,27 @@ def test_bad_steer_rejected(composer: Composer, bad: int) -> None:
     assert composer.open_streams == []
 
 
+def test_steering_hears_the_tempo(composer: Composer) -> None:
+    """A steered stream is judged at its tempo: the same seed and target choose other bars when
+    the notes will be played three times as fast."""
+
+    def run(tempo_bpm: float) -> list[np.ndarray]:
+        return [
+            composer.generate_bars(composer.open_stream(seed, 0.0, 0.9, steer=8, tempo_bpm=tempo_bpm), 2)[0]
+            for seed in range(3)
+        ]
+
+    slow, fast = run(60.0), run(180.0)
+    for s in composer.open_streams:
+        composer.close_stream(s)
+    assert any(not np.array_equal(a, b) for a, b in zip(slow, fast, strict=True))
+    with pytest.raises(ValueError, match="tempo_bpm"):
+        composer.open_stream(0, steer=2, tempo_bpm=0.0)
+    with pytest.raises(TypeError, match="tempo_bpm"):
+        composer.open_stream(0, steer=2, tempo_bpm="fast")  # type: ignore[arg-type]
+    assert composer.open_streams == []
+
+
 def test_compose_steer(composer: Composer) -> None:
     notes, beats = composer.compose(-0.5, -0.5, 2, seed=5, steer=2)
     assert beats == [4, 4]

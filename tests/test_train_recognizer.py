@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.emotion_recognizer import EmotionRecognizer
+from engine.emotion_recognizer import NOTE_BLOCK_WIDTHS, EmotionRecognizer
 from engine.model_artifact import default_model_dir
-from engine.music_features import FEATURE_NAMES
 from models import train_recognizer as T
 from models.corpus import EMOPIA, TEST, TRAIN, VAL, VGMIDI_LABELLED
 
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.skipif(
 
 def _synthetic(seed: int = 0) -> dict[str, np.ndarray]:
     """Features shaped like the real cache: a piece's valence sign shows in h[:, :32], its arousal
-    sign in the first musical feature, each bar noisy; VGMIDI pieces carry small curve values."""
+    sign in its notes per second, each bar noisy; VGMIDI pieces carry small curve values."""
     rng = np.random.default_rng(seed)
     hidden = int(json.loads((default_model_dir() / "manifest.json").read_text())["hidden_size"])
     sources = np.asarray([VGMIDI_LABELLED] * 60 + [EMOPIA] * 140)
@@ -29,17 +28,17 @@ def _synthetic(seed: int = 0) -> dict[str, np.ndarray]:
     bars = rng.integers(3, 7, size=sources.size)
     h = rng.normal(size=(bars.sum(), hidden)).astype(np.float32)
     c = rng.normal(size=(bars.sum(), hidden)).astype(np.float32)
-    music = rng.normal(size=(bars.sum(), len(FEATURE_NAMES))).astype(np.float32)
+    notes = {b: rng.normal(size=(bars.sum(), w)).astype(np.float32) for b, w in NOTE_BLOCK_WIDTHS.items()}
     piece = np.repeat(np.arange(sources.size), bars)
     h[:, :32] += signs[piece, 0, None]
-    music[:, 0] += 1.5 * signs[piece, 1]
+    notes["time"][:, 1] += 1.5 * signs[piece, 1]
     size = np.where(sources == EMOPIA, 0.75, 0.3)[piece, None]
     targets = (size * signs[piece]).astype(np.float32)
     splits = rng.choice([TRAIN, TRAIN, TRAIN, TRAIN, VAL, TEST], size=sources.size)
     return {
         "h": h,
         "c": c,
-        "music": music,
+        **notes,
         "targets": targets,
         "bar_offsets": np.concatenate([[0], np.cumsum(bars)]).astype(np.int64),
         "names": np.asarray([f"piece{i}.mid" for i in range(sources.size)]),
@@ -51,7 +50,7 @@ def _synthetic(seed: int = 0) -> dict[str, np.ndarray]:
 
 def test_piece_ridge_scores_bars_linearly() -> None:
     data = _synthetic()
-    design = T._Design(data, T.BLOCKS, T.MUSIC_SCALE)
+    design = T._Design(data, T.BLOCKS, T.NOTE_SCALE)
     assert design.x.shape == (200, design.bar_x.shape[1]) and set(np.unique(design.y)) == {-1.0, 1.0}
     model = T._fit_path(design, np.arange(150), [100.0])[0]
     # linear: the mean of a piece's bar scores is the score of its mean features
@@ -85,12 +84,13 @@ def test_train_writes_a_loadable_recognizer(tmp_path: Path) -> None:
     cache = tmp_path / "features.npz"
     np.savez(cache, **data)  # type: ignore[arg-type]
     out = tmp_path / "recognizer"
-    assert T.main(["--cache", str(cache), "--out", str(out), "--data", str(tmp_path)]) == 0
+    assert T.main(["--cache", str(cache), "--out", str(out), "--data", str(tmp_path), "--splits", "2"]) == 0
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     fit, metrics = manifest["fit"], manifest["metrics"]
     assert fit["alpha"] in T.ALPHAS and all(s > 0 for s in fit["readout_scale"])
     assert manifest["features"]["blocks"] == list(T.BLOCKS)
     held, cv = metrics["held_out_val_test"], metrics["cv5_all_labelled"]
+    assert metrics["cv5_all_labelled_over_splits"]["splits"] == 2
     assert len(cv["folds"]) == T.FOLDS and all(f["alpha"] in T.ALPHAS for f in cv["folds"])
     assert held["vgmidi"]["pieces"] + held["emopia"]["pieces"] == int((data["splits"] != TRAIN).sum())
     # the planted signal is found on pieces never fitted on
@@ -100,7 +100,7 @@ def test_train_writes_a_loadable_recognizer(tmp_path: Path) -> None:
         assert scores["emopia"]["quadrant_acc"] >= 0.85
     # the engine applies the weights per bar exactly as training evaluated them
     recognizer = EmotionRecognizer.load(out, intra_op_threads=1)
-    design = T._Design(data, T.BLOCKS, T.MUSIC_SCALE)
+    design = T._Design(data, T.BLOCKS, T.NOTE_SCALE)
     with np.load(out / "recognizer.npz") as z:
         model = {k: z[k].astype(np.float64) for k in z.files}
     rows = design.bar_x[:50]

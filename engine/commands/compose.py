@@ -150,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         tonal_prime=not args.no_tonal_prime,
         key_strength=DEFAULT_KEY_STRENGTH if args.key_strength is None else args.key_strength,
         steer=args.steer,
+        tempo_bpm=args.tempo_bpm,
     )
     try:
         codec.write_notes_midi(args.output, notes, bar_beats, tempo_bpm=args.tempo_bpm)
