@@ -3,7 +3,10 @@
 The shipped composer (:mod:`engine.model_artifact`) serves as a frozen encoder: each piece's
 tokens are streamed through its ONNX step graph with the conditioning fixed at (0, 0) (so the
 features never see a label), and the top LSTM layer's hidden and cell states after each token
-are averaged per bar. A linear (ridge) read-out, fitted by ``python -m models.train_recognizer``
+are averaged per bar. They are joined with bar features computed from the notes: musical
+(:mod:`engine.music_features`), timing in seconds and harmony (:mod:`engine.recognizer_features`).
+Timing needs each bar's length in seconds: a file's tempo map (:meth:`EmotionRecognizer.classify_file`),
+a given tempo, or 120 BPM. A linear (ridge) read-out, fitted by ``python -m models.train_recognizer``
 and shipped in ``models/recognizer/`` (``recognizer.npz`` + ``manifest.json``), maps each bar's
 features to (valence, arousal), clipped to [-1, 1]; a piece's values are the mean over its bars.
 The shipped read-out is fitted on whole pieces (mean bar features) against the *signs* of their
