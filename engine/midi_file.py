@@ -61,7 +61,7 @@ def read_midi(path: str | os.PathLike[str]) -> ParsedMidi:
     except FileNotFoundError as exc:
         raise MidiFileError(f"{path}: no such file") from exc
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise MidiFileError(f"{path}: not a readable MIDI file ({exc})") from exc
+        raise MidiFileError(f"{path}: not a readable MIDI file ({str(exc) or type(exc).__name__})") from exc
     if midi.ticks_per_beat <= 0:
         raise MidiFileError(f"{path}: SMPTE timing (ticks_per_beat={midi.ticks_per_beat}) unsupported")
     notes: list[RawNote] = []

@@ -139,6 +139,10 @@ def test_bad_and_empty_midi_files_give_clear_errors(tmp_path: Path) -> None:
     garbage.write_bytes(b"this is not a midi file")
     with pytest.raises(MidiFileError, match="not a readable MIDI file"):
         read_midi(garbage)
+    short = tmp_path / "short.mid"
+    short.write_bytes(b"garbage")  # mido raises a bare EOFError: the message still says why
+    with pytest.raises(MidiFileError, match=r"not a readable MIDI file \(EOFError\)"):
+        read_midi(short)
     with pytest.raises(MidiFileError, match="no such file"):
         read_midi(tmp_path / "missing.mid")
     truncated = tmp_path / "truncated.mid"
