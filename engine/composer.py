@@ -73,6 +73,7 @@ from engine.sampling import (
     BatchSampler,
     UniformBank,
     validate_guidance,
+    validate_positive,
     validate_temperature,
     validate_top_p,
     validate_weight,
@@ -199,21 +200,6 @@ class _Encoder:
     count: int
     recent: list[np.ndarray]
     tempo_bpm: float
-
-
-def validate_steer_tempo(tempo_bpm: object) -> float:
-    """``tempo_bpm`` as a finite float > 0 (the tempo a steered stream is judged at).
-
-    Raises:
-        TypeError: not a real number.
-        ValueError: not finite or not > 0.
-    """
-    if isinstance(tempo_bpm, bool) or not isinstance(tempo_bpm, int | float | np.integer | np.floating):
-        raise TypeError(f"tempo_bpm must be a number > 0, got {tempo_bpm!r}")
-    value = float(tempo_bpm)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"tempo_bpm must be finite and > 0, got {tempo_bpm!r}")
-    return value
 
 
 def validate_seed(seed: object) -> int:
@@ -393,7 +379,7 @@ class Composer:
         g = validate_guidance(guidance)
         strength = validate_key_strength(key_strength)
         k = validate_steer(steer)
-        tempo = validate_steer_tempo(tempo_bpm)
+        tempo = validate_positive("tempo_bpm", tempo_bpm)
         if k > 1 and self._recognizer is None:
             self._recognizer = EmotionRecognizer.load()
         free = np.flatnonzero(~self._active[: self.max_streams])

@@ -27,19 +27,24 @@ _BIG: Final = 1e300
 _BLOCK: Final = 256  # uniforms drawn per stream at a time
 
 
-def validate_temperature(value: object) -> float:
-    """``value`` as a float if it is a valid temperature.
+def validate_positive(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite real number > 0 (a temperature, a tempo, ...).
 
     Raises:
         TypeError: not a real number.
-        ValueError: not finite or not > 0 (allowed: 0 < temperature < inf).
+        ValueError: not finite or not > 0.
     """
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"temperature must be a real number > 0, got {value!r}")
-    t = float(value)
-    if not (math.isfinite(t) and t > 0):
-        raise ValueError(f"temperature must be finite and > 0, got {value!r}")
-    return t
+        raise TypeError(f"{name} must be a real number > 0, got {value!r}")
+    x = float(value)
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return x
+
+
+def validate_temperature(value: object) -> float:
+    """``value`` as a valid temperature, finite and > 0 (see :func:`validate_positive`)."""
+    return validate_positive("temperature", value)
 
 
 def validate_top_p(value: object) -> float:
