@@ -12,12 +12,13 @@ Steps:
    (:func:`engine.emotion_recognizer.encode_bars`), and the musical bar features of
    :mod:`engine.music_features` are computed. Cached in ``data/recognizer_features.npz``.
 2. A piece-level ridge regression per target (closed form): a piece's features are the mean of
-   its bars' (h, c and the musical features, standardized; the musical ones weighted up), its
-   targets the signs (±1) of its valence and arousal (VGMIDI: of the mean listener curve;
-   EMOPIA: of the quadrant); each labelled source weighs the same in total and each piece the
-   same within its source. The penalty is chosen by grouped 5-fold cross-validation on the
-   *train* split, and the read-out is then multiplied, per target, by the least-squares factor
-   from that alpha's out-of-fold scores to the ±1 targets, so an output reads as the expected
+   its bars' (h, c and the note features, standardized; the note ones weighted up), its
+   targets a soft sign of its valence and arousal (VGMIDI: the mean listener curve times
+   ``CURVE_GAIN``, clipped to [-1, 1]; EMOPIA: the quadrant's signs, ±1); each labelled source
+   weighs the same in total and each piece the same within its source. The penalty is chosen by
+   grouped 5-fold cross-validation on the *train* split, and the read-out is then multiplied,
+   per target, by the least-squares factor from that alpha's out-of-fold scores to the signs
+   (±1) of the targets, so an output reads as the expected
    sign (signs unchanged). Being linear, the read-out scores single bars alike: the recognizer
    reads each bar, clips it to [-1, 1], and a piece is the mean of its bars (a piece's unclipped
    score is exactly the score of its mean features).
@@ -81,6 +82,12 @@ ALPHAS: Final = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30
 NOTE_SCALE: Final = 10.0
 #: Feature blocks of the read-out.
 BLOCKS: Final = ("h", "c", "music", "time", "harmony")
+#: A VGMIDI piece's ridge target is its mean listener curve times this, clipped to [-1, 1]: a
+#: soft sign, so pieces the listeners barely agree on (|mean| < 1 / gain) pull less than clear ones.
+CURVE_GAIN: Final = 3.0
+#: A VGMIDI piece is "clear" in valence (arousal) when its mean listener curve is at least this far
+#: from 0; accuracy on the clear pieces is reported beside accuracy on all.
+CLEAR_CURVE: Final = 0.1
 FOLDS: Final = 5
 
 
@@ -186,7 +193,13 @@ def _encode(corpus: Corpus, batch: int, threads: int) -> dict[str, np.ndarray]:
 class _Design:
     """Features of every labelled piece (mean of its bars) and of every bar, with targets and weights."""
 
-    def __init__(self, data: dict[str, np.ndarray], blocks: Sequence[str], note_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        data: dict[str, np.ndarray],
+        blocks: Sequence[str],
+        note_scale: float = 1.0,
+        curve_gain: float | None = None,
+    ) -> None:
         #: float64[bars, F], each bar's features (what the recognizer reads at run time).
         self.bar_x = np.concatenate([data[b].astype(np.float64) for b in blocks], axis=1)
         # Standardized columns are multiplied by ``scale``: a column scaled by s is penalized
@@ -201,9 +214,16 @@ class _Design:
         self.x = np.add.reduceat(self.bar_x, offsets[:-1], axis=0) / bars[:, None]
         truth = np.zeros((offsets.size - 1, 2))
         np.add.at(truth, self.piece, data["targets"].astype(np.float64))
+        truth /= bars[:, None]
         #: float64[pieces, 2], the sign (+1 / -1) of each piece's mean valence and arousal.
-        self.y = np.sign(truth / bars[:, None])
+        self.sign = np.sign(truth)
         sources = data["sources"]
+        #: float64[pieces, 2], the ridge targets: the signs, or for listener curves (VGMIDI) with
+        #: ``curve_gain``, the soft sign clip(gain * mean curve, -1, 1).
+        self.y = self.sign.copy()
+        if curve_gain is not None:
+            curves = sources == VGMIDI_LABELLED
+            self.y[curves] = np.clip(curve_gain * truth[curves], -1.0, 1.0)
         # Each source weighs the same in total, each piece the same within its source.
         self.w = np.zeros(sources.size)
         for s in np.unique(sources):
@@ -308,6 +328,11 @@ def _scores(
         for j, name in enumerate(("valence", "arousal")):
             signed = tm[:, j] != 0
             entry[f"{name}_sign_acc_curve"] = float((np.sign(pm[signed, j]) == np.sign(tm[signed, j])).mean())
+            clear = np.abs(tm[:, j]) >= CLEAR_CURVE
+            if clear.any():
+                hits = np.sign(pm[clear, j]) == np.sign(tm[clear, j])
+                entry[f"{name}_sign_acc_clear_curve"] = float(hits.mean())
+            entry[f"{name}_clear_pieces"] = int(clear.sum())
         names = [Path(str(n)).name for n in data["names"][pieces][vg]]
         have = np.asarray([n in csv_labels for n in names])
         if have.any():
@@ -375,7 +400,7 @@ def _select(
         s = _scores(data, pieces, pred, truth[pieces], csv_labels)
         table.append({"alpha": alpha, "score": _criterion(s), **s})
     best = int(np.argmax([row["score"] for row in table]))
-    return ALPHAS[best], _calibration(oof[best], design.y[pieces], design.w[pieces]), table
+    return ALPHAS[best], _calibration(oof[best], design.sign[pieces], design.w[pieces]), table
 
 
 def _fit(
@@ -463,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = np.flatnonzero(data["splits"] == TRAIN)
     held = np.flatnonzero(data["splits"] != TRAIN)
     everything = np.arange(num_pieces)
-    design = _Design(data, BLOCKS, NOTE_SCALE)
+    design = _Design(data, BLOCKS, NOTE_SCALE, CURVE_GAIN)
 
     # Model selection: grouped CV on the train split only.
     model, selection = _fit(design, data, train, "sel", truth, csv_labels)
@@ -530,8 +555,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "of the selection CV to the ±1 targets (weighted); coef and intercept are multiplied by "
             "it, so outputs read as the expected sign and no sign changes",
             "weighting": "each labelled source weighs the same in total, each piece the same within it",
-            "targets": "sign of the piece's label, ±1: VGMIDI the sign of its mean listener curve, "
-            "EMOPIA the signs of its quadrant's valence / arousal",
+            "targets": f"soft sign of the piece's label: VGMIDI clip({CURVE_GAIN:g} x its mean listener "
+            "curve, -1, 1), EMOPIA the signs of its quadrant's valence / arousal (±1); the read-out "
+            "scale is fitted to the signs",
+            "clear_pieces": f"VGMIDI '_clear' accuracies count only pieces whose mean listener curve "
+            f"is at least {CLEAR_CURVE:g} from 0",
             "train_pieces": int(train.size),
             "selection": f"grouped {FOLDS}-fold CV on the train split over alpha {ALPHAS}; score = "
             "mean(VGMIDI V/A sign acc (curve)) averaged with EMOPIA 4Q acc",

@@ -79,6 +79,32 @@ def test_piece_ridge_scores_bars_linearly() -> None:
     assert not np.allclose(after[0, ~fold0], before[0, ~fold0])
 
 
+def test_listener_curves_are_soft_targets() -> None:
+    data = _synthetic()
+    offsets = data["bar_offsets"]
+    # the first VGMIDI piece's listeners barely lean positive, the second's lean clearly negative
+    data["targets"][offsets[0] : offsets[1]] = [0.05, -0.02]
+    data["targets"][offsets[1] : offsets[2]] = [-0.6, 0.3]
+    design = T._Design(data, T.BLOCKS, T.NOTE_SCALE, curve_gain=3.0)
+    np.testing.assert_allclose(design.y[0], [0.15, -0.06], atol=1e-6)
+    np.testing.assert_allclose(design.y[1], [-1.0, 0.9], atol=1e-6)
+    np.testing.assert_array_equal(design.sign[:2], [[1.0, -1.0], [-1.0, 1.0]])
+    emopia = data["sources"] == EMOPIA
+    np.testing.assert_array_equal(design.y[emopia], design.sign[emopia])  # quadrants stay ±1
+    assert set(np.unique(design.sign)) == {-1.0, 1.0}
+    # without a gain every target is a sign
+    np.testing.assert_array_equal(T._Design(data, T.BLOCKS, T.NOTE_SCALE).y, design.sign)
+    # accuracy on clear pieces leaves out the pieces listeners barely agree on
+    truth = np.add.reduceat(data["targets"].astype(np.float64), offsets[:-1]) / np.diff(offsets)[:, None]
+    pieces = np.flatnonzero(data["sources"] == VGMIDI_LABELLED)
+    wrong_on_first = truth[pieces].copy()
+    wrong_on_first[0] *= -1
+    scores = T._scores(data, pieces, wrong_on_first, truth[pieces], {})["vgmidi"]
+    assert scores["valence_clear_pieces"] == pieces.size - 1
+    assert scores["valence_sign_acc_clear_curve"] == 1.0
+    assert scores["valence_sign_acc_curve"] == pytest.approx(1 - 1 / pieces.size)
+
+
 def test_train_writes_a_loadable_recognizer(tmp_path: Path) -> None:
     data = _synthetic()
     cache = tmp_path / "features.npz"
