@@ -84,7 +84,7 @@ NOTE_SCALE: Final = 10.0
 BLOCKS: Final = ("h", "c", "music", "time", "harmony")
 #: A VGMIDI piece's ridge target is its mean listener curve times this, clipped to [-1, 1]: a
 #: soft sign, so pieces the listeners barely agree on (|mean| < 1 / gain) pull less than clear ones.
-CURVE_GAIN: Final = 3.0
+CURVE_GAIN: Final = 4.0
 #: A VGMIDI piece is "clear" in valence (arousal) when its mean listener curve is at least this far
 #: from 0; accuracy on the clear pieces is reported beside accuracy on all.
 CLEAR_CURVE: Final = 0.1
