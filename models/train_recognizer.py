@@ -552,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "alpha": alpha,
             "readout_scale": [float(s) for s in scale],
             "readout_scale_fit": "per target, the least-squares factor from the out-of-fold scores "
-            "of the selection CV to the ±1 targets (weighted); coef and intercept are multiplied by "
+            "of the selection CV to the targets' signs, ±1 (weighted); coef and intercept are multiplied by "
             "it, so outputs read as the expected sign and no sign changes",
             "weighting": "each labelled source weighs the same in total, each piece the same within it",
             "targets": f"soft sign of the piece's label: VGMIDI clip({CURVE_GAIN:g} x its mean listener "

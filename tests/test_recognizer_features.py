@@ -127,10 +127,10 @@ def test_recognizer_hears_tempo(tmp_path: Path) -> None:
         path = tmp_path / f"{bpm:g}.mid"
         write_notes_midi(path, notes, beats, tempo_bpm=bpm)
         from_file = recognizer.classify_file(path)
-        given = recognizer.classify_notes(*quantize(read_midi(path)), tempo_bpm=bpm)
-        # the file keeps its tempo in whole microseconds per beat (180 BPM: 333333 us), so the
-        # two agree to about 1e-6 of a bar's length, not exactly
-        np.testing.assert_allclose(from_file.bars, given.bars, atol=1e-4)
+        # the file keeps its tempo in whole microseconds per beat (180 BPM: 333333 us)
+        stored_bpm = 60e6 / mido.bpm2tempo(bpm)
+        given = recognizer.classify_notes(*quantize(read_midi(path)), tempo_bpm=stored_bpm)
+        np.testing.assert_allclose(from_file.bars, given.bars, atol=1e-6)
         arousal[bpm] = from_file.arousal
     assert arousal[180.0] > arousal[60.0] + 0.2
     with pytest.raises(ValueError, match="entries"):
