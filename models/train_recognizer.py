@@ -39,6 +39,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -215,6 +216,8 @@ class _Design:
         truth = np.zeros((offsets.size - 1, 2))
         np.add.at(truth, self.piece, data["targets"].astype(np.float64))
         truth /= bars[:, None]
+        #: float64[pieces, 2], each piece's mean label (valence, arousal).
+        self.truth = truth
         #: float64[pieces, 2], the sign (+1 / -1) of each piece's mean valence and arousal.
         self.sign = np.sign(truth)
         sources = data["sources"]
@@ -367,14 +370,31 @@ def _criterion(s: dict[str, Any]) -> float:
     return float(np.mean(parts) + s.get("emopia", {}).get("quadrant_acc", 0.0)) / 2
 
 
-def _out_of_fold(
-    design: _Design, data: dict[str, np.ndarray], pieces: np.ndarray, salt: str, alphas: Sequence[float]
-) -> np.ndarray:
+@dataclass(frozen=True)
+class _Problem:
+    """What the cross-validation shares: the design, the cache's bookkeeping (sources, names,
+    groups) and VGMIDI's ``labels.csv`` labels."""
+
+    design: _Design
+    data: dict[str, np.ndarray]
+    csv_labels: dict[str, tuple[int, int]]
+
+    def folds(self, pieces: np.ndarray, salt: str) -> np.ndarray:
+        """The fold of each of ``pieces``: whole groups go to one fold, as ``salt`` hashes them."""
+        return np.asarray([_fold(str(self.data["groups"][p]), salt) for p in pieces])
+
+    def scores(self, pieces: np.ndarray, means: np.ndarray) -> dict[str, Any]:
+        """:func:`_scores` of predicted piece means ``means`` (rows match ``pieces``)."""
+        return _scores(self.data, pieces, means, self.design.truth[pieces], self.csv_labels)
+
+
+def _out_of_fold(problem: _Problem, pieces: np.ndarray, salt: str, alphas: Sequence[float]) -> np.ndarray:
     """Grouped k-fold CV over ``pieces``: each piece's unclipped score, fitted without its fold.
 
     Returns float64[alphas, pieces, 2].
     """
-    folds = np.asarray([_fold(str(data["groups"][p]), salt) for p in pieces])
+    design = problem.design
+    folds = problem.folds(pieces, salt)
     out = np.zeros((len(alphas), pieces.size, 2))
     for k in range(FOLDS):
         held = folds == k
@@ -385,60 +405,46 @@ def _out_of_fold(
 
 
 def _select(
-    design: _Design,
-    data: dict[str, np.ndarray],
-    pieces: np.ndarray,
-    salt: str,
-    truth: np.ndarray,
-    csv_labels: dict[str, tuple[int, int]],
+    problem: _Problem, pieces: np.ndarray, salt: str
 ) -> tuple[float, np.ndarray, list[dict[str, Any]]]:
     """The alpha with the best :func:`_criterion` in grouped CV over ``pieces`` (only), the read-out
     scale fitted on that alpha's out-of-fold scores, and the table of every alpha's CV scores."""
-    oof = _out_of_fold(design, data, pieces, salt, ALPHAS)
+    oof = _out_of_fold(problem, pieces, salt, ALPHAS)
     table = []
     for alpha, pred in zip(ALPHAS, oof, strict=True):
-        s = _scores(data, pieces, pred, truth[pieces], csv_labels)
+        s = problem.scores(pieces, pred)
         table.append({"alpha": alpha, "score": _criterion(s), **s})
     best = int(np.argmax([row["score"] for row in table]))
+    design = problem.design
     return ALPHAS[best], _calibration(oof[best], design.sign[pieces], design.w[pieces]), table
 
 
 def _fit(
-    design: _Design,
-    data: dict[str, np.ndarray],
-    pieces: np.ndarray,
-    salt: str,
-    truth: np.ndarray,
-    csv_labels: dict[str, tuple[int, int]],
+    problem: _Problem, pieces: np.ndarray, salt: str
 ) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
     """The shipped recipe on ``pieces`` alone: select alpha and scale by CV, fit, rescale."""
-    alpha, scale, table = _select(design, data, pieces, salt, truth, csv_labels)
-    model = _rescaled(_fit_path(design, pieces, [alpha])[0], scale)
+    alpha, scale, table = _select(problem, pieces, salt)
+    model = _rescaled(_fit_path(problem.design, pieces, [alpha])[0], scale)
     return {**model, "scale": scale}, table
 
 
 def _cross_validate(
-    design: _Design,
-    data: dict[str, np.ndarray],
-    pieces: np.ndarray,
-    salt: str,
-    truth: np.ndarray,
-    csv_labels: dict[str, tuple[int, int]],
+    problem: _Problem, pieces: np.ndarray, salt: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Grouped k-fold CV of the whole recipe over ``pieces``: alpha and scale are chosen by an
     inner grouped CV inside each training fold, so no held-out fold is ever looked at.
 
     Returns the scores (pieces predicted as at run time) and each fold's alpha and scale.
     """
-    folds = np.asarray([_fold(str(data["groups"][p]), salt) for p in pieces])
+    folds = problem.folds(pieces, salt)
     means = np.zeros((pieces.size, 2))
     chosen = []
     for k in range(FOLDS):
         held = folds == k
-        model, _ = _fit(design, data, pieces[~held], "inner", truth, csv_labels)
-        means[held] = _run_time(design, model, pieces[held])
+        model, _ = _fit(problem, pieces[~held], "inner")
+        means[held] = _run_time(problem.design, model, pieces[held])
         chosen.append({"alpha": float(model["alpha"]), "scale": [round(float(s), 4) for s in model["scale"]]})
-    return _scores(data, pieces, means, truth[pieces], csv_labels), chosen
+    return problem.scores(pieces, means), chosen
 
 
 def _over_splits(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -478,26 +484,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     t0 = time.time()
     data = extract(args.corpus, args.data, args.cache, args.batch, args.threads)
-    csv_labels = _vgmidi_labels(args.data)
-    offsets = data["bar_offsets"]
-    num_pieces = offsets.size - 1
-    piece_of_bar = np.repeat(np.arange(num_pieces), np.diff(offsets))
-    truth = np.zeros((num_pieces, 2))
-    np.add.at(truth, piece_of_bar, data["targets"].astype(np.float64))
-    truth /= np.diff(offsets)[:, None]
+    design = _Design(data, BLOCKS, NOTE_SCALE, CURVE_GAIN)
+    problem = _Problem(design, data, _vgmidi_labels(args.data))
     train = np.flatnonzero(data["splits"] == TRAIN)
     held = np.flatnonzero(data["splits"] != TRAIN)
-    everything = np.arange(num_pieces)
-    design = _Design(data, BLOCKS, NOTE_SCALE, CURVE_GAIN)
+    everything = np.arange(data["bar_offsets"].size - 1)
 
     # Model selection: grouped CV on the train split only.
-    model, selection = _fit(design, data, train, "sel", truth, csv_labels)
+    model, selection = _fit(problem, train, "sel")
     for row in selection:
         _log(f"cv-train alpha {row['alpha']:>7g}: score {row['score']:.3f} {json.dumps(row)}")
     alpha, scale = float(model["alpha"]), model["scale"]
     _log(f"chosen: alpha {alpha:g}, read-out scale (valence, arousal) {scale.round(3).tolist()}")
-    held_scores = _scores(data, held, _run_time(design, model, held), truth[held], csv_labels)
-    train_scores = _scores(data, train, _run_time(design, model, train), truth[train], csv_labels)
+    held_scores = problem.scores(held, _run_time(design, model, held))
+    train_scores = problem.scores(train, _run_time(design, model, train))
     run_time = _run_time(design, model, everything)
     percentiles = np.percentile(np.abs(run_time), [5, 50, 95], axis=0)
     clipping = {
@@ -508,13 +508,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "piece_abs_output_percentiles_5_50_95": [[round(float(v), 3) for v in p] for p in percentiles.T],
     }
     _log(f"run-time read-out on all labelled pieces: {json.dumps(clipping)}")
-    cv_all, cv_chosen = _cross_validate(design, data, everything, "all", truth, csv_labels)
-    repeated = _over_splits(
-        [
-            _cross_validate(design, data, everything, f"split{k}", truth, csv_labels)[0]
-            for k in range(args.splits)
-        ]
-    )
+    cv_all, cv_chosen = _cross_validate(problem, everything, "all")
+    splits = [_cross_validate(problem, everything, f"split{k}")[0] for k in range(args.splits)]
+    repeated = _over_splits(splits)
     _log(f"held-out (val+test): {json.dumps(held_scores)}")
     _log(f"nested cv{FOLDS} over {args.splits} grouped splits: {json.dumps(repeated)}")
     _log(f"cv{FOLDS} all labelled (nested): {json.dumps(cv_all)}; per fold {json.dumps(cv_chosen)}")

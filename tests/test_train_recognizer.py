@@ -70,11 +70,12 @@ def test_piece_ridge_scores_bars_linearly() -> None:
     np.testing.assert_allclose(T._calibration(design.y * 0.5, design.y, design.w), [2.0, 2.0])
     # out-of-fold scores never see their own fold's labels (whole groups are held out together)
     pieces = np.arange(200)
-    before = T._out_of_fold(design, data, pieces, "all", [10.0])
+    problem = T._Problem(design, data, {})
+    before = T._out_of_fold(problem, pieces, "all", [10.0])
     fold0 = np.asarray([T._fold(str(g), "all") for g in data["groups"]]) == 0
     assert 0 < fold0.sum() < 200
     design.y[fold0] *= -1
-    after = T._out_of_fold(design, data, pieces, "all", [10.0])
+    after = T._out_of_fold(problem, pieces, "all", [10.0])
     np.testing.assert_allclose(after[0, fold0], before[0, fold0], atol=1e-9)
     assert not np.allclose(after[0, ~fold0], before[0, ~fold0])
 
@@ -96,10 +97,11 @@ def test_listener_curves_are_soft_targets() -> None:
     np.testing.assert_array_equal(T._Design(data, T.BLOCKS, T.NOTE_SCALE).y, design.sign)
     # accuracy on clear pieces leaves out the pieces listeners barely agree on
     truth = np.add.reduceat(data["targets"].astype(np.float64), offsets[:-1]) / np.diff(offsets)[:, None]
+    np.testing.assert_allclose(design.truth, truth)
     pieces = np.flatnonzero(data["sources"] == VGMIDI_LABELLED)
     wrong_on_first = truth[pieces].copy()
     wrong_on_first[0] *= -1
-    scores = T._scores(data, pieces, wrong_on_first, truth[pieces], {})["vgmidi"]
+    scores = T._Problem(design, data, {}).scores(pieces, wrong_on_first)["vgmidi"]
     assert scores["valence_clear_pieces"] == pieces.size - 1
     assert scores["valence_sign_acc_clear_curve"] == 1.0
     assert scores["valence_sign_acc_curve"] == pytest.approx(1 - 1 / pieces.size)
