@@ -9,9 +9,10 @@ Timing needs each bar's length in seconds: a file's tempo map (:meth:`EmotionRec
 a given tempo, or 120 BPM. A linear (ridge) read-out, fitted by ``python -m models.train_recognizer``
 and shipped in ``models/recognizer/`` (``recognizer.npz`` + ``manifest.json``), maps each bar's
 features to (valence, arousal), clipped to [-1, 1]; a piece's values are the mean over its bars.
-The shipped read-out is fitted on whole pieces (mean bar features) against the *signs* of their
-labels and scaled so a piece's value reads as its expected sign: the sign is the prediction and
-the size how sure it is (typical pieces: |valence| ~0.4, |arousal| ~0.6), not a calibrated
+The shipped read-out is fitted on whole pieces (mean bar features) against soft signs of their
+labels (EMOPIA: ±1; VGMIDI: the mean listener curve ×4, clipped) and scaled so a piece's value
+reads as its expected sign: the sign is the prediction and the size how sure it is (typical
+pieces: |valence| ~0.4, |arousal| ~0.7), not a calibrated
 valence or arousal level. Being linear, it scores single bars alike; a bar's value is noisier
 than a piece's. Quadrants follow the signs: 1 +V+A, 2 −V+A, 3 −V−A, 4 +V−A.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ def listener_val_batches(
     names = [str(n) for n in corpus.label_source_names]
     labelled = np.isin(corpus.label_source, [names.index(n) for n in LISTENER_LABELS if n in names])
     split = np.where(labelled, corpus.split, -1)  # only labelled pieces keep their split
-    view = Corpus(**{**corpus.__dict__, "split": split.astype(corpus.split.dtype)})
+    view = replace(corpus, split=split.astype(corpus.split.dtype))
     sampler = WindowSampler(view, [str(s) for s in corpus.split_names].index("val"), length, transpose=False)
     rng = np.random.default_rng(seed)
     out = []

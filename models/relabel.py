@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,12 +90,9 @@ def relabel(
     meta = dict(corpus.meta)
     meta["relabel"] = {"label_source": RECOGNIZER_LABEL, "replaced": list(RELABELLED), "pieces": len(todo),
                        "window_bars": window, "recognizer_blocks": list(recognizer.blocks)}  # fmt: skip
-    return Corpus(
-        tokens=corpus.tokens, cond=cond.astype(np.float16), offsets=corpus.offsets, split=corpus.split,
-        source=corpus.source, label_source=label_source, piece_names=corpus.piece_names,
-        source_names=corpus.source_names, label_source_names=np.asarray(names),
-        split_names=corpus.split_names, vocab_version=corpus.vocab_version, meta=meta,
-        label_model=corpus.label_model,
+    return replace(
+        corpus, cond=cond.astype(np.float16), label_source=label_source, label_source_names=np.asarray(names),
+        meta=meta,
     )  # fmt: skip
 
 
