@@ -22,6 +22,7 @@ is what training and bulk evaluation use.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +36,7 @@ import models
 from engine import midi_file
 from engine import vocab as V
 from engine.codec import encode_notes, quantize
-from engine.model_artifact import ModelArtifact, load_artifact
+from engine.model_artifact import Manifest, ModelArtifact, load_artifact
 from engine.music_features import FEATURE_NAMES as MUSIC_FEATURE_NAMES
 from engine.music_features import bar_features
 from engine.recognizer_features import (
@@ -255,12 +256,25 @@ def _classification(per_bar: np.ndarray) -> Classification:
     )
 
 
+def composer_fingerprint(manifest: Manifest) -> str:
+    """SHA-256 (hex) of a composer's float graph: which composer a read-out was fitted on.
+
+    The float graph is hashed whatever precision the composer runs at, so a recognizer fitted on
+    the float model also serves its int8 twin (same weights, up to quantization).
+    """
+    digest = hashlib.sha256()
+    with manifest.onnx_path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class EmotionRecognizer:
     """A fitted linear read-out on composer states (see the module docstring).
 
     Build with :meth:`load`; the composer it reads is the shipped one unless ``composer_dir``
     says otherwise (it must be the composer the read-out was fitted on: the manifest records its
-    vocabulary and width, which are checked).
+    vocabulary, width and float graph's SHA-256, which are checked).
     """
 
     def __init__(
@@ -339,6 +353,13 @@ class EmotionRecognizer:
         if spec.get("hidden_size") not in (None, hidden):
             raise ValueError(
                 f"{manifest_path}: fitted on a {spec['hidden_size']}-wide composer, got {hidden}"
+            )
+        fitted_on, composer = spec.get("composer_onnx_sha256"), composer_fingerprint(artifact.manifest)
+        if fitted_on is not None and fitted_on != composer:
+            raise ValueError(
+                f"{manifest_path}: fitted on another composer's states (float graph sha256 "
+                f"{str(fitted_on)[:12]}…, this composer's {composer[:12]}…); "
+                "re-fit it with python -m models.train_recognizer"
             )
         return cls(
             artifact,

@@ -199,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
             embed_dim=args.embed, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout
         )
         model = ComposerLSTM(config)
+    # a resumed or --init run takes its architecture from the checkpoint: record that, not the
+    # CLI's (ignored) architecture arguments
+    cfg = model.config
+    args.hidden, args.layers = cfg.hidden_size, cfg.num_layers
+    args.embed, args.dropout = cfg.embed_dim, cfg.dropout
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     step = 0

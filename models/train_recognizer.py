@@ -53,12 +53,13 @@ from engine.emotion_recognizer import (
     MANIFEST_NAME,
     NOTE_BLOCK_WIDTHS,
     WEIGHTS_NAME,
+    composer_fingerprint,
     encode_bars,
     note_features,
     quadrant,
 )
 from engine.midi_file import bar_seconds, read_midi
-from engine.model_artifact import default_model_dir, load_artifact
+from engine.model_artifact import default_model_dir, load_artifact, load_manifest
 from engine.music_features import DEFAULT_WINDOW
 from models.corpus import (
     DEFAULT_DATA_DIR,
@@ -114,22 +115,37 @@ def extract(
 ) -> dict[str, np.ndarray]:
     """Features, targets and bookkeeping of every labelled piece, cached in ``cache``.
 
-    The composer's states take minutes; the note blocks (music, time, harmony) seconds, and are
-    (re)computed, timing from each source file's tempo map, whenever the cache lacks one.
+    The cache is keyed by the shipped composer's float graph (:func:`composer_fingerprint`): a
+    cache of another composer's states is encoded again. The composer's states take minutes; the
+    note blocks (music, time, harmony) seconds, and are (re)computed, timing from each source
+    file's tempo map, whenever the cache lacks one.
     """
-    if cache.is_file():
-        _log(f"using cached features {cache}")
-        with np.load(cache, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-        if all(b in data for b in NOTE_BLOCK_WIDTHS):
-            return data
-    else:
+    composer = composer_fingerprint(load_manifest(default_model_dir()))
+    data = _cached(cache, composer)
+    if data is not None and all(b in data for b in NOTE_BLOCK_WIDTHS):
+        return data
+    if data is None:
         data = _encode(load_corpus(corpus_path), batch, threads)
+        data["composer_sha256"] = np.asarray(composer)
     _log("computing the note features (music, time, harmony)")
     data.update(_note_blocks(load_corpus(corpus_path), data_dir, data))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **data)
+    np.savez(cache, **data)  # type: ignore[arg-type]
     _log(f"cached features in {cache}")
+    return data
+
+
+def _cached(cache: Path, composer: str) -> dict[str, np.ndarray] | None:
+    """The cached features if ``cache`` holds the states of the composer whose float graph hashes
+    to ``composer``; None if there is no cache or it holds another composer's (or an unmarked) one."""
+    if not cache.is_file():
+        return None
+    with np.load(cache, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    if str(data.get("composer_sha256", "")) != composer:
+        _log(f"{cache} holds another composer's states: encoding again")
+        return None
+    _log(f"using cached features {cache}")
     return data
 
 
@@ -535,6 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "encoder": "shipped composer (models/composer), cond fixed at (0, 0); per-bar mean of the "
             "top LSTM layer's h / c after each token of the bar (BOS in bar 0, EOS in the last)",
             "hidden_size": int(composer_manifest["hidden_size"]),
+            "composer_onnx_sha256": composer_fingerprint(load_manifest(default_model_dir())),
             "composer_training_step": composer_manifest.get("training", {}).get("step"),
             "music_window": DEFAULT_WINDOW,
             "note_scale": NOTE_SCALE,

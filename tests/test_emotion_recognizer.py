@@ -96,3 +96,14 @@ def test_missing_or_broken_recognizer_dir(tmp_path: Path, capsys: pytest.Capture
     (broken / "recognizer.npz").unlink()
     with pytest.raises(FileNotFoundError, match="weights missing"):
         EmotionRecognizer.load(broken)
+
+
+def test_refuses_a_read_out_fitted_on_another_composer(tmp_path: Path) -> None:
+    shipped = json.loads((default_recognizer_dir() / "manifest.json").read_text())
+    assert shipped["features"]["composer_onnx_sha256"]  # the shipped read-out names its composer
+    other = tmp_path / "other"
+    shutil.copytree(default_recognizer_dir(), other)
+    shipped["features"]["composer_onnx_sha256"] = "0" * 64
+    (other / "manifest.json").write_text(json.dumps(shipped))
+    with pytest.raises(ValueError, match="fitted on another composer's states"):
+        EmotionRecognizer.load(other, intra_op_threads=1)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.emotion_recognizer import NOTE_BLOCK_WIDTHS, EmotionRecognizer
-from engine.model_artifact import default_model_dir
+from engine.emotion_recognizer import NOTE_BLOCK_WIDTHS, EmotionRecognizer, composer_fingerprint
+from engine.model_artifact import default_model_dir, load_manifest
 from models import train_recognizer as T
 from models.corpus import EMOPIA, TEST, TRAIN, VAL, VGMIDI_LABELLED
 
@@ -45,6 +45,7 @@ def _synthetic(seed: int = 0) -> dict[str, np.ndarray]:
         "sources": sources,
         "splits": splits,
         "groups": np.asarray([f"g{i // 2}" for i in range(sources.size)]),  # pairs share a group
+        "composer_sha256": np.asarray(composer_fingerprint(load_manifest(default_model_dir()))),
     }
 
 
@@ -117,6 +118,7 @@ def test_train_writes_a_loadable_recognizer(tmp_path: Path) -> None:
     fit, metrics = manifest["fit"], manifest["metrics"]
     assert fit["alpha"] in T.ALPHAS and all(s > 0 for s in fit["readout_scale"])
     assert manifest["features"]["blocks"] == list(T.BLOCKS)
+    assert manifest["features"]["composer_onnx_sha256"] == str(data["composer_sha256"])
     held, cv = metrics["held_out_val_test"], metrics["cv5_all_labelled"]
     assert metrics["cv5_all_labelled_over_splits"]["splits"] == 2
     assert len(cv["folds"]) == T.FOLDS and all(f["alpha"] in T.ALPHAS for f in cv["folds"])
@@ -135,3 +137,17 @@ def test_train_writes_a_loadable_recognizer(tmp_path: Path) -> None:
     got = recognizer.predict_features(rows)
     np.testing.assert_allclose(got, T._predict(model, rows), atol=1e-9)
     assert np.all(np.abs(got) <= 1.0)
+
+
+def test_a_cache_of_another_composers_states_is_not_used(tmp_path: Path) -> None:
+    data = _synthetic()
+    cache = tmp_path / "features.npz"
+    np.savez(cache, **data)  # type: ignore[arg-type]
+    shipped = str(data["composer_sha256"])
+    cached = T._cached(cache, shipped)
+    assert cached is not None and np.array_equal(cached["h"], data["h"])
+    assert T._cached(cache, "0" * 64) is None  # the composer changed: encode again
+    del data["composer_sha256"]
+    np.savez(cache, **data)  # type: ignore[arg-type]
+    assert T._cached(cache, shipped) is None  # unmarked caches predate the check
+    assert T._cached(tmp_path / "none.npz", shipped) is None
