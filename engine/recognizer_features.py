@@ -37,6 +37,7 @@ from typing import Final
 import numpy as np
 
 from engine import vocab as V
+from engine.midi_file import DEFAULT_TEMPO_US
 from engine.music_features import DEFAULT_WINDOW, estimate_key, mode_score, window_sum
 
 TIME_FEATURE_NAMES: Final = ("log_tempo", "notes_per_second", "onsets_per_second", "log_duration_s")
@@ -54,8 +55,8 @@ HARMONY_FEATURE_NAMES: Final = (
     "major_beats",
     "key_major",
 )
-#: The tempo assumed where none is known (the Standard MIDI File default).
-DEFAULT_TEMPO_BPM: Final = 120.0
+#: The tempo assumed where none is known (the Standard MIDI File default, 120 BPM).
+DEFAULT_TEMPO_BPM: Final = 60e6 / DEFAULT_TEMPO_US
 #: Triad types as semitones above the root.
 TRIADS: Final = ((4, 7), (3, 7), (3, 6), (4, 8))
 

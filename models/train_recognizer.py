@@ -124,11 +124,12 @@ def extract(
     data = _cached(cache, composer)
     if data is not None and all(b in data for b in NOTE_BLOCK_WIDTHS):
         return data
+    corpus = load_corpus(corpus_path)
     if data is None:
-        data = _encode(load_corpus(corpus_path), batch, threads)
+        data = _encode(corpus, batch, threads)
         data["composer_sha256"] = np.asarray(composer)
     _log("computing the note features (music, time, harmony)")
-    data.update(_note_blocks(load_corpus(corpus_path), data_dir, data))
+    data.update(_note_blocks(corpus, data_dir, data))
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, **data)  # type: ignore[arg-type]
     _log(f"cached features in {cache}")
@@ -551,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "encoder": "shipped composer (models/composer), cond fixed at (0, 0); per-bar mean of the "
             "top LSTM layer's h / c after each token of the bar (BOS in bar 0, EOS in the last)",
             "hidden_size": int(composer_manifest["hidden_size"]),
-            "composer_onnx_sha256": composer_fingerprint(load_manifest(default_model_dir())),
+            "composer_onnx_sha256": str(data["composer_sha256"]),
             "composer_training_step": composer_manifest.get("training", {}).get("step"),
             "music_window": DEFAULT_WINDOW,
             "note_scale": NOTE_SCALE,
