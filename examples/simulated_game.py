@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import random
 
-from engine.client import AffettoClient
+from affetto_client import AffettoClient
 
 
 async def play(url: str, seconds: float, seed: int = 1) -> dict[str, int]:

@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from engine import vocab as V
+from engine.tokens import vocab as V
 from models.composer_lstm import ComposerLSTM, ComposerStep, load_checkpoint
 
 INPUTS = ["token", "cond", "h", "c"]

@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from engine import vocab as V
+from engine.tokens import vocab as V
 from models.corpus import load_corpus
 from models.train import SPLIT_VAL, WindowSampler
 

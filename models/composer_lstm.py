@@ -1,4 +1,4 @@
-"""The composer: an LSTM language model over engine.vocab, conditioned on (valence, arousal).
+"""The composer: an LSTM language model over engine.tokens.vocab, conditioned on (valence, arousal).
 
 Streaming by construction: ``forward`` takes the recurrent state and returns the new one, so
 the runtime feeds one token per step and carries ``(h, c)``. The conditioning enters every
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine import vocab as V
+from engine.tokens import vocab as V
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ Labels are one (valence, arousal) pair in [-1, 1] per bar; every token gets its 
   ignored).
 * ``emopia_quadrant``: the clip's quadrant from ``emopia/labels.csv`` as (±0.75, ±0.75)
   (Q1 +V+A, Q2 -V+A, Q3 -V-A, Q4 +V-A), constant over the clip.
-* ``features_ridge``: :mod:`engine.music_features` — a ridge regression from windowed bar
+* ``features_ridge``: :mod:`engine.recognizer.music_features` — a ridge regression from windowed bar
   features (density, loudness, register, articulation, Krumhansl–Kessler mode) fitted on the
   labelled bars of the *train* split. Its held-out metrics (val split, and 5-fold grouped
   cross-validation on train) are printed and stored in ``meta_json["label_fit"]``.
@@ -35,7 +35,7 @@ VGMIDI variants such as ``... Happy`` / ``... Sad`` (trailing mood word or numbe
 by the labelled and unlabelled sets), POP909 by song number.
 
 No transposition is stored: training augments on the fly with
-:func:`engine.vocab.transpose_tokens`.
+:func:`engine.tokens.vocab.transpose_tokens`.
 
 Output (``np.savez_compressed``), keys:
 
@@ -45,7 +45,7 @@ Output (``np.savez_compressed``), keys:
 * ``split`` int8[P] (``split_names``: train, val, test); ``source`` int8[P] (``source_names``);
   ``label_source`` int8[P] (``label_source_names``); ``piece_names`` str[P] (path relative to
   the data directory);
-* ``vocab_version`` str (:data:`engine.vocab.VOCAB_VERSION`);
+* ``vocab_version`` str (:data:`engine.tokens.vocab.VOCAB_VERSION`);
 * ``label_coef`` float64[2, F], ``label_intercept`` float64[2], ``feature_mean`` /
   ``feature_std`` float64[F], ``feature_names`` str[F]: the fitted label model;
 * ``meta_json`` str: counts per source and split, token counts, label-fit metrics, label model.
@@ -68,10 +68,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from engine import vocab as V
-from engine.codec import encode_notes, quantize
-from engine.midi_file import MidiFileError, read_midi
-from engine.music_features import (
+from engine.recognizer.music_features import (
     DEFAULT_WINDOW,
     FEATURE_NAMES,
     TARGET_NAMES,
@@ -79,6 +76,9 @@ from engine.music_features import (
     bar_features,
     fit_ridge,
 )
+from engine.tokens import vocab as V
+from engine.tokens.codec import encode_notes, quantize
+from engine.tokens.midi_file import MidiFileError, read_midi
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR: Final = REPO_ROOT.parent / "shared" / "data"
@@ -702,14 +702,14 @@ def load_corpus(path: str | Path) -> Corpus:
 
     Raises:
         ValueError: the corpus was built with another token vocabulary than
-            :data:`engine.vocab.VOCAB_VERSION` (rebuild it), or its arrays are inconsistent.
+            :data:`engine.tokens.vocab.VOCAB_VERSION` (rebuild it), or its arrays are inconsistent.
         FileNotFoundError: ``path`` does not exist.
     """
     with np.load(path, allow_pickle=False) as z:
         version = str(z["vocab_version"])
         if version != V.VOCAB_VERSION:
             raise ValueError(
-                f"{path} was built with vocabulary {version!r} but engine.vocab is "
+                f"{path} was built with vocabulary {version!r} but engine.tokens.vocab is "
                 f"{V.VOCAB_VERSION!r}; rebuild it with `python -m models.corpus`"
             )
         meta = json.loads(str(z["meta_json"]))

@@ -2,7 +2,7 @@
 
 Loads ``composer.pt`` (``{"config": dict, "model": state_dict}``) from a model directory and
 times :class:`models.composer_lstm.ComposerStep` with the state carried from step to step.
-Imported lazily by :mod:`engine.bench_composer` only (the engine never needs torch).
+Imported lazily by :mod:`engine.bench.composer` only (the engine never needs torch).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import vocab as V
+from engine.tokens import vocab as V
 from models.composer_lstm import ComposerStep, load_checkpoint
 
 CHECKPOINT_NAME = "composer.pt"

@@ -2,7 +2,7 @@
 
 The pieces without listener labels (VGMIDI unlabelled, POP909) carry ``features_ridge``
 conditioning (:mod:`models.corpus`). This writes a copy of the corpus in which they carry the
-recognizer's per-bar (valence, arousal) instead (``engine.emotion_recognizer``: label source
+recognizer's per-bar (valence, arousal) instead (``engine.recognizer.emotion_recognizer``: label source
 ``recognizer``), averaged over a centred window of bars (the recognizer's bar scores are noisy;
 its piece scores are what it was fitted on). Listener-labelled pieces keep their labels::
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.codec import decode_tokens, encode_notes
-from engine.emotion_recognizer import EmotionRecognizer
-from engine.midi_file import bar_seconds, read_midi
+from engine.recognizer.emotion_recognizer import EmotionRecognizer
+from engine.tokens.codec import decode_tokens, encode_notes
+from engine.tokens.midi_file import bar_seconds, read_midi
 from models.corpus import DEFAULT_DATA_DIR, Corpus, load_corpus, save_corpus
 
 RELABELLED: tuple[str, ...] = ("features_ridge",)

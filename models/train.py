@@ -32,7 +32,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from engine import vocab as V
+from engine.tokens import vocab as V
 from models.composer_lstm import ComposerConfig, ComposerLSTM, load_checkpoint, save_checkpoint
 from models.corpus import Corpus, load_corpus
 

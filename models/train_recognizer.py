@@ -1,4 +1,4 @@
-"""Fit the emotion recognizer (:mod:`engine.emotion_recognizer`) and write ``models/recognizer/``.
+"""Fit the emotion recognizer (:mod:`engine.recognizer.emotion_recognizer`) and write ``models/recognizer/``.
 
 One command (a few minutes on 2 cores; the encoder features are cached)::
 
@@ -9,8 +9,8 @@ Steps:
 1. The labelled pieces of the corpus (VGMIDI labelled: per-bar listener curves; EMOPIA: the
    clip's quadrant as (±0.75, ±0.75)) are streamed through the shipped composer with the
    conditioning fixed at (0, 0); the top-layer LSTM states are averaged per bar
-   (:func:`engine.emotion_recognizer.encode_bars`), and the musical bar features of
-   :mod:`engine.music_features` are computed. Cached in ``data/recognizer_features.npz``.
+   (:func:`engine.recognizer.emotion_recognizer.encode_bars`), and the musical bar features of
+   :mod:`engine.recognizer.music_features` are computed. Cached in ``data/recognizer_features.npz``.
 2. A piece-level ridge regression per target (closed form): a piece's features are the mean of
    its bars' (h, c and the note features, standardized; the note ones weighted up), its
    targets a soft sign of its valence and arousal (VGMIDI: the mean listener curve times
@@ -45,9 +45,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from engine import vocab as V
-from engine.codec import decode_tokens
-from engine.emotion_recognizer import (
+from engine.model.artifact import default_model_dir, load_artifact, load_manifest
+from engine.recognizer.emotion_recognizer import (
     FEATURE_BLOCKS,
     KIND,
     MANIFEST_NAME,
@@ -58,9 +57,10 @@ from engine.emotion_recognizer import (
     note_features,
     quadrant,
 )
-from engine.midi_file import bar_seconds, read_midi
-from engine.model_artifact import default_model_dir, load_artifact, load_manifest
-from engine.music_features import DEFAULT_WINDOW
+from engine.recognizer.music_features import DEFAULT_WINDOW
+from engine.tokens import vocab as V
+from engine.tokens.codec import decode_tokens
+from engine.tokens.midi_file import bar_seconds, read_midi
 from models.corpus import (
     DEFAULT_DATA_DIR,
     EMOPIA,
@@ -105,7 +105,7 @@ def _fold(group: str, salt: str) -> int:
 
 
 def _bar_index(tokens: np.ndarray) -> np.ndarray:
-    """Bar of each token of a BOS ... EOS piece (BOS: bar 0), as engine.codec.encode_notes gives."""
+    """Bar of each token of a BOS ... EOS piece (BOS: bar 0), as engine.tokens.codec.encode_notes gives."""
     is_bar = (tokens >= V.BAR_OFFSET) & (tokens < V.POS_OFFSET)
     return np.maximum(np.cumsum(is_bar) - 1, 0).astype(np.int64)
 
@@ -287,7 +287,7 @@ def _rescaled(model: dict[str, np.ndarray], scale: np.ndarray) -> dict[str, np.n
 
 
 def _predict(model: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """What :meth:`engine.emotion_recognizer.EmotionRecognizer.predict_features` returns: clipped."""
+    """What ``EmotionRecognizer.predict_features`` (engine.recognizer.emotion_recognizer) returns: clipped."""
     out: np.ndarray = np.clip(_score(model, x), -1, 1)
     return out
 
@@ -556,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "composer_training_step": composer_manifest.get("training", {}).get("step"),
             "music_window": DEFAULT_WINDOW,
             "note_scale": NOTE_SCALE,
-            "timing": "each bar's seconds from the file's tempo map (engine.midi_file.bar_seconds)",
+            "timing": "each bar's seconds from the file's tempo map (engine.tokens.midi_file.bar_seconds)",
         },
         "fit": {
             "model": "piece-level ridge per target (closed form) on standardized features: a piece's "

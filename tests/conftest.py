@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.codec import encode_file
-from engine.composer import Composer
-from engine.model_artifact import ModelArtifact, default_model_dir, load_artifact
+from engine.model.artifact import ModelArtifact, default_model_dir, load_artifact
+from engine.model.composer import Composer
+from engine.tokens.codec import encode_file
 
 TINY_CONFIG: dict[str, Any] = {
     "embed_dim": 16,

@@ -243,7 +243,7 @@ class JackServer:
         """PortAudio scans host APIs once: refresh it if sounddevice is already imported."""
         if "sounddevice" not in sys.modules:
             return
-        from engine.audio_stream import rescan_devices
+        from engine.outputs.audio_stream import rescan_devices
 
         rescan_devices()
 

@@ -1,5 +1,5 @@
 """``affetto bench <what>``: benchmarks. ``composer``: speed of the composer step (see
-:mod:`engine.bench_composer`)."""
+:mod:`engine.bench.composer`)."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def run_composer(args: argparse.Namespace) -> int:
     Raises:
         CommandError: the model cannot be loaded.
     """
-    from engine.bench_composer import BenchOptions, format_report, run_bench
+    from engine.bench.composer import BenchOptions, format_report, run_bench
 
     options = BenchOptions(
         model_dir=args.model,
@@ -145,7 +145,7 @@ def run_steering(args: argparse.Namespace) -> int:
     Raises:
         CommandError: the model or recognizer cannot be loaded, or music21/pretty_midi is missing.
     """
-    from engine.bench_steering import arms_json, format_arms, run_arms
+    from engine.bench.steering import arms_json, format_arms, run_arms
 
     try:
         rows = run_arms(args.pieces, args.steer, args.model)
@@ -161,7 +161,7 @@ def run_steering(args: argparse.Namespace) -> int:
 
 def run_engine(args: argparse.Namespace) -> int:
     """Run the engine benchmark and print the results (JSON with --json)."""
-    from engine.bench_engine import run_engine_bench
+    from engine.bench.engine import run_engine_bench
 
     device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
     result = run_engine_bench(args.seconds, args.synth_seconds, device=device, hostapi=args.hostapi)
@@ -186,7 +186,7 @@ def _fmt(q: dict[str, Any]) -> str:
 
 def run_server(args: argparse.Namespace) -> int:
     """Run the server benchmark and print the results (JSON with --json)."""
-    from engine.bench_server import fuzz, idle_session_memory, osc_throughput, sessions_held
+    from engine.bench.server import fuzz, idle_session_memory, osc_throughput, sessions_held
 
     result = {
         "sessions": sessions_held(

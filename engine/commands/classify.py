@@ -1,5 +1,5 @@
 """``affetto classify FILE.mid``: valence, arousal and quadrant of a MIDI file, per bar and overall
-(see :mod:`engine.emotion_recognizer`)."""
+(see :mod:`engine.recognizer.emotion_recognizer`)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         CommandError: the file cannot be read or the recognizer cannot be loaded.
     """
-    from engine.emotion_recognizer import EmotionRecognizer
-    from engine.midi_file import MidiFileError
+    from engine.recognizer.emotion_recognizer import EmotionRecognizer
+    from engine.tokens.midi_file import MidiFileError
 
     if not args.file.is_file():
         raise CommandError(f"{args.file}: no such file")

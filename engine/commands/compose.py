@@ -109,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         CommandError: the model cannot be loaded or the file cannot be written.
     """
-    from engine import codec
-    from engine.composer import DEFAULT_KEY_STRENGTH, Composer, validate_seed
+    from engine.model.composer import DEFAULT_KEY_STRENGTH, Composer, validate_seed
+    from engine.tokens import codec
 
     if not args.output.parent.is_dir():
         raise CommandError(f"cannot write {args.output}: directory {args.output.parent} does not exist")
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
     if args.steer > 1:
-        from engine.emotion_recognizer import EmotionRecognizer
+        from engine.recognizer.emotion_recognizer import EmotionRecognizer
 
         try:
             composer = Composer(

@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
         CommandError: the model cannot be loaded, the output directory cannot be written, or a
             requested MIDI port cannot be opened.
     """
-    from engine.audio_stream import audio_available
-    from engine.composer import Composer
+    from engine.model.composer import Composer
+    from engine.outputs.audio_stream import audio_available
 
     try:
         composer = Composer(args.model, max_streams=2, intra_op_threads=1)
@@ -79,10 +79,10 @@ def render_files(composer: Any, out_dir: Path, seed: int, *, quiet: bool = False
     Raises:
         CommandError: the directory cannot be created or written.
     """
-    from engine.conductor_config import ConductorConfig
-    from engine.performance import render, track_names
-    from engine.recorders import write_wav
-    from engine.scenes import DEMO_CUES, DEMO_END_BEAT, Timeline, demo_theme
+    from engine.music.config import ConductorConfig
+    from engine.outputs.recorders import write_wav
+    from engine.sessions.performance import render, track_names
+    from engine.sessions.scenes import DEMO_CUES, DEMO_END_BEAT, Timeline, demo_theme
 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,10 +123,10 @@ def play_live(
     Raises:
         CommandError: the audio device or the MIDI port cannot be opened.
     """
-    from engine.audio_stream import AudioUnavailable
-    from engine.live_rig import LiveRig
-    from engine.midi_port import MidiPortError
-    from engine.scenes import DEMO_CUES, DEMO_END_BEAT, Timeline, demo_theme
+    from engine.outputs.audio_stream import AudioUnavailable
+    from engine.outputs.midi_port import MidiPortError
+    from engine.sessions.live_rig import LiveRig
+    from engine.sessions.scenes import DEMO_CUES, DEMO_END_BEAT, Timeline, demo_theme
 
     timeline = Timeline()
     try:

@@ -1,5 +1,5 @@
 """``affetto play``: live music on the speakers (and/or a MIDI port), steered from the keyboard
-or by a scripted arc (``--arc FILE.yaml``, see :mod:`engine.scene_file`).
+or by a scripted arc (``--arc FILE.yaml``, see :mod:`engine.sessions.scene_file`).
 
 Keys: ←/→ valence, ↑/↓ arousal, [ ] tension, 1-8 states, space/h r f n stingers
 (hit, rise, fall, fanfare), i immediate/beat sync, q quit.
@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
         "(arrows: valence/arousal, [ ]: tension, 1-8: states, space h r f n: stingers, i: sync, q: quit) "
         "or give a scripted arc with --arc FILE.yaml.",
     )
-    p.add_argument("--arc", type=Path, default=None, help="a YAML scene of cues (see engine/scene_file.py)")
+    p.add_argument("--arc", type=Path, default=None, help="a YAML scene of cues (see examples/arc.yaml)")
     p.add_argument("--state", default="explore", help="starting state (default explore)")
     p.add_argument("--seed", type=bounded_int("seed", 0, 2**63 - 1), default=None, help="session seed")
     p.add_argument(
@@ -60,13 +60,13 @@ def run(args: argparse.Namespace) -> int:
     """
     import secrets
 
-    from engine.audio_stream import AudioUnavailable
-    from engine.composer import Composer
-    from engine.conductor_config import ConductorConfig
-    from engine.live_rig import LiveRig
-    from engine.midi_port import MidiPortError
-    from engine.scene_file import SceneFileError, load_scene
-    from engine.scenes import Timeline
+    from engine.model.composer import Composer
+    from engine.music.config import ConductorConfig
+    from engine.outputs.audio_stream import AudioUnavailable
+    from engine.outputs.midi_port import MidiPortError
+    from engine.sessions.live_rig import LiveRig
+    from engine.sessions.scene_file import SceneFileError, load_scene
+    from engine.sessions.scenes import Timeline
 
     if args.no_audio and args.midi_port is None:
         raise CommandError("--no-audio needs --midi-port (otherwise nothing would be heard)")
@@ -130,7 +130,7 @@ def _keyboard(rig: Any) -> None:
     import termios
     import tty
 
-    from engine.performance import Cue
+    from engine.sessions.performance import Cue
 
     perf = rig.performance
     states = list(perf.config.states)

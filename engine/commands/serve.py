@@ -80,13 +80,13 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         CommandError: bad security settings, a port in use, or the model cannot be loaded.
     """
-    from engine.audio_stream import AudioUnavailable
-    from engine.composer import Composer
-    from engine.midi_port import MidiPortError
-    from engine.output_process import OutputProcess, OutputProcessError
-    from engine.profile import ProfileError, load_profile
-    from engine.server import AffettoServer, ServerSettings, parse_allowlist
-    from engine.session_host import SessionHost
+    from engine.model.composer import Composer
+    from engine.outputs.audio_stream import AudioUnavailable
+    from engine.outputs.midi_port import MidiPortError
+    from engine.outputs.output_process import OutputProcess, OutputProcessError
+    from engine.server.transports import AffettoServer, ServerSettings, parse_allowlist
+    from engine.sessions.host import SessionHost
+    from engine.sessions.profile import ProfileError, load_profile
 
     try:
         settings = ServerSettings(

@@ -1,0 +1,1 @@
+"""``affetto bench``: benchmarks of the composer, engine, server, steering and synth."""

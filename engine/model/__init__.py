@@ -1,0 +1,1 @@
+"""The composer runtime: batched ONNX Runtime streams, steering, sampling, tonal primers, artifacts."""

@@ -1,0 +1,1 @@
+"""The music of one session: conductor, layers, stingers, leitmotifs, percussion, keys, tempo map."""

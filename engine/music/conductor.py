@@ -1,0 +1,645 @@
+"""One session's conductor: game signals in, timed notes out, a little ahead of the playhead.
+
+The conductor owns one composer stream and turns its tokens into events on the session's
+:class:`engine.realtime.event_queue.EventQueue`, at most ``lookahead_beats`` ahead of the playhead:
+
+* **emotion** (valence, arousal, tension) moves toward its target at a seek speed (units per
+  second) or jumps, evaluated at every onset; the composer is conditioned on it, tempo follows
+  arousal (set at bar lines), the mode follows valence (a key pull that switches to the parallel
+  mode when valence changes sign, with hysteresis);
+* **transitions** (emotion, state, leitmotif) land at a sync point: immediate, next beat, next
+  bar or next phrase. If music past that point is already composed, it is cut (the composer
+  returns to its state before the first onset at or after the point, see
+  :meth:`engine.model.composer.Composer.snapshot`) and composed again with a note on the sync point;
+  in immediate mode that first note sounds at once, and sounding notes are released;
+* **layers**: each note is melody (the top of its chord, from middle C up), bass (below
+  ``BASS_BELOW``) or harmony, each on its own channel; layers enter and leave with intensity at
+  bar lines; drums come from the beat grid (:mod:`engine.music.percussion`);
+* **stingers** play on the next beat in the key and mode of the moment; **leitmotifs** are fed
+  to the composer at the next bar (or phrase) as its own music, transformed to the moment.
+
+Deterministic: everything depends on the seed and on the beats at which inputs arrive.
+Not thread-safe: the engine drives each conductor from one thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+import numpy as np
+
+from engine.model.composer import Composer, StreamSnapshot
+from engine.model.tonal_primer import choose_key, primer_velocity
+from engine.music.config import (
+    STINGER_CHANNEL,
+    STINGER_PROGRAM,
+    ConductorConfig,
+    Emotion,
+    check_seek,
+    check_sync,
+    check_unit,
+)
+from engine.music.leitmotif import Theme, theme_tokens, transform
+from engine.music.percussion import bar_hits, drum_velocity
+from engine.music.tempo_map import TempoMap, validate_tempo
+from engine.realtime.event_queue import BEAT, CLOCK, CONTROL, PROGRAM, EventQueue
+from engine.tokens import vocab as V
+
+MELODY_FROM: Final = 60  # the top note of a chord is melody from middle C up
+BASS_BELOW: Final = 50
+MODE_HYSTERESIS: Final = 0.2  # valence must pass ±this to switch mode
+LAYER_HYSTERESIS: Final = 0.05
+SCALES: Final = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
+MIDI_CLOCK_PPQN: Final = 24
+MAX_KEPT_BOUNDARIES: Final = 64  # cut points kept (the oldest, already played, are dropped)
+_EPS: Final = 1e-9
+#: a change lands at least this long after the last instant the clock has sent
+SENT_MARGIN_S: Final = 1e-4
+
+
+@dataclass(frozen=True)
+class BarInfo:
+    """What a bar was composed under (for timelines and listeners)."""
+
+    index: int
+    start_beat: float
+    start_s: float
+    tempo_bpm: float
+    state: str
+    emotion: Emotion
+    key: tuple[int, str]
+    layers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Transition:
+    beat: float
+    target: Emotion | None = None
+    seek_per_s: float | None = None
+    state: str | None = None
+    tempo_bpm: float | None = None  # <= 0: follow arousal again
+    theme: str | None = None
+    release_s: float | None = None  # immediate: sounding notes end, the first new note sounds, now
+    anchored: bool = False  # the music from ``beat`` on has been cut and is being composed again
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    """The conductor's musical position and state; copied at every onset so cuts can return."""
+
+    bar_index: int = -1
+    bar_start: float = 0.0
+    onset: float = -1.0  # beat of the current onset group
+    group_notes: int = 0
+    pitch: int = 0
+    duration_steps: int = 0
+    emotion: Emotion = field(default_factory=Emotion)
+    target: Emotion = field(default_factory=Emotion)
+    seek_per_s: float | None = None
+    state: str = ""
+    boundary_s: float = 0.0
+    key: tuple[int, str] = (0, "major")
+    layers: frozenset[str] = frozenset()
+    fixed_tempo_bpm: float | None = None
+    pull_to_s: float = -1.0  # immediate transition: this group sounds at this time
+    pull_next_s: float = -1.0  # ... set by the cut, taken by the next onset group
+    forced_melody: bool = False
+
+
+@dataclass(frozen=True)
+class _Boundary:
+    beat: float
+    snapshot: StreamSnapshot
+    cursor: _Cursor
+
+
+class Conductor:
+    """Conducts one composer stream into one event queue.
+
+    Args:
+        composer: the (shared) composer; the conductor opens and owns one stream.
+        queue: the session's event queue.
+        seed: the session seed (int >= 0).
+        config: tables and settings.
+        state: the starting state (a name in ``config.states``), or None for ``emotion``.
+        emotion: the starting emotion when ``state`` is None.
+
+    Raises:
+        TypeError, ValueError: a bad seed, state or emotion.
+        RuntimeError: the composer has no free stream.
+    """
+
+    def __init__(
+        self,
+        composer: Composer,
+        queue: EventQueue,
+        seed: int,
+        config: ConductorConfig | None = None,
+        *,
+        state: str | None = "explore",
+        emotion: Emotion | None = None,
+    ) -> None:
+        self.config = config or ConductorConfig()
+        if state is not None and state not in self.config.states:
+            raise ValueError(f"unknown state {state!r}; states: {sorted(self.config.states)}")
+        start = self.config.states[state].emotion if state is not None else (emotion or Emotion())
+        self.composer = composer
+        self.queue = queue
+        self.seed = int(seed)
+        tonic, mode = choose_key(seed, start.valence)
+        if self.config.key_tonic_pc is not None:
+            tonic = self.config.key_tonic_pc
+        if self.config.mode_policy != "auto":
+            mode = self.config.mode_policy
+        self.stream = composer.open_stream(
+            seed,
+            start.valence,
+            start.arousal,
+            temperature=self.config.temperature,
+            top_p=self.config.top_p,
+            tonal_prime=True,
+            key_strength=self.config.key_strength,
+            key=(tonic, mode),
+        )
+        key = composer.info(self.stream).key or (0, "major")
+        self.tempo_map = TempoMap(self.config.tempo_for(start))
+        self.meter_beats = composer.meter_beats
+        self._cursor = _Cursor(emotion=start, target=start, state=state or "", key=key)
+        self._pending_snap = composer.snapshot(self.stream)
+        self._pending_cursor = self._cursor
+        self._boundaries: list[_Boundary] = []
+        self._transitions: list[_Transition] = []
+        self._forced: list[int] = []
+        self._needed_after_s: float | None = None  # see needs_tokens
+        self._theme_next: str | None = None
+        self.themes: dict[str, Theme] = {}
+        self.bars: dict[int, BarInfo] = {}
+        self.closed = False
+
+    # ---------------------------------------------------------------------------- reading
+    @property
+    def emotion(self) -> Emotion:
+        """The emotion at the composition frontier."""
+        return self._cursor.emotion
+
+    @property
+    def target(self) -> Emotion:
+        return self._cursor.target
+
+    @property
+    def state(self) -> str:
+        return self._cursor.state
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self._cursor.key
+
+    @property
+    def frontier_beat(self) -> float:
+        """The beat up to which the music is composed (the latest onset or bar line)."""
+        c = self._cursor
+        return max(c.onset, c.bar_start) if c.bar_index >= 0 else -1.0
+
+    def playhead_beat(self, now_s: float) -> float:
+        return self.tempo_map.beat(now_s)
+
+    def sync_beat(self, now_s: float, sync: str) -> float:
+        """The beat of the next ``sync`` point after ``now_s`` (immediate: the beat at now)."""
+        p = max(0.0, self.tempo_map.beat(now_s))
+        if sync == "immediate":
+            return p
+        unit = {"beat": 1, "bar": self.meter_beats, "phrase": self.meter_beats * self.config.phrase_bars}[
+            sync
+        ]
+        return float(unit * math.floor(p / unit + 1.0 - _EPS) if p > 0 else 0.0)
+
+    # --------------------------------------------------------------------------- commands
+    def start(self, time_s: float = 0.0) -> None:
+        """Queue the channel setup (programs, volumes; see :func:`channel_setup`) at ``time_s``."""
+        for kind, channel, a, b in channel_setup(self.config):
+            self.queue.push(time_s, kind, channel, a, b, origin_beat=-1, cuttable=False)
+
+    def set_emotion(
+        self,
+        now_s: float,
+        valence: float,
+        arousal: float,
+        tension: float | None = None,
+        *,
+        sync: str = "immediate",
+        seek_per_s: float | None = None,
+    ) -> float:
+        """Move toward (valence, arousal, tension) from the next ``sync`` point; returns its beat.
+
+        Args:
+            now_s: the engine time the command arrived.
+            valence, arousal, tension: in [-1, 1]; tension None keeps the current target's.
+            sync: one of SYNC_POINTS.
+            seek_per_s: seek speed in units per second, None: jump.
+
+        Raises:
+            TypeError, ValueError: a value out of range.
+        """
+        t = self._cursor.target.tension if tension is None else check_unit("tension", tension)
+        target = Emotion(check_unit("valence", valence), check_unit("arousal", arousal), t)
+        return self._transition(now_s, check_sync(sync), target=target, seek_per_s=check_seek(seek_per_s))
+
+    def set_state(self, now_s: float, name: str, *, sync: str | None = None) -> float:
+        """Go to a named state (its emotion and seek speed) at ``sync`` (default: the state's own).
+
+        Raises:
+            ValueError: unknown state or sync point.
+        """
+        if name not in self.config.states:
+            raise ValueError(f"unknown state {name!r}; states: {sorted(self.config.states)}")
+        st = self.config.states[name]
+        sync = check_sync(sync if sync is not None else st.sync)
+        return self._transition(now_s, sync, target=st.emotion, seek_per_s=st.seek_per_s, state=name)
+
+    def set_tempo(self, now_s: float, tempo_bpm: float | None, *, sync: str = "bar") -> float:
+        """Fix the tempo (None: follow arousal again) from the next ``sync`` point (bar lines only).
+
+        Raises:
+            TypeError, ValueError: tempo or sync out of range.
+        """
+        value = -1.0 if tempo_bpm is None else validate_tempo(tempo_bpm)
+        sync = check_sync(sync)
+        if sync in ("immediate", "beat"):
+            sync = "bar"  # tempo changes land on bar lines
+        return self._transition(now_s, sync, tempo_bpm=value)
+
+    def register_leitmotif(self, theme: Theme) -> None:
+        """Register (or replace) a theme under ``theme.name``."""
+        self.themes[theme.name] = theme
+
+    def leitmotif(self, now_s: float, name: str, *, sync: str = "bar") -> float:
+        """Play theme ``name`` from the next bar (or phrase) and let the music continue from it.
+
+        Raises:
+            ValueError: unknown theme or sync point.
+        """
+        if name not in self.themes:
+            raise ValueError(f"unknown leitmotif {name!r}; registered: {sorted(self.themes)}")
+        sync = check_sync(sync)
+        if sync in ("immediate", "beat"):
+            sync = "bar"
+        return self._transition(now_s, sync, theme=name)
+
+    def stinger(self, now_s: float, name: str) -> float:
+        """Play stinger ``name`` on the next beat, in the key and mode of the moment; returns the beat.
+
+        Raises:
+            ValueError: unknown stinger.
+        """
+        if name not in self.config.stingers:
+            raise ValueError(f"unknown stinger {name!r}; stingers: {sorted(self.config.stingers)}")
+        beat = self.sync_beat(now_s + 0.005, "beat")
+        tonic, mode = self.key
+        scale = SCALES[mode]
+        base = 60 + tonic
+        vel = drum_velocity(self.emotion.arousal)
+        for onset, degree, dur, scale_vel in self.config.stingers[name].notes:
+            octave, step = divmod(degree, 7)
+            pitch = min(V.PITCH_MAX, max(V.PITCH_MIN, base + 12 * octave + scale[step]))
+            on_beat = beat + onset / V.STEPS_PER_BEAT
+            self.queue.push_note(
+                self.tempo_map.seconds(on_beat),
+                self.tempo_map.seconds(on_beat + dur / V.STEPS_PER_BEAT),
+                STINGER_CHANNEL,
+                pitch,
+                max(1, min(127, round(vel * scale_vel))),
+                origin_beat=on_beat,
+                cuttable=False,
+            )
+        return beat
+
+    def _transition(self, now_s: float, sync: str, **change: object) -> float:
+        """Queue a change at the ``sync`` point; music already composed past it is cut now.
+
+        Whether the music past the point was composed yet or not, it is composed from the same
+        state and the same random numbers (the cut is made when composing reaches the point
+        otherwise), so the notes depend only on the inputs and their beats.
+        """
+        with self.queue.lock:  # the clock sends nothing between reading its progress and the cut
+            # what the clock already sent stays sent (a beat tick must not go out twice)
+            now_s = max(now_s, self.queue.sent_until_s + SENT_MARGIN_S)
+            beat = self.sync_beat(now_s, sync)
+            release = now_s if sync == "immediate" else None
+            self._transitions.append(_Transition(beat, release_s=release, **change))  # type: ignore[arg-type]
+            self._transitions.sort(key=lambda t: t.beat)
+            if any(b.beat >= beat - _EPS for b in self._boundaries):
+                self._cut(beat, release)
+        return beat
+
+    # ------------------------------------------------------------------------ composition
+    def needs_tokens(self, playhead_s: float) -> bool:
+        """True while the music is composed less than the lookahead past ``playhead_s``.
+
+        Called for every session on every composing round, so it is one comparison: the time
+        after which more music is needed is computed once per change of the frontier or tempo.
+        """
+        if self._forced:
+            return True
+        if self._needed_after_s is None:
+            frontier = self.frontier_beat
+            lookahead = self.config.lookahead_beats
+            self._needed_after_s = -math.inf if frontier < 0 else self.tempo_map.seconds(frontier - lookahead)
+            if len(self._boundaries) > MAX_KEPT_BOUNDARIES:
+                head = self.tempo_map.beat(playhead_s)
+                while len(self._boundaries) > 1 and self._boundaries[1].beat < head:
+                    self._boundaries.pop(0)  # the past cannot be cut any more
+        return playhead_s > self._needed_after_s
+
+    def take_forced(self) -> int | None:
+        """The next token the conductor makes the composer output (a theme, a cut's sync note)."""
+        return self._forced.pop(0) if self._forced else None
+
+    def accept(self, token: int) -> None:
+        """Turn the stream's next token (sampled or forced) into music."""
+        c = self._cursor
+        if token < V.PITCH_OFFSET:  # a bar or an onset: the frontier moves
+            self._needed_after_s = None
+        if V.BAR_OFFSET <= token < V.POS_OFFSET:
+            beats = V.BAR_BEATS[token - V.BAR_OFFSET]
+            start = c.bar_start + self.meter_beats if c.bar_index >= 0 else 0.0
+            if self._boundary(start, is_bar=True):
+                self._open_bar(start, beats)
+        elif V.POS_OFFSET <= token < V.PITCH_OFFSET:
+            onset = self._cursor.bar_start + (token - V.POS_OFFSET) / V.STEPS_PER_BEAT
+            if self._boundary(onset):
+                self._cursor = replace(self._cursor, onset=onset, group_notes=0)
+        elif V.PITCH_OFFSET <= token < V.DUR_OFFSET:
+            self._cursor = replace(c, pitch=token - V.PITCH_OFFSET + V.PITCH_MIN)
+        elif V.DUR_OFFSET <= token < V.VEL_OFFSET:
+            self._cursor = replace(c, duration_steps=V.DURATION_STEPS[token - V.DUR_OFFSET])
+        elif V.VEL_OFFSET <= token < V.VOCAB_SIZE:
+            self._note(V.BIN_VELOCITIES[token - V.VEL_OFFSET])
+            self._pending_snap = self.composer.snapshot(self.stream)
+            self._pending_cursor = self._cursor
+
+    def stop(self, time_s: float) -> None:
+        """End the session's music: the queue sends every sounding note's NOTE_OFF from now."""
+        self._transitions.clear()
+        self._forced.clear()
+        if not self.closed:
+            self.composer.close_stream(self.stream)
+            self.closed = True
+
+    # ---------------------------------------------------------------------------- internals
+    def _boundary(self, beat: float, *, is_bar: bool = False) -> bool:
+        """An onset group or a bar starts at ``beat``: remember how to return here, apply changes.
+
+        Returns:
+            False if the token was thrown away: it crossed a transition's sync point, so the
+            music is composed again from that point (see :meth:`_transition`).
+        """
+        self._boundaries.append(_Boundary(beat, self._pending_snap, self._pending_cursor))
+        crossed = next((t for t in self._transitions if not t.anchored and t.beat <= beat + _EPS), None)
+        if crossed is not None:
+            self._cut(crossed.beat, crossed.release_s)
+            return False
+        c = self._cursor
+        seek, target, state = c.seek_per_s, c.target, c.state
+        fixed = c.fixed_tempo_bpm
+        emotion = c.emotion
+        due = [t for t in self._transitions if t.beat <= beat + _EPS and (is_bar or t.theme is None)]
+        for tr in due:
+            self._transitions.remove(tr)
+            if tr.target is not None:
+                target, seek = tr.target, tr.seek_per_s
+                if seek is None:
+                    emotion = target
+            if tr.state is not None:
+                state = tr.state
+            if tr.tempo_bpm is not None:
+                fixed = tr.tempo_bpm if tr.tempo_bpm > 0 else None
+            if tr.theme is not None:
+                self._theme_next = tr.theme
+        now_s = self.tempo_map.seconds(beat)
+        if seek is not None and emotion != target:
+            emotion = emotion.approach(target, seek * max(0.0, now_s - c.boundary_s))
+        if emotion != c.emotion:
+            self.composer.set_emotion(self.stream, emotion.valence, emotion.arousal, immediate=True)
+        key = self._key_for(emotion, c.key)
+        if key != c.key:
+            self.composer.set_key(self.stream, key[0], key[1], self.config.key_strength)
+        self._cursor = replace(
+            c, emotion=emotion, target=target, seek_per_s=seek, state=state, boundary_s=now_s, key=key,
+            fixed_tempo_bpm=fixed,
+            pull_to_s=-1.0 if is_bar else c.pull_next_s,  # the first onset group takes the pull
+            pull_next_s=c.pull_next_s if is_bar else -1.0,
+        )  # fmt: skip
+        return True
+
+    def _key_for(self, emotion: Emotion, key: tuple[int, str]) -> tuple[int, str]:
+        if self.config.mode_policy != "auto":
+            return key
+        if key[1] == "major" and emotion.valence < -MODE_HYSTERESIS:
+            return key[0], "minor"
+        if key[1] == "minor" and emotion.valence > MODE_HYSTERESIS:
+            return key[0], "major"
+        return key
+
+    def _open_bar(self, start: float, beats: int) -> None:
+        c = self._cursor
+        index = c.bar_index + 1
+        tempo = c.fixed_tempo_bpm or self.config.tempo_for(c.emotion)
+        self.tempo_map.set_tempo(start, tempo)
+        layers = self._layers_for(c.emotion.intensity, c.layers)
+        self._cursor = replace(c, bar_index=index, bar_start=start, onset=start, group_notes=0, layers=layers)
+        self.bars[index] = BarInfo(
+            index,
+            start,
+            self.tempo_map.seconds(start),
+            tempo,
+            c.state,
+            c.emotion,
+            c.key,
+            tuple(sorted(layers)),
+        )
+        self._push_grid(start, start)
+        self._pending_snap = self.composer.snapshot(self.stream)
+        self._pending_cursor = self._cursor
+        if self._theme_next is not None:
+            self._queue_theme(self._theme_next)
+            self._theme_next = None
+
+    def _layers_for(self, intensity: float, current: frozenset[str]) -> frozenset[str]:
+        on = set()
+        for layer in self.config.layers:
+            threshold = layer.enter_intensity
+            if layer.name in current:
+                threshold -= LAYER_HYSTERESIS
+            if threshold <= 0 or intensity >= threshold:
+                on.add(layer.name)
+        return frozenset(on)
+
+    def _push_grid(self, bar_start: float, from_beat: float) -> None:
+        """Beat ticks, drums and MIDI clock of the current bar, from ``from_beat`` on."""
+        c = self._cursor
+        steps = self.meter_beats * V.STEPS_PER_BEAT
+        seconds = self.tempo_map.seconds
+        for beat in range(self.meter_beats):
+            b = bar_start + beat
+            if b >= from_beat - _EPS:
+                self.queue.push(seconds(b), BEAT, 0, beat, c.bar_index, origin_beat=b)
+        drums = self.config.layer("drums")
+        if drums is not None and "drums" in c.layers:
+            intensity = c.emotion.intensity
+            level = 2 if intensity >= drums.enter_intensity + 0.18 else 1
+            cfg = self.config
+            hits = bar_hits(
+                intensity, c.emotion.arousal, c.bar_index, self.meter_beats, cfg.phrase_bars, self.seed,
+                level=level,
+            )  # fmt: skip
+            for step, note, vel in hits:
+                b = bar_start + step / V.STEPS_PER_BEAT
+                if b >= from_beat - _EPS and step < steps:
+                    self.queue.push_note(
+                        seconds(b), seconds(b + 0.25), drums.channel, note, vel, origin_beat=b
+                    )
+        if self.config.midi_clock:
+            for tick in range(self.meter_beats * MIDI_CLOCK_PPQN):
+                b = bar_start + tick / MIDI_CLOCK_PPQN
+                if b >= from_beat - _EPS:
+                    self.queue.push(seconds(b), CLOCK, 0, origin_beat=b)
+
+    def _note(self, velocity: int) -> None:
+        c = self._cursor
+        pitch, first = c.pitch, c.group_notes == 0
+        if c.forced_melody or (first and pitch >= MELODY_FROM):
+            name = "melody"
+        elif pitch < BASS_BELOW:
+            name = "bass"
+        else:
+            name = "harmony"
+        self._cursor = replace(c, group_notes=c.group_notes + 1)
+        layer = self.config.layer(name) or self.config.layer("melody")
+        if layer is None or layer.name not in c.layers:
+            return
+        on_beat = c.onset
+        off_beat = on_beat + c.duration_steps / V.STEPS_PER_BEAT
+        on_s = self.tempo_map.seconds(on_beat)
+        off_s = self.tempo_map.seconds(off_beat)
+        if c.pull_to_s >= 0:  # the first note after an immediate change sounds at once
+            on_s = min(on_s, c.pull_to_s)
+        cfg = self.config
+        if cfg.humanize_ms > 0 or cfg.humanize_velocity > 0:
+            rng = np.random.default_rng([self.seed & 0x7FFFFFFF, round(on_beat * 4096), pitch])
+            jitter = rng.normal(0.0, 1.0, 2).clip(-2.0, 2.0)
+            on_s += float(jitter[0]) * cfg.humanize_ms / 1000.0
+            velocity = max(1, min(127, round(velocity + float(jitter[1]) * cfg.humanize_velocity)))
+        self.queue.push_note(on_s, off_s, layer.channel, pitch, velocity, origin_beat=on_beat)
+
+    def _queue_theme(self, name: str) -> None:
+        """Make the theme the music of the bar just opened (and the bars after it, if longer)."""
+        theme = self.themes[name]
+        c = self._cursor
+        notes = transform(theme, c.key[0], c.key[1], primer_velocity(c.emotion.arousal) + 10)
+        self._forced = theme_tokens(notes, self.meter_beats).tolist()[1:]  # its bar is open already
+        self._cursor = replace(self._cursor, forced_melody=True)
+
+    def after_forced(self) -> None:
+        """Called when the last forced token has been accepted."""
+        if not self._forced and self._cursor.forced_melody:
+            self._cursor = replace(self._cursor, forced_melody=False)
+
+    def _cut(self, beat: float, release_s: float | None) -> None:
+        """Throw away the music composed from ``beat`` on and set up composing it again."""
+        self._needed_after_s = None
+        k = next((i for i, b in enumerate(self._boundaries) if b.beat >= beat - _EPS), None)
+        if k is None:
+            return
+        back = self._boundaries[k]
+        del self._boundaries[k:]
+        self._transitions = [
+            replace(t, anchored=True) if t.beat <= beat + _EPS else t for t in self._transitions
+        ]
+        self._forced.clear()
+        self.composer.restore(self.stream, back.snapshot, _mix_seed(self.seed, beat))
+        c = replace(
+            back.cursor, forced_melody=False, pull_next_s=release_s if release_s is not None else -1.0
+        )
+        self._cursor = c
+        self._pending_snap, self._pending_cursor = back.snapshot, c
+        self.queue.cut(beat, release_s)
+        self.tempo_map.truncate(beat)
+        for index in [i for i in self.bars if i > c.bar_index]:
+            del self.bars[index]
+        if c.bar_index < 0:
+            return
+        # compose again from a note on the sync point
+        bar = V.bar_token(self.meter_beats)
+        steps = self.meter_beats * V.STEPS_PER_BEAT
+        step = math.ceil((beat - c.bar_start) * V.STEPS_PER_BEAT - 1e-6)
+        forced: list[int] = []
+        if step < steps:
+            self._push_grid(c.bar_start, beat)
+        while step >= steps:
+            forced.append(bar)
+            step -= steps
+        forced.append(V.pos_token(step))
+        self._forced = forced
+
+
+def _mix_seed(seed: int, beat: float) -> int:
+    """A seed for composing again from ``beat`` (deterministic in the seed and the beat)."""
+    return int(
+        np.random.SeedSequence([seed & 0x7FFFFFFF, round(beat * 4096) & 0x7FFFFFFF]).generate_state(1)[0]
+    )
+
+
+def channel_setup(config: ConductorConfig) -> list[tuple[int, int, int, int]]:
+    """The (kind, channel, a, b) events that set up an output for ``config``: each layer's
+    program (drums keep channel 10's kit) and volume, and the stinger channel's."""
+    rows: list[tuple[int, int, int, int]] = []
+    for layer in config.layers:
+        if layer.name != "drums":
+            rows.append((PROGRAM, layer.channel, layer.program, 0))
+        rows.append((CONTROL, layer.channel, 7, layer.volume_cc))
+    rows += [(PROGRAM, STINGER_CHANNEL, STINGER_PROGRAM, 0), (CONTROL, STINGER_CHANNEL, 7, 100)]
+    return rows
+
+
+def compose_ahead(
+    composer: Composer,
+    conductors: Sequence[Conductor],
+    playhead_s: float | Sequence[float],
+    max_tokens: int = 100_000,
+) -> int:
+    """Step every conductor that needs music (batched) until each is ``lookahead`` ahead.
+
+    Args:
+        composer: the composer all conductors' streams live in.
+        conductors: the conductors to serve.
+        playhead_s: the playhead on each conductor's clock: one time for all, or one each.
+        max_tokens: stop after about this many tokens (a batched step counts one per stream).
+
+    Returns:
+        tokens produced.
+    """
+    heads = [float(playhead_s)] * len(conductors) if isinstance(playhead_s, int | float) else list(playhead_s)
+    produced = 0
+    while produced < max_tokens:
+        needy = [c for c, h in zip(conductors, heads, strict=True) if not c.closed and c.needs_tokens(h)]
+        if not needy:
+            break
+        sampled = []
+        for c in needy:
+            token = c.take_forced()
+            if token is None:
+                sampled.append(c)
+                continue
+            composer.force(c.stream, [token])
+            c.accept(token)
+            c.after_forced()
+            produced += 1
+        if sampled:
+            tokens = composer.step([c.stream for c in sampled])
+            for c, token in zip(sampled, tokens.tolist(), strict=True):
+                c.accept(token)
+            produced += len(sampled)
+    return produced

@@ -1,0 +1,1 @@
+"""Real-time plumbing: the timed event queue, the clock loop, shared-memory rings."""

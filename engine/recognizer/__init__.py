@@ -1,0 +1,1 @@
+"""Music emotion recognition (torch-free): features and the recognizer."""

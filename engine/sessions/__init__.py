@@ -1,0 +1,1 @@
+"""Sessions: profiles, the one op dispatcher, the session host, offline render, scripted scenes."""

@@ -1,0 +1,804 @@
+"""Many live sessions on one shared composer: the engine behind ``affetto serve``.
+
+Threads (see ARCHITECTURE): the transports' asyncio loop calls :meth:`SessionHost.submit`,
+which validates a request against its session, answers at once and queues the work (never
+waits); one **composing thread** applies queued requests in time slices and keeps every
+session's lookahead full, stepping the sessions that need tokens (and those that soon will) in
+one batched ONNX Runtime call; one **clock thread** sends each session's due events — notes to
+the outputs it chose (the server's synth or MIDI port, or ``note`` events to its subscribers),
+beat/bar/transition events to its subscribers (callbacks that must not block: the server hands
+them to its loop). Only the clock thread sends to outputs: routing and releasing notes are tasks
+handed to it.
+
+``affetto serve`` plays its devices in an output process of their own
+(:class:`engine.outputs.output_process.OutputProcess`): the clock thread then takes events ``lead_s``
+early and hands them over at once (the output process sends them at their time, never waiting
+for this process's GIL), while the local sinks and subscribers still get them at their time.
+A change of the music lands after what was already handed over, so at most ``lead_s`` later.
+
+A session starts playing when it is opened and expires after ``idle_timeout_s`` without a
+request from any of its clients; expiring, stopping or closing always releases its notes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import heapq
+import math
+import queue as queue_mod
+import secrets
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from engine.model.composer import Composer
+from engine.music.conductor import Conductor, channel_setup, compose_ahead
+from engine.music.config import ConductorConfig
+from engine.music.leitmotif import theme_from_notes
+from engine.outputs.host_outputs import HostOutputs
+from engine.outputs.output_process import OutputProcess
+from engine.outputs.sinks import EventSink
+from engine.realtime.event_queue import BEAT, CONTROL, NOTE_OFF, NOTE_ON, EventQueue
+from engine.server.protocol import ProtocolError, Request
+from engine.sessions.performance import SWITCH_INTERVAL_S
+from engine.sessions.profile import DEFAULT_PROFILE, ParamMapper, Profile
+from engine.sessions.scenes import key_name
+
+Subscriber = Callable[[dict[str, Any]], None]
+Row = tuple[float, int, int, int, int]  # (time_s, kind, channel, a, b)
+DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
+#: the output every server has: a session's notes as ``note`` events to its own subscribers
+NOTES: Final = "notes"
+PREROLL_S: Final = 0.1
+#: the composing thread applies requests for at most this long before it tops up the music again
+APPLY_SLICE_S: Final = 0.01
+#: a session whose music runs short within this time is composed along with one that is short
+#: now (bigger batches: fewer, cheaper model runs and less per-round work)
+REFILL_S: Final = 0.1
+#: the clock thread sleeps until this long before the next due event, then yields the GIL in a
+#: loop (a timed wait alone wakes up to a few hundred microseconds late)
+SPIN_S: Final = 0.0005
+
+
+@dataclass(eq=False)  # identity: sessions are hashed by the clock thread
+class Session:
+    """One music stream and who listens to it. Fields are written by the host's threads only."""
+
+    name: str
+    seed: int
+    profile: Profile
+    mapper: ParamMapper
+    base_sinks: tuple[EventSink, ...] = ()
+    outputs: dict[str, EventSink] = field(default_factory=dict)  # server outputs it plays into (clock)
+    device_sinks: tuple[EventSink, ...] = ()  # of ``outputs``: the devices (sent ``lead_s`` early)
+    device_sends: tuple[Callable[[float, int, int, int, int, float], None], ...] = ()  # their send_queued
+    local_sinks: tuple[EventSink, ...] = ()  # ``base_sinks`` and the ``notes`` output (sent on time)
+    local: deque[tuple[float, int, int, int, int, float]] = field(default_factory=deque)  # taken early, for
+    # the local sinks and beat events at their time: (time_s, kind, channel, a, b, queued_s)
+    chosen_outputs: tuple[str, ...] = ()  # what its clients chose (the clock thread catches up)
+    conductor: Conductor | None = None
+    events: EventQueue | None = None
+    t0: float = 0.0
+    subscribers: tuple[Subscriber, ...] = ()
+    last_active: float = field(default_factory=time.monotonic)
+    default_sync: str = "immediate"
+    themes: set[str] = field(default_factory=set)
+    notices: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (time_s, event), sorted
+    late_events: int = 0
+    events_sent: int = 0
+    clients: int = 0
+    connections: int = 0  # open WebSocket connections: a session with one never idles out
+    clock_due: float = math.inf  # when the clock thread will next look at it (perf_counter)
+    closed: bool = False
+
+    def now_s(self) -> float:
+        return time.perf_counter() - self.t0
+
+    @property
+    def config(self) -> ConductorConfig:
+        return self.profile.config
+
+    @property
+    def playing(self) -> bool:
+        return self.conductor is not None and not self.conductor.closed
+
+
+@dataclass(frozen=True)
+class ClockTask:
+    """Work for the clock thread: ``release`` the notes of ``events``, or ``route`` the session
+    into ``outputs``."""
+
+    session: Session
+    what: str
+    outputs: tuple[str, ...] = ()
+    events: EventQueue | None = None
+    t0: float = 0.0  # the clock origin of ``events`` (a restart gives the session a new one)
+
+
+class NoteEvents:
+    """The ``notes`` output: each note-on and note-off of a session as a ``note`` event to its
+    subscribers (velocity 0: off), for a game that plays the music with its own synth."""
+
+    def __init__(self, host: SessionHost, session: Session) -> None:
+        self.host = host
+        self.session = session
+        self._layer = {layer.channel: layer.name for layer in session.config.layers}
+
+    def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
+        if kind not in (NOTE_ON, NOTE_OFF):
+            return
+        s = self.session
+        event = {"event": "note", "session": s.name, "channel": channel, "pitch": a,
+                 "velocity": b if kind == NOTE_ON else 0, "layer": self._layer.get(channel, "stinger"),
+                 "time_s": round(time_s, 6)}  # fmt: skip
+        self.host._publish(s, event)
+
+
+class SessionHost:
+    """Hosts sessions (see the module docstring).
+
+    Args:
+        composer: the shared composer (its ``max_streams`` bounds the sessions).
+        profile: the game profile every new session starts from (states, layers, parameters).
+        idle_timeout_s: a session without requests for this long expires.
+        late_threshold_s: an event sent this much after its time counts as late (see stats).
+        sinks_for: makes extra sinks of a new session (recorders, listeners); default none.
+        outputs: the server's devices (audio, MIDI) sessions choose from, besides ``notes``: in
+            this process (:class:`engine.outputs.host_outputs.HostOutputs`) or in a process of their own
+            (:class:`engine.outputs.output_process.OutputProcess`, which takes events ``lead_s`` early).
+        default_outputs: what a new session plays into (default: every device of ``outputs``).
+        on_error: called with each problem the host reports (a failing output or subscriber, the
+            output process gone), from the thread that met it; it must not block. The latest
+            1000 are also kept in :attr:`errors`.
+
+    Raises:
+        ValueError: ``default_outputs`` names an output this host does not have.
+    """
+
+    def __init__(
+        self,
+        composer: Composer,
+        profile: Profile | None = None,
+        *,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        late_threshold_s: float = 0.005,
+        sinks_for: Callable[[str], list[EventSink]] | None = None,
+        outputs: HostOutputs | OutputProcess | None = None,
+        default_outputs: tuple[str, ...] | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.composer = composer
+        self.on_error = on_error
+        self._outputs_lost = False
+        self.profile = profile or DEFAULT_PROFILE
+        self.idle_timeout_s = float(idle_timeout_s)
+        self.late_threshold_s = float(late_threshold_s)
+        self.sinks_for = sinks_for or (lambda name: [])
+        self.outputs = outputs
+        #: events are taken this long before their time; the devices get them then, the local
+        #: sinks and subscribers at their time (see :meth:`_send_due`)
+        self.lead_s = 0.0 if outputs is None else float(outputs.lead_s)
+        names = self.output_names
+        devices = tuple(n for n in names if n != NOTES)
+        self.default_outputs = devices if default_outputs is None else tuple(default_outputs)
+        unknown = sorted(set(self.default_outputs) - set(names))
+        if unknown:
+            raise ValueError(f"default outputs {unknown} are not among this server's outputs {list(names)}")
+        self._tasks: deque[ClockTask] = deque()  # for the clock thread
+        self.sessions: dict[str, Session] = {}
+        self._inbox: queue_mod.Queue[tuple[Session, Request | None]] = queue_mod.Queue(maxsize=100_000)
+        self._wake = threading.Condition()
+        self._running = False
+        self._threads: list[threading.Thread] = []
+        self.errors: list[str] = []
+        self.requests_applied = 0
+        self.max_lateness_s = 0.0  # the latest any event went out after its time (see stats)
+        self._dirty: set[Session] = set()
+        self._table_lock = threading.Lock()  # guards ``sessions`` (loop thread vs composing thread)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """What a session can play into: ``notes`` (note events to its subscribers) and the
+        server's devices (see :class:`engine.outputs.host_outputs.HostOutputs`)."""
+        return (NOTES, *(self.outputs.names if self.outputs is not None else ()))
+
+    # ------------------------------------------------------------------------------ control
+    def start(self) -> None:
+        """Load the hot loops, then start the composing and clock threads (before any audio stream
+        starts: see :meth:`_warm_up`)."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)  # the clock thread must get the GIL in time
+        self._warm_up()
+        gc.collect()
+        gc.freeze()
+        self._running = True
+        self._threads = [
+            threading.Thread(target=self._compose_loop, name="affetto-host-compose", daemon=True),
+            threading.Thread(target=self._clock_loop, name="affetto-host-clock", daemon=True),
+        ]
+        for th in self._threads:
+            th.start()
+
+    def _warm_up(self) -> None:
+        """Play a throwaway session offline: numba loads compiled code from its cache on first use,
+        holding the GIL for milliseconds, which would make an audio callback miss its deadline if
+        the first real session did it while the server's synth plays."""
+        if len(self.composer.open_streams) >= self.composer.max_streams:
+            return
+        events = EventQueue(capacity=512)
+        events.warm_up()
+        p = self.profile
+        conductor = Conductor(self.composer, events, 0, p.config, state=p.start_state)
+        conductor.start(0.0)
+        compose_ahead(self.composer, [conductor], 0.0)
+        events.pop_due(math.inf)
+        conductor.stop(0.0)
+        events.all_notes_off(0.0)
+
+    def stop(self) -> None:
+        """Stop the threads and release every session's notes."""
+        self._running = False
+        with self._wake:
+            self._wake.notify_all()
+        for th in self._threads:
+            th.join(timeout=5.0)
+        self._threads = []
+        while self._tasks:  # what the clock thread had not done yet
+            self._run_task(self._tasks.popleft())
+        for session in list(self.sessions.values()):
+            self._close(session)
+
+    # ----------------------------------------------------------------------- loop thread API
+    def open(self, name: str | None = None) -> Session:
+        """Join the session called ``name`` (created, and playing, if new; a fresh one if None).
+
+        Each ``open`` counts one client; :meth:`leave` uncounts it and closes the session
+        when its last client has left.
+
+        Raises:
+            ProtocolError: busy (no free composer stream).
+        """
+        with self._table_lock:
+            if name is not None and name in self.sessions and not self.sessions[name].closed:
+                self.sessions[name].clients += 1
+                self.sessions[name].last_active = time.monotonic()
+                return self.sessions[name]
+            if sum(1 for s in self.sessions.values() if not s.closed) >= self.composer.max_streams:
+                raise ProtocolError("busy", f"all {self.composer.max_streams} session slots are in use")
+            name = name or f"s-{secrets.token_hex(4)}"
+            p = self.profile
+            base = tuple(self.sinks_for(name))
+            seed = secrets.randbelow(2**31)
+            session = Session(name, seed, p, ParamMapper(p), base_sinks=base, local_sinks=base)
+            session.clients = 1
+            session.chosen_outputs = self.default_outputs
+            self.sessions[name] = session
+        self._post(session, None)  # the composing thread starts it
+        return session
+
+    def subscribe(self, session: Session, subscriber: Subscriber) -> None:
+        if subscriber not in session.subscribers:
+            session.subscribers = (*session.subscribers, subscriber)
+
+    def unsubscribe(self, session: Session, subscriber: Subscriber) -> None:
+        session.subscribers = tuple(s for s in session.subscribers if s != subscriber)
+
+    def submit(self, session: Session, request: Request) -> dict[str, Any]:
+        """Check ``request`` against ``session`` and queue it; returns the reply event.
+
+        Raises:
+            ProtocolError: bad_argument (an unknown state, stinger, leitmotif or parameter),
+                unsupported (text).
+        """
+        session.last_active = time.monotonic()
+        op, args, rid = request.op, request.args, request.request_id
+        cfg = session.config
+        if op == "state" and args["name"] not in cfg.states:
+            raise ProtocolError(
+                "bad_argument", f"unknown state {args['name']!r}; states: {sorted(cfg.states)}", op, rid
+            )
+        if op == "stinger" and args["name"] not in cfg.stingers:
+            raise ProtocolError(
+                "bad_argument", f"unknown stinger {args['name']!r}; stingers: {sorted(cfg.stingers)}", op, rid
+            )
+        if op == "leitmotif":
+            if "notes" in args:
+                try:
+                    theme_from_notes(args["name"], args["notes"])
+                except ValueError as exc:
+                    raise ProtocolError("bad_argument", str(exc), op, rid) from None
+                session.themes.add(args["name"])
+            elif args["name"] not in session.themes:
+                raise ProtocolError(
+                    "bad_argument",
+                    f"unknown leitmotif {args['name']!r}; register it with notes first",
+                    op,
+                    rid,
+                )
+        if op == "param" and args["name"] not in session.profile.params:
+            known = sorted(session.profile.params) or "none declared in this profile"
+            raise ProtocolError(
+                "bad_argument", f"unknown parameter {args['name']!r}; parameters: {known}", op, rid
+            )
+        if op == "output":
+            available = self.output_names
+            unknown = [n for n in args["outputs"] if n not in available]
+            if unknown:
+                message = f"unknown output(s) {unknown}; this server has: {list(available)}"
+                raise ProtocolError("bad_argument", message, op, rid)
+            session.chosen_outputs = tuple(dict.fromkeys(args["outputs"]))
+            self._post(session, request)
+            return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
+        if op == "text":
+            raise ProtocolError(
+                "unsupported", "story text analysis is not available in this server yet", op, rid
+            )
+        if op == "status":
+            return self.status(session, rid)
+        if op in ("emotion", "state", "stinger", "leitmotif", "transport", "param"):
+            self._post(session, request)
+        return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
+
+    def status(self, session: Session, rid: Any = None) -> dict[str, Any]:
+        """The session's state as a status event (read without locks: a recent snapshot)."""
+        c = session.conductor
+        out: dict[str, Any] = {"event": "status", "session": session.name, "playing": session.playing}
+        out["profile"] = session.profile.name
+        out["outputs"] = list(session.chosen_outputs)
+        out["params"] = sorted(session.profile.params)
+        if c is not None:
+            e = c.target
+            bar = max(c.bars) if c.bars else 0
+            out.update(
+                state=c.state, valence=e.valence, arousal=e.arousal, tension=e.tension,
+                tempo_bpm=c.tempo_map.tempo_at(max(0.0, c.playhead_beat(session.now_s()))), bar=bar,
+                key=key_name(c.key),
+            )  # fmt: skip
+        else:  # not started yet (or stopped before starting): what it will start from
+            p = session.profile
+            e = p.config.states[p.start_state].emotion if p.start_state in p.config.states else p.base
+            out.update(state=p.start_state, valence=e.valence, arousal=e.arousal, tension=e.tension)
+            out.update(tempo_bpm=p.config.tempo_for(e), bar=0, key="")
+        if rid is not None:
+            out["id"] = rid
+        return out
+
+    def leave(self, session: Session) -> None:
+        """One client leaves ``session``; the last one closes it (see :meth:`close`)."""
+        with self._table_lock:
+            session.clients -= 1
+            last = session.clients <= 0
+        if last:
+            self.close(session)
+
+    def close(self, session: Session) -> None:
+        """Close a session from any thread (its notes are released by the composing thread)."""
+        session.last_active = -math.inf
+        self._post(session, None)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        live = [s for s in self.sessions.values() if not s.closed]
+        return {
+            "sessions": len(live),
+            "events_sent": sum(s.events_sent for s in self.sessions.values()),
+            "late_events": sum(s.late_events for s in self.sessions.values()),
+        }
+
+    def _post(self, session: Session, request: Request | None) -> None:
+        try:
+            self._inbox.put_nowait((session, request))  # wakes the composing thread
+        except queue_mod.Full:
+            raise ProtocolError("busy", "the server is overloaded; slow down") from None
+
+    # ---------------------------------------------------------------------- composing thread
+    def _start_session(self, session: Session) -> None:
+        events = EventQueue(capacity=512, clock=session.now_s)
+        session.events = events
+        p = session.profile
+        session.conductor = Conductor(self.composer, events, session.seed, p.config, state=p.start_state)
+        session.t0 = time.perf_counter() + PREROLL_S
+        session.conductor.start(0.0)
+        self._clock_task(ClockTask(session, "route", session.chosen_outputs))
+
+    def _apply(self, session: Session, request: Request) -> None:
+        c = session.conductor
+        op, args = request.op, request.args
+        now = session.now_s()
+        if op == "transport":
+            self._transport(session, args["action"], args["value"])
+            return
+        if op == "output":
+            self._clock_task(ClockTask(session, "route", session.chosen_outputs))
+            return
+        if c is None or c.closed:
+            return  # stopped: the request is dropped (answered ok: the transport says stopped)
+        if op == "emotion":
+            landed = c.set_emotion(
+                now, args["valence"], args["arousal"], args.get("tension"),
+                sync=args.get("sync", session.default_sync), seek_per_s=args.get("seek_per_s"),
+            )  # fmt: skip
+        elif op == "state":
+            landed = c.set_state(now, args["name"], sync=args.get("sync"))
+            session.mapper.rebase(session.config.states[args["name"]].emotion)  # parameters push from here
+        elif op == "param":
+            target = session.mapper.set(args["name"], args["value"])
+            t = session.profile.transition
+            landed = c.set_emotion(
+                now, target.valence, target.arousal, target.tension, sync=t.sync, seek_per_s=t.seek_per_s
+            )
+        elif op == "stinger":
+            landed = c.stinger(now, args["name"])
+        elif "notes" in args:  # leitmotif registration
+            c.register_leitmotif(theme_from_notes(args["name"], args["notes"]))
+            return
+        else:
+            landed = c.leitmotif(now, args["name"], sync=args.get("sync", "bar"))
+        self._notice(session, c.tempo_map.seconds(landed), {"event": "transition", "op": op, "beat": landed})
+
+    def _transport(self, session: Session, action: str, value: Any) -> None:
+        c = session.conductor
+        if action == "stop" and c is not None and not c.closed:
+            self._release(session)
+            c.stop(session.now_s())
+        elif action == "start" and (c is None or c.closed):
+            self._start_session(session)
+        elif action == "tempo" and c is not None and not c.closed:
+            c.set_tempo(session.now_s(), None if value == 0 else value)
+        elif action == "seed":
+            session.seed = int(value)
+        elif action == "sync":
+            session.default_sync = str(value)
+
+    def _notice(self, session: Session, time_s: float, event: dict[str, Any]) -> None:
+        event = {**event, "session": session.name}
+        session.notices = sorted([*session.notices, (time_s, event)], key=lambda n: n[0])
+
+    def _release(self, session: Session) -> None:
+        """Every sounding note of the session's current queue off (see :meth:`_release_now`), on
+        the clock thread (the queue is taken now: a restart may replace it before then)."""
+        if session.events is not None:
+            self._clock_task(ClockTask(session, "release", (), session.events, session.t0))
+
+    def _clock_task(self, task: ClockTask) -> None:
+        """Have the clock thread (the only thread that sends to outputs) release or route a
+        session; done here and now when the clock thread is not running."""
+        if not self._threads:
+            self._run_task(task)
+            return
+        with self._wake:
+            self._tasks.append(task)
+            self._wake.notify_all()
+
+    def _run_task(self, task: ClockTask) -> None:
+        if task.what == "release" and task.events is not None:
+            self._release_now(task.session, task.events, task.t0)
+            if task.session.closed:
+                for sink in task.session.device_sinks:
+                    _forget(sink)
+        elif not task.session.closed:
+            self._route(task.session, task.outputs)
+
+    def _shared(self, session: Session, name: str) -> bool:
+        others = [s for s in list(self.sessions.values()) if s is not session and not s.closed]
+        return any(name in s.outputs for s in others)
+
+    def _release_now(self, session: Session, events: EventQueue, t0: float) -> None:
+        """Every sounding note of ``events`` (the session's queue, whose time 0 is ``t0``) off, at
+        the end of what was already taken from it; CC 123 on every channel of its own sinks and of
+        the outputs no other session plays into (clock thread). The local sinks first get what
+        was taken for them but not yet sent, except its note-ons (their offs are in the release)."""
+        local = session.local
+        while local:
+            t, k, ch, a, b, _ = local.popleft()
+            if k not in (NOTE_ON, BEAT):
+                self._send_rows(session, session.local_sinks, [(t, k, ch, a, b)])
+        wall = max(time.perf_counter(), t0 + events.sent_until_s)
+        now = wall - session.t0  # in the session's present clock (a restart may have moved it)
+        rows = events.all_notes_off(now).rows()
+        panic = [(now, CONTROL, ch, 123, 0) for ch in range(16)]
+        self._send_rows(session, session.base_sinks, rows + panic)
+        for name, sink in session.outputs.items():
+            self._send_rows(session, (sink,), rows if self._shared(session, name) else rows + panic)
+
+    def _route(self, session: Session, names: tuple[str, ...]) -> None:
+        """Play ``session`` into the server outputs ``names`` from now (clock thread): its sounding
+        notes end on the outputs it leaves; the outputs it joins get its channel setup."""
+        if session.events is None:
+            return
+        now = session.now_s()
+        leaving = [n for n in session.outputs if n not in names]
+        if leaving:
+            end = max(now, session.events.sent_until_s)  # after what the outputs were already sent
+            offs = [(end, NOTE_OFF, ch, pitch, 0) for ch, pitch in session.events.sounding_notes()]
+            for name in leaving:
+                sink = session.outputs.pop(name)
+                self._send_rows(session, (sink,), offs)
+                _forget(sink)
+        for name in [n for n in names if n not in session.outputs]:
+            if name == NOTES:
+                session.outputs[name] = NoteEvents(self, session)
+                continue
+            assert self.outputs is not None  # names were checked against output_names
+            sink = self.outputs.sink(name, lambda: session.t0)
+            start = max(now, session.events.sent_until_s)  # before its next events, as early as those
+            setup = [(start, k, ch, a, b) for k, ch, a, b in channel_setup(session.config)]
+            self._send_rows(session, (sink,), setup)
+            session.outputs[name] = sink
+        session.device_sinks = tuple(sink for n, sink in session.outputs.items() if n != NOTES)
+        session.device_sends = tuple(_send_queued(sink) for sink in session.device_sinks)
+        notes = (session.outputs[NOTES],) if NOTES in session.outputs else ()
+        session.local_sinks = (*session.base_sinks, *notes)
+
+    def _send_rows(self, session: Session, sinks: tuple[EventSink, ...], rows: list[Row]) -> None:
+        for sink in sinks:
+            for t, k, ch, a, b in rows:
+                try:
+                    sink.send(t, k, ch, a, b)
+                except Exception as err:  # a broken output must not stop the others
+                    self._report(f"{session.name}: {err}")
+                    break
+
+    def _close(self, session: Session) -> None:
+        if session.closed:
+            return
+        session.closed = True
+        self._release(session)
+        if session.conductor is not None and not session.conductor.closed:
+            session.conductor.stop(session.now_s())
+        with self._table_lock:
+            if self.sessions.get(session.name) is session:
+                del self.sessions[session.name]
+
+    def _compose_loop(self) -> None:
+        """Apply requests for at most ``APPLY_SLICE_S`` at a time, then always top up the music,
+        so neither a flood of requests (or of new sessions) nor composing starves the other."""
+        last_sweep = time.monotonic()
+        pending: deque[tuple[Session, Request | None]] = deque()
+        while self._running:
+            if not pending:
+                with contextlib.suppress(queue_mod.Empty):
+                    pending.append(self._inbox.get(timeout=0.005))
+            while len(pending) < 4096:
+                try:
+                    pending.append(self._inbox.get_nowait())
+                except queue_mod.Empty:
+                    break
+            try:
+                self._apply_batch(pending, time.perf_counter() + APPLY_SLICE_S)
+                self._compose_round()
+                if time.monotonic() - last_sweep > 1.0:
+                    last_sweep = time.monotonic()
+                    self._check_outputs()
+                    self._expire()
+            except Exception as err:  # keep serving the other sessions; report
+                self._report(f"composing: {type(err).__name__}: {err}")
+
+    def _apply_batch(self, pending: deque[tuple[Session, Request | None]], until: float) -> None:
+        """Apply queued requests in order, taking them from ``pending`` until ``until``
+        (perf_counter). An emotion superseded by a later emotion or parameter of the same session
+        among the pending requests is not applied to the conductor (it would be replaced at once),
+        so a flood of updates costs one change per session."""
+        last: dict[int, int] = {}
+        for i, (session, request) in enumerate(pending):
+            if request is not None and request.op in ("emotion", "param"):
+                last[id(session)] = i
+        touched: list[Session] = []
+        index = 0
+        while pending:
+            session, request = pending.popleft()
+            if not session.closed:
+                touched.append(session)
+                self._apply_one(session, request, superseded=last.get(id(session), index) != index)
+            index += 1
+            if time.perf_counter() > until:
+                break
+        if touched:
+            self._wake_clock(touched)
+
+    def _apply_one(self, session: Session, request: Request | None, *, superseded: bool) -> None:
+        if session.last_active == -math.inf:
+            self._close(session)
+            return
+        if session.conductor is None:
+            self._start_session(session)
+        if request is None:
+            return
+        self.requests_applied += 1
+        if superseded and request.op in ("emotion", "param"):
+            if request.op == "param":
+                session.mapper.set(request.args["name"], request.args["value"])
+            return
+        self._apply(session, request)
+
+    def _compose_round(self) -> None:
+        """Batched steps while any session's lookahead is short. Once one is, every session that
+        would be short within ``REFILL_S`` is stepped with it (and filled that much further), so
+        the sessions fall into a few large batches instead of many small ones."""
+        started = time.perf_counter()
+        while self._running:
+            live = [s for s in list(self.sessions.values()) if s.playing]
+            heads = [s.now_s() for s in live]
+            conductors = [s.conductor for s in live]
+            if not any(c.needs_tokens(h) for c, h in zip(conductors, heads, strict=True)):  # type: ignore[union-attr]
+                return
+            pick = [i for i, c in enumerate(conductors) if c.needs_tokens(heads[i] + REFILL_S)]  # type: ignore[union-attr]
+            compose_ahead(
+                self.composer, [conductors[i] for i in pick], [heads[i] + REFILL_S for i in pick],  # type: ignore[misc]
+                max_tokens=len(pick),
+            )  # fmt: skip
+            self._wake_clock([live[i] for i in pick])
+            if not self._inbox.empty() and time.perf_counter() - started > APPLY_SLICE_S:
+                return
+
+    def _expire(self) -> None:
+        limit = time.monotonic() - self.idle_timeout_s
+        for session in list(self.sessions.values()):
+            if session.last_active < limit and session.connections == 0:
+                self._close(session)
+
+    def _wake_clock(self, touched: list[Session]) -> None:
+        """Tell the clock thread these sessions may have new, earlier events."""
+        with self._wake:
+            self._dirty.update(touched)
+            self._wake.notify_all()
+
+    def _check_outputs(self) -> None:
+        """Report once that the output process has gone (the sessions then play into nothing)."""
+        if self.outputs is not None and not self._outputs_lost and not self.outputs.alive:
+            self._outputs_lost = True
+            self._report(
+                f"the output process stopped (exit code {self.outputs.exit_code}): "
+                f"{', '.join(self.outputs.names)} no longer play"
+            )
+
+    def _report(self, message: str) -> None:
+        if len(self.errors) >= 1000:
+            del self.errors[0]
+        self.errors.append(message)
+        if self.on_error is not None:
+            self.on_error(message)
+
+    # --------------------------------------------------------------------------- clock thread
+    def _clock_loop(self) -> None:
+        """Send due events: a heap of each session's next due time (absolute, perf_counter),
+        refreshed for the sessions the composing thread touched, so a wake-up costs
+        O(touched + due) whatever the number of sessions."""
+        heap: list[tuple[float, int, Session]] = []
+        seq = 0
+        while self._running:
+            with self._wake:
+                dirty, self._dirty = self._dirty, set()
+                tasks = list(self._tasks)
+                self._tasks.clear()
+            for task in tasks:
+                self._run_task(task)
+            for s in dirty:
+                due = self._next_due(s)
+                if due < s.clock_due:
+                    s.clock_due = due
+                    seq += 1
+                    heapq.heappush(heap, (due, seq, s))
+            now = time.perf_counter()
+            while heap and heap[0][0] <= now:
+                due, _, s = heapq.heappop(heap)
+                if due != s.clock_due or s.closed:
+                    continue  # stale: the session was rescheduled or closed
+                self._send_due(s)
+                s.clock_due = self._next_due(s)
+                if s.clock_due < math.inf:
+                    seq += 1
+                    heapq.heappush(heap, (s.clock_due, seq, s))
+            wait = (heap[0][0] if heap else math.inf) - time.perf_counter()
+            if wait > SPIN_S:
+                with self._wake:
+                    if not self._dirty and not self._tasks:
+                        self._wake.wait(min(wait - SPIN_S, 0.05))
+            elif wait > 0:
+                time.sleep(0)
+
+    def _next_due(self, s: Session) -> float:
+        if s.events is None or s.closed:
+            return math.inf
+        local = s.local[0][0] if s.local else math.inf
+        notice = s.notices[0][0] if s.notices else math.inf
+        return s.t0 + min(s.events.next_time_s - self.lead_s, local, notice)
+
+    def _send_due(self, session: Session) -> None:
+        """Take the session's events due within ``lead_s``: the device sinks get them now (they
+        schedule them: see :class:`engine.outputs.output_process.OutputProcess`), the local sinks and the
+        subscribers (beats) at their time, and each event counts once, when it was last handed on."""
+        assert session.events is not None
+        now = session.now_s()
+        due = session.events.pop_due(now + self.lead_s)
+        devices, local = () if self._outputs_lost else session.device_sends, session.local_sinks
+        for (t, k, ch, a, b), q in zip(due.rows(), due.queued_s.tolist(), strict=True):
+            if k == BEAT:
+                if session.subscribers:
+                    session.local.append((t, k, ch, a, b, q))
+                else:
+                    self._count(session, now - max(t, q))
+                continue
+            for send in devices:
+                try:
+                    send(t, k, ch, a, b, q)
+                except Exception as err:
+                    self._report(f"{session.name}: {err}")
+            if local:
+                session.local.append((t, k, ch, a, b, q))
+            else:
+                self._count(session, now - max(t, q))
+        pending, conductor = session.local, session.conductor
+        while pending and pending[0][0] <= now:
+            t, k, ch, a, b, q = pending.popleft()
+            self._count(session, now - max(t, q))
+            if k == BEAT:
+                self._beat(session, conductor, t, a, b)
+                continue
+            for sink in local:
+                try:
+                    sink.send(t, k, ch, a, b)
+                except Exception as err:
+                    self._report(f"{session.name}: {err}")
+        while session.notices and session.notices[0][0] <= now:
+            _, event = session.notices.pop(0)
+            self._publish(session, event)
+
+    def _count(self, session: Session, lateness_s: float) -> None:
+        session.events_sent += 1
+        if lateness_s > self.late_threshold_s:
+            session.late_events += 1
+        if lateness_s > self.max_lateness_s:
+            self.max_lateness_s = lateness_s
+
+    def _beat(
+        self, session: Session, conductor: Conductor | None, time_s: float, beat: int, bar: int
+    ) -> None:
+        if not session.subscribers or conductor is None:
+            return
+        tempo = conductor.tempo_map.tempo_at(conductor.tempo_map.beat(time_s))
+        self._publish(
+            session,
+            {"event": "beat", "session": session.name, "bar": bar, "beat": beat, "tempo_bpm": tempo,
+             "time_s": round(time_s, 6), "downbeat": beat == 0},
+        )  # fmt: skip
+        info = conductor.bars.get(bar) if beat == 0 else None
+        if info is not None:
+            e = info.emotion
+            bar_event = {"event": "bar", "session": session.name, "bar": bar, "state": info.state}
+            bar_event.update(
+                valence=e.valence, arousal=e.arousal, tension=e.tension, tempo_bpm=info.tempo_bpm
+            )
+            bar_event.update(key=key_name(info.key), layers=list(info.layers), time_s=round(time_s, 6))
+            self._publish(session, bar_event)
+
+    def _publish(self, session: Session, event: dict[str, Any]) -> None:
+        for subscriber in session.subscribers:
+            try:
+                subscriber(event)
+            except Exception as err:
+                self._report(f"{session.name}: subscriber failed: {err}")
+
+
+def _send_queued(sink: EventSink) -> Callable[[float, int, int, int, int, float], None]:
+    """The sink's ``send_queued(time_s, kind, channel, a, b, queued_s)`` (its ``send`` if it has
+    none: only the output process tells events composed late apart)."""
+    send_queued: Callable[[float, int, int, int, int, float], None] | None = getattr(
+        sink, "send_queued", None
+    )
+    if send_queued is not None:
+        return send_queued
+    send = sink.send
+    return lambda t, k, ch, a, b, q: send(t, k, ch, a, b)
+
+
+def _forget(sink: EventSink) -> None:
+    """Let a sink free what it holds for a session that no longer plays into it."""
+    forget = getattr(sink, "forget", None)
+    if forget is not None:
+        forget()

@@ -1,0 +1,1 @@
+"""The built-in synth: API, numba kernels, DSP, a voice per instrument."""

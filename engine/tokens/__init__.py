@@ -1,0 +1,1 @@
+"""The token language: vocabulary, grammar, notes <-> tokens, MIDI files."""

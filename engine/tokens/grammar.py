@@ -1,0 +1,166 @@
+"""The token grammar: one state machine used both to validate and to mask sampling.
+
+State of one stream is four int32 values (see ``STATE_*``). :func:`advance` moves a state by a
+token and reports whether the token was allowed; :func:`fill_masks` writes, for a batch of
+states, which tokens may come next. Both are numba-compiled and share the same rules, so a
+sequence sampled under the mask always decodes (:func:`engine.tokens.codec.decode_tokens`).
+
+Rules (see :mod:`engine.tokens.vocab` for the token layout):
+
+* ``BOS`` only at the start; then a ``BAR_n``.
+* After ``BAR_n``: ``POS_p`` with ``p < 4n``, another bar, or ``EOS``.
+* After ``POS_p``: a pitch. After a pitch: a duration. After a duration: a velocity.
+* After a velocity: a lower pitch (same onset), a later ``POS`` in the bar, a bar, or ``EOS``.
+* Nothing after ``EOS``; ``PAD`` is never allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numba
+import numpy as np
+
+from engine.tokens import vocab as V
+
+# State layout (int32 row).
+STATE_PHASE: Final = 0
+STATE_BAR_STEPS: Final = 1
+STATE_POS: Final = 2
+STATE_LAST_PITCH: Final = 3
+STATE_SIZE: Final = 4
+
+# Phases.
+EXPECT_BOS: Final = 0
+EXPECT_BAR: Final = 1
+AFTER_BAR: Final = 2
+AFTER_POS: Final = 3
+AFTER_PITCH: Final = 4
+AFTER_DUR: Final = 5
+AFTER_VEL: Final = 6
+ENDED: Final = 7
+
+_BAR0, _POS0, _PITCH0, _DUR0, _VEL0, _END = (
+    V.BAR_OFFSET,
+    V.POS_OFFSET,
+    V.PITCH_OFFSET,
+    V.DUR_OFFSET,
+    V.VEL_OFFSET,
+    V.VOCAB_SIZE,
+)
+_BAR_BEATS = np.asarray(V.BAR_BEATS, dtype=np.int32)
+_SPB = V.STEPS_PER_BEAT
+
+
+class GrammarError(ValueError):
+    """A token sequence breaks the grammar (see module docstring)."""
+
+
+def new_states(batch: int, *, after_bos: bool = False) -> np.ndarray:
+    """Fresh states for ``batch`` streams, expecting BOS (or, with ``after_bos``, a bar)."""
+    states = np.zeros((batch, STATE_SIZE), dtype=np.int32)
+    states[:, STATE_PHASE] = EXPECT_BAR if after_bos else EXPECT_BOS
+    states[:, STATE_POS] = -1
+    return states
+
+
+@numba.njit(cache=True)
+def advance(state: np.ndarray, token: int) -> bool:  # pragma: no cover - numba
+    """Move ``state`` (int32[4], updated in place) by ``token``; False if it is not allowed."""
+    phase = state[0]
+    if token >= _BAR0 and token < _POS0:
+        if phase == EXPECT_BAR or phase == AFTER_BAR or phase == AFTER_VEL:
+            state[0] = AFTER_BAR
+            state[1] = _BAR_BEATS[token - _BAR0] * _SPB
+            state[2] = -1
+            state[3] = _END
+            return True
+        return False
+    if token >= _POS0 and token < _PITCH0:
+        p = token - _POS0
+        if (phase == AFTER_BAR or phase == AFTER_VEL) and p > state[2] and p < state[1]:
+            state[0] = AFTER_POS
+            state[2] = p
+            state[3] = _END
+            return True
+        return False
+    if token >= _PITCH0 and token < _DUR0:
+        if phase == AFTER_POS or (phase == AFTER_VEL and token < state[3]):
+            state[0] = AFTER_PITCH
+            state[3] = token
+            return True
+        return False
+    if token >= _DUR0 and token < _VEL0:
+        if phase == AFTER_PITCH:
+            state[0] = AFTER_DUR
+            return True
+        return False
+    if token >= _VEL0 and token < _END:
+        if phase == AFTER_DUR:
+            state[0] = AFTER_VEL
+            return True
+        return False
+    if token == V.BOS:
+        if phase == EXPECT_BOS:
+            state[0] = EXPECT_BAR
+            return True
+        return False
+    if token == V.EOS:
+        if phase == AFTER_BAR or phase == AFTER_VEL:
+            state[0] = ENDED
+            return True
+        return False
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_masks(
+    states: np.ndarray, allowed_bars: np.ndarray, allow_eos: bool, out: np.ndarray
+) -> None:  # pragma: no cover - numba
+    """Write into ``out`` (bool[B, VOCAB_SIZE]) the tokens each state may take next.
+
+    Args:
+        states: int32[B, 4] grammar states.
+        allowed_bars: bool[len(BAR_BEATS)], which bar lengths may be opened (the engine's meter).
+        allow_eos: whether a piece may end.
+        out: written in full; no allocation.
+    """
+    for b in range(states.shape[0]):
+        row = out[b]
+        row[:] = False
+        phase = states[b, 0]
+        bar_steps = states[b, 1]
+        pos = states[b, 2]
+        if phase == EXPECT_BOS:
+            row[V.BOS] = True
+        elif phase == EXPECT_BAR:
+            for k in range(allowed_bars.shape[0]):
+                row[_BAR0 + k] = allowed_bars[k]
+        elif phase == AFTER_BAR or phase == AFTER_VEL:
+            for k in range(allowed_bars.shape[0]):
+                row[_BAR0 + k] = allowed_bars[k]
+            for p in range(pos + 1, bar_steps):
+                row[_POS0 + p] = True
+            if phase == AFTER_VEL:
+                for t in range(_PITCH0, states[b, 3]):
+                    row[t] = True
+            row[V.EOS] = allow_eos
+        elif phase == AFTER_POS:
+            row[_PITCH0:_DUR0] = True
+        elif phase == AFTER_PITCH:
+            row[_DUR0:_VEL0] = True
+        elif phase == AFTER_DUR:
+            row[_VEL0:_END] = True
+        # ENDED: nothing allowed.
+
+
+def all_bars() -> np.ndarray:
+    """``allowed_bars`` argument allowing every bar length."""
+    return np.ones(len(V.BAR_BEATS), dtype=np.bool_)
+
+
+def only_bar(beats: int) -> np.ndarray:
+    """``allowed_bars`` argument allowing only bars of ``beats`` beats (a fixed meter)."""
+    mask = np.zeros(len(V.BAR_BEATS), dtype=np.bool_)
+    mask[V.bar_token(beats) - V.BAR_OFFSET] = True
+    return mask

@@ -1,0 +1,493 @@
+"""The client bindings against a real ``affetto serve`` subprocess (bindings/PROTOCOL.md).
+
+* C# (bindings/unity): compiled with Mono's ``mcs`` (also as Unity would, against a stub of the
+  few UnityEngine types it uses) and run with ``mono``: validation, operations, beats, errors;
+  its OSC bytes are read back by liblo's ``oscdump``.
+* JavaScript (bindings/web): ``node`` runs bindings/web/tests/smoke.mjs over WebSocket.
+* liblo (``oscsend``, ``oscsendfile``, ``oscdump``): an independent OSC implementation sends
+  ``/affetto/emotion ff 0.5 -0.2`` and ``/affetto/subscribe`` and receives the beats.
+* Both clients' keep-alive holds a listening session past a short server idle timeout.
+* C++ (bindings/unreal): ``g++ -fsyntax-only`` type-checks the Unreal component against stand-ins for
+  the UE 5.x API it uses (bindings/unreal/tests/stubs); no engine, nothing run.
+
+Each part skips when its tool is missing (apt: mono-mcs mono-runtime liblo-tools g++; Node.js ≥ 20),
+but fails instead under ``AFFETTO_REQUIRE_BINDINGS=1`` (CI sets it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect
+
+from engine.server.osc_codec import OscDecodeError, decode_packet, encode_message
+
+ROOT = Path(__file__).resolve().parents[2]
+UNITY = ROOT / "bindings" / "unity"
+WEB = ROOT / "bindings" / "web"
+UNREAL = ROOT / "bindings" / "unreal"
+EXAMPLES = ROOT / "examples"
+REQUIRED = os.environ.get("AFFETTO_REQUIRE_BINDINGS") == "1"
+SERVER_START_S = 120.0  # loading the model on a slow CI machine
+EVENT_WAIT_S = 30.0
+SHORT_IDLE_S = 2.0
+APT_HINT = {
+    "mcs": "mono-mcs",
+    "mono": "mono-runtime",
+    "node": "nodejs>=20",
+    "oscsend": "liblo-tools",
+    "oscsendfile": "liblo-tools",
+    "oscdump": "liblo-tools",
+    "g++": "g++",
+}
+
+
+def require_tools(*tools: str) -> None:
+    """Skip (or, under AFFETTO_REQUIRE_BINDINGS=1, fail) unless every tool is on PATH."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        packages = sorted({APT_HINT.get(tool, tool) for tool in missing})
+        reason = f"{', '.join(missing)} not found (apt-get install {' '.join(packages)})"
+        if REQUIRED:
+            pytest.fail(f"AFFETTO_REQUIRE_BINDINGS=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+def free_port(kind: int) -> int:
+    """A port the OS reports free for ``kind`` (SOCK_DGRAM or SOCK_STREAM) on loopback."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ----------------------------------------------------------------------------------- server
+@dataclass
+class Server:
+    osc_port: int
+    ws_port: int
+    log: Path
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}"
+
+
+def _osc_status(sock: socket.socket, port: int) -> bool:
+    """Whether the OSC port answers /affetto/status within 0.5 s."""
+    sock.sendto(encode_message("/affetto/status"), ("127.0.0.1", port))
+    try:
+        data, _ = sock.recvfrom(65536)
+        return any(m.address == "/affetto/status" for m in decode_packet(data))
+    except (TimeoutError, ConnectionRefusedError, OscDecodeError):
+        return False
+
+
+def _ws_status(url: str) -> bool:
+    """Whether the WebSocket port answers {"op": "status"}."""
+    try:
+        with connect(url, open_timeout=1.0, close_timeout=1.0) as ws:
+            ws.send(json.dumps({"op": "status", "id": 1}))
+            reply = json.loads(ws.recv(timeout=1.0))
+            return bool(reply.get("event") == "status")
+    except (OSError, TimeoutError, WebSocketException):
+        return False
+
+
+@contextlib.contextmanager
+def serve(log_dir: Path, idle_timeout_s: float) -> Iterator[Server]:
+    """``affetto serve`` on free ports, ready once both ports answer a status request; stopped
+    with SIGINT (it must exit 0)."""
+    osc_port, ws_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
+    log = log_dir / "serve.log"
+    cmd = [sys.executable, "-m", "engine.cli", "serve", "--osc-port", str(osc_port)]
+    cmd += ["--ws-port", str(ws_port), "--idle-timeout", str(idle_timeout_s)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    srv = Server(osc_port, ws_port, log)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.settimeout(0.5)
+            deadline = time.monotonic() + SERVER_START_S
+            osc_ok = ws_ok = False
+            while not (osc_ok and ws_ok):
+                if proc.poll() is not None:
+                    pytest.fail(f"affetto serve exited: {proc.returncode}\n{log.read_text()}", pytrace=False)
+                if time.monotonic() > deadline:
+                    pytest.fail(f"affetto serve not ready in {SERVER_START_S:g} s:\n{log.read_text()}")
+                osc_ok = osc_ok or _osc_status(probe, osc_port)
+                ws_ok = ws_ok or _ws_status(srv.ws_url)
+                if not (osc_ok and ws_ok):
+                    time.sleep(0.2)
+        yield srv
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, f"affetto serve exited with {proc.returncode}:\n{log.read_text()}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server most tests share (the one-message liblo clients' sessions expire in 30 s)."""
+    with serve(tmp_path_factory.mktemp("serve"), idle_timeout_s=30.0) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def short_idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server that expires sessions after 2 s without a request."""
+    with serve(tmp_path_factory.mktemp("serve_idle"), idle_timeout_s=SHORT_IDLE_S) as srv:
+        yield srv
+
+
+# ---------------------------------------------------------------------------------- helpers
+def run(cmd: list[str], timeout_s: float = 120.0, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``; fail the test (with its output) on a non-zero exit."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False)
+    output = f"{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0, f"{shlex.join(cmd)} exited with {proc.returncode}:\n{output}"
+    return proc
+
+
+def assert_validated(lines: list[str], output: str) -> None:
+    """The smoke program's client-side validation cases all threw (or rejected)."""
+    assert any(re.fullmatch(r"VALIDATION ok \d+", line) for line in lines), output
+    assert not any(line.startswith("VALIDATION FAIL") for line in lines), output
+
+
+def assert_beats(beats: list[tuple[int, int]], what: str) -> None:
+    """At least 4 beats, each the next one after the last (next beat, or beat 0 of the next bar),
+    and at least one downbeat."""
+    assert len(beats) >= 4, f"{what}: only {len(beats)} beats: {beats}"
+    for (bar0, beat0), (bar1, beat1) in pairwise(beats):
+        assert (bar1, beat1) in ((bar0, beat0 + 1), (bar0 + 1, 0)), f"{what}: beats not consecutive: {beats}"
+    assert any(beat == 0 for _, beat in beats), f"{what}: no downbeat in {beats}"
+
+
+class OscDump:
+    """``oscdump -L PORT`` in the background; lines are parsed into (address, types, args)."""
+
+    def __init__(self) -> None:
+        self.port = free_port(socket.SOCK_DGRAM)
+        self.proc = subprocess.Popen(
+            ["oscdump", "-L", str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[tuple[str, str, list[str]]] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+        self._wait_until_bound()
+
+    def _wait_until_bound(self) -> None:
+        """Ping the port until oscdump prints a ping, then drop the pings."""
+        deadline = time.monotonic() + 10.0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ping:
+            while self.lines.empty():
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    pytest.fail(f"oscdump did not start on port {self.port}")
+                ping.sendto(encode_message("/ping"), ("127.0.0.1", self.port))
+                time.sleep(0.05)
+        time.sleep(0.2)  # the last pings' lines
+        while not self.lines.empty():
+            self.lines.get_nowait()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def until(self, done: Callable[[list[tuple[str, str, list[str]]]], bool], timeout_s: float) -> None:
+        """Collect messages into ``seen`` until ``done(seen)`` or the time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while not done(self.seen) and time.monotonic() < deadline:
+            if self.proc.poll() is not None and self.lines.empty():
+                pytest.fail(f"oscdump exited with {self.proc.returncode} (port {self.port} in use?)")
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            fields = shlex.split(line)  # "<timetag> <address> <types> <args...>", strings quoted
+            if len(fields) >= 2:
+                self.seen.append((fields[1], fields[2] if len(fields) > 2 else "", fields[3:]))
+
+    def messages(self, address: str) -> list[list[str]]:
+        return [args for addr, _, args in self.seen if addr == address]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def oscdump() -> Iterator[Callable[[], OscDump]]:
+    """Start oscdump listeners (stopped after the test)."""
+    dumps: list[OscDump] = []
+
+    def start() -> OscDump:
+        dumps.append(OscDump())
+        return dumps[-1]
+
+    yield start
+    for dump in dumps:
+        dump.close()
+
+
+# ------------------------------------------------------------------------------- C# (Unity)
+@pytest.fixture(scope="module")
+def smoke_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """bindings/unity/AffettoClient.cs + tests/SmokeTest.cs compiled with mcs (warnings are errors)."""
+    require_tools("mcs", "mono")
+    exe = tmp_path_factory.mktemp("csharp") / "smoke.exe"
+    sources = [str(UNITY / "AffettoClient.cs"), str(UNITY / "tests" / "SmokeTest.cs")]
+    run(["mcs", "-warnaserror", f"-out:{exe}", *sources])
+    return exe
+
+
+def test_csharp_client_compiles_for_unity(tmp_path: Path) -> None:
+    """The MonoBehaviour wrapper (#if UNITY_5_3_OR_NEWER) and examples/unity/BeatLight.cs type-check
+    against bindings/unity/tests/UnityEngineStub.cs."""
+    require_tools("mcs")
+    sources = [UNITY / "AffettoClient.cs", UNITY / "tests" / "UnityEngineStub.cs"]
+    sources.append(EXAMPLES / "unity" / "BeatLight.cs")
+    flags = ["-warnaserror", "-target:library", "-define:UNITY_5_3_OR_NEWER", f"-out:{tmp_path / 'u.dll'}"]
+    run(["mcs", *flags, *map(str, sources)])
+
+
+def test_csharp_osc_bytes_read_by_liblo(smoke_exe: Path, oscdump: Callable[[], OscDump]) -> None:
+    """Every operation's packet, as liblo's oscdump decodes it."""
+    require_tools("oscdump")
+    dump = oscdump()
+    out = run(["mono", str(smoke_exe), "send", "127.0.0.1", str(dump.port)]).stdout
+    local_port = re.search(r"SENT (\d+)", out)
+    assert local_port, out
+    expected = [
+        ("/affetto/emotion", "ff", ["0.500000", "-0.200000"]),
+        ("/affetto/emotion", "fffs", ["0.250000", "0.750000", "-1.000000", "bar"]),
+        ("/affetto/state", "ss", ["combat", "phrase"]),
+        ("/affetto/param", "sf", ["health", "0.300000"]),
+        ("/affetto/stinger", "s", ["hit"]),
+        ("/affetto/leitmotif", "s", ["hero"]),
+        ("/affetto/transport", "s", ["start"]),
+        ("/affetto/transport", "sf", ["tempo", "120.500000"]),
+        ("/affetto/transport", "si", ["seed", "42"]),
+        ("/affetto/transport", "ss", ["sync", "beat"]),
+        ("/affetto/subscribe", "i", [local_port.group(1)]),
+        ("/affetto/unsubscribe", "", []),
+        ("/affetto/session", "s", ["level-3"]),
+        ("/affetto/output", "", []),
+        ("/affetto/output", "ss", ["audio", "midi"]),
+        ("/affetto/text", "s", ["The wolf howled."]),
+        ("/affetto/status", "", []),
+    ]
+    dump.until(lambda seen: len(seen) >= len(expected), 5.0)
+    assert dump.seen == expected
+
+
+def test_csharp_client_against_server(smoke_exe: Path, server: Server) -> None:
+    """Validation, emotion/state/stinger/tempo/outputs, subscribe: consecutive beats with a downbeat,
+    the errors for an output the server lacks and an unknown state, the status; all through
+    AffettoOscClient.Poll()."""
+    proc = run(["mono", str(smoke_exe), "run", "127.0.0.1", str(server.osc_port), str(EVENT_WAIT_S)])
+    lines = proc.stdout.splitlines()
+    assert_validated(lines, proc.stdout)
+    beats = [(int(f[1]), int(f[2])) for f in (line.split() for line in lines) if f[0] == "BEAT"]
+    assert_beats(beats, "C# client")
+    errors = [line for line in lines if line.startswith("ERROR ")]
+    assert any(e.startswith("ERROR bad_argument ") and "no-such-state" in e for e in errors), proc.stdout
+    assert any(e.startswith("ERROR bad_argument ") and "'audio'" in e for e in errors), proc.stdout
+    assert len(errors) == 2, proc.stdout  # the silent output (no names) is accepted
+    assert any(line.startswith("STATUS ") for line in lines), proc.stdout
+    bars = [line.split() for line in lines if line.startswith("BAR ")]
+    assert bars and all(len(b) == 7 for b in bars), proc.stdout
+
+
+# ------------------------------------------------------------------------------ C++ (Unreal)
+UNREAL_CHECK = [
+    *("g++", "-std=c++20", "-fsyntax-only", "-Wall", "-Werror"),
+    *("-I", str(UNREAL), "-I", str(UNREAL / "tests" / "stubs")),
+]
+
+
+def test_cpp_component_compiles_for_unreal() -> None:
+    """bindings/unreal/AffettoComponent.cpp (and its header) type-check, warnings as errors, against
+    bindings/unreal/tests/stubs: stand-ins for the UE 5.x engine and OSC plugin API it uses."""
+    require_tools("g++")
+    run([*UNREAL_CHECK, str(UNREAL / "AffettoComponent.cpp")])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        # an FString for %s: UE_LOG checks its format against the arguments
+        ("*ServerHost, ServerPort,", "ServerHost, ServerPort,", "UE_LOG: the format"),
+        # the UE 4.x CreateOSCClient, without a client name
+        ('ServerPort, TEXT("AffettoClient"), this)', "ServerPort)", "no matching function"),
+        # a timer method that returns bool
+        ("&UAffettoComponent::KeepAlive,", "&UAffettoComponent::Status,", "cannot convert"),
+    ],
+    ids=["log-format", "ue4-create-client", "timer-method"],
+)
+def test_cpp_stubs_reject_api_misuse(tmp_path: Path, old: str, new: str, error: str) -> None:
+    """The stand-ins are not permissive: the component with one misuse the engine rejects fails."""
+    require_tools("g++")
+    source = (UNREAL / "AffettoComponent.cpp").read_text()
+    assert old in source
+    broken = tmp_path / "AffettoComponent.cpp"  # its #include "AffettoComponent.h" finds bindings/unreal's
+    broken.write_text(source.replace(old, new, 1))
+    cmd = [*UNREAL_CHECK, str(broken)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0, f"{new!r} compiled against the stand-ins"
+    assert error in proc.stderr, proc.stderr
+
+
+# ------------------------------------------------------------------------------- JavaScript
+def node_command() -> list[str]:
+    """``node`` with a global WebSocket: Node 20/21 need --experimental-websocket, 22+ have it."""
+    require_tools("node")
+    version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
+    major = int(version.strip().lstrip("v").split(".")[0])
+    if major < 20:
+        reason = f"node {version.strip()} is too old (the web binding needs Node >= 20)"
+        if REQUIRED:
+            pytest.fail(f"AFFETTO_REQUIRE_BINDINGS=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    has_global = subprocess.run(["node", "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"])
+    return ["node"] if has_global.returncode == 0 else ["node", "--experimental-websocket"]
+
+
+def test_web_client_against_server(server: Server) -> None:
+    """Validation, ok replies matched by id, consecutive beats with a downbeat, the rejected
+    output (this server has none) and unknown state, the status with no outputs; all through
+    affetto.js over WebSocket."""
+    node = node_command()
+    smoke = WEB / "tests" / "smoke.mjs"
+    proc = run([*node, str(smoke), server.ws_url, str(EVENT_WAIT_S)])
+    lines = proc.stdout.splitlines()
+    assert_validated(lines, proc.stdout)
+    events = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in lines if " {" in line]
+    oks = [e for kind, e in events if kind == "OK"]
+    ops = ["subscribe", "emotion", "state", "stinger", "transport", "output"]
+    assert [e["op"] for e in oks] == ops, proc.stdout
+    assert [e["id"] for e in oks] == [1, 2, 3, 4, 5, 6], proc.stdout
+    beats = [e for kind, e in events if kind == "BEAT"]
+    assert all(e["downbeat"] == (e["beat"] == 0) for e in beats), proc.stdout
+    assert_beats([(e["bar"], e["beat"]) for e in beats], "web client")
+    errors = [e for kind, e in events if kind == "ERROR"]
+    rejected = {e.get("op"): e for e in errors if e["code"] == "bad_argument"}
+    assert rejected.keys() == {"output", "state"}, proc.stdout
+    assert rejected["output"]["id"] == 7 and "'audio'" in rejected["output"]["message"], proc.stdout
+    assert rejected["state"]["id"] == 8 and "no-such-state" in rejected["state"]["message"], proc.stdout
+    statuses = [e for kind, e in events if kind == "STATUS"]
+    assert statuses and statuses[0]["id"] == 9 and statuses[0]["outputs"] == [], proc.stdout
+    hellos = [e for kind, e in events if kind == "HELLO"]
+    assert len(hellos) == 1 and hellos[0]["id"] == 10 and hellos[0]["session"] == statuses[0]["session"]
+
+
+def test_web_client_typings_name_every_method() -> None:
+    """affetto.d.ts declares every public method of the AffettoClient class in affetto.js."""
+    source = (WEB / "affetto.js").read_text()
+    source = source[source.index("export class AffettoClient {") :]
+    source = source[: source.index("\n}\n")]  # the class body
+    typings = (WEB / "affetto.d.ts").read_text()
+    methods = set(re.findall(r"^  (?:async )?([a-z]\w*)\(", source, re.MULTILINE))
+    assert {"connect", "emotion", "state", "subscribe", "on"} <= methods
+    declared = set(re.findall(r"^  ([a-z]\w*)(?:<[^>]*>)?\(", typings, re.MULTILINE))
+    assert methods - {"constructor"} <= declared, methods - declared
+
+
+# ------------------------------------------------------------------------------------ liblo
+def test_liblo_oscsend_subscribe_receives_beats(server: Server, oscdump: Callable[[], OscDump]) -> None:
+    """``oscsend`` subscribes oscdump's port: consecutive beats with a downbeat arrive there;
+    ``oscsend /affetto/emotion ff 0.5 -0.2`` is accepted (the server still answers afterwards)."""
+    require_tools("oscsend", "oscdump")
+    dump = oscdump()
+    run(["oscsend", "127.0.0.1", str(server.osc_port), "/affetto/subscribe", "i", str(dump.port)])
+    run(["oscsend", "127.0.0.1", str(server.osc_port), "/affetto/emotion", "ff", "0.5", "-0.2"])
+    dump.until(lambda seen: len([m for m in seen if m[0] == "/affetto/beat"]) >= 6, EVENT_WAIT_S)
+    for args in dump.messages("/affetto/beat"):
+        assert len(args) == 4, dump.seen
+    assert {types for addr, types, _ in dump.seen if addr == "/affetto/beat"} == {"iiff"}
+    assert_beats([(int(a[0]), int(a[1])) for a in dump.messages("/affetto/beat")], "oscdump")
+    assert not dump.messages("/affetto/error"), dump.seen
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.settimeout(2.0)
+        assert _osc_status(probe, server.osc_port)
+
+
+def test_liblo_one_client_emotion_error_status(
+    server: Server, oscdump: Callable[[], OscDump], tmp_path: Path
+) -> None:
+    """One liblo client (``oscsendfile``: one socket) subscribes, sends ``emotion ff 0.5 -0.2``,
+    another emotion, an unknown state and a status request: oscdump gets the one error, the
+    status, an emotion transition and a bar with the second emotion. (The server may skip an
+    emotion that a later one supersedes before it lands, so one transition is enough.)"""
+    require_tools("oscsendfile", "oscdump")
+    dump = oscdump()
+    script = tmp_path / "messages.txt"  # oscdump's own format: "<timetag> <address> <types> <args>"
+    script.write_text(
+        f"00000000.00000000 /affetto/subscribe i {dump.port}\n"
+        "00000000.00000000 /affetto/emotion ff 0.5 -0.2\n"
+        "00000000.00000000 /affetto/emotion fffs -0.75 0.25 0.5 immediate\n"
+        "00000000.00000000 /affetto/state s nosuch\n"
+        "00000000.00000000 /affetto/status\n"
+    )
+    run(["oscsendfile", "127.0.0.1", str(server.osc_port), str(script)])
+
+    def new_emotion(seen: list[tuple[str, str, list[str]]]) -> bool:
+        wanted = ["-0.750000", "0.250000", "0.500000"]  # valence, arousal, tension
+        return any(address == "/affetto/bar" and args[2:5] == wanted for address, _, args in seen)
+
+    def transitions(seen: list[tuple[str, str, list[str]]]) -> list[str]:
+        return [args[0] for address, _, args in seen if address == "/affetto/transition"]
+
+    dump.until(lambda seen: new_emotion(seen) and "emotion" in transitions(seen), EVENT_WAIT_S)
+    assert new_emotion(dump.seen), dump.seen
+    errors = dump.messages("/affetto/error")
+    assert len(errors) == 1 and errors[0][0] == "bad_argument" and "nosuch" in errors[0][1], dump.seen
+    assert len(dump.messages("/affetto/status")) == 1, dump.seen
+    assert "emotion" in transitions(dump.seen), dump.seen
+
+
+# ------------------------------------------------------------------------------- keep-alive
+def assert_listened_past_idle_timeout(stdout: str, what: str) -> None:
+    """Beats ("BEAT elapsed_ms bar beat" lines) kept coming well after the idle timeout."""
+    beats = [[int(x) for x in line.split()[1:]] for line in stdout.splitlines() if line.startswith("BEAT ")]
+    assert not [line for line in stdout.splitlines() if line.startswith("ERROR ")], stdout
+    assert beats and beats[-1][0] > (SHORT_IDLE_S + 2.5) * 1000, f"{what}: the session expired:\n{stdout}"
+    assert_beats([(bar, beat) for _, bar, beat in beats], what)
+
+
+def test_csharp_keepalive_keeps_a_listening_session(smoke_exe: Path, short_idle_server: Server) -> None:
+    """A client that only subscribes and polls keeps its session past the server's idle timeout
+    (KeepAliveSeconds sends the status requests)."""
+    port = str(short_idle_server.osc_port)
+    proc = run(["mono", str(smoke_exe), "listen", "127.0.0.1", port, str(SHORT_IDLE_S + 3.5), "0.5"])
+    assert_listened_past_idle_timeout(proc.stdout, "C# client")
+
+
+def test_web_keepalive_keeps_a_listening_session(short_idle_server: Server) -> None:
+    """The same for affetto.js (keepAliveMs)."""
+    node = node_command()
+    listen = WEB / "tests" / "listen.mjs"
+    proc = run([*node, str(listen), short_idle_server.ws_url, str(SHORT_IDLE_S + 3.5), "500"])
+    assert_listened_past_idle_timeout(proc.stdout, "web client")

@@ -1,0 +1,162 @@
+"""The ``affetto`` command line: compose end to end, bench, and bad arguments."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import mido
+import pytest
+
+from engine.cli import main
+from engine.model.composer import Composer
+
+
+def _note_ons(path: Path) -> list[tuple[int, int]]:
+    """(absolute tick, pitch) of every note-on in a MIDI file."""
+    out = []
+    for track in mido.MidiFile(path).tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "note_on" and msg.velocity > 0:
+                out.append((tick, msg.note))
+    return out
+
+
+def test_compose_writes_requested_bars(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "calm.mid"
+    argv = shlex.split(
+        "compose --valence 0.7 --arousal -0.4 --bars 16 --seed 3 --tempo-bpm 90 --provider cpu"
+    )
+    argv += ["-o", str(out), "--model", str(model_dir)]
+    assert main(argv) == 0
+    summary = capsys.readouterr().out.strip()
+    assert "16 bars of 4/4" in summary and "CPUExecutionProvider" in summary and "seed 3" in summary
+    midi = mido.MidiFile(out)
+    meta = [m for m in midi.tracks[0] if m.is_meta]
+    assert any(m.type == "set_tempo" and round(mido.tempo2bpm(m.tempo)) == 90 for m in meta)
+    assert [(m.numerator, m.denominator) for m in meta if m.type == "time_signature"] == [(4, 4)]
+    # Same notes as the library call with the same seed, all inside the 16 bars.
+    notes, bars = Composer(model_dir, providers="cpu", max_streams=1).compose(0.7, -0.4, 16, seed=3)
+    assert bars == [4] * 16
+    ons = _note_ons(out)
+    assert len(ons) == len(notes) and f"{len(notes)} notes" in summary
+    tpb = midi.ticks_per_beat
+    assert all(tick < 16 * 4 * tpb for tick, _ in ons)
+    assert sorted(ons) == sorted((n.onset_step * tpb // 4, n.pitch) for n in notes)
+
+
+def test_installed_script(tiny_model_dir: Path, tmp_path: Path) -> None:
+    exe = shutil.which("affetto")
+    if exe is None:
+        pytest.skip("the affetto console script is not installed (pip install -e .)")
+    out = tmp_path / "x.mid"
+    proc = subprocess.run(
+        [
+            exe,
+            *shlex.split("compose --valence -0.5 --arousal 0.5 --bars 4 --seed 1 --meter 3"),
+            *["-o", str(out), "--model", str(tiny_model_dir)],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "4 bars of 3/4" in proc.stdout
+    midi = mido.MidiFile(out)
+    # no --tempo-bpm: the tempo follows arousal (0.5 → 114 BPM)
+    assert [round(mido.tempo2bpm(m.tempo)) for m in midi.tracks[0] if m.type == "set_tempo"] == [114]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compose", "--valence", "2", "-o", "x.mid"], "valence must be in [-1, 1]"),
+        (["compose", "--arousal", "nan", "-o", "x.mid"], "arousal must be in [-1, 1]"),
+        (["compose", "--bars", "0", "-o", "x.mid"], "bars must be in 1..10000"),
+        (["compose", "--seed", "-3", "-o", "x.mid"], "seed must be >= 0"),
+        (["compose", "--temperature", "0", "-o", "x.mid"], "temperature must be in (0, 100]"),
+        (["compose", "--top-p", "1.5", "-o", "x.mid"], "top-p must be in (0, 1]"),
+        (["compose", "--tempo-bpm", "-60", "-o", "x.mid"], "tempo-bpm must be in (0, 1000]"),
+        (["compose", "--provider", "tpu", "-o", "x.mid"], "invalid choice: 'tpu'"),
+        (["compose", "--bars", "4"], "the following arguments are required: -o/--output"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required: COMMAND"),
+        (["bench", "composer", "--batches", "1,x"], "batches must be comma-separated integers"),
+    ],
+)
+def test_bad_arguments(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_runtime_failures_are_one_line(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compose", "-o", str(tmp_path / "x.mid"), "--model", str(tmp_path / "none")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["compose", "-o", str(tmp_path / "no" / "x.mid"), "--model", str(tiny_model_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err
+
+
+def test_serve_without_the_audio_it_was_asked_for_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["serve", "--audio", "--hostapi", "no-such-api", "--osc-port", "0", "--ws-port", "0"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "no-such-api" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "compose" in capsys.readouterr().out
+
+
+def test_bench_composer_json(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("music21")
+    argv = [
+        *shlex.split("bench composer --steps 60 --batches 1,8 --emotion-pieces 2 --json"),
+        "--model",
+        str(tiny_model_dir),
+    ]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["runtime"]["threads"] == 1 and result["runtime"]["provider"] == "CPUExecutionProvider"
+    assert set(result["latency_batch1"]) == {"p50_ms", "p99_ms", "mean_ms"}
+    assert set(result["model_tokens_per_s"]) == {"1", "8"} == set(result["composer_tokens_per_s"])
+    assert result["eager"]["speedup_batch1"] > 0 and result["eager"]["speedup_batch64"] > 0
+    assert {row["target"] for row in result["targets"]} >= {"ORT >= 2x eager at batch 1"}
+    emotion = result["emotion"]
+    assert [row["quadrant"] for row in emotion["quadrants"]] == [1, 2, 3, 4]
+    assert all(row["pieces"] == 2 and row["notes_per_bar"] > 0 for row in emotion["quadrants"])
+    assert set(emotion["effects"]) == {"valence_major_share", "arousal_notes_per_bar", "arousal_velocity"}
+
+
+def test_bench_composer_table(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        *shlex.split("bench composer --steps 40 --batches 1,64 --no-eager --emotion-pieces 0"),
+        "--model",
+        str(tiny_model_dir),
+    ]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "p50" in table and "batch 64" in table and "eager comparison skipped" in table
+    assert ">= 10,000 tok/s at batch >= 64" in table
+
+
+def test_compose_steered(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "steered.mid"
+    argv = [*shlex.split("compose --valence -0.5 --arousal 0.5 --bars 2 --seed 1 --steer 3"), "-o", str(out)]
+    assert main([*argv, "--model", str(tiny_model_dir)]) == 0
+    assert "steered with 3 candidates/bar" in capsys.readouterr().out
+    assert mido.MidiFile(out).tracks
+    assert main([*shlex.split("compose --steer 33 -o x.mid")]) == 2
+    assert "steer" in capsys.readouterr().err

@@ -1,0 +1,236 @@
+"""The conductor on the shipped model, on the virtual clock (engine.sessions.performance.render)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.model.composer import Composer
+from engine.music.conductor import SCALES
+from engine.music.config import STINGER_CHANNEL, ConductorConfig
+from engine.music.leitmotif import theme_from_notes
+from engine.realtime.event_queue import NOTE_OFF, NOTE_ON
+from engine.sessions.performance import Cue, Rendered, render
+
+THEME = ((0.0, 60, 1.0, 90), (1.0, 64, 1.0, 90), (2.0, 67, 1.0, 90), (3.0, 72, 1.0, 90))  # C major arpeggio
+
+
+@pytest.fixture(scope="module")
+def composer() -> Iterator[Composer]:
+    yield Composer(max_streams=4, intra_op_threads=1)
+
+
+def notes(r: Rendered) -> list[tuple[float, int, int, int]]:
+    """(beat, channel, pitch, velocity) of every note-on."""
+    return [(r.tempo_map.beat(t), ch, a, b) for t, k, ch, a, b in r.recorder.events if k == NOTE_ON]
+
+
+def test_same_inputs_same_notes_whatever_the_block_and_lookahead(composer: Composer) -> None:
+    cues = [
+        Cue(6.3, "state", "combat", sync="immediate"),
+        Cue(13.0, "stinger", "hit"),
+        Cue(17.0, "state", "sorrow"),
+    ]
+    a = render(composer, cues, 24.0, seed=11, audio=False, block_frames=512)
+    b = render(composer, cues, 24.0, seed=11, audio=False, block_frames=97)
+    c = render(composer, cues, 24.0, seed=11, audio=False, config=ConductorConfig(lookahead_beats=4.0))
+    assert a.recorder.events == b.recorder.events
+    rounded = [[(round(b, 6), ch, p, v) for b, ch, p, v in notes(r)] for r in (a, c)]
+    assert rounded[0] == rounded[1]  # composing further ahead cuts more, changes nothing
+    other = render(composer, cues, 24.0, seed=12, audio=False)
+    assert notes(other) != notes(a)
+
+
+@pytest.mark.parametrize(
+    ("sync", "expected"), [("immediate", 5.3), ("beat", 6.0), ("bar", 8.0), ("phrase", 16.0)]
+)
+def test_transitions_land_on_their_sync_point(composer: Composer, sync: str, expected: float) -> None:
+    r = render(composer, [Cue(5.3, "state", "combat", sync=sync)], 20.0, seed=3, audio=False)
+    beat = r.landed[0][1]
+    assert beat == pytest.approx(expected)
+    drums = [b for b, ch, _, _ in notes(r) if ch == 9]
+    assert drums and min(drums) >= expected - 1e-6  # explore has no drums; combat's start at the point
+    if sync != "immediate":
+        assert any(abs(b - expected) < 1e-6 for b, ch, _, _ in notes(r) if ch != 9)  # a note on the point
+
+
+def test_immediate_change_releases_and_sounds_at_once(composer: Composer) -> None:
+    r = render(
+        composer,
+        [Cue(6.1, "emotion", valence=-0.9, arousal=0.9, sync="immediate")],
+        12.0,
+        seed=5,
+        audio=False,
+    )
+    t_cue = r.tempo_map.seconds(6.1)
+    at_cue = [(k, ch) for t, k, ch, a, b in r.recorder.events if abs(t - t_cue) < 1e-9]
+    assert any(k == NOTE_ON for k, _ in at_cue), "the first note of the new music sounds at the cue"
+    sounding: set[tuple[int, int]] = set()
+    for t, k, ch, a, _ in r.recorder.events:
+        if t >= t_cue - 1e-9:
+            break
+        if k == NOTE_ON:
+            sounding.add((ch, a))
+        elif k == NOTE_OFF:
+            sounding.discard((ch, a))
+    offs = {(ch, a) for t, k, ch, a, _ in r.recorder.events if k == NOTE_OFF and abs(t - t_cue) < 1e-9}
+    assert sounding <= offs  # whatever sounded was released at the cue
+
+
+def test_layers_tempo_and_key_follow_the_state(composer: Composer) -> None:
+    r = render(
+        composer, [Cue(15.0, "state", "combat", sync="bar")], 32.0, seed=2, audio=False, start_state="calm"
+    )
+    calm = [info for i, info in r.bars.items() if i < 4]
+    combat = [info for i, info in r.bars.items() if i >= 5]
+    assert all(info.layers == ("harmony", "melody") for info in calm)
+    assert all(set(info.layers) == {"melody", "harmony", "bass", "drums"} for info in combat)
+    assert max(i.tempo_bpm for i in calm) < min(i.tempo_bpm for i in combat)
+    assert calm[0].key[1] == "major" and combat[-1].key[1] == "minor"
+    channels = {ch for b, ch, _, _ in notes(r) if b >= 20}
+    assert {0, 9} <= channels and channels <= {0, 1, 2, 9}
+    fixed = render(composer, [Cue(5.0, "state", "combat")], 16.0, seed=2, audio=False,
+                   config=ConductorConfig(fixed_tempo_bpm=100.0))  # fmt: skip
+    assert {info.tempo_bpm for info in fixed.bars.values()} == {100.0}
+
+
+def test_stinger_plays_on_the_next_beat_in_key(composer: Composer) -> None:
+    r = render(composer, [Cue(9.4, "stinger", "rise")], 16.0, seed=4, audio=False)
+    sting = [(b, a) for b, ch, a, _ in notes(r) if ch == STINGER_CHANNEL]
+    assert len(sting) == 4 and sting[0][0] == pytest.approx(10.0)
+    tonic, mode = r.bars[2].key
+    assert {(a - tonic) % 12 for _, a in sting} <= set(SCALES[mode])
+
+
+def test_leitmotif_recurs_in_the_key_and_mode_of_the_moment(composer: Composer) -> None:
+    theme = theme_from_notes("arp", THEME)
+    cues = [
+        Cue(2.0, "leitmotif", "arp"),
+        Cue(12.0, "state", "sorrow", sync="bar"),
+        Cue(18.0, "leitmotif", "arp"),
+    ]
+    r = render(composer, cues, 32.0, seed=8, audio=False, themes=[theme])
+    for bar_start in (4.0, 20.0):
+        tonic, mode = r.bars[int(bar_start // 4)].key
+        melody = sorted((b, a) for b, ch, a, _ in notes(r) if ch == 0 and bar_start <= b < bar_start + 4)
+        assert [b - bar_start for b, _ in melody[:4]] == pytest.approx([0, 1, 2, 3])
+        intervals = [(a - melody[0][1]) % 12 for _, a in melody[:4]]
+        third = 4 if mode == "major" else 3
+        assert intervals == [0, third, 7, 0] and melody[0][1] % 12 == tonic
+    assert r.bars[1].key[1] == "major" and r.bars[5].key[1] == "minor"
+
+
+def test_no_stuck_notes_after_thousands_of_random_transitions(composer: Composer) -> None:
+    rng = random.Random(0)
+    ops = ["state", "emotion", "stinger", "tempo"]
+    cues = []
+    beat = 0.0
+    for _ in range(2000):
+        beat += rng.choice([0.05, 0.13, 0.25, 0.5])
+        op = rng.choice(ops)
+        if op == "state":
+            cues.append(Cue(beat, op, rng.choice(["explore", "combat", "sorrow", "stealth", "victory"]),
+                            sync=rng.choice(["immediate", "beat", "bar", "phrase"])))  # fmt: skip
+        elif op == "emotion":
+            cues.append(
+                Cue(beat, op, valence=rng.uniform(-1, 1), arousal=rng.uniform(-1, 1), sync="immediate")
+            )
+        elif op == "stinger":
+            cues.append(Cue(beat, op, rng.choice(["hit", "rise", "fall"])))
+        else:
+            cues.append(Cue(beat, op, tempo_bpm=rng.choice([None, 90.0, 150.0])))
+    r = render(composer, cues, beat + 1.0, seed=9, audio=False)
+    assert len(r.landed) == len(cues)
+    on: dict[tuple[int, int], int] = {}
+    for _, k, ch, a, _ in r.recorder.events:
+        if k == NOTE_ON:
+            assert on.get((ch, a), 0) == 0
+            on[(ch, a)] = 1
+        elif k == NOTE_OFF:
+            assert on.get((ch, a), 0) == 1
+            on[(ch, a)] = 0
+    assert sum(on.values()) == 0
+    assert sum(1 for e in r.recorder.events if e[1] == NOTE_ON) > 500
+
+
+def test_bad_cues_are_refused_with_clear_errors(composer: Composer) -> None:
+    with pytest.raises(ValueError, match="unknown state 'boss'"):
+        render(composer, [Cue(1.0, "state", "boss")], 4.0, seed=1, audio=False)
+    with pytest.raises(ValueError, match=r"valence must be in \[-1, 1\]"):
+        render(composer, [Cue(1.0, "emotion", valence=float("nan"))], 4.0, seed=1, audio=False)
+    with pytest.raises(ValueError, match="cue op"):
+        Cue(1.0, "explode")
+    assert composer.open_streams == []  # every failed render released its stream
+
+
+def test_midi_file_has_a_track_per_layer(composer: Composer, tmp_path: Path) -> None:
+    import mido
+
+    r = render(composer, [Cue(3.0, "state", "combat"), Cue(9.0, "stinger", "hit")], 16.0, seed=1, audio=False)
+    path = r.recorder.write(tmp_path / "x.mid", r.tempo_map)
+    mid = mido.MidiFile(path)
+    names = [next(m.name for m in tr if m.type == "track_name") for tr in mid.tracks]
+    assert names[0] == "affetto" and {"melody", "harmony", "bass", "drums", "stingers"} <= set(names)
+    assert abs(mid.length - r.tempo_map.seconds(16.0)) < 1.0
+    assert np.isfinite(mid.length)
+
+
+def test_humanize_moves_onsets_and_velocities_deterministically(composer: Composer) -> None:
+    plain = render(composer, [], 16.0, seed=6, audio=False, start_state="calm")
+    cfg = ConductorConfig(humanize_ms=8.0, humanize_velocity=6.0)
+    human = render(composer, [], 16.0, seed=6, audio=False, start_state="calm", config=cfg)
+    again = render(composer, [], 16.0, seed=6, audio=False, start_state="calm", config=cfg)
+    assert human.recorder.events == again.recorder.events
+    a = [(t, ch, p, v) for t, k, ch, p, v in plain.recorder.events if k == NOTE_ON and ch != 9]
+    b = [(t, ch, p, v) for t, k, ch, p, v in human.recorder.events if k == NOTE_ON and ch != 9]
+    a.sort(key=lambda e: (e[1], e[2], e[0]))
+    b.sort(key=lambda e: (e[1], e[2], e[0]))
+    assert [(ch, p) for _, ch, p, _ in a] == [(ch, p) for _, ch, p, _ in b]  # the same notes...
+    shifts = np.array([tb - ta for (ta, *_), (tb, *_) in zip(a, b, strict=True)])
+    assert 0.003 < shifts.std() < 0.012 and np.abs(shifts).max() <= 0.016 + 1e-9  # ...moved, within 2 sigma
+    assert any(va != vb for (*_, va), (*_, vb) in zip(a, b, strict=True))
+
+
+def test_leitmotif_from_a_midi_file(tmp_path: Path) -> None:
+    import mido
+
+    from engine.music.leitmotif import theme_from_midi
+
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.Message("note_on", note=1, velocity=0, time=4 * 480))  # a silent bar first
+    for _, pitch, dur, vel in THEME:  # the theme is legato: each note starts where the last ends
+        track.append(mido.Message("note_on", note=pitch, velocity=vel, time=0))
+        track.append(mido.Message("note_off", note=pitch, velocity=0, time=round(dur * 480)))
+    path = tmp_path / "theme.mid"
+    mid.save(path)
+    theme = theme_from_midi("arp", path)
+    assert theme.notes == theme_from_notes("arp", THEME).notes
+    assert (theme.tonic_pc, theme.mode) == (0, "major")
+
+
+def test_a_change_never_cuts_what_the_clock_already_sent(composer: Composer) -> None:
+    """A change computed from a stale clock reading (the composing thread was delayed) still lands
+    after what the clock has sent: a beat tick or note is never sent twice."""
+    from engine.music.conductor import Conductor, compose_ahead
+    from engine.realtime.event_queue import BEAT, EventQueue
+
+    queue = EventQueue()
+    conductor = Conductor(composer, queue, 5, state="combat")
+    try:
+        conductor.start(0.0)
+        compose_ahead(composer, [conductor], 0.0)
+        sent = queue.pop_due(0.0).rows()  # the clock sent beat 0 (and the notes on it) at t = 0
+        assert any(k == BEAT and a == 0 and b == 0 for _, k, _, a, b in sent)
+        conductor.set_emotion(-0.01, 0.9, 0.9, sync="immediate")  # read the clock just before t = 0
+        compose_ahead(composer, [conductor], 0.0)
+        later = queue.pop_due(1.0).rows()
+        assert not any(k == BEAT and a == 0 and b == 0 for _, k, _, a, b in later)
+        assert any(k == BEAT and a == 1 for _, k, _, a, b in later)  # the music went on
+    finally:
+        conductor.stop(0.0)
