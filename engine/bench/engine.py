@@ -1,7 +1,8 @@
 """``affetto bench engine``: timing, control latency, synth speed and live CPU/xruns.
 
-* **Event timing**: a live performance (combat: all layers and drums, plus random immediate
-  changes) runs on the real clock; every event's send time is compared with its schedule.
+* **Event timing**: a live session (combat: all layers and drums, plus random immediate
+  changes) runs on the session host's clock thread (as ``affetto play`` and ``serve`` do);
+  every event's send time is compared with its schedule.
 * **Control latency**: immediate emotion changes at random moments; the time from the call to
   the first note of the new music leaving the clock thread. The audio path adds
   ``AUDIO_DELAY_BLOCKS`` blocks of scheduling margin plus the device's own buffering, reported
@@ -23,9 +24,9 @@ import numpy as np
 
 from engine.model.composer import Composer
 from engine.outputs.host_outputs import AUDIO_DELAY_BLOCKS
-from engine.realtime.event_queue import NOTE_ON
+from engine.realtime.kinds import NOTE_ON
 from engine.sessions.live_rig import LiveRig
-from engine.sessions.performance import Cue, LivePerformance
+from engine.sessions.ops import Cue
 
 
 class _Capture:
@@ -57,12 +58,12 @@ def timing_and_latency(
 ) -> dict[str, Any]:
     """Run a live session with random immediate changes; event timing error and control latency."""
     capture = _Capture()
-    perf = LivePerformance(composer, seed, [capture], start_state="combat")
+    rig = LiveRig(composer, seed, audio=False, sinks=[capture], start_state="combat", timing_samples=200_000)
     rng = random.Random(seed)
     sent: list[tuple[float, float]] = []  # (wall_s, engine time_s) of each change
-    perf.start()
+    rig.start()
     try:
-        time.sleep(max(0.0, perf.t0 - time.perf_counter()) + 1.0)
+        time.sleep(max(0.0, rig.t0 - time.perf_counter()) + 1.0)
         gap = max(0.2, (seconds - 1.0) / max(1, changes))
         for _ in range(changes):
             time.sleep(rng.uniform(0.5, 1.5) * gap)
@@ -70,11 +71,11 @@ def timing_and_latency(
                 0.0, "emotion", valence=rng.uniform(-1, 1), arousal=rng.uniform(-0.2, 1), sync="immediate"
             )
             wall = time.perf_counter()
-            sent.append((wall, wall - perf.t0))
-            perf.cue(cue)
+            sent.append((wall, wall - rig.t0))
+            rig.cue(cue)
         time.sleep(0.5)
     finally:
-        perf.stop()
+        rig.stop()
     latencies = []
     with capture.lock:
         rows = list(capture.rows)
@@ -83,11 +84,11 @@ def timing_and_latency(
         if first is not None:
             latencies.append(first - wall)
     return {
-        "event_timing_error": _quantiles_ms([abs(e) for e in perf.timing.errors_s]),
+        "event_timing_error": _quantiles_ms([abs(e) for e in rig.timing.samples_s]),
         "control_to_first_note": _quantiles_ms(latencies),
         "changes": changes,
         "changes_answered": len(latencies),
-        "errors": [str(e) for e in perf.errors[:5]],
+        "errors": [str(e) for e in rig.errors[:5]],
     }
 
 
@@ -114,7 +115,7 @@ def live_cpu_and_xruns(
         end = wall0 + seconds
         while time.perf_counter() < end:
             time.sleep(rng.uniform(0.5, 2.0))
-            rig.performance.cue(Cue(0.0, "state", rng.choice(["combat", "danger", "victory", "explore"])))
+            rig.cue(Cue(0.0, "state", rng.choice(["combat", "danger", "victory", "explore"])))
         cpu = time.process_time() - cpu0
         wall = time.perf_counter() - wall0
         xruns = rig.audio.xruns

@@ -8,9 +8,10 @@ adds sets ``handler=<function(args) -> int>``. A handler reports an expected fai
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from typing import Final
+
+from engine.checks import check_int, check_real
 
 COMMAND_MODULES: Final = (
     "engine.commands.compose",
@@ -44,11 +45,10 @@ def bounded_float(name: str, low: float, high: float, *, low_open: bool = False)
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        ok = math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
-        if not ok:
-            interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-            raise argparse.ArgumentTypeError(f"{name} must be in {interval}, got {text}")
-        return value
+        try:
+            return check_real(name, value, low, high, low_open=low_open)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
 
@@ -61,9 +61,11 @@ def bounded_int(name: str, low: int, high: int | None = None) -> Callable[[str],
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            allowed = f">= {low}" if high is None else f"in {low}..{high}"
-            raise argparse.ArgumentTypeError(f"{name} must be {allowed}, got {value}")
-        return value
+        if high is None and value < low:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {value}")
+        try:
+            return check_int(name, value, low, high if high is not None else value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse

@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
         "--tempo-bpm",
         type=bounded_float("tempo-bpm", 0, 1000, low_open=True),
         default=None,
-        help="tempo in quarter notes per minute, (0, 1000] (default: follows arousal, 72 at -1 .. 128 at +1)",
+        help="tempo in quarter notes per minute, (0, 1000] (default: follows arousal, 72 at -1 .. 144 at +1)",
     )
     p.add_argument("--meter", type=int, choices=(2, 3, 4), default=4, help="beats per bar (default 4)")
     p.add_argument(
@@ -98,25 +98,21 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def tempo_for_arousal(arousal: float) -> float:
-    """Default tempo in BPM: 72 at arousal -1, 100 at 0, 128 at +1 (the model itself is tempo-free)."""
-    return round(100.0 + 28.0 * arousal, 1)
-
-
 def run(args: argparse.Namespace) -> int:
     """Compose and write the file; prints a one-line summary.
 
     Raises:
         CommandError: the model cannot be loaded or the file cannot be written.
     """
-    from engine.model.composer import DEFAULT_KEY_STRENGTH, Composer, validate_seed
+    from engine.model.composer import DEFAULT_KEY_STRENGTH, Composer, check_seed
+    from engine.music.tempo_map import tempo_for_emotion
     from engine.tokens import codec
 
     if not args.output.parent.is_dir():
         raise CommandError(f"cannot write {args.output}: directory {args.output.parent} does not exist")
-    seed = validate_seed(args.seed)
+    seed = check_seed(args.seed)
     if args.tempo_bpm is None:
-        args.tempo_bpm = tempo_for_arousal(args.arousal)
+        args.tempo_bpm = tempo_for_emotion(args.arousal)
     try:
         composer = Composer(
             args.model,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from engine.commands import CommandError, bounded_int, model_error
 
@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.model.composer import Composer
     from engine.outputs.audio_stream import audio_available
 
+    if not args.quiet:
+        note_first_run()
     try:
         composer = Composer(args.model, max_streams=2, intra_op_threads=1)
     except (FileNotFoundError, ValueError) as exc:
@@ -67,6 +69,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# kernels every live or rendered session compiles on its first run (and the synth's, with audio)
+_SESSION_KERNELS: Final = (
+    "engine.model.sampling",
+    "engine.tokens.grammar_rows",
+    "engine.realtime.event_queue",
+)
+
+
+def note_first_run(*, synth: bool = True) -> None:
+    """Say so when this run is about to compile the engine's kernels (the first run after an
+    install or an update of the engine), which takes a while and would look like a hang."""
+    from engine.realtime.jit import needs_compiling
+
+    if needs_compiling(*_SESSION_KERNELS, *(("engine.synth.kernel",) if synth else ())):
+        what = "the synth and scheduler" if synth else "the scheduler"
+        print(f"first run: compiling {what} (about 30 s; later runs start at once)…", flush=True)
+
+
 def _device(text: str | None) -> str | int | None:
     if text is None:
         return None
@@ -81,7 +101,7 @@ def render_files(composer: Any, out_dir: Path, seed: int, *, quiet: bool = False
     """
     from engine.music.config import ConductorConfig
     from engine.outputs.recorders import write_wav
-    from engine.sessions.performance import render, track_names
+    from engine.sessions.render import render, track_names
     from engine.sessions.scenes import DEMO_CUES, DEMO_END_BEAT, Timeline, demo_theme
 
     try:
@@ -134,15 +154,15 @@ def play_live(
     except (AudioUnavailable, MidiPortError) as exc:
         raise CommandError(str(exc)) from exc
     with rig:
-        rig.performance.play_script(DEMO_CUES, DEMO_END_BEAT, None if quiet else timeline.on_cue)
+        rig.play_script(DEMO_CUES, DEMO_END_BEAT, None if quiet else timeline.on_cue)
         if not quiet:
             rig.add_bar_listener(timeline.on_bar)
         rig.start()
         try:
-            while not rig.performance.finished.wait(0.1):
+            while not rig.finished.wait(0.1):
                 pass
         except KeyboardInterrupt:
             print("stopped")
         rig.stop(tail_s=2.0)
-    for err in rig.performance.errors[:5]:
+    for err in rig.errors[:5]:
         print(f"warning: {err}")

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     """
     import secrets
 
+    from engine.commands.demo import note_first_run
     from engine.model.composer import Composer
     from engine.music.config import ConductorConfig
     from engine.outputs.audio_stream import AudioUnavailable
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from exc
     elif not sys.stdin.isatty():
         raise CommandError("keyboard control needs a terminal; give a scripted arc with --arc FILE.yaml")
+    note_first_run(synth=not args.no_audio)
     try:
         composer = Composer(args.model, max_streams=2, intra_op_threads=1)
     except (FileNotFoundError, ValueError) as exc:
@@ -111,11 +113,11 @@ def run(args: argparse.Namespace) -> int:
     with rig:
         rig.add_bar_listener(timeline.on_bar)
         if scene is not None:
-            rig.performance.play_script(scene.cues, scene.end_beat, timeline.on_cue)
+            rig.play_script(scene.cues, scene.end_beat, timeline.on_cue)
         rig.start()
         try:
             if scene is not None:
-                while not rig.performance.finished.wait(0.1):
+                while not rig.finished.wait(0.1):
                     pass
             else:
                 _keyboard(rig)
@@ -130,10 +132,9 @@ def _keyboard(rig: Any) -> None:
     import termios
     import tty
 
-    from engine.sessions.performance import Cue
+    from engine.sessions.ops import Cue
 
-    perf = rig.performance
-    states = list(perf.config.states)
+    states = list(rig.config.states)
     print(
         "keys: ←/→ valence  ↑/↓ arousal  [ ] tension  "
         + "  ".join(f"{i + 1} {s}" for i, s in enumerate(states[:8]))
@@ -141,15 +142,12 @@ def _keyboard(rig: Any) -> None:
     print("      space/h r f n stingers  i sync  q quit")
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)
-    valence, arousal, tension = (
-        perf.conductor.target.valence,
-        perf.conductor.target.arousal,
-        perf.conductor.target.tension,
-    )
+    target = rig.config.states[rig.host.profile.start_state].emotion
+    valence, arousal, tension = target.valence, target.arousal, target.tension
     sync = "beat"
     try:
         tty.setcbreak(fd)
-        while not perf.finished.is_set():
+        while not rig.finished.is_set():
             ready, _, _ = select.select([fd], [], [], 0.1)
             if not ready:
                 continue
@@ -162,16 +160,16 @@ def _keyboard(rig: Any) -> None:
                 valence = max(-1.0, min(1.0, valence + dv))
                 arousal = max(-1.0, min(1.0, arousal + da))
                 tension = max(-1.0, min(1.0, tension + dt))
-                perf.cue(Cue(0.0, "emotion", valence=valence, arousal=arousal, tension=tension, sync=sync))
+                rig.cue(Cue(0.0, "emotion", valence=valence, arousal=arousal, tension=tension, sync=sync))
                 print(f"          » V{valence:+.1f} A{arousal:+.1f} T{tension:+.1f} ({sync})")
             elif key.isdigit() and 1 <= int(key) <= min(8, len(states)):
                 name = states[int(key) - 1]
-                target = perf.config.states[name].emotion
+                target = rig.config.states[name].emotion
                 valence, arousal, tension = target.valence, target.arousal, target.tension
-                perf.cue(Cue(0.0, "state", name))
+                rig.cue(Cue(0.0, "state", name))
                 print(f"          » state {name}")
             elif key in STINGER_KEYS:
-                perf.cue(Cue(0.0, "stinger", STINGER_KEYS[key]))
+                rig.cue(Cue(0.0, "stinger", STINGER_KEYS[key]))
             elif key == "i":
                 sync = "immediate" if sync == "beat" else "beat"
                 print(f"          » emotion changes land: {sync}")

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.outputs.output_process import OutputProcess, OutputProcessError
     from engine.server.transports import AffettoServer, ServerSettings, parse_allowlist
     from engine.sessions.host import SessionHost
-    from engine.sessions.profile import ProfileError, load_profile
+    from engine.sessions.profile_file import ProfileError, load_profile
 
     try:
         settings = ServerSettings(

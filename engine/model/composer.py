@@ -26,53 +26,35 @@ provider the step graph gives bit-identical results per row whatever the batch a
 stream's tokens do not depend on which other streams are stepped with it. (GPU kernels may pick
 different reduction orders for different batch sizes; there only closeness is guaranteed.)
 
-Emotion steering (``steer`` K >= 2, after Bardo Composer's stochastic bi-objective beam search):
-:meth:`generate_bars` writes a steered stream one bar at a time. The stream's state (LSTM h/c, the
-guidance shadow, grammar state, the BAR token it holds) is copied into K hidden candidate slots,
-each with its own random numbers from ``default_rng([seed, bar, k])``, and all candidates of all
-steered streams are stepped together until each samples the BAR that closes its bar. Each
-candidate is scored by
-
-    score = z(mean log-prob) - STEER_WEIGHT * z(distance)
-
-where mean log-prob is the composer's own mean log-probability of the candidate's tokens (closing
-BAR included) under the distribution actually sampled from (guidance, key bias, grammar mask,
-temperature, and the nucleus renormalised), distance is the Euclidean distance between the
-recognizer's (valence, arousal) for the bar and the stream's target, and z() standardises over
-the K candidates (so the weight is scale-free; 0 where all candidates tie). The best candidate's
-tokens are output and its state is copied back into the stream's slot. The recognizer
-(:class:`engine.recognizer.emotion_recognizer.EmotionRecognizer`) reads each candidate bar from a per-stream
-encoder state (BOS and the emitted tokens, conditioning (0, 0)) in one batched run, plus the
-music features of the stream's last ``music_window`` emitted bars and the candidate (only past
-context: the piece-level recognizer centres its window, steering cannot see the future). K <= 1
-is plain sampling (identical output). Steered streams produce whole bars only: :meth:`step`
-refuses them.
+Emotion steering (``steer`` K >= 2): :meth:`Composer.generate_bars` writes a steered stream one
+bar at a time, choosing each bar among K candidates by the emotion recognizer and the composer's
+own likelihood; see :mod:`engine.model.steering`. Steered streams produce whole bars only:
+:meth:`step` refuses them.
 
 Not thread-safe: drive one Composer from one thread.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Real
 from typing import Final, TypeGuard
 
 import numpy as np
 
-from engine.model.artifact import ModelArtifact, load_artifact
+from engine.checks import check_positive, check_unit
+from engine.model.artifact import OUTPUTS, ModelArtifact, load_artifact
 from engine.model.sampling import (
     BatchSampler,
     UniformBank,
-    validate_guidance,
-    validate_positive,
-    validate_temperature,
-    validate_top_p,
-    validate_weight,
+    check_guidance,
+    check_temperature,
+    check_top_p,
+    check_weight,
 )
+from engine.model.steering import MAX_STEER, Steering, check_steer
 from engine.model.tonal_primer import (
     choose_key,
     key_bias,
@@ -80,26 +62,17 @@ from engine.model.tonal_primer import (
     primer_tokens,
     primer_velocity,
 )
-from engine.recognizer.emotion_recognizer import (
-    BarEncoding,
-    EmotionRecognizer,
-    assemble_features,
-    note_features,
-)
-from engine.recognizer.features import DEFAULT_TEMPO_BPM, bar_seconds_at
+from engine.music.keys import MAX_KEY_STRENGTH
+from engine.recognizer.emotion_recognizer import EmotionRecognizer
+from engine.recognizer.features import DEFAULT_TEMPO_BPM
 from engine.tokens import codec, grammar
 from engine.tokens import vocab as V
 from engine.tokens.grammar_rows import advance_rows, fill_masks_rows
 
-OUTPUT_NAMES: Final = ["logits", "h_out", "c_out"]
+OUTPUT_NAMES: Final = list(OUTPUTS)
 #: Default pull toward the primed key in :meth:`Composer.compose` (nats off-key; see tonal_primer).
 DEFAULT_KEY_STRENGTH: Final = 1.5
-MAX_KEY_STRENGTH: Final = 8.0
 _NO_TOKEN: Final = -1
-#: Most candidates per steered bar; 0 and 1 mean no steering.
-MAX_STEER: Final = 32
-#: Weight of the (standardised) emotion distance against the (standardised) mean log-prob.
-STEER_WEIGHT: Final = 2.0
 
 
 @dataclass(frozen=True)
@@ -151,63 +124,22 @@ def is_int(value: object) -> TypeGuard[int | np.integer]:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def validate_emotion(valence: object, arousal: object) -> tuple[float, float]:
-    """(valence, arousal) as floats if both are finite reals in [-1, 1].
+def check_emotion(valence: object, arousal: object) -> tuple[float, float]:
+    """(valence, arousal) as floats if both are finite reals in [-1, 1] (:func:`engine.checks.check_unit`).
 
     Raises:
         TypeError: a value is not a real number.
         ValueError: a value is NaN, infinite or outside [-1, 1].
     """
-    out = []
-    for name, value in (("valence", valence), ("arousal", arousal)):
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise TypeError(f"{name} must be a real number in [-1, 1], got {value!r}")
-        f = float(value)
-        if not (math.isfinite(f) and -1.0 <= f <= 1.0):
-            raise ValueError(f"{name} must be in [-1, 1], got {value!r}")
-        out.append(f)
-    return out[0], out[1]
+    return check_unit("valence", valence), check_unit("arousal", arousal)
 
 
-def validate_key_strength(value: object) -> float:
-    """``value`` as a valid key strength, nats in [0, MAX_KEY_STRENGTH] (see ``validate_weight``)."""
-    return validate_weight("key_strength", value, MAX_KEY_STRENGTH)
+def check_key_strength(value: object) -> float:
+    """``value`` as a valid key strength, nats in [0, MAX_KEY_STRENGTH] (see ``check_weight``)."""
+    return check_weight("key_strength", value, MAX_KEY_STRENGTH)
 
 
-def validate_steer(value: object) -> int:
-    """``value`` as a candidate count in 0..MAX_STEER (0 and 1: no steering).
-
-    Raises:
-        TypeError: not an int.
-        ValueError: outside 0..MAX_STEER.
-    """
-    if not is_int(value):
-        raise TypeError(f"steer must be an int in 0..{MAX_STEER}, got {value!r}")
-    if not 0 <= value <= MAX_STEER:
-        raise ValueError(f"steer must be in 0..{MAX_STEER} (0 or 1: off), got {value}")
-    return int(value)
-
-
-@dataclass
-class _Encoder:
-    """A steered stream's recognizer-encoder state: BOS and the emitted tokens fed (cond 0, 0).
-
-    ``h``/``c`` (L, H) hold the state before the current bar's first token; ``sum_h``/``sum_c``/
-    ``count`` the top-layer sums of the current bar's tokens fed so far (BOS in bar 0);
-    ``recent`` the token arrays of the last emitted bars (note-feature context); ``tempo_bpm``
-    the tempo the stream plays at, which the recognizer's timing features hear.
-    """
-
-    h: np.ndarray
-    c: np.ndarray
-    sum_h: np.ndarray
-    sum_c: np.ndarray
-    count: int
-    recent: list[np.ndarray]
-    tempo_bpm: float
-
-
-def validate_seed(seed: object) -> int:
+def check_seed(seed: object) -> int:
     """``seed`` as an int >= 0; None draws a fresh random seed (reported by :meth:`Composer.info`).
 
     Raises:
@@ -296,11 +228,10 @@ class Composer:
         m = self.artifact.manifest
         L, H = m.num_layers, m.hidden_size
         self.max_streams = int(max_streams)
-        self._steer_base = self.max_streams  # hidden candidate slots follow the public ones
+        # hidden candidate slots follow the public ones
+        self._steering = Steering(recognizer, self.max_streams, int(steer_rows))
         S = self.max_streams + int(steer_rows)
-        self._recognizer = recognizer
         self._steer = np.zeros(S, dtype=np.int64)
-        self._encoders: dict[int, _Encoder] = {}
         self.meter_beats = int(meter_beats)
         self._allowed_bars = grammar.only_bar(self.meter_beats)
         self._active = np.zeros(S, dtype=np.bool_)
@@ -378,15 +309,15 @@ class Composer:
             TypeError, ValueError: an argument is out of range.
             RuntimeError: all ``max_streams`` slots are open.
         """
-        seed = validate_seed(seed)
-        emotion = validate_emotion(valence, arousal)
-        t, p = validate_temperature(temperature), validate_top_p(top_p)
-        g = validate_guidance(guidance)
-        strength = validate_key_strength(key_strength)
-        k = validate_steer(steer)
-        tempo = validate_positive("tempo_bpm", tempo_bpm)
-        if k > 1 and self._recognizer is None:
-            self._recognizer = EmotionRecognizer.load()
+        seed = check_seed(seed)
+        emotion = check_emotion(valence, arousal)
+        t, p = check_temperature(temperature), check_top_p(top_p)
+        g = check_guidance(guidance)
+        strength = check_key_strength(key_strength)
+        k = check_steer(steer)
+        tempo = check_positive("tempo_bpm", tempo_bpm)
+        if k > 1:
+            self._steering.load_recognizer()
         free = np.flatnonzero(~self._active[: self.max_streams])
         if free.size == 0:
             raise RuntimeError(f"all {self.max_streams} streams are open; close one or raise max_streams")
@@ -408,9 +339,7 @@ class Composer:
         self._keys[s] = None
         self._biased[s] = False
         self._steer[s] = k if k > 1 else 0
-        self._encoders.pop(s, None)
-        if k > 1:
-            self._encoders[s] = self._new_encoder(tempo)
+        self._steering.open(s, k, tempo)
         if tonal_prime:
             tonic, mode = key if key is not None else choose_key(seed, emotion[0])
             arousal = emotion[1]
@@ -432,7 +361,7 @@ class Composer:
         """
         self._check_ids(stream)
         self._active[stream] = False
-        self._encoders.pop(stream, None)
+        self._steering.close(stream)
 
     def set_emotion(self, stream: int, valence: float, arousal: float, *, immediate: bool = False) -> None:
         """Steer ``stream`` towards (valence, arousal), each in [-1, 1].
@@ -448,7 +377,7 @@ class Composer:
             TypeError, ValueError: a value is not a finite real in [-1, 1], or the stream is not open.
         """
         self._check_ids(stream)
-        emotion = validate_emotion(valence, arousal)
+        emotion = check_emotion(valence, arousal)
         self._target[stream] = emotion
         if immediate or self._count[stream] == 0:
             self._cond[stream] = emotion
@@ -471,15 +400,15 @@ class Composer:
         """
         self._check_ids(stream)
         if guidance is not None:
-            g = validate_guidance(guidance)
+            g = check_guidance(guidance)
             if g > 0 and self._guidance[stream] == 0:
                 self._h_shadow[:, stream] = self._h[:, stream]
                 self._c_shadow[:, stream] = self._c[:, stream]
             self._guidance[stream] = g
         if temperature is not None:
-            self._temperature[stream] = validate_temperature(temperature)
+            self._temperature[stream] = check_temperature(temperature)
         if top_p is not None:
-            self._top_p[stream] = validate_top_p(top_p)
+            self._top_p[stream] = check_top_p(top_p)
 
     def info(self, stream: int) -> StreamInfo:
         """A snapshot of ``stream``'s settings and progress.
@@ -547,7 +476,7 @@ class Composer:
             TypeError, ValueError: an argument is out of range or the stream is not open.
         """
         self._check_ids(stream)
-        k = validate_key_strength(strength)
+        k = check_key_strength(strength)
         bias = key_bias(tonic_pc, mode, k)  # validates tonic and mode
         self._keys[stream] = (int(tonic_pc), mode)
         self._key_bias[stream] = bias
@@ -594,7 +523,7 @@ class Composer:
         """
         self._check_ids(stream)
         s = stream
-        self._rng.reset(s, validate_seed(seed))
+        self._rng.reset(s, check_seed(seed))
         self._h[:, s] = snap.h
         self._c[:, s] = snap.c
         if snap.h_shadow is not None and snap.c_shadow is not None:
@@ -700,7 +629,11 @@ class Composer:
                 for k, seq in zip(plain.tolist(), self.generate_bars(ids[plain], bars), strict=True):
                     result[k] = seq
             chosen = np.flatnonzero(steered)
-            for k, seq in zip(chosen.tolist(), self._generate_steered(ids[chosen], bars), strict=True):
+            sids = ids[chosen]
+            fresh = sids[(self._held[sids] == _NO_TOKEN) & (self._count[sids] == 0)]
+            if fresh.size:  # a stream's first token is its first BAR: sample it, hold it
+                self._held[fresh] = self._advance(fresh)[0]
+            for k, seq in zip(chosen.tolist(), self._steering.generate_bars(self, sids, bars), strict=True):
                 result[k] = seq
             return result
         n = ids.size
@@ -883,18 +816,7 @@ class Composer:
         self._bars[ids] += is_bar
         return tokens, is_bar
 
-    # ---------------------------------------------------------------------------- steering
-    def _new_encoder(self, tempo_bpm: float) -> _Encoder:
-        """A fresh encoder state that has read BOS (bar 0's first token, as the recognizer does)."""
-        assert self._recognizer is not None
-        art = self._recognizer.artifact
-        L, H = art.manifest.num_layers, art.manifest.hidden_size
-        zeros = np.zeros((L, 1, H), dtype=np.float32)
-        feed = {"token": np.full(1, V.BOS, dtype=np.int64), "cond": np.zeros((1, 2), np.float32)}
-        _, h, c = art.session.run(OUTPUT_NAMES, {**feed, "h": zeros, "c": zeros})
-        top_h, top_c = h[-1, 0].astype(np.float64), c[-1, 0].astype(np.float64)
-        return _Encoder(h[:, 0].copy(), c[:, 0].copy(), top_h, top_c, 1, [], tempo_bpm)
-
+    # ------------------------------------------------------- slot tables (for engine.model.steering)
     def _copy_slots(self, src: np.ndarray, dst: np.ndarray) -> None:
         """Copy every per-slot table from slots ``src`` to slots ``dst`` (same length)."""
         for table in (self._h, self._c, self._h_shadow, self._c_shadow):
@@ -905,133 +827,8 @@ class Composer:
         ):  # fmt: skip
             arr[dst] = arr[src]
 
-    def _generate_steered(self, ids: np.ndarray, bars: int) -> list[np.ndarray]:
-        """``bars`` steered bars for each of ``ids`` (all steered); see :meth:`generate_bars`."""
-        out: list[list[np.ndarray]] = [[] for _ in range(ids.size)]
-        fresh = ids[(self._held[ids] == _NO_TOKEN) & (self._count[ids] == 0)]
-        if fresh.size:  # a stream's first token is its first BAR: sample it, hold it
-            self._held[fresh] = self._advance(fresh)[0]
-        rows = self._active.size - self._steer_base
-        k_of = self._steer[ids]
-        start = 0
-        while start < ids.size:  # groups whose candidates fit in the hidden slots
-            stop, used = start, 0
-            while stop < ids.size and used + k_of[stop] <= rows:
-                used += int(k_of[stop])
-                stop += 1
-            group = np.arange(start, stop)
-            for _ in range(bars):
-                for k, seq in zip(group.tolist(), self._steer_bar(ids[group]), strict=True):
-                    out[k].append(seq)
-            start = stop
-        return [np.concatenate(seqs) for seqs in out]
-
-    def _steer_bar(self, ids: np.ndarray) -> list[np.ndarray]:
-        """One steered bar per stream of ``ids`` (each holds the BAR that opens it); returns the bars."""
-        rec = self._recognizer
-        assert rec is not None
-        ks = self._steer[ids].astype(np.intp)
-        total = int(ks.sum())
-        owner = np.repeat(np.arange(ids.size), ks)
-        cand = self._steer_base + np.arange(total)
-        src = ids[owner]
-        self._copy_slots(src, cand)
-        first = np.concatenate([[0], np.cumsum(ks)[:-1]])
-        for j, (slot, stream) in enumerate(zip(cand.tolist(), src.tolist(), strict=True)):
-            k = j - int(first[owner[j]])
-            entropy = [self._seeds[stream], int(self._bars[stream]), k]
-            self._rng.reset(slot, int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1))
-        openers = self._held[ids].copy()
+    def _take_held(self, ids: np.ndarray) -> np.ndarray:
+        """The BAR tokens ``ids`` hold (int64[n], a copy), released: they are output now."""
+        held = self._held[ids].copy()
         self._held[ids] = _NO_TOKEN
-        tokens: list[list[int]] = [[int(openers[owner[j]])] for j in range(total)]
-        logp_sum = np.zeros(total)
-        running = np.ones(total, dtype=np.bool_)
-        logp = np.empty(total)
-        closing = np.empty(total, dtype=np.int64)
-        while running.any():
-            pos = np.flatnonzero(running)
-            step_tokens, is_bar = self._advance(cand[pos], logprob=logp[: pos.size])
-            logp_sum[pos] += logp[: pos.size]
-            for j, token, bar in zip(pos.tolist(), step_tokens.tolist(), is_bar.tolist(), strict=True):
-                if bar:
-                    closing[j] = token
-                    running[j] = False
-                else:
-                    tokens[j].append(token)
-        lengths = np.asarray([len(t) for t in tokens])
-        # sampled per candidate: its tokens after the opening BAR, plus the closing BAR
-        mean_logp = logp_sum / lengths
-        emotion, enc_state = self._recognize_candidates(ids, owner, tokens)
-        result = []
-        for i, stream in enumerate(ids.tolist()):
-            rows = np.flatnonzero(owner == i)
-            dist = np.linalg.norm(emotion[rows] - self._target[stream], axis=1)
-            score = _zscore(mean_logp[rows]) - STEER_WEIGHT * _zscore(dist)
-            best = int(rows[int(np.argmax(score))])
-            self._copy_slots(cand[best : best + 1], np.asarray([stream]))
-            self._held[stream] = closing[best]
-            bar_tokens = np.asarray(tokens[best], dtype=np.int64)
-            enc = self._encoders[stream]
-            enc.h, enc.c = enc_state[0][:, best].copy(), enc_state[1][:, best].copy()
-            enc.sum_h = np.zeros_like(enc.sum_h)
-            enc.sum_c = np.zeros_like(enc.sum_c)
-            enc.count = 0
-            enc.recent = [*enc.recent, bar_tokens][-rec.music_window :] if rec.music_window else []
-            result.append(bar_tokens)
-        return result
-
-    def _recognize_candidates(
-        self, ids: np.ndarray, owner: np.ndarray, tokens: list[list[int]]
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """(valence, arousal) float64[n, 2] of each candidate bar, and the encoder (h, c) after it."""
-        rec = self._recognizer
-        assert rec is not None
-        n = len(tokens)
-        encoders = [self._encoders[int(ids[i])] for i in owner.tolist()]
-        h = np.ascontiguousarray(np.stack([e.h for e in encoders], axis=1))
-        c = np.ascontiguousarray(np.stack([e.c for e in encoders], axis=1))
-        sum_h = np.stack([e.sum_h for e in encoders])
-        sum_c = np.stack([e.sum_c for e in encoders])
-        count = np.asarray([e.count for e in encoders], dtype=np.float64)
-        lengths = np.asarray([len(t) for t in tokens])
-        padded = np.full((n, int(lengths.max())), V.PAD, dtype=np.int64)
-        for j, seq in enumerate(tokens):
-            padded[j, : len(seq)] = seq
-        final_h, final_c = h, c  # every candidate's latest state (all rows)
-        cond = np.zeros((n, 2), dtype=np.float32)
-        for t in range(padded.shape[1]):
-            live = np.flatnonzero(lengths > t)
-            feed = {
-                "token": padded[live, t],
-                "cond": cond[: live.size],
-                "h": np.ascontiguousarray(final_h[:, live]),
-                "c": np.ascontiguousarray(final_c[:, live]),
-            }
-            _, h_new, c_new = rec.artifact.session.run(OUTPUT_NAMES, feed)
-            sum_h[live] += h_new[-1]
-            sum_c[live] += c_new[-1]
-            final_h[:, live] = h_new
-            final_c[:, live] = c_new
-        count += lengths
-        encoding = BarEncoding(
-            (sum_h / count[:, None]).astype(np.float32), (sum_c / count[:, None]).astype(np.float32)
-        )
-        rows: list[dict[str, np.ndarray]] = []
-        for j, seq in enumerate(tokens):
-            context = [*encoders[j].recent, np.asarray(seq, dtype=np.int64)]
-            notes, beats = codec.decode_tokens(np.concatenate(context))
-            secs = bar_seconds_at(beats, encoders[j].tempo_bpm)
-            blocks = note_features(rec.blocks, notes, beats, secs, window=rec.music_window)
-            rows.append({name: block[-1] for name, block in blocks.items()})
-        per_block = {name: np.stack([r[name] for r in rows]) for name in (rows[0] if rows else {})}
-        feats = assemble_features(rec.blocks, encoding, per_block)
-        return rec.predict_features(feats), (final_h, final_c)
-
-
-def _zscore(x: np.ndarray) -> np.ndarray:
-    """``x`` standardised (0 where it does not vary)."""
-    sd = float(x.std())
-    if sd < 1e-12:
-        return np.zeros_like(x)
-    out: np.ndarray = (x - x.mean()) / sd
-    return out
+        return held

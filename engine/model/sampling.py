@@ -13,13 +13,13 @@ stream whatever else is sampled alongside it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from numbers import Real
 from typing import Final
 
-import numba
 import numpy as np
+
+from engine.checks import check_positive, check_real
+from engine.realtime.jit import njit
 
 #: Temperatures are clamped from below to this in the math (argmax-like behaviour, no overflow).
 MIN_TEMPERATURE: Final = 1e-6
@@ -27,65 +27,30 @@ _BIG: Final = 1e300
 _BLOCK: Final = 256  # uniforms drawn per stream at a time
 
 
-def validate_positive(name: str, value: object) -> float:
-    """``value`` as a float if it is a finite real number > 0 (a temperature, a tempo, ...).
-
-    Raises:
-        TypeError: not a real number.
-        ValueError: not finite or not > 0.
-    """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number > 0, got {value!r}")
-    x = float(value)
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return x
+def check_temperature(value: object) -> float:
+    """``value`` as a valid temperature, finite and > 0 (see :func:`check_positive`)."""
+    return check_positive("temperature", value)
 
 
-def validate_temperature(value: object) -> float:
-    """``value`` as a valid temperature, finite and > 0 (see :func:`validate_positive`)."""
-    return validate_positive("temperature", value)
-
-
-def validate_top_p(value: object) -> float:
-    """``value`` as a float if it is a valid nucleus mass.
-
-    Raises:
-        TypeError: not a real number.
-        ValueError: outside 0 < top_p <= 1.
-    """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"top_p must be a real number in (0, 1], got {value!r}")
-    p = float(value)
-    if not 0.0 < p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {value!r}")
-    return p
+def check_top_p(value: object) -> float:
+    """``value`` as a nucleus mass in (0, 1] (see :func:`engine.checks.check_real`)."""
+    return check_real("top_p", value, 0.0, 1.0, low_open=True)
 
 
 MAX_GUIDANCE = 8.0
 
 
-def validate_weight(name: str, value: object, high: float) -> float:
-    """``value`` as a float if it is a real number in [0, ``high``] (a guidance or bias weight).
-
-    Raises:
-        TypeError: not a real number.
-        ValueError: NaN or outside [0, high].
-    """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number in [0, {high:g}], got {value!r}")
-    w = float(value)
-    if not 0.0 <= w <= high:
-        raise ValueError(f"{name} must be in [0, {high:g}], got {value!r}")
-    return w
+def check_weight(name: str, value: object, high: float) -> float:
+    """``value`` as a guidance or bias weight in [0, ``high``] (see :func:`engine.checks.check_real`)."""
+    return check_real(name, value, 0.0, high)
 
 
-def validate_guidance(value: object) -> float:
-    """``value`` as a valid guidance weight, in [0, MAX_GUIDANCE] (see :func:`validate_weight`)."""
-    return validate_weight("guidance", value, MAX_GUIDANCE)
+def check_guidance(value: object) -> float:
+    """``value`` as a valid guidance weight, in [0, MAX_GUIDANCE] (see :func:`check_weight`)."""
+    return check_weight("guidance", value, MAX_GUIDANCE)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _sample_rows(
     logits: np.ndarray,
     mask: np.ndarray,
@@ -208,7 +173,7 @@ class BatchSampler:
         """Draw one allowed token per row.
 
         The hot path: only shapes are checked; ``temperature`` and ``top_p`` must already be
-        valid (see :func:`validate_temperature`, :func:`validate_top_p`, or use
+        valid (see :func:`check_temperature`, :func:`check_top_p`, or use
         :func:`sample_tokens`, which checks everything).
 
         Args:
@@ -281,8 +246,8 @@ def sample_tokens(
     n, vocab = logits.shape
     temps = np.broadcast_to(np.asarray(temperature, dtype=object), (n,))
     tops = np.broadcast_to(np.asarray(top_p, dtype=object), (n,))
-    t_arr = np.array([validate_temperature(t) for t in temps], dtype=np.float64)
-    p_arr = np.array([validate_top_p(p) for p in tops], dtype=np.float64)
+    t_arr = np.array([check_temperature(t) for t in temps], dtype=np.float64)
+    p_arr = np.array([check_top_p(p) for p in tops], dtype=np.float64)
     u = np.asarray(uniforms, dtype=np.float64)
     if u.shape != (n,) or not ((u >= 0) & (u < 1)).all():
         raise ValueError(f"uniforms must be {n} numbers in [0, 1)")

@@ -14,26 +14,14 @@ from typing import Final
 
 import numpy as np
 
+from engine.music.keys import KK_PROFILES, check_key
 from engine.tokens import vocab as V
 from engine.tokens.codec import encode_notes
 
 #: Semitones above the tonic of the triad's third, for each mode.
 THIRD: Final = {"major": 4, "minor": 3}
-#: Krumhansl–Kessler tonal hierarchy (probe-tone ratings, tonic first): how strongly each pitch
-#: class belongs to a major or minor key.
-KK_PROFILES: Final = {
-    "major": (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88),
-    "minor": (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17),
-}
 #: How sharply valence picks the mode: P(major) = 0.5 + 0.5 * tanh(MODE_SLOPE * valence).
 MODE_SLOPE: Final = 3.0
-
-
-def _check_key(tonic_pc: int, mode: str) -> None:
-    if not 0 <= tonic_pc <= 11:
-        raise ValueError(f"tonic_pc must be in 0..11, got {tonic_pc}")
-    if mode not in KK_PROFILES:
-        raise ValueError(f"mode must be one of {sorted(KK_PROFILES)}, got {mode!r}")
 
 
 def choose_key(seed: int, valence: float) -> tuple[int, str]:
@@ -86,7 +74,7 @@ def primer_tokens(
     Raises:
         ValueError: an argument is out of range.
     """
-    _check_key(tonic_pc, mode)
+    check_key(tonic_pc, mode)
     if meter_beats not in V.BAR_BEATS:
         raise ValueError(f"meter_beats must be one of {V.BAR_BEATS}, got {meter_beats}")
     if notes_per_beat not in (0, 1, 2):
@@ -114,7 +102,7 @@ def key_bias(tonic_pc: int, mode: str, strength: float) -> np.ndarray:
     Raises:
         ValueError: an argument is out of range.
     """
-    _check_key(tonic_pc, mode)
+    check_key(tonic_pc, mode)
     if not (math.isfinite(strength) and strength >= 0):
         raise ValueError(f"strength must be a finite number >= 0, got {strength}")
     profile = np.asarray(KK_PROFILES[mode])

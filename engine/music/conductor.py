@@ -44,8 +44,10 @@ from engine.music.config import (
 )
 from engine.music.leitmotif import Theme, theme_tokens, transform
 from engine.music.percussion import bar_hits, drum_velocity
-from engine.music.tempo_map import TempoMap, validate_tempo
-from engine.realtime.event_queue import BEAT, CLOCK, CONTROL, PROGRAM, EventQueue
+from engine.music.tempo_map import TempoMap, check_tempo
+from engine.outputs.gm import voice_code
+from engine.realtime.event_queue import EventQueue
+from engine.realtime.kinds import BEAT, CLOCK, CONTROL, PROGRAM
 from engine.tokens import vocab as V
 
 MELODY_FROM: Final = 60  # the top note of a chord is melody from middle C up
@@ -265,7 +267,7 @@ class Conductor:
         Raises:
             TypeError, ValueError: tempo or sync out of range.
         """
-        value = -1.0 if tempo_bpm is None else validate_tempo(tempo_bpm)
+        value = -1.0 if tempo_bpm is None else check_tempo(tempo_bpm)
         sync = check_sync(sync)
         if sync in ("immediate", "beat"):
             sync = "bar"  # tempo changes land on bar lines
@@ -594,11 +596,12 @@ def _mix_seed(seed: int, beat: float) -> int:
 
 def channel_setup(config: ConductorConfig) -> list[tuple[int, int, int, int]]:
     """The (kind, channel, a, b) events that set up an output for ``config``: each layer's
-    program (drums keep channel 10's kit) and volume, and the stinger channel's."""
+    program with its synth voice (:func:`engine.outputs.gm.voice_code`; drums keep channel 10's
+    kit) and volume, and the stinger channel's."""
     rows: list[tuple[int, int, int, int]] = []
     for layer in config.layers:
         if layer.name != "drums":
-            rows.append((PROGRAM, layer.channel, layer.program, 0))
+            rows.append((PROGRAM, layer.channel, layer.program, voice_code(layer.instrument)))
         rows.append((CONTROL, layer.channel, 7, layer.volume_cc))
     rows += [(PROGRAM, STINGER_CHANNEL, STINGER_PROGRAM, 0), (CONTROL, STINGER_CHANNEL, 7, 100)]
     return rows

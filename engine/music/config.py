@@ -10,37 +10,22 @@ import math
 from dataclasses import dataclass, field
 from typing import Final
 
-from engine.music.tempo_map import validate_tempo
+from engine.checks import check_choice, check_real, check_unit
+from engine.music.keys import MODE_POLICIES
+from engine.music.tempo_map import DEFAULT_TEMPO_RANGE_BPM, check_tempo, tempo_for_emotion
+from engine.outputs.gm import INSTRUMENTS, volume_for_gain_db
 
 SYNC_POINTS: Final = ("immediate", "beat", "bar", "phrase")
-MODE_POLICIES: Final = ("auto", "major", "minor")
 MAX_SEEK_PER_S: Final = 100.0
-
-
-def check_unit(name: str, value: object) -> float:
-    """``value`` as a float in [-1, 1].
-
-    Raises:
-        TypeError: not a real number.
-        ValueError: NaN, infinite or outside [-1, 1].
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number in [-1, 1], got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and -1.0 <= v <= 1.0):
-        raise ValueError(f"{name} must be in [-1, 1], got {value!r}")
-    return v
 
 
 def check_sync(sync: object) -> str:
     """``sync`` if it is one of SYNC_POINTS.
 
     Raises:
-        ValueError: anything else.
+        TypeError, ValueError: anything else.
     """
-    if sync not in SYNC_POINTS:
-        raise ValueError(f"sync must be one of {SYNC_POINTS}, got {sync!r}")
-    return str(sync)
+    return check_choice("sync", sync, SYNC_POINTS)
 
 
 def check_seek(seek_per_s: object) -> float | None:
@@ -51,12 +36,7 @@ def check_seek(seek_per_s: object) -> float | None:
     """
     if seek_per_s is None:
         return None
-    if isinstance(seek_per_s, bool) or not isinstance(seek_per_s, int | float):
-        raise TypeError(f"seek_per_s must be a number in (0, {MAX_SEEK_PER_S}] or None, got {seek_per_s!r}")
-    v = float(seek_per_s)
-    if not (math.isfinite(v) and 0.0 < v <= MAX_SEEK_PER_S):
-        raise ValueError(f"seek_per_s must be in (0, {MAX_SEEK_PER_S}] or None, got {seek_per_s!r}")
-    return v
+    return check_real("seek_per_s", seek_per_s, 0.0, MAX_SEEK_PER_S, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -122,7 +102,9 @@ class Layer:
         name: "melody", "harmony", "bass" or "drums".
         channel: MIDI channel 0..15 (drums conventionally 9).
         program: General MIDI program 0..127 sent at start (ignored on channel 9).
-        instrument: the built-in synth's voice for it (see engine.synth.polysynth.INSTRUMENTS).
+        instrument: the built-in synth's voice for it (one of engine.outputs.gm.INSTRUMENTS);
+            None: the program's General MIDI voice (engine.outputs.gm.voice_for_program). MIDI
+            ports get only the program.
         gain_db: channel gain (sent as CC 7), in [-60, 6].
         enter_intensity: the layer plays while intensity >= this (0: always); it leaves below
             ``enter_intensity - 0.05`` (hysteresis), at bar lines.
@@ -131,7 +113,7 @@ class Layer:
     name: str
     channel: int
     program: int
-    instrument: str
+    instrument: str | None = None
     gain_db: float = 0.0
     enter_intensity: float = 0.0
 
@@ -142,6 +124,10 @@ class Layer:
             raise ValueError(f"layer channel must be in 0..15, got {self.channel!r}")
         if not 0 <= self.program <= 127:
             raise ValueError(f"layer program must be in 0..127, got {self.program!r}")
+        if self.instrument is not None and self.instrument not in INSTRUMENTS:
+            raise ValueError(
+                f"layer instrument must be one of {INSTRUMENTS} or None, got {self.instrument!r}"
+            )
         if not (math.isfinite(self.gain_db) and -60.0 <= self.gain_db <= 6.0):
             raise ValueError(f"layer gain_db must be in [-60, 6], got {self.gain_db!r}")
         if not 0.0 <= self.enter_intensity <= 1.0:
@@ -149,21 +135,20 @@ class Layer:
 
     @property
     def volume_cc(self) -> int:
-        """The CC 7 value of ``gain_db`` (0 dB = 100, 40·log10 law as General MIDI suggests)."""
-        return max(0, min(127, round(100 * 10 ** (self.gain_db / 40.0))))
+        """The CC 7 value of ``gain_db`` (see :func:`engine.outputs.gm.volume_for_gain_db`)."""
+        return volume_for_gain_db(self.gain_db)
 
 
 LAYER_NAMES: Final = ("melody", "harmony", "bass", "drums")
 DEFAULT_LAYERS: Final = (
-    Layer("melody", 0, 0, "piano", 0.0, 0.0),
-    Layer("harmony", 1, 89, "pad", -6.0, 0.0),
-    Layer("bass", 2, 33, "bass", -3.0, 0.3),
-    Layer("drums", 9, 0, "drums", -4.0, 0.62),
+    Layer("melody", 0, 0, None, 0.0, 0.0),  # Acoustic Grand Piano
+    Layer("harmony", 1, 89, None, -6.0, 0.0),  # Pad 2 (warm)
+    Layer("bass", 2, 33, None, -3.0, 0.3),  # Electric Bass (finger)
+    Layer("drums", 9, 0, None, -4.0, 0.62),  # channel 10: the kit
 )
 #: Channel and voice of stingers (one-shots over the texture).
 STINGER_CHANNEL: Final = 3
-STINGER_PROGRAM: Final = 46  # orchestral harp
-STINGER_INSTRUMENT: Final = "pluck"
+STINGER_PROGRAM: Final = 46  # orchestral harp (the synth plays it as a pluck)
 
 
 @dataclass(frozen=True)
@@ -221,7 +206,7 @@ class ConductorConfig:
     states: dict[str, State] = field(default_factory=lambda: dict(DEFAULT_STATES))
     layers: tuple[Layer, ...] = DEFAULT_LAYERS
     stingers: dict[str, Stinger] = field(default_factory=lambda: dict(DEFAULT_STINGERS))
-    tempo_range_bpm: tuple[float, float] = (72.0, 144.0)
+    tempo_range_bpm: tuple[float, float] = DEFAULT_TEMPO_RANGE_BPM
     fixed_tempo_bpm: float | None = None
     phrase_bars: int = 4
     lookahead_beats: float = 1.0
@@ -239,11 +224,11 @@ class ConductorConfig:
             raise ValueError(f"key_tonic_pc must be in 0..11 or None, got {self.key_tonic_pc!r}")
         if self.mode_policy not in MODE_POLICIES:
             raise ValueError(f"mode_policy must be one of {MODE_POLICIES}, got {self.mode_policy!r}")
-        lo, hi = (validate_tempo(t) for t in self.tempo_range_bpm)
+        lo, hi = (check_tempo(t) for t in self.tempo_range_bpm)
         if lo > hi:
             raise ValueError(f"tempo_range_bpm must be (slowest, fastest), got {self.tempo_range_bpm}")
         if self.fixed_tempo_bpm is not None:
-            validate_tempo(self.fixed_tempo_bpm)
+            check_tempo(self.fixed_tempo_bpm)
         if not 1 <= self.phrase_bars <= 64:
             raise ValueError(f"phrase_bars must be in 1..64, got {self.phrase_bars!r}")
         if not 0.0 < self.lookahead_beats <= 4.0:
@@ -267,9 +252,7 @@ class ConductorConfig:
         """The tempo for ``emotion``: fixed, or arousal (and a little tension) mapped into the range."""
         if self.fixed_tempo_bpm is not None:
             return float(self.fixed_tempo_bpm)
-        lo, hi = self.tempo_range_bpm
-        x = min(1.0, max(0.0, (emotion.arousal + 1.0) / 2.0 + 0.1 * emotion.tension))
-        return round(lo + (hi - lo) * x, 1)
+        return tempo_for_emotion(emotion.arousal, emotion.tension, self.tempo_range_bpm)
 
     def layer(self, name: str) -> Layer | None:
         return next((layer for layer in self.layers if layer.name == name), None)

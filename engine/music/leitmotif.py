@@ -16,7 +16,7 @@ from typing import Final
 
 import numpy as np
 
-from engine.recognizer.music_features import estimate_key
+from engine.music.keys import estimate_key
 from engine.tokens import vocab as V
 from engine.tokens.codec import encode_notes, fold_pitch, quantize
 from engine.tokens.midi_file import read_midi

@@ -11,31 +11,39 @@ from __future__ import annotations
 import math
 from typing import Final
 
-import numba
 import numpy as np
+
+from engine.checks import check_real
+from engine.realtime.jit import njit
 
 MIN_TEMPO_BPM: Final = 20.0
 MAX_TEMPO_BPM: Final = 400.0
+#: (slowest, fastest): the tempo that follows arousal moves inside this range by default
+DEFAULT_TEMPO_RANGE_BPM: Final = (72.0, 144.0)
 
 
-def validate_tempo(tempo_bpm: object) -> float:
+def tempo_for_emotion(
+    arousal: float, tension: float = 0.0, tempo_range_bpm: tuple[float, float] = DEFAULT_TEMPO_RANGE_BPM
+) -> float:
+    """The tempo (BPM, 0.1 resolution) for an emotion: arousal (and a little tension) mapped
+    into ``tempo_range_bpm`` — the slowest at arousal -1, the fastest at +1 (the model itself
+    is tempo-free; the engine sets the tempo)."""
+    lo, hi = tempo_range_bpm
+    x = min(1.0, max(0.0, (arousal + 1.0) / 2.0 + 0.1 * tension))
+    return round(lo + (hi - lo) * x, 1)
+
+
+def check_tempo(tempo_bpm: object) -> float:
     """``tempo_bpm`` as a float in [MIN_TEMPO_BPM, MAX_TEMPO_BPM].
 
     Raises:
         TypeError: not a real number.
         ValueError: not finite or out of range.
     """
-    if isinstance(tempo_bpm, bool) or not isinstance(tempo_bpm, int | float | np.integer | np.floating):
-        raise TypeError(
-            f"tempo_bpm must be a number in [{MIN_TEMPO_BPM}, {MAX_TEMPO_BPM}], got {tempo_bpm!r}"
-        )
-    value = float(tempo_bpm)
-    if not (math.isfinite(value) and MIN_TEMPO_BPM <= value <= MAX_TEMPO_BPM):
-        raise ValueError(f"tempo_bpm must be in [{MIN_TEMPO_BPM}, {MAX_TEMPO_BPM}], got {tempo_bpm!r}")
-    return value
+    return check_real("tempo_bpm", tempo_bpm, MIN_TEMPO_BPM, MAX_TEMPO_BPM)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _segment(starts: np.ndarray, n: int, x: float) -> int:  # pragma: no cover - numba
     lo, hi = 0, n - 1
     while lo < hi:  # last segment whose start <= x
@@ -47,7 +55,7 @@ def _segment(starts: np.ndarray, n: int, x: float) -> int:  # pragma: no cover -
     return lo
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def beats_to_seconds(
     start_beat: np.ndarray, start_s: np.ndarray, bpm: np.ndarray, n: int, beats: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - numba
@@ -57,7 +65,7 @@ def beats_to_seconds(
         out[i] = start_s[k] + (beats[i] - start_beat[k]) * 60.0 / bpm[k]
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def seconds_to_beats(
     start_beat: np.ndarray, start_s: np.ndarray, bpm: np.ndarray, n: int, times: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - numba
@@ -83,7 +91,7 @@ class TempoMap:
         self._beat = np.zeros(capacity, dtype=np.float64)
         self._sec = np.zeros(capacity, dtype=np.float64)
         self._bpm = np.zeros(capacity, dtype=np.float64)
-        self._bpm[0] = validate_tempo(tempo_bpm)
+        self._bpm[0] = check_tempo(tempo_bpm)
         self._n = 1
         self._one_in = np.zeros(1, dtype=np.float64)
         self._one_out = np.zeros(1, dtype=np.float64)
@@ -107,7 +115,7 @@ class TempoMap:
         Raises:
             TypeError, ValueError: bad tempo, or ``beat`` before the last change.
         """
-        bpm = validate_tempo(tempo_bpm)
+        bpm = check_tempo(tempo_bpm)
         beat = float(beat)
         n = self._n
         last = self._beat[n - 1]

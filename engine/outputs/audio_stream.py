@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.checks import check_int
+
 __all__ = [
     "AudioOutput",
     "AudioRenderError",
@@ -80,14 +82,6 @@ def rescan_devices() -> None:
         # sounddevice documents _terminate()/_initialize() as the way to re-scan devices.
         sd._terminate()
         sd._initialize()
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int in {low}..{high}, got {type(value).__name__}")
-    if not low <= int(value) <= high:
-        raise ValueError(f"{name} must be in {low}..{high}, got {value}")
-    return int(value)
 
 
 def _check_device_args(device: object, hostapi: object) -> None:
@@ -203,8 +197,8 @@ def audio_available(
         ValueError: ``sample_rate_hz`` or ``channels`` is out of range.
     """
     _check_device_args(device, hostapi)
-    rate = _check_int("sample_rate_hz", sample_rate_hz, MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ)
-    channels = _check_int("channels", channels, 1, MAX_CHANNELS)
+    rate = check_int("sample_rate_hz", sample_rate_hz, MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ)
+    channels = check_int("channels", channels, 1, MAX_CHANNELS)
     try:
         sd = _sounddevice()
         dev = _resolve_device(sd, device, hostapi)
@@ -256,11 +250,11 @@ class AudioOutput:
         if not callable(render):
             raise TypeError(f"render must be callable as render(out), got {type(render).__name__}")
         _check_device_args(device, hostapi)
-        self._sample_rate_hz = _check_int(
+        self._sample_rate_hz = check_int(
             "sample_rate_hz", sample_rate_hz, MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ
         )
-        self._block_frames = _check_int("block_frames", block_frames, MIN_BLOCK_FRAMES, MAX_BLOCK_FRAMES)
-        self._channels = _check_int("channels", channels, 1, MAX_CHANNELS)
+        self._block_frames = check_int("block_frames", block_frames, MIN_BLOCK_FRAMES, MAX_BLOCK_FRAMES)
+        self._channels = check_int("channels", channels, 1, MAX_CHANNELS)
         self._render = render
         self._underflows = 0
         self._render_errors = 0

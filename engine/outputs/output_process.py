@@ -25,15 +25,12 @@ server process dies. Opening errors reach the caller as the same exceptions
 from __future__ import annotations
 
 import contextlib
-import gc
 import heapq
 import math
 import multiprocessing as mp
 import os
 import signal
-import sys
 import time
-from collections import deque
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from typing import Any, Final
@@ -42,6 +39,7 @@ import numpy as np
 
 from engine.outputs.host_outputs import HostOutputs
 from engine.outputs.sinks import EventSink
+from engine.realtime.clock import LATE_S, Lateness, enter_realtime
 from engine.realtime.row_ring import (
     ASK_RESET,
     ASK_STOP,
@@ -57,7 +55,6 @@ from engine.realtime.row_ring import (
     STAT_XRUNS,
     RowRing,
 )
-from engine.sessions.performance import SWITCH_INTERVAL_S
 
 #: how far ahead of their time the server hands events to this process (s)
 LEAD_S: Final = 0.03
@@ -290,7 +287,6 @@ def _rebuild(reply: tuple[Any, ...]) -> Exception:
 # ------------------------------------------------------------------------------- the child
 def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
-    sys.setswitchinterval(SWITCH_INTERVAL_S)  # the audio callback must get the GIL within its period
     try:
         outputs = HostOutputs(**spec)
     except BaseException as exc:
@@ -301,8 +297,7 @@ def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
     try:
         if outputs.synth is not None:
             _warm_up(outputs.synth)
-        gc.collect()
-        gc.freeze()  # what is left is never collected: no long collection while audio plays
+        enter_realtime()  # the audio callback must get the GIL within its period; no long collections
         conn.send(("ready", outputs.names, outputs.port.name if outputs.port is not None else None))
         _ChildClock(outputs, ring, conn).run()
     except BaseException as exc:
@@ -351,8 +346,6 @@ class _ChildClock:
     """The child's loop: read the ring, hand synth events on at once, send MIDI messages at
     their time, count lateness (see the module docstring)."""
 
-    LATE_S: Final = 0.005
-
     def __init__(self, outputs: HostOutputs, ring: RowRing, conn: Connection) -> None:
         self.outputs = outputs
         self.ring = ring
@@ -360,9 +353,8 @@ class _ChildClock:
         self.sinks: dict[int, EventSink] = {}  # target -> sink
         self.pending: list[tuple[float, int, EventSink, int, int, int, int, float]] = []
         self.seq = 0
-        self.handled = self.late = self.errors = self.composed_late = 0
-        self.worst_s = 0.0
-        self.late_log: deque[tuple[float, float]] = deque(maxlen=LATE_LOG)  # (due, sent) perf_counter
+        self.errors = self.composed_late = 0
+        self.timing = Lateness(LATE_S, log=LATE_LOG)  # late_log: (due, sent), perf_counter
         parent = mp.parent_process()
         self.parent_sentinel = parent.sentinel if parent is not None else None
 
@@ -406,7 +398,7 @@ class _ChildClock:
             else:
                 self.conn.send(("started",))
         elif command[0] == "late":
-            self.conn.send(("late", list(self.late_log)))
+            self.conn.send(("late", list(self.timing.late_log)))
 
     def _take(self, rows: list[list[float]]) -> None:
         for t, target_f, kind_f, ch, a, b, q, _ in rows:
@@ -445,25 +437,19 @@ class _ChildClock:
         except Exception:  # a device refusing one message must not stop the others: counted
             self.errors += 1
             return
-        if q - t > self.LATE_S:  # composed after its time: late, but not this process's doing
+        if q - t > LATE_S:  # composed after its time: late, but not this process's doing
             self.composed_late += 1
-        lateness_s = now - max(t, q)
-        self.handled += 1
-        if lateness_s > self.LATE_S:
-            self.late += 1
-            self.late_log.append((t, now))
-        if lateness_s > self.worst_s:
-            self.worst_s = lateness_s
+        self.timing.add(t, q, now)
 
     def _publish(self) -> None:
         """The counters into the ring's header, for the server to read."""
         h = self.ring.header
         if h[ASK_RESET]:
             h[ASK_RESET] = 0
-            self.worst_s = 0.0
-        h[STAT_HANDLED], h[STAT_LATE], h[STAT_ERRORS] = self.handled, self.late, self.errors
+            self.timing.worst_s = 0.0
+        h[STAT_HANDLED], h[STAT_LATE], h[STAT_ERRORS] = self.timing.events, self.timing.late, self.errors
         h[STAT_COMPOSED_LATE] = self.composed_late
-        h[STAT_WORST_NS] = int(self.worst_s * 1e9)
+        h[STAT_WORST_NS] = int(self.timing.worst_s * 1e9)
         h[STAT_CPU_NS] = time.process_time_ns()
         if self.outputs.synth is not None:
             h[STAT_VOICES] = self.outputs.synth.active_voices

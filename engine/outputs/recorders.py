@@ -19,7 +19,7 @@ import mido
 import numpy as np
 
 from engine.music.tempo_map import TempoMap
-from engine.realtime.event_queue import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM
+from engine.realtime.kinds import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM
 
 TICKS_PER_BEAT: Final = 480
 

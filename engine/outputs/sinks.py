@@ -6,36 +6,15 @@ and ``close()``. Sinks are called from the engine's clock thread, in time order.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Protocol
 
-from engine.realtime.event_queue import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM, midi_bytes
+from engine.outputs.gm import DRUM_CHANNEL, gain_db, midi_bytes, program_voice
+from engine.realtime.kinds import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM
 
 
 class EventSink(Protocol):
     def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None: ...
-
-
-DRUM_CHANNEL: Final = 9
-
-
-def instrument_for_program(program: int, channel: int) -> str:
-    """The built-in synth voice closest to a General MIDI program (channel 10 is drums)."""
-    if channel == DRUM_CHANNEL:
-        return "drums"
-    if 32 <= program <= 39:
-        return "bass"
-    if 24 <= program <= 31 or 45 <= program <= 47 or 104 <= program <= 111:
-        return "pluck"  # guitars, pizzicato/harp/timpani, ethnic plucked
-    if 40 <= program <= 44 or 48 <= program <= 55 or 88 <= program <= 95 or 16 <= program <= 23:
-        return "pad"  # strings, ensembles, choirs, pads, organs
-    return "piano"
-
-
-def gain_db_for_volume(volume: int) -> float:
-    """The gain of a CC 7 value (100 = 0 dB, 40·log10 law); -60 dB for 0."""
-    return -60.0 if volume <= 0 else max(-60.0, 40.0 * math.log10(volume / 100.0))
 
 
 class MidiPortSink:
@@ -53,6 +32,9 @@ class MidiPortSink:
 
 class SynthSink:
     """Feeds the built-in synth: notes with sample-accurate frames, programs and volumes.
+
+    A program change picks the voice by the General MIDI table (or the voice its row names:
+    see :func:`engine.outputs.gm.voice_code`), CC 7 the channel gain (:func:`engine.outputs.gm.gain_db`).
 
     Args:
         synth: an :class:`engine.synth.polysynth.Synth`.
@@ -89,10 +71,10 @@ class SynthSink:
             synth.note_off(self.frame_of(time_s), ch, a)  # type: ignore[attr-defined]
             self._sounding.discard((ch, a))
         elif kind == PROGRAM:
-            self._instrument[channel] = instrument_for_program(a, channel)
+            self._instrument[channel] = program_voice(a, channel, b)
             synth.set_channel(ch, self._instrument[channel], self._gain_db[channel])  # type: ignore[attr-defined]
         elif kind == CONTROL and a == 7:
-            self._gain_db[channel] = gain_db_for_volume(b)
+            self._gain_db[channel] = gain_db(b)
             synth.set_channel(ch, self._instrument[channel], self._gain_db[channel])  # type: ignore[attr-defined]
         elif kind == CONTROL and a in (120, 123):
             frame = self.frame_of(time_s)

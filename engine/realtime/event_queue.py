@@ -28,17 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-import numba
 import numpy as np
 
-# Event kinds; their order is the tie-break at equal times.
-NOTE_OFF: Final = 0
-CLOCK: Final = 1  # MIDI timing clock (0xF8)
-CONTROL: Final = 2  # a = controller, b = value
-PROGRAM: Final = 3  # a = program
-BEAT: Final = 4  # a = beat in bar, b = bar index (for listeners; not MIDI)
-NOTE_ON: Final = 5  # a = pitch, b = velocity
-KIND_NAMES: Final = ("note_off", "clock", "control", "program", "beat", "note_on")
+from engine.realtime.jit import njit
+from engine.realtime.kinds import KIND_NAMES, NOTE_OFF, NOTE_ON
 
 _CHANNELS: Final = 16
 
@@ -63,7 +56,7 @@ class DueEvents:
         return list(zip(t, k, ch, self.a.tolist(), self.b.tolist(), strict=True))
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _insert(
     time_s: np.ndarray,
     kind: np.ndarray,
@@ -110,7 +103,7 @@ def _insert(
     cols_i[lo, 4] = cuttable
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _pop_due(
     time_s: np.ndarray,
     kind: np.ndarray,
@@ -166,7 +159,7 @@ def _pop_due(
     return i, w
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _cut(
     time_s: np.ndarray,
     kind: np.ndarray,
@@ -425,18 +418,3 @@ class EventQueue:
             (float(self._time[i]), KIND_NAMES[int(self._kind[i])], *map(int, self._ints[i, :3]))  # type: ignore[misc]
             for i in range(n)
         ]
-
-
-def midi_bytes(kind: int, channel: int, a: int, b: int) -> bytes | None:
-    """The MIDI message of an event; None for BEAT (not MIDI)."""
-    if kind == NOTE_ON:
-        return bytes((0x90 | channel, a, b))
-    if kind == NOTE_OFF:
-        return bytes((0x80 | channel, a, 0))
-    if kind == CONTROL:
-        return bytes((0xB0 | channel, a, b))
-    if kind == PROGRAM:
-        return bytes((0xC0 | channel, a))
-    if kind == CLOCK:
-        return b"\xf8"
-    return None

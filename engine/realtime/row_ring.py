@@ -22,10 +22,10 @@ import math
 from multiprocessing import shared_memory
 from typing import Final
 
-import numba
 import numpy as np
 
-from engine.synth.kernels import _ACQUIRE, _RELEASE
+from engine.realtime.atomics import acquire_fence, release_fence
+from engine.realtime.jit import njit
 
 ROW_WIDTH: Final = 8  # time_s, target, kind, channel, a, b, queued_s, (spare)
 HEADER_SLOTS: Final = 16
@@ -42,14 +42,14 @@ MIN_CAPACITY: Final = 16
 MAX_CAPACITY: Final = 1 << 22
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _push(
     rows: np.ndarray, idx: np.ndarray, t: float, target: int, kind: int, ch: int, a: int, b: int, q: float
 ) -> bool:  # pragma: no cover - numba
     cap = rows.shape[0]
     w = idx[WRITE]
     rd = idx[READ]
-    _ACQUIRE()
+    acquire_fence()
     if w - rd >= cap:
         idx[DROPPED] += 1
         return False
@@ -61,21 +61,21 @@ def _push(
     r[4] = a
     r[5] = b
     r[6] = q
-    _RELEASE()
+    release_fence()
     idx[WRITE] = w + 1
     return True
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _pop(rows: np.ndarray, idx: np.ndarray, out: np.ndarray) -> int:  # pragma: no cover - numba
     cap = rows.shape[0]
     r = idx[READ]
     w = idx[WRITE]
-    _ACQUIRE()
+    acquire_fence()
     n = min(w - r, out.shape[0])
     for i in range(n):
         out[i, :] = rows[(r + i) % cap]
-    _RELEASE()
+    release_fence()
     idx[READ] = r + n
     return n
 

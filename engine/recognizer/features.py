@@ -36,7 +36,8 @@ from typing import Final
 
 import numpy as np
 
-from engine.recognizer.music_features import DEFAULT_WINDOW, estimate_key, mode_score, window_sum
+from engine.music.keys import estimate_key, mode_score
+from engine.recognizer.music_features import DEFAULT_WINDOW, window_sum
 from engine.tokens import vocab as V
 from engine.tokens.midi_file import DEFAULT_TEMPO_US
 

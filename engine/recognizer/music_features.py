@@ -24,8 +24,7 @@ with tempo and note density, loudness and staccato articulation, while valence g
 major vs minor mode and with higher register. EMOPIA (Hung et al., ISMIR 2021) reports the same
 for symbolic piano: note density, length and velocity separate arousal, key mode separates
 valence. Tempo itself is not in the token vocabulary (the engine sets it), so density per beat
-stands in for it. Key profiles: Krumhansl & Kessler (1982), as used by the Krumhansl–Schmuckler
-key-finding algorithm.
+stands in for it. Key profiles: Krumhansl & Kessler (1982), see :mod:`engine.music.keys`.
 
 The regressor is a ridge regression (closed form, intercept not penalized) on standardized
 features, fitted separately for valence and arousal on labelled bars; predictions are clipped
@@ -41,6 +40,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from engine.music.keys import mode_score
 from engine.tokens import vocab as V
 
 FEATURE_NAMES: Final = (
@@ -56,57 +56,6 @@ FEATURE_NAMES: Final = (
 NUM_FEATURES: Final = len(FEATURE_NAMES)
 TARGET_NAMES: Final = ("valence", "arousal")
 DEFAULT_WINDOW: Final = 2  # bars on each side of the centre bar
-
-#: Krumhansl & Kessler (1982) probe-tone profiles, tonic first (C major / C minor).
-KK_MAJOR: Final = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
-KK_MINOR: Final = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
-
-
-def _standardized_profiles() -> np.ndarray:
-    """float64[24, 12]: the 12 major then 12 minor key profiles, each z-scored."""
-    rows = [np.roll(np.asarray(p, dtype=np.float64), k) for p in (KK_MAJOR, KK_MINOR) for k in range(12)]
-    profiles = np.stack(rows)
-    profiles -= profiles.mean(axis=1, keepdims=True)
-    profiles /= profiles.std(axis=1, keepdims=True)
-    return profiles
-
-
-_PROFILES: Final = _standardized_profiles()
-
-
-def mode_score(histograms: np.ndarray) -> np.ndarray:
-    """Major-vs-minor score of pitch-class histograms (Krumhansl–Kessler).
-
-    Args:
-        histograms: float[..., 12], weight per pitch class (C first), e.g. summed durations.
-
-    Returns:
-        float64[...]: max correlation over the 12 major keys minus max over the 12 minor keys,
-        in [-2, 2]; 0 where a histogram is flat or empty (no key information).
-    """
-    h = np.asarray(histograms, dtype=np.float64)
-    centred = h - h.mean(axis=-1, keepdims=True)
-    std = centred.std(axis=-1, keepdims=True)
-    flat = std[..., 0] < 1e-12
-    z = centred / np.where(std < 1e-12, 1.0, std)
-    corr = z @ _PROFILES.T / 12.0  # [..., 24] Pearson correlations
-    score = corr[..., :12].max(axis=-1) - corr[..., 12:].max(axis=-1)
-    return np.where(flat, 0.0, score)
-
-
-def estimate_key(histogram: np.ndarray) -> tuple[int, str]:
-    """The best-correlating Krumhansl–Kessler key of a pitch-class histogram (C first).
-
-    Returns:
-        (tonic pitch class 0..11, "major" or "minor"); (0, "major") for a flat histogram.
-    """
-    h = np.asarray(histogram, dtype=np.float64).reshape(12)
-    centred = h - h.mean()
-    std = centred.std()
-    if std < 1e-12:
-        return 0, "major"
-    k = int(np.argmax(_PROFILES @ (centred / std)))
-    return k % 12, ("major", "minor")[k // 12]
 
 
 def window_sum(values: np.ndarray, window: int) -> np.ndarray:

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from engine.music.config import SYNC_POINTS
+from engine.checks import MAX_NAME_CHARS, check_choice, check_int, check_real, check_text, check_unit
+from engine.music.config import MAX_SEEK_PER_S, SYNC_POINTS
 from engine.server.osc_codec import OscArg, OscDecodeError, OscMessage, decode_packet, encode_message
 
 PROTOCOL_VERSION: Final = 1
 OSC_PREFIX: Final = "/affetto/"
 MAX_JSON_BYTES: Final = 64 * 1024
-MAX_NAME_CHARS: Final = 64
 MAX_TEXT_CHARS: Final = 10_000
 MAX_THEME_NOTES: Final = 64
 MAX_OUTPUTS: Final = 8
@@ -32,21 +33,6 @@ ERROR_CODES: Final = (
     "unauthorized",
     "unsupported",
     "busy",
-)
-OPS: Final = (
-    "hello",
-    "emotion",
-    "state",
-    "param",
-    "stinger",
-    "leitmotif",
-    "transport",
-    "subscribe",
-    "unsubscribe",
-    "session",
-    "output",
-    "text",
-    "status",
 )
 TRANSPORT_ACTIONS: Final = ("start", "stop", "tempo", "seed", "sync")
 
@@ -85,27 +71,16 @@ def _bad(op: str, message: str, rid: Any = None) -> ProtocolError:
     return ProtocolError("bad_argument", message, op, rid)
 
 
+def _checked(op: str, rid: Any, check: Callable[[], Any]) -> Any:
+    """``check()``, its TypeError/ValueError (see :mod:`engine.checks`) as a bad_argument."""
+    try:
+        return check()
+    except (TypeError, ValueError) as exc:
+        raise _bad(op, str(exc), rid) from None
+
+
 def _number(op: str, name: str, value: object, low: float, high: float, rid: Any = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _bad(op, f"{name} must be a number in [{low:g}, {high:g}], got {_show(value)}", rid)
-    v = float(value)
-    if not math.isfinite(v) or not low <= v <= high:
-        raise _bad(op, f"{name} must be a finite number in [{low:g}, {high:g}], got {_show(value)}", rid)
-    return v
-
-
-def _name(op: str, key: str, value: object, rid: Any = None, limit: int = MAX_NAME_CHARS) -> str:
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise _bad(
-            op, f"{key} must be a non-empty string of at most {limit} characters, got {_show(value)}", rid
-        )
-    return value
-
-
-def _sync(op: str, value: object, rid: Any = None) -> str:
-    if value not in SYNC_POINTS:
-        raise _bad(op, f"sync must be one of {', '.join(SYNC_POINTS)}, got {_show(value)}", rid)
-    return str(value)
+    return float(_checked(op, rid, lambda: check_real(name, value, low, high)))
 
 
 def _show(value: object) -> str:
@@ -113,56 +88,46 @@ def _show(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-# ---------------------------------------------------------------------------- op schemas
-def _check(op: str, raw: dict[str, Any], rid: Any) -> dict[str, Any]:
-    """Validate the fields of one op (already unpacked from JSON or OSC)."""
-    allowed = _FIELDS[op]
-    extra = sorted(set(raw) - set(allowed))
-    if extra:
-        raise _bad(op, f"unknown field(s) {extra} for {op}; allowed: {sorted(allowed)}", rid)
-    missing = sorted(k for k, required in allowed.items() if required and k not in raw)
-    if missing:
-        raise _bad(op, f"{op} needs {', '.join(missing)}", rid)
-    args: dict[str, Any] = {}
-    for key, value in raw.items():
-        if value is None and not allowed[key]:
-            continue  # an optional field given as null: absent
-        if key in ("valence", "arousal", "tension"):
-            args[key] = _number(op, key, value, -1.0, 1.0, rid)
-        elif key == "seek_per_s":
-            args[key] = _number(op, key, value, 1e-6, 100.0, rid)
-        elif key == "sync":
-            args[key] = _sync(op, value, rid)
-        elif key == "value" and op == "param":
-            args[key] = _number(op, key, value, -1e9, 1e9, rid)
-        elif key == "text":
-            args[key] = _name(op, key, value, rid, MAX_TEXT_CHARS)
-        elif key == "token":
-            args[key] = _name(op, key, value, rid, 256)
-        elif key in ("name", "session"):
-            args[key] = _name(op, key, value, rid)
-        elif key == "action":
-            if value not in TRANSPORT_ACTIONS:
-                raise _bad(
-                    op, f"action must be one of {', '.join(TRANSPORT_ACTIONS)}, got {_show(value)}", rid
-                )
-            args[key] = value
-        elif key == "value":  # transport's value, checked with its action below
-            args[key] = value
-        elif key == "port":
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-                raise _bad(op, f"port must be an integer in 1..65535, got {_show(value)}", rid)
-            args[key] = value
-        elif key == "notes":
-            args[key] = _notes(op, value, rid)
-        elif key == "outputs":
-            args[key] = _outputs(op, value, rid)
-    if op == "transport":
-        args["value"] = _transport_value(args["action"], args.get("value"), rid)
-    return args
+#: a field's check: (op, field, value, request id) -> the checked value (raises ProtocolError)
+FieldCheck = Callable[[str, str, object, Any], Any]
 
 
-def _notes(op: str, value: object, rid: Any) -> list[tuple[float, int, float, int]]:
+def _unit(op: str, key: str, value: object, rid: Any) -> float:
+    return float(_checked(op, rid, lambda: check_unit(key, value)))
+
+
+def _seek(op: str, key: str, value: object, rid: Any) -> float:
+    return float(_checked(op, rid, lambda: check_real(key, value, 0.0, MAX_SEEK_PER_S, low_open=True)))
+
+
+def _sync(op: str, key: str, value: object, rid: Any) -> str:
+    return str(_checked(op, rid, lambda: check_choice(key, value, SYNC_POINTS)))
+
+
+def _text(max_chars: int) -> FieldCheck:
+    def check(op: str, key: str, value: object, rid: Any) -> str:
+        return str(_checked(op, rid, lambda: check_text(key, value, max_chars)))
+
+    return check
+
+
+def _param_value(op: str, key: str, value: object, rid: Any) -> float:
+    return _number(op, key, value, -1e9, 1e9, rid)
+
+
+def _action(op: str, key: str, value: object, rid: Any) -> str:
+    return str(_checked(op, rid, lambda: check_choice(key, value, TRANSPORT_ACTIONS)))
+
+
+def _as_given(op: str, key: str, value: object, rid: Any) -> object:
+    return value  # checked with the rest of the op (see OpSpec.finish)
+
+
+def _port(op: str, key: str, value: object, rid: Any) -> int:
+    return int(_checked(op, rid, lambda: check_int(key, value, 1, 65535)))
+
+
+def _notes(op: str, key: str, value: object, rid: Any) -> list[tuple[float, int, float, int]]:
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_THEME_NOTES:
         raise _bad(
             op,
@@ -185,52 +150,110 @@ def _notes(op: str, value: object, rid: Any) -> list[tuple[float, int, float, in
     return out
 
 
-def _outputs(op: str, value: object, rid: Any) -> list[str]:
+def _outputs(op: str, key: str, value: object, rid: Any) -> list[str]:
     if not isinstance(value, list) or len(value) > MAX_OUTPUTS:
         raise _bad(op, f'outputs must be a list of at most {MAX_OUTPUTS} output names, e.g. ["audio"]', rid)
-    return [_name(op, f"output {i}", v, rid) for i, v in enumerate(value)]
+    name = _text(MAX_NAME_CHARS)
+    return [name(op, f"output {i}", v, rid) for i, v in enumerate(value)]
 
 
-def _transport_value(action: str, value: object, rid: Any) -> Any:
-    op = "transport"
+def _transport_value(args: dict[str, Any], rid: Any) -> dict[str, Any]:
+    op, action, value = "transport", args["action"], args.get("value")
     if action in ("start", "stop"):
         if value is not None:
             raise _bad(op, f"transport {action} takes no value, got {_show(value)}", rid)
-        return None
-    if action == "tempo":
+        args["value"] = None
+    elif action == "tempo":
         if value is None:
             raise _bad(op, "transport tempo needs a value: BPM in [20, 400], or 0 to follow arousal", rid)
         v = _number(op, "tempo value", value, 0.0, 400.0, rid)
         if 0 < v < 20:
             raise _bad(op, f"tempo must be 0 (follow arousal) or in [20, 400] BPM, got {_show(value)}", rid)
-        return v
-    if action == "seed":
+        args["value"] = v
+    elif action == "seed":
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
+            or not math.isfinite(value)
             or value != int(value)
             or not 0 <= value < 2**63
         ):
             raise _bad(op, f"seed must be an integer in 0..2**63-1, got {_show(value)}", rid)
-        return int(value)
-    return _sync(op, value, rid)  # sync
+        args["value"] = int(value)
+    else:  # sync
+        args["value"] = _sync(op, "sync", value, rid)
+    return args
 
 
-_FIELDS: Final[dict[str, dict[str, bool]]] = {  # op -> field -> required
-    "hello": {"session": False, "token": False},
-    "emotion": {"valence": True, "arousal": True, "tension": False, "sync": False, "seek_per_s": False},
-    "state": {"name": True, "sync": False},
-    "param": {"name": True, "value": True},
-    "stinger": {"name": True},
-    "leitmotif": {"name": True, "notes": False, "sync": False},
-    "transport": {"action": True, "value": False},
-    "subscribe": {"port": False},
-    "unsubscribe": {},
-    "session": {"name": True},
-    "output": {"outputs": True},
-    "text": {"text": True},
-    "status": {},
+# ------------------------------------------------------------------------------ the op table
+@dataclass(frozen=True)
+class OpSpec:
+    """One operation of the protocol: its fields and how OSC carries them.
+
+    Attributes:
+        fields: field name -> (its check, whether it is required).
+        osc_args: the fields in OSC argument order (trailing ones may be left out).
+        osc_list: OSC carries one list field as all its arguments (``/affetto/output a b``).
+        finish: checks across fields, after each field's own (returns the args).
+    """
+
+    fields: dict[str, tuple[FieldCheck, bool]]
+    osc_args: tuple[str, ...] = ()
+    osc_list: str | None = None
+    finish: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+
+
+_NAME: Final = _text(MAX_NAME_CHARS)
+_SYNC: Final = (_sync, False)
+#: every operation of the protocol (bindings/PROTOCOL.md); adding one is an entry here, its
+#: handling (engine.sessions.ops for music, engine.server.transports for connection ops) and
+#: the clients' method
+OP_TABLE: Final[dict[str, OpSpec]] = {
+    "hello": OpSpec({"session": (_NAME, False), "token": (_text(256), False)}, ("token",)),
+    "emotion": OpSpec(
+        {
+            "valence": (_unit, True),
+            "arousal": (_unit, True),
+            "tension": (_unit, False),
+            "sync": _SYNC,
+            "seek_per_s": (_seek, False),
+        },
+        ("valence", "arousal", "tension", "sync"),
+    ),
+    "state": OpSpec({"name": (_NAME, True), "sync": _SYNC}, ("name", "sync")),
+    "param": OpSpec({"name": (_NAME, True), "value": (_param_value, True)}, ("name", "value")),
+    "stinger": OpSpec({"name": (_NAME, True)}, ("name",)),
+    "leitmotif": OpSpec({"name": (_NAME, True), "notes": (_notes, False), "sync": _SYNC}, ("name", "sync")),
+    "transport": OpSpec(
+        {"action": (_action, True), "value": (_as_given, False)}, ("action", "value"), finish=_transport_value
+    ),
+    "subscribe": OpSpec({"port": (_port, False)}, ("port",)),
+    "unsubscribe": OpSpec({}),
+    "session": OpSpec({"name": (_NAME, True)}, ("name",)),
+    "output": OpSpec({"outputs": (_outputs, True)}, osc_list="outputs"),
+    "text": OpSpec({"text": (_text(MAX_TEXT_CHARS), True)}, ("text",)),
+    "status": OpSpec({}),
 }
+OPS: Final = tuple(OP_TABLE)
+
+
+def _check(op: str, raw: dict[str, Any], rid: Any) -> dict[str, Any]:
+    """Validate the fields of one op (already unpacked from JSON or OSC)."""
+    spec = OP_TABLE[op]
+    allowed = spec.fields
+    extra = sorted(set(raw) - set(allowed))
+    if extra:
+        raise _bad(op, f"unknown field(s) {extra} for {op}; allowed: {sorted(allowed)}", rid)
+    missing = sorted(k for k, (_, required) in allowed.items() if required and k not in raw)
+    if missing:
+        raise _bad(op, f"{op} needs {', '.join(missing)}", rid)
+    args: dict[str, Any] = {}
+    for key, value in raw.items():
+        check, required = allowed[key]
+        if value is None and not required:
+            continue  # an optional field given as null: absent
+        args[key] = check(op, key, value, rid)
+    return spec.finish(args, rid) if spec.finish is not None else args
 
 
 # -------------------------------------------------------------------------------- JSON in
@@ -253,7 +276,7 @@ def parse_json(data: str | bytes, *, max_bytes: int = MAX_JSON_BYTES) -> Request
     if rid is not None and (isinstance(rid, dict | list) or (isinstance(rid, str) and len(rid) > 64)):
         raise ProtocolError("bad_message", "id must be a number or a string of at most 64 characters")
     op = obj.pop("op", None)
-    if not isinstance(op, str) or op not in _FIELDS:
+    if not isinstance(op, str) or op not in OP_TABLE:
         raise ProtocolError("unknown_op", f"op must be one of {', '.join(OPS)}, got {_show(op)}", None, rid)
     return Request(op, _check(op, obj, rid), rid)
 
@@ -263,24 +286,6 @@ def _reject_constant(name: str) -> float:
 
 
 # --------------------------------------------------------------------------------- OSC in
-#: address suffix -> the op's fields in OSC argument order (the rest optional, in order)
-_OSC_ARGS: Final[dict[str, tuple[str, ...]]] = {
-    "emotion": ("valence", "arousal", "tension", "sync"),
-    "state": ("name", "sync"),
-    "param": ("name", "value"),
-    "stinger": ("name",),
-    "leitmotif": ("name", "sync"),
-    "transport": ("action", "value"),
-    "subscribe": ("port",),
-    "unsubscribe": (),
-    "session": ("name",),
-    "output": (),  # /affetto/output [<name s> ...]: every argument is an output name
-    "text": ("text",),
-    "status": (),
-    "hello": ("token",),
-}
-
-
 def parse_osc(message: OscMessage) -> Request:
     """One decoded OSC message → a validated request.
 
@@ -289,13 +294,14 @@ def parse_osc(message: OscMessage) -> Request:
     """
     address = message.address
     op = address[len(OSC_PREFIX) :] if address.startswith(OSC_PREFIX) else ""
-    if op not in _OSC_ARGS:
+    spec = OP_TABLE.get(op)
+    if spec is None:
         raise ProtocolError(
             "unknown_op", f"unknown OSC address {_show(address)}; see /affetto/<op> in the reference"
         )
-    names = _OSC_ARGS[op]
-    if op == "output":
-        return Request(op, _check(op, {"outputs": list(message.args)}, None))
+    if spec.osc_list is not None:
+        return Request(op, _check(op, {spec.osc_list: list(message.args)}, None))
+    names = spec.osc_args
     if len(message.args) > len(names):
         raise _bad(
             op,

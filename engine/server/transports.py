@@ -36,7 +36,8 @@ from engine.server.protocol import (
     parse_json,
     parse_osc_packet,
 )
-from engine.sessions.host import Session, SessionHost
+from engine.sessions.host import SessionHost
+from engine.sessions.session import Session
 
 UDP_RECEIVE_BUFFER_BYTES: Final = 4 << 20
 EVENT_QUEUE_LIMIT: Final = 512  # events waiting for a slow WebSocket client (oldest dropped)
@@ -344,7 +345,7 @@ class _OscProtocol(asyncio.DatagramProtocol):
         self.server.osc_datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable from a subscriber
-        self.server.host._report(f"osc: {exc}")
+        self.server.host.report(f"osc: {exc}")
 
 
 def parse_allowlist(items: Iterable[str]) -> tuple[str, ...]:

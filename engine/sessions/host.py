@@ -18,125 +18,49 @@ A change of the music lands after what was already handed over, so at most ``lea
 
 A session starts playing when it is opened and expires after ``idle_timeout_s`` without a
 request from any of its clients; expiring, stopping or closing always releases its notes.
+
+``affetto play`` and ``demo`` run one session on this same host, with local devices and a
+script of cues at beats (:class:`SessionScript`, applied by the composing thread at their beats
+as the offline render does): one real-time loop for every live use of the engine.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import heapq
 import math
 import queue as queue_mod
 import secrets
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from engine.model.composer import Composer
-from engine.music.conductor import Conductor, channel_setup, compose_ahead
-from engine.music.config import ConductorConfig
-from engine.music.leitmotif import theme_from_notes
+from engine.music.conductor import Conductor, compose_ahead
+from engine.music.keys import key_name
+from engine.music.leitmotif import Theme, theme_from_notes
 from engine.outputs.host_outputs import HostOutputs
 from engine.outputs.output_process import OutputProcess
 from engine.outputs.sinks import EventSink
-from engine.realtime.event_queue import BEAT, CONTROL, NOTE_OFF, NOTE_ON, EventQueue
+from engine.realtime.clock import LATE_S, Lateness, enter_realtime, wait_until
+from engine.realtime.event_queue import EventQueue
+from engine.realtime.kinds import BEAT
 from engine.server.protocol import ProtocolError, Request
-from engine.sessions.performance import SWITCH_INTERVAL_S
+from engine.sessions.ops import MUSIC_OPS, apply_op, check_names
 from engine.sessions.profile import DEFAULT_PROFILE, ParamMapper, Profile
-from engine.sessions.scenes import key_name
+from engine.sessions.session import NOTES, ClockTask, Session, SessionScript, Subscriber, forget
 
-Subscriber = Callable[[dict[str, Any]], None]
-Row = tuple[float, int, int, int, int]  # (time_s, kind, channel, a, b)
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
-#: the output every server has: a session's notes as ``note`` events to its own subscribers
-NOTES: Final = "notes"
 PREROLL_S: Final = 0.1
 #: the composing thread applies requests for at most this long before it tops up the music again
 APPLY_SLICE_S: Final = 0.01
 #: a session whose music runs short within this time is composed along with one that is short
 #: now (bigger batches: fewer, cheaper model runs and less per-round work)
 REFILL_S: Final = 0.1
-#: the clock thread sleeps until this long before the next due event, then yields the GIL in a
-#: loop (a timed wait alone wakes up to a few hundred microseconds late)
-SPIN_S: Final = 0.0005
-
-
-@dataclass(eq=False)  # identity: sessions are hashed by the clock thread
-class Session:
-    """One music stream and who listens to it. Fields are written by the host's threads only."""
-
-    name: str
-    seed: int
-    profile: Profile
-    mapper: ParamMapper
-    base_sinks: tuple[EventSink, ...] = ()
-    outputs: dict[str, EventSink] = field(default_factory=dict)  # server outputs it plays into (clock)
-    device_sinks: tuple[EventSink, ...] = ()  # of ``outputs``: the devices (sent ``lead_s`` early)
-    device_sends: tuple[Callable[[float, int, int, int, int, float], None], ...] = ()  # their send_queued
-    local_sinks: tuple[EventSink, ...] = ()  # ``base_sinks`` and the ``notes`` output (sent on time)
-    local: deque[tuple[float, int, int, int, int, float]] = field(default_factory=deque)  # taken early, for
-    # the local sinks and beat events at their time: (time_s, kind, channel, a, b, queued_s)
-    chosen_outputs: tuple[str, ...] = ()  # what its clients chose (the clock thread catches up)
-    conductor: Conductor | None = None
-    events: EventQueue | None = None
-    t0: float = 0.0
-    subscribers: tuple[Subscriber, ...] = ()
-    last_active: float = field(default_factory=time.monotonic)
-    default_sync: str = "immediate"
-    themes: set[str] = field(default_factory=set)
-    notices: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (time_s, event), sorted
-    late_events: int = 0
-    events_sent: int = 0
-    clients: int = 0
-    connections: int = 0  # open WebSocket connections: a session with one never idles out
-    clock_due: float = math.inf  # when the clock thread will next look at it (perf_counter)
-    closed: bool = False
-
-    def now_s(self) -> float:
-        return time.perf_counter() - self.t0
-
-    @property
-    def config(self) -> ConductorConfig:
-        return self.profile.config
-
-    @property
-    def playing(self) -> bool:
-        return self.conductor is not None and not self.conductor.closed
-
-
-@dataclass(frozen=True)
-class ClockTask:
-    """Work for the clock thread: ``release`` the notes of ``events``, or ``route`` the session
-    into ``outputs``."""
-
-    session: Session
-    what: str
-    outputs: tuple[str, ...] = ()
-    events: EventQueue | None = None
-    t0: float = 0.0  # the clock origin of ``events`` (a restart gives the session a new one)
-
-
-class NoteEvents:
-    """The ``notes`` output: each note-on and note-off of a session as a ``note`` event to its
-    subscribers (velocity 0: off), for a game that plays the music with its own synth."""
-
-    def __init__(self, host: SessionHost, session: Session) -> None:
-        self.host = host
-        self.session = session
-        self._layer = {layer.channel: layer.name for layer in session.config.layers}
-
-    def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
-        if kind not in (NOTE_ON, NOTE_OFF):
-            return
-        s = self.session
-        event = {"event": "note", "session": s.name, "channel": channel, "pitch": a,
-                 "velocity": b if kind == NOTE_ON else 0, "layer": self._layer.get(channel, "stinger"),
-                 "time_s": round(time_s, 6)}  # fmt: skip
-        self.host._publish(s, event)
+#: a script's cue is applied this long before its beat sounds (at its beat's time)
+SCRIPT_AHEAD_S: Final = 0.02
 
 
 class SessionHost:
@@ -155,6 +79,7 @@ class SessionHost:
         on_error: called with each problem the host reports (a failing output or subscriber, the
             output process gone), from the thread that met it; it must not block. The latest
             1000 are also kept in :attr:`errors`.
+        timing_samples: keep this many lateness samples in :attr:`timing` (for percentiles).
 
     Raises:
         ValueError: ``default_outputs`` names an output this host does not have.
@@ -166,11 +91,12 @@ class SessionHost:
         profile: Profile | None = None,
         *,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
-        late_threshold_s: float = 0.005,
+        late_threshold_s: float = LATE_S,
         sinks_for: Callable[[str], list[EventSink]] | None = None,
         outputs: HostOutputs | OutputProcess | None = None,
         default_outputs: tuple[str, ...] | None = None,
         on_error: Callable[[str], None] | None = None,
+        timing_samples: int = 0,
     ) -> None:
         self.composer = composer
         self.on_error = on_error
@@ -197,7 +123,9 @@ class SessionHost:
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []
         self.requests_applied = 0
-        self.max_lateness_s = 0.0  # the latest any event went out after its time (see stats)
+        #: how late the clock thread sent events, over all sessions
+        self.timing = Lateness(self.late_threshold_s, keep=timing_samples)
+        self._scripted: list[Session] = []  # sessions playing a script (composing thread)
         self._dirty: set[Session] = set()
         self._table_lock = threading.Lock()  # guards ``sessions`` (loop thread vs composing thread)
 
@@ -211,11 +139,8 @@ class SessionHost:
     def start(self) -> None:
         """Load the hot loops, then start the composing and clock threads (before any audio stream
         starts: see :meth:`_warm_up`)."""
-        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
-            sys.setswitchinterval(SWITCH_INTERVAL_S)  # the clock thread must get the GIL in time
         self._warm_up()
-        gc.collect()
-        gc.freeze()
+        enter_realtime()
         self._running = True
         self._threads = [
             threading.Thread(target=self._compose_loop, name="affetto-host-compose", daemon=True),
@@ -254,11 +179,24 @@ class SessionHost:
             self._close(session)
 
     # ----------------------------------------------------------------------- loop thread API
-    def open(self, name: str | None = None) -> Session:
+    def open(
+        self,
+        name: str | None = None,
+        *,
+        seed: int | None = None,
+        themes: tuple[Theme, ...] = (),
+        script: SessionScript | None = None,
+    ) -> Session:
         """Join the session called ``name`` (created, and playing, if new; a fresh one if None).
 
         Each ``open`` counts one client; :meth:`leave` uncounts it and closes the session
         when its last client has left.
+
+        Args:
+            name: the session's name (None: a fresh one).
+            seed: a new session's seed (None: drawn at random).
+            themes: leitmotifs a new session starts with.
+            script: cues a new session plays at their beats, and its end (see :class:`SessionScript`).
 
         Raises:
             ProtocolError: busy (no free composer stream).
@@ -273,8 +211,10 @@ class SessionHost:
             name = name or f"s-{secrets.token_hex(4)}"
             p = self.profile
             base = tuple(self.sinks_for(name))
-            seed = secrets.randbelow(2**31)
+            seed = secrets.randbelow(2**31) if seed is None else seed
             session = Session(name, seed, p, ParamMapper(p), base_sinks=base, local_sinks=base)
+            session.start_themes, session.script = tuple(themes), script
+            session.themes.update(theme.name for theme in themes)
             session.clients = 1
             session.chosen_outputs = self.default_outputs
             self.sessions[name] = session
@@ -297,29 +237,14 @@ class SessionHost:
         """
         session.last_active = time.monotonic()
         op, args, rid = request.op, request.args, request.request_id
-        cfg = session.config
-        if op == "state" and args["name"] not in cfg.states:
-            raise ProtocolError(
-                "bad_argument", f"unknown state {args['name']!r}; states: {sorted(cfg.states)}", op, rid
-            )
-        if op == "stinger" and args["name"] not in cfg.stingers:
-            raise ProtocolError(
-                "bad_argument", f"unknown stinger {args['name']!r}; stingers: {sorted(cfg.stingers)}", op, rid
-            )
-        if op == "leitmotif":
-            if "notes" in args:
-                try:
-                    theme_from_notes(args["name"], args["notes"])
-                except ValueError as exc:
-                    raise ProtocolError("bad_argument", str(exc), op, rid) from None
-                session.themes.add(args["name"])
-            elif args["name"] not in session.themes:
-                raise ProtocolError(
-                    "bad_argument",
-                    f"unknown leitmotif {args['name']!r}; register it with notes first",
-                    op,
-                    rid,
-                )
+        try:
+            check_names(session.config, op, args, session.themes)
+            if op == "leitmotif" and "notes" in args:
+                theme_from_notes(args["name"], args["notes"])
+        except ValueError as exc:
+            raise ProtocolError("bad_argument", str(exc), op, rid) from None
+        if op == "leitmotif" and "notes" in args:
+            session.themes.add(args["name"])
         if op == "param" and args["name"] not in session.profile.params:
             known = sorted(session.profile.params) or "none declared in this profile"
             raise ProtocolError(
@@ -340,7 +265,7 @@ class SessionHost:
             )
         if op == "status":
             return self.status(session, rid)
-        if op in ("emotion", "state", "stinger", "leitmotif", "transport", "param"):
+        if op in MUSIC_OPS or op in ("transport", "param"):
             self._post(session, request)
         return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
 
@@ -402,6 +327,10 @@ class SessionHost:
         session.events = events
         p = session.profile
         session.conductor = Conductor(self.composer, events, session.seed, p.config, state=p.start_state)
+        for theme in session.start_themes:
+            session.conductor.register_leitmotif(theme)
+        if session.script is not None and session not in self._scripted:
+            self._scripted.append(session)
         session.t0 = time.perf_counter() + PREROLL_S
         session.conductor.start(0.0)
         self._clock_task(ClockTask(session, "route", session.chosen_outputs))
@@ -418,27 +347,19 @@ class SessionHost:
             return
         if c is None or c.closed:
             return  # stopped: the request is dropped (answered ok: the transport says stopped)
-        if op == "emotion":
-            landed = c.set_emotion(
-                now, args["valence"], args["arousal"], args.get("tension"),
-                sync=args.get("sync", session.default_sync), seek_per_s=args.get("seek_per_s"),
-            )  # fmt: skip
-        elif op == "state":
-            landed = c.set_state(now, args["name"], sync=args.get("sync"))
-            session.mapper.rebase(session.config.states[args["name"]].emotion)  # parameters push from here
-        elif op == "param":
-            target = session.mapper.set(args["name"], args["value"])
-            t = session.profile.transition
-            landed = c.set_emotion(
-                now, target.valence, target.arousal, target.tension, sync=t.sync, seek_per_s=t.seek_per_s
-            )
-        elif op == "stinger":
-            landed = c.stinger(now, args["name"])
-        elif "notes" in args:  # leitmotif registration
+        if op == "leitmotif" and "notes" in args:  # registration
             c.register_leitmotif(theme_from_notes(args["name"], args["notes"]))
             return
-        else:
-            landed = c.leitmotif(now, args["name"], sync=args.get("sync", "bar"))
+        if op == "param":  # the profile maps the parameter to an emotion, landing as its transition says
+            target = session.mapper.set(args["name"], args["value"])
+            t = session.profile.transition
+            op = "emotion"
+            args = {"valence": target.valence, "arousal": target.arousal, "tension": target.tension}
+            args.update(sync=t.sync, seek_per_s=t.seek_per_s)
+        landed = apply_op(c, now, op, args, default_sync=session.default_sync)
+        if request.op == "state":
+            session.mapper.rebase(session.config.states[args["name"]].emotion)  # parameters push from here
+        op = request.op
         self._notice(session, c.tempo_map.seconds(landed), {"event": "transition", "op": op, "beat": landed})
 
     def _transport(self, session: Session, action: str, value: Any) -> None:
@@ -449,7 +370,7 @@ class SessionHost:
         elif action == "start" and (c is None or c.closed):
             self._start_session(session)
         elif action == "tempo" and c is not None and not c.closed:
-            c.set_tempo(session.now_s(), None if value == 0 else value)
+            apply_op(c, session.now_s(), "tempo", {"tempo_bpm": None if value == 0 else value})
         elif action == "seed":
             session.seed = int(value)
         elif action == "sync":
@@ -477,10 +398,12 @@ class SessionHost:
 
     def _run_task(self, task: ClockTask) -> None:
         if task.what == "release" and task.events is not None:
-            self._release_now(task.session, task.events, task.t0)
+            task.session.release_now(
+                task.events, task.t0, lambda name: self._shared(task.session, name), self.report
+            )
             if task.session.closed:
                 for sink in task.session.device_sinks:
-                    _forget(sink)
+                    forget(sink)
         elif not task.session.closed:
             self._route(task.session, task.outputs)
 
@@ -488,61 +411,12 @@ class SessionHost:
         others = [s for s in list(self.sessions.values()) if s is not session and not s.closed]
         return any(name in s.outputs for s in others)
 
-    def _release_now(self, session: Session, events: EventQueue, t0: float) -> None:
-        """Every sounding note of ``events`` (the session's queue, whose time 0 is ``t0``) off, at
-        the end of what was already taken from it; CC 123 on every channel of its own sinks and of
-        the outputs no other session plays into (clock thread). The local sinks first get what
-        was taken for them but not yet sent, except its note-ons (their offs are in the release)."""
-        local = session.local
-        while local:
-            t, k, ch, a, b, _ = local.popleft()
-            if k not in (NOTE_ON, BEAT):
-                self._send_rows(session, session.local_sinks, [(t, k, ch, a, b)])
-        wall = max(time.perf_counter(), t0 + events.sent_until_s)
-        now = wall - session.t0  # in the session's present clock (a restart may have moved it)
-        rows = events.all_notes_off(now).rows()
-        panic = [(now, CONTROL, ch, 123, 0) for ch in range(16)]
-        self._send_rows(session, session.base_sinks, rows + panic)
-        for name, sink in session.outputs.items():
-            self._send_rows(session, (sink,), rows if self._shared(session, name) else rows + panic)
-
     def _route(self, session: Session, names: tuple[str, ...]) -> None:
-        """Play ``session`` into the server outputs ``names`` from now (clock thread): its sounding
-        notes end on the outputs it leaves; the outputs it joins get its channel setup."""
-        if session.events is None:
-            return
-        now = session.now_s()
-        leaving = [n for n in session.outputs if n not in names]
-        if leaving:
-            end = max(now, session.events.sent_until_s)  # after what the outputs were already sent
-            offs = [(end, NOTE_OFF, ch, pitch, 0) for ch, pitch in session.events.sounding_notes()]
-            for name in leaving:
-                sink = session.outputs.pop(name)
-                self._send_rows(session, (sink,), offs)
-                _forget(sink)
-        for name in [n for n in names if n not in session.outputs]:
-            if name == NOTES:
-                session.outputs[name] = NoteEvents(self, session)
-                continue
+        def open_sink(name: str) -> EventSink:
             assert self.outputs is not None  # names were checked against output_names
-            sink = self.outputs.sink(name, lambda: session.t0)
-            start = max(now, session.events.sent_until_s)  # before its next events, as early as those
-            setup = [(start, k, ch, a, b) for k, ch, a, b in channel_setup(session.config)]
-            self._send_rows(session, (sink,), setup)
-            session.outputs[name] = sink
-        session.device_sinks = tuple(sink for n, sink in session.outputs.items() if n != NOTES)
-        session.device_sends = tuple(_send_queued(sink) for sink in session.device_sinks)
-        notes = (session.outputs[NOTES],) if NOTES in session.outputs else ()
-        session.local_sinks = (*session.base_sinks, *notes)
+            return self.outputs.sink(name, lambda: session.t0)
 
-    def _send_rows(self, session: Session, sinks: tuple[EventSink, ...], rows: list[Row]) -> None:
-        for sink in sinks:
-            for t, k, ch, a, b in rows:
-                try:
-                    sink.send(t, k, ch, a, b)
-                except Exception as err:  # a broken output must not stop the others
-                    self._report(f"{session.name}: {err}")
-                    break
+        session.route(names, open_sink, self.report)
 
     def _close(self, session: Session) -> None:
         if session.closed:
@@ -570,6 +444,8 @@ class SessionHost:
                 except queue_mod.Empty:
                     break
             try:
+                if self._scripted:
+                    self._play_scripts()
                 self._apply_batch(pending, time.perf_counter() + APPLY_SLICE_S)
                 self._compose_round()
                 if time.monotonic() - last_sweep > 1.0:
@@ -577,7 +453,7 @@ class SessionHost:
                     self._check_outputs()
                     self._expire()
             except Exception as err:  # keep serving the other sessions; report
-                self._report(f"composing: {type(err).__name__}: {err}")
+                self.report(f"composing: {type(err).__name__}: {err}")
 
     def _apply_batch(self, pending: deque[tuple[Session, Request | None]], until: float) -> None:
         """Apply queued requests in order, taking them from ``pending`` until ``until``
@@ -616,6 +492,35 @@ class SessionHost:
             return
         self._apply(session, request)
 
+    def _play_scripts(self) -> None:
+        """Apply the scripted cues that are about due, each at its beat's time; end the music of a
+        script at its end beat (its notes released, then ``finished`` set)."""
+        for session in list(self._scripted):
+            script, c = session.script, session.conductor
+            if script is None or c is None or c.closed or session.closed:
+                self._scripted.remove(session)
+                continue
+            now = session.now_s()
+            touched = False
+            while script.cues and c.tempo_map.seconds(script.cues[0].beat) <= now + SCRIPT_AHEAD_S:
+                cue = script.cues.pop(0)
+                try:
+                    beat = apply_op(c, c.tempo_map.seconds(cue.beat), cue.op, cue.args)
+                except (TypeError, ValueError) as err:
+                    script.errors.append(err)
+                    self.report(f"{session.name}: cue at beat {cue.beat:g}: {err}")
+                    continue
+                touched = True
+                if script.on_cue is not None:
+                    script.on_cue(cue, beat)
+            if touched:
+                self._wake_clock([session])
+            if script.end_beat is not None and now >= c.tempo_map.seconds(script.end_beat):
+                self._scripted.remove(session)
+                self._release(session)
+                c.stop(now)
+                script.finished.set()
+
     def _compose_round(self) -> None:
         """Batched steps while any session's lookahead is short. Once one is, every session that
         would be short within ``REFILL_S`` is stepped with it (and filled that much further), so
@@ -652,12 +557,14 @@ class SessionHost:
         """Report once that the output process has gone (the sessions then play into nothing)."""
         if self.outputs is not None and not self._outputs_lost and not self.outputs.alive:
             self._outputs_lost = True
-            self._report(
+            self.report(
                 f"the output process stopped (exit code {self.outputs.exit_code}): "
                 f"{', '.join(self.outputs.names)} no longer play"
             )
 
-    def _report(self, message: str) -> None:
+    def report(self, message: str) -> None:
+        """Record a problem (kept: the latest 1000 in :attr:`errors`) and pass it to ``on_error``;
+        from any thread, never blocks."""
         if len(self.errors) >= 1000:
             del self.errors[0]
         self.errors.append(message)
@@ -694,13 +601,10 @@ class SessionHost:
                 if s.clock_due < math.inf:
                     seq += 1
                     heapq.heappush(heap, (s.clock_due, seq, s))
-            wait = (heap[0][0] if heap else math.inf) - time.perf_counter()
-            if wait > SPIN_S:
-                with self._wake:
-                    if not self._dirty and not self._tasks:
-                        self._wake.wait(min(wait - SPIN_S, 0.05))
-            elif wait > 0:
-                time.sleep(0)
+            with self._wake:  # work queued after this check notifies only once we wait
+                busy = bool(self._dirty or self._tasks)
+            if not busy:
+                wait_until(heap[0][0] if heap else math.inf, self._wake)
 
     def _next_due(self, s: Session) -> float:
         if s.events is None or s.closed:
@@ -719,24 +623,24 @@ class SessionHost:
         devices, local = () if self._outputs_lost else session.device_sends, session.local_sinks
         for (t, k, ch, a, b), q in zip(due.rows(), due.queued_s.tolist(), strict=True):
             if k == BEAT:
-                if session.subscribers:
+                if session.subscribers or session.script is not None:
                     session.local.append((t, k, ch, a, b, q))
                 else:
-                    self._count(session, now - max(t, q))
+                    self._count(session, t, q, now)
                 continue
             for send in devices:
                 try:
                     send(t, k, ch, a, b, q)
                 except Exception as err:
-                    self._report(f"{session.name}: {err}")
+                    self.report(f"{session.name}: {err}")
             if local:
                 session.local.append((t, k, ch, a, b, q))
             else:
-                self._count(session, now - max(t, q))
+                self._count(session, t, q, now)
         pending, conductor = session.local, session.conductor
         while pending and pending[0][0] <= now:
             t, k, ch, a, b, q = pending.popleft()
-            self._count(session, now - max(t, q))
+            self._count(session, t, q, now)
             if k == BEAT:
                 self._beat(session, conductor, t, a, b)
                 continue
@@ -744,28 +648,33 @@ class SessionHost:
                 try:
                     sink.send(t, k, ch, a, b)
                 except Exception as err:
-                    self._report(f"{session.name}: {err}")
+                    self.report(f"{session.name}: {err}")
         while session.notices and session.notices[0][0] <= now:
             _, event = session.notices.pop(0)
-            self._publish(session, event)
+            session.publish(event, self.report)
 
-    def _count(self, session: Session, lateness_s: float) -> None:
-        session.events_sent += 1
-        if lateness_s > self.late_threshold_s:
-            session.late_events += 1
-        if lateness_s > self.max_lateness_s:
-            self.max_lateness_s = lateness_s
+    def _count(self, session: Session, due_s: float, queued_s: float, now_s: float) -> None:
+        session.timing.add(due_s, queued_s, now_s)
+        self.timing.add(due_s, queued_s, now_s)
 
     def _beat(
         self, session: Session, conductor: Conductor | None, time_s: float, beat: int, bar: int
     ) -> None:
-        if not session.subscribers or conductor is None:
+        if conductor is None:
+            return
+        on_bar = session.script.on_bar if session.script is not None else None
+        if on_bar is not None and beat == 0 and bar in conductor.bars:
+            try:
+                on_bar(conductor.bars[bar], time_s)
+            except Exception as err:
+                self.report(f"{session.name}: bar listener failed: {err}")
+        if not session.subscribers:
             return
         tempo = conductor.tempo_map.tempo_at(conductor.tempo_map.beat(time_s))
-        self._publish(
-            session,
+        session.publish(
             {"event": "beat", "session": session.name, "bar": bar, "beat": beat, "tempo_bpm": tempo,
              "time_s": round(time_s, 6), "downbeat": beat == 0},
+            self.report,
         )  # fmt: skip
         info = conductor.bars.get(bar) if beat == 0 else None
         if info is not None:
@@ -775,30 +684,4 @@ class SessionHost:
                 valence=e.valence, arousal=e.arousal, tension=e.tension, tempo_bpm=info.tempo_bpm
             )
             bar_event.update(key=key_name(info.key), layers=list(info.layers), time_s=round(time_s, 6))
-            self._publish(session, bar_event)
-
-    def _publish(self, session: Session, event: dict[str, Any]) -> None:
-        for subscriber in session.subscribers:
-            try:
-                subscriber(event)
-            except Exception as err:
-                self._report(f"{session.name}: subscriber failed: {err}")
-
-
-def _send_queued(sink: EventSink) -> Callable[[float, int, int, int, int, float], None]:
-    """The sink's ``send_queued(time_s, kind, channel, a, b, queued_s)`` (its ``send`` if it has
-    none: only the output process tells events composed late apart)."""
-    send_queued: Callable[[float, int, int, int, int, float], None] | None = getattr(
-        sink, "send_queued", None
-    )
-    if send_queued is not None:
-        return send_queued
-    send = sink.send
-    return lambda t, k, ch, a, b, q: send(t, k, ch, a, b)
-
-
-def _forget(sink: EventSink) -> None:
-    """Let a sink free what it holds for a session that no longer plays into it."""
-    forget = getattr(sink, "forget", None)
-    if forget is not None:
-        forget()
+            session.publish(bar_event, self.report)

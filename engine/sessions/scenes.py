@@ -6,10 +6,9 @@ import sys
 from typing import Final, TextIO
 
 from engine.music.conductor import BarInfo
+from engine.music.keys import key_name
 from engine.music.leitmotif import Theme, theme_from_notes
-from engine.sessions.performance import Cue
-
-PITCH_CLASS_NAMES: Final = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+from engine.sessions.ops import Cue
 
 #: The hero's theme: a rising fourth, a turn, a leap to the sixth (two bars of 4/4).
 HERO_THEME: Final = (
@@ -39,10 +38,6 @@ DEMO_CUES: Final = (
     Cue(124.0, "leitmotif", "hero"),  # the theme again, in minor, slow and soft (bar 32)
 )
 DEMO_END_BEAT: Final = 140.0
-
-
-def key_name(key: tuple[int, str]) -> str:
-    return f"{PITCH_CLASS_NAMES[key[0]]} {key[1]}"
 
 
 def bar_line(info: BarInfo, time_s: float) -> str:

@@ -14,11 +14,11 @@ Real-time contract (pedalboard style):
   ``process`` is not running).
 
 Rendering is block-size invariant: the same events rendered with any block sizes give
-bit-identical audio (see :mod:`engine.synth.kernels` for how).
+bit-identical audio (see :mod:`engine.synth.kernel` for how).
 
 The ring: preallocated arrays ``frame`` (int64), ``kind/channel/note/velocity`` (int32) and two
 float64 values (for :meth:`Synth.set_channel`), plus ``[read, write, dropped]`` counters (int64).
-The producer (a small compiled function, :func:`engine.synth.kernels.push_kernel`) writes an
+The producer (a small compiled function, :func:`engine.synth.kernel.push_kernel`) writes an
 event's fields, then publishes it by advancing ``write`` behind a release fence; the consumer
 reads events up to the ``write`` it saw at the start of the block (acquire fence), then hands the
 slots back by advancing ``read`` (release fence). The fences cost nothing on x86-64 and keep the
@@ -43,71 +43,31 @@ from __future__ import annotations
 
 import math
 import os
-from numbers import Integral, Real
 from typing import Final
 
 import mido
 import numpy as np
 
-from engine.synth import kernels as K
+from engine.checks import check_choice, check_int, check_real
+from engine.outputs.gm import DRUM_CHANNEL, INSTRUMENTS, MAX_GAIN_DB, MIN_GAIN_DB, gain_db, voice_for_program
+from engine.synth import layout as L
+from engine.synth.kernel import block_kernel, push_kernel
 
-INSTRUMENTS: tuple[str, ...] = ("piano", "pad", "bass", "pluck", "drums")
-N_CHANNELS: Final = K.N_CHANNELS  # channels in a block (a MIDI port's worth)
+N_CHANNELS: Final = L.N_CHANNELS  # channels in a block (a MIDI port's worth)
 MAX_CHANNELS: Final = 4096
-DRUM_CHANNEL: Final = K.DRUM_CHANNEL
 MIN_SAMPLE_RATE_HZ: Final = 8_000
 MAX_SAMPLE_RATE_HZ: Final = 192_000
 MAX_VOICES: Final = 256
 MIN_EVENT_CAPACITY: Final = 16
 MAX_EVENT_CAPACITY: Final = 1 << 22
-MIN_GAIN_DB: Final = -120.0
-MAX_GAIN_DB: Final = 24.0
 MAX_FRAME: Final = 1 << 62
 MAX_BLOCK_FRAMES: Final = 1 << 16
 RENDER_TAIL_S: Final = 3.0  # render_midi: longest tail after the last event
 RENDER_SILENCE: Final = 1e-5  # render_midi: trailing samples below this (-100 dBFS) are trimmed
 
-_DRUM_TYPE, _DRUM_HZ = K.drum_tables()
+_DRUM_TYPE, _DRUM_HZ = L.drum_tables()
 _DRUM_TYPE.setflags(write=False)  # shared by every Synth; the kernel only reads them
 _DRUM_HZ.setflags(write=False)
-
-
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
-    """``value`` as an int in ``lo..hi``.
-
-    Raises:
-        TypeError: not an integer (bool is refused).
-        ValueError: outside ``lo..hi``.
-    """
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int in {lo}..{hi}, got {type(value).__name__}")
-    number = int(value)
-    if not lo <= number <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}, got {number}")
-    return number
-
-
-def _check_real(name: str, value: object, lo: float, hi: float) -> float:
-    """``value`` as a finite float in ``[lo, hi]``.
-
-    Raises:
-        TypeError: not a real number (bool is refused).
-        ValueError: NaN, infinite or outside ``[lo, hi]``.
-    """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number in [{lo}, {hi}], got {type(value).__name__}")
-    number = float(value)
-    if not (math.isfinite(number) and lo <= number <= hi):
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {number}")
-    return number
-
-
-def _check_instrument(instrument: object) -> int:
-    if not isinstance(instrument, str):
-        raise TypeError(f"instrument must be a str, one of {INSTRUMENTS}, got {type(instrument).__name__}")
-    if instrument not in INSTRUMENTS:
-        raise ValueError(f"instrument must be one of {INSTRUMENTS}, got {instrument!r}")
-    return INSTRUMENTS.index(instrument)
 
 
 class Synth:
@@ -139,48 +99,48 @@ class Synth:
         event_capacity: int = 8192,
         channels: int = 16,
     ) -> None:
-        self._channels = _check_int("channels", channels, N_CHANNELS, MAX_CHANNELS)
+        self._channels = check_int("channels", channels, N_CHANNELS, MAX_CHANNELS)
         if self._channels % N_CHANNELS:
             raise ValueError(
                 f"channels must be a multiple of {N_CHANNELS} in {N_CHANNELS}..{MAX_CHANNELS}, got {channels}"
             )
-        self._sample_rate_hz = _check_int(
+        self._sample_rate_hz = check_int(
             "sample_rate_hz", sample_rate_hz, MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ
         )
-        self._max_voices = _check_int("max_voices", max_voices, 1, MAX_VOICES)
-        self._capacity = _check_int("event_capacity", event_capacity, MIN_EVENT_CAPACITY, MAX_EVENT_CAPACITY)
+        self._max_voices = check_int("max_voices", max_voices, 1, MAX_VOICES)
+        self._capacity = check_int("event_capacity", event_capacity, MIN_EVENT_CAPACITY, MAX_EVENT_CAPACITY)
         sr = float(self._sample_rate_hz)
         # event ring
         self._ev_frame = np.zeros(self._capacity, dtype=np.int64)
-        self._ev_data = np.zeros((self._capacity, K.ED_SIZE), dtype=np.int32)
-        self._ev_value = np.zeros((self._capacity, K.EVV_SIZE), dtype=np.float64)
-        self._ring_idx = np.zeros(K.RING_SIZE, dtype=np.int64)
+        self._ev_data = np.zeros((self._capacity, L.ED_SIZE), dtype=np.int32)
+        self._ev_value = np.zeros((self._capacity, L.EVV_SIZE), dtype=np.float64)
+        self._ring_idx = np.zeros(L.RING_SIZE, dtype=np.int64)
         self._last_frame = 0  # producer side: frame of the latest queued note event
         # channels
         self._chi = np.zeros(self._channels, dtype=np.int64)
-        self._chf = np.zeros((self._channels, K.CH_SIZE), dtype=np.float64)
+        self._chf = np.zeros((self._channels, L.CH_SIZE), dtype=np.float64)
         self._channel_setup: list[tuple[int, float, float]] = [
-            (K.DRUMS if ch % N_CHANNELS == DRUM_CHANNEL else K.PIANO, 1.0, 0.0)
+            (L.DRUMS if ch % N_CHANNELS == DRUM_CHANNEL else L.PIANO, 1.0, 0.0)
             for ch in range(self._channels)
         ]
         # voices
         n = self._max_voices
-        self._vi = np.zeros((n, K.VI_SIZE), dtype=np.int64)
-        self._vf = np.zeros((n, K.VF_SIZE), dtype=np.float64)
-        self._vu = np.zeros((n, K.VU_SIZE), dtype=np.uint64)
-        self._pz = np.zeros((n, 2, K.N_PARTIALS), dtype=np.float64)
-        self._pw = np.zeros((n, 2, K.N_PARTIALS, K.LANES), dtype=np.float32)
-        self._p8 = np.zeros((n, 2, K.N_PARTIALS), dtype=np.float64)
-        self._dl = np.zeros((n, math.ceil(sr / K.LOWEST_PLUCK_HZ) + 8), dtype=np.float32)
+        self._vi = np.zeros((n, L.VI_SIZE), dtype=np.int64)
+        self._vf = np.zeros((n, L.VF_SIZE), dtype=np.float64)
+        self._vu = np.zeros((n, L.VU_SIZE), dtype=np.uint64)
+        self._pz = np.zeros((n, 2, L.N_PARTIALS), dtype=np.float64)
+        self._pw = np.zeros((n, 2, L.N_PARTIALS, L.LANES), dtype=np.float32)
+        self._p8 = np.zeros((n, 2, L.N_PARTIALS), dtype=np.float64)
+        self._dl = np.zeros((n, math.ceil(sr / L.LOWEST_PLUCK_HZ) + 8), dtype=np.float32)
         # scratch and globals
-        self._mix = np.zeros((3, K.CHUNK_FRAMES), dtype=np.float64)  # left, right, one voice
-        self._acc = np.zeros((n, K.LANES), dtype=np.float32)
-        self._scratch = np.zeros((3, K.CHUNK_FRAMES + K.LANES), dtype=np.float32)
-        self._gi = np.zeros(K.GI_SIZE, dtype=np.int64)
-        self._gf = np.zeros(K.GF_SIZE, dtype=np.float64)
-        self._gf[K.GF_SR] = sr
-        self._gf[K.GF_LIM_REL] = math.exp(-1.0 / (0.2 * sr))
-        self._gf[K.GF_DC_K] = math.exp(-1.0 / (0.002 * sr))
+        self._mix = np.zeros((3, L.CHUNK_FRAMES), dtype=np.float64)  # left, right, one voice
+        self._acc = np.zeros((n, L.LANES), dtype=np.float32)
+        self._scratch = np.zeros((3, L.CHUNK_FRAMES + L.LANES), dtype=np.float32)
+        self._gi = np.zeros(L.GI_SIZE, dtype=np.int64)
+        self._gf = np.zeros(L.GF_SIZE, dtype=np.float64)
+        self._gf[L.GF_SR] = sr
+        self._gf[L.GF_LIM_REL] = math.exp(-1.0 / (0.2 * sr))
+        self._gf[L.GF_DC_K] = math.exp(-1.0 / (0.002 * sr))
         self._drum_type = _DRUM_TYPE
         self._drum_hz = _DRUM_HZ
         state = (
@@ -192,8 +152,8 @@ class Synth:
         self._table = np.array(
             [a.ctypes.data for a in state] + [n, self._capacity, self._dl.shape[1], self._channels], np.int64
         )
-        self._kernel = K.block_kernel()
-        self._push_kernel = K.push_kernel()
+        self._kernel = block_kernel()
+        self._push_kernel = push_kernel()
         self._table_address = self._table.ctypes.data
         self.reset()
 
@@ -216,22 +176,22 @@ class Synth:
     @property
     def frame(self) -> int:
         """The next frame :meth:`process` renders (frames since the last :meth:`reset`)."""
-        return int(self._gi[K.GI_FRAME])
+        return int(self._gi[L.GI_FRAME])
 
     @property
     def active_voices(self) -> int:
         """Voices sounding at the end of the last block (released voices count until silent)."""
-        return int(self._gi[K.GI_ACTIVE])
+        return int(self._gi[L.GI_ACTIVE])
 
     @property
     def peak_active_voices(self) -> int:
         """The most voices that sounded at once since the last :meth:`reset`."""
-        return int(self._gi[K.GI_PEAK])
+        return int(self._gi[L.GI_PEAK])
 
     @property
     def dropped_events(self) -> int:
         """Events refused because the ring was full, since the last :meth:`reset`."""
-        return int(self._ring_idx[K.RING_DROPPED])
+        return int(self._ring_idx[L.RING_DROPPED])
 
     # --- producer side ------------------------------------------------------------------------
     def _push(
@@ -255,11 +215,11 @@ class Synth:
             TypeError: an argument is not an int.
             ValueError: an argument is outside its range.
         """
-        frame = _check_int("frame", frame, 0, MAX_FRAME)
-        channel = _check_int("channel", channel, 0, self._channels - 1)
-        note = _check_int("note", note, 0, 127)
-        velocity = _check_int("velocity", velocity, 0, 127)
-        kind = K.EV_NOTE_ON if velocity > 0 else K.EV_NOTE_OFF
+        frame = check_int("frame", frame, 0, MAX_FRAME)
+        channel = check_int("channel", channel, 0, self._channels - 1)
+        note = check_int("note", note, 0, 127)
+        velocity = check_int("velocity", velocity, 0, 127)
+        kind = L.EV_NOTE_ON if velocity > 0 else L.EV_NOTE_OFF
         self._last_frame = max(self._last_frame, frame)
         self._push(frame, kind, channel, note, velocity, 0.0, 0.0)
 
@@ -275,11 +235,11 @@ class Synth:
             TypeError: an argument is not an int.
             ValueError: an argument is outside its range.
         """
-        frame = _check_int("frame", frame, 0, MAX_FRAME)
-        channel = _check_int("channel", channel, 0, self._channels - 1)
-        note = _check_int("note", note, 0, 127)
+        frame = check_int("frame", frame, 0, MAX_FRAME)
+        channel = check_int("channel", channel, 0, self._channels - 1)
+        note = check_int("note", note, 0, 127)
         self._last_frame = max(self._last_frame, frame)
-        self._push(frame, K.EV_NOTE_OFF, channel, note, 0, 0.0, 0.0)
+        self._push(frame, L.EV_NOTE_OFF, channel, note, 0, 0.0, 0.0)
 
     def all_notes_off(self, frame: int) -> None:
         """Queue the release (not a hard cut) of every sounding voice, drums included, at ``frame``.
@@ -291,9 +251,9 @@ class Synth:
             TypeError: ``frame`` is not an int.
             ValueError: ``frame`` is outside its range.
         """
-        frame = _check_int("frame", frame, 0, MAX_FRAME)
+        frame = check_int("frame", frame, 0, MAX_FRAME)
         self._last_frame = max(self._last_frame, frame)
-        self._push(frame, K.EV_ALL_OFF, 0, 0, 0, 0.0, 0.0)
+        self._push(frame, L.EV_ALL_OFF, 0, 0, 0, 0.0, 0.0)
 
     def set_channel(self, channel: int, instrument: str, gain_db: float = 0.0, pan: float = 0.0) -> None:
         """Set a channel's instrument, gain and pan for the notes queued after this call.
@@ -312,12 +272,12 @@ class Synth:
             TypeError: an argument has the wrong type.
             ValueError: an argument is outside its range or not an instrument name.
         """
-        channel = _check_int("channel", channel, 0, self._channels - 1)
-        inst = _check_instrument(instrument)
-        gain = 10.0 ** (_check_real("gain_db", gain_db, MIN_GAIN_DB, MAX_GAIN_DB) / 20.0)
-        pan = _check_real("pan", pan, -1.0, 1.0)
+        channel = check_int("channel", channel, 0, self._channels - 1)
+        inst = INSTRUMENTS.index(check_choice("instrument", instrument, INSTRUMENTS))
+        gain = 10.0 ** (check_real("gain_db", gain_db, MIN_GAIN_DB, MAX_GAIN_DB) / 20.0)
+        pan = check_real("pan", pan, -1.0, 1.0)
         self._channel_setup[channel] = (inst, gain, pan)
-        self._push(self._last_frame, K.EV_SET_CHANNEL, channel, inst, 0, gain, pan)
+        self._push(self._last_frame, L.EV_SET_CHANNEL, channel, inst, 0, gain, pan)
 
     # --- consumer side ------------------------------------------------------------------------
     def process(self, out: np.ndarray) -> None:
@@ -354,47 +314,17 @@ class Synth:
         self._dl[:] = 0.0
         self._ring_idx[:] = 0
         self._gi[:] = 0
-        self._gf[K.GF_LIM_ENV] = 0.0
+        self._gf[L.GF_LIM_ENV] = 0.0
         self._last_frame = 0
         for ch, (inst, gain, pan) in enumerate(self._channel_setup):
             self._chi[ch] = inst
-            self._chf[ch, K.CH_GAIN] = gain
-            self._chf[ch, K.CH_PAN] = pan
+            self._chf[ch, L.CH_GAIN] = gain
+            self._chf[ch, L.CH_PAN] = pan
 
 
 # ================================================================================================
 # offline rendering of MIDI files
 # ================================================================================================
-
-
-def gm_instrument(program: int, channel: int) -> str:
-    """The synth instrument for General MIDI ``program`` (0..127) on ``channel`` (9: drums).
-
-    Pianos, chromatic percussion, organs and percussive programs play ``piano``; guitars, harp,
-    pizzicato and plucked ethnic instruments ``pluck``; basses (32-39) ``bass``; drums on channel
-    9; everything sustained (strings, ensembles, choir, brass, reeds, pipes, synth leads and pads,
-    effects) ``pad``.
-
-    Raises:
-        TypeError / ValueError: ``program`` or ``channel`` outside 0..127 / 0..15.
-    """
-    program = _check_int("program", program, 0, 127)
-    channel = _check_int("channel", channel, 0, N_CHANNELS - 1)
-    if channel == DRUM_CHANNEL:
-        return "drums"
-    if program in (45, 46) or 24 <= program <= 31 or 104 <= program <= 108:
-        return "pluck"
-    if 32 <= program <= 39:
-        return "bass"
-    if program <= 23 or program in (47, 55) or 112 <= program <= 119:
-        return "piano"
-    return "pad"
-
-
-def _gain_db(volume: int, expression: int) -> float:
-    """CC7 volume and CC11 expression as dB relative to the GM default volume (100)."""
-    db = 40.0 * math.log10(max(volume, 1) / 100.0) + 40.0 * math.log10(max(expression, 1) / 127.0)
-    return min(MAX_GAIN_DB, max(MIN_GAIN_DB, db))
 
 
 def _midi_actions(
@@ -416,14 +346,14 @@ def _midi_actions(
     sounding: list[set[int]] = [set() for _ in range(N_CHANNELS)]
 
     def setup(frame: int, ch: int) -> None:
-        inst = gm_instrument(program[ch], ch)
+        inst = voice_for_program(program[ch], ch)
         actions.append(
-            (frame, K.EV_SET_CHANNEL, ch, 0, 0, inst, _gain_db(volume[ch], expression[ch]), pan[ch])
+            (frame, L.EV_SET_CHANNEL, ch, 0, 0, inst, gain_db(volume[ch], expression[ch]), pan[ch])
         )
 
     def off(frame: int, ch: int, note: int) -> None:
         sounding[ch].discard(note)
-        actions.append((frame, K.EV_NOTE_OFF, ch, note, 0, "", 0.0, 0.0))
+        actions.append((frame, L.EV_NOTE_OFF, ch, note, 0, "", 0.0, 0.0))
 
     seconds = 0.0
     for msg in mid:
@@ -435,7 +365,7 @@ def _midi_actions(
         if msg.type == "note_on" and msg.velocity > 0:
             pedal_held[ch].discard(msg.note)
             sounding[ch].add(msg.note)
-            actions.append((frame, K.EV_NOTE_ON, ch, msg.note, msg.velocity, "", 0.0, 0.0))
+            actions.append((frame, L.EV_NOTE_ON, ch, msg.note, msg.velocity, "", 0.0, 0.0))
         elif msg.type in ("note_off", "note_on"):
             if sustain[ch]:
                 pedal_held[ch].add(msg.note)
@@ -476,9 +406,10 @@ def render_midi(
 ) -> np.ndarray:
     """Render a Standard MIDI File offline with :class:`Synth`.
 
-    General MIDI program changes choose the instrument family (:func:`gm_instrument`; channel 9
-    plays drums), tempo changes are honoured (mido), CC7/CC11 set the channel gain, CC10 the pan,
-    CC64 holds note-offs. After the file's end the render goes on until every voice is silent, at
+    General MIDI program changes choose the voice (:func:`engine.outputs.gm.voice_for_program`,
+    the table every output uses; channel 9 plays drums), tempo changes are honoured (mido),
+    CC7/CC11 set the channel gain (:func:`engine.outputs.gm.gain_db`), CC10 the pan, CC64 holds
+    note-offs. After the file's end the render goes on until every voice is silent, at
     most :data:`RENDER_TAIL_S` seconds; trailing samples below -100 dBFS are trimmed.
 
     Args:
@@ -497,9 +428,9 @@ def render_midi(
         TypeError / ValueError: bad arguments, or a file mido cannot read (ValueError).
         OSError: the file cannot be opened.
     """
-    sample_rate_hz = _check_int("sample_rate_hz", sample_rate_hz, MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ)
-    block_frames = _check_int("block_frames", block_frames, 1, MAX_BLOCK_FRAMES)
-    max_voices = _check_int("max_voices", max_voices, 1, MAX_VOICES)
+    sample_rate_hz = check_int("sample_rate_hz", sample_rate_hz, MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ)
+    block_frames = check_int("block_frames", block_frames, 1, MAX_BLOCK_FRAMES)
+    max_voices = check_int("max_voices", max_voices, 1, MAX_VOICES)
     try:
         mid = mido.MidiFile(path)
         actions, end_frame = _midi_actions(mid, sample_rate_hz)
@@ -519,9 +450,9 @@ def render_midi(
         block_end = pos + block_frames
         while next_action < len(actions) and actions[next_action][0] < block_end:
             frame, kind, ch, note, velocity, inst, gain_db, pan = actions[next_action]
-            if kind == K.EV_SET_CHANNEL:
+            if kind == L.EV_SET_CHANNEL:
                 synth.set_channel(ch, inst, gain_db, pan)
-            elif kind == K.EV_NOTE_ON:
+            elif kind == L.EV_NOTE_ON:
                 synth.note_on(frame, ch, note, velocity)
             else:
                 synth.note_off(frame, ch, note)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Final
 
-import numba
 import numpy as np
 
+from engine.realtime.jit import njit
 from engine.tokens import vocab as V
 
 # State layout (int32 row).
@@ -64,7 +64,7 @@ def new_states(batch: int, *, after_bos: bool = False) -> np.ndarray:
     return states
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def advance(state: np.ndarray, token: int) -> bool:  # pragma: no cover - numba
     """Move ``state`` (int32[4], updated in place) by ``token``; False if it is not allowed."""
     phase = state[0]
@@ -113,7 +113,7 @@ def advance(state: np.ndarray, token: int) -> bool:  # pragma: no cover - numba
     return False
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def fill_masks(
     states: np.ndarray, allowed_bars: np.ndarray, allow_eos: bool, out: np.ndarray
 ) -> None:  # pragma: no cover - numba

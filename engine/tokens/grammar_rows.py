@@ -7,9 +7,9 @@ loop per stream.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from engine.realtime.jit import njit
 from engine.tokens import vocab as V
 from engine.tokens.grammar import advance, fill_masks
 
@@ -17,7 +17,7 @@ _BAR0 = V.BAR_OFFSET
 _POS0 = V.POS_OFFSET
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def fill_masks_rows(
     states: np.ndarray,
     rows: np.ndarray,
@@ -42,7 +42,7 @@ def fill_masks_rows(
     fill_masks(scratch[:n], allowed_bars, allow_eos, out[:n])
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def advance_rows(
     states: np.ndarray, rows: np.ndarray, tokens: np.ndarray, is_bar: np.ndarray
 ) -> int:  # pragma: no cover

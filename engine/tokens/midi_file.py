@@ -16,7 +16,8 @@ from typing import Final
 import mido
 import numpy as np
 
-DRUM_CHANNEL = 9
+from engine.outputs.gm import DRUM_CHANNEL
+
 #: The tempo a file without set_tempo plays at (the Standard MIDI File default), in microseconds
 #: per quarter note (120 BPM).
 DEFAULT_TEMPO_US: Final = 500_000

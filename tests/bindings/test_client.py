@@ -13,7 +13,7 @@ from affetto_client import AffettoClient, AffettoError, OscClient
 from engine.model.composer import Composer
 from engine.server.transports import AffettoServer, ServerSettings
 from engine.sessions.host import SessionHost
-from engine.sessions.profile import load_profile
+from engine.sessions.profile_file import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 

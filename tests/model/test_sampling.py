@@ -10,35 +10,35 @@ import pytest
 from engine.model.sampling import (
     BatchSampler,
     UniformBank,
+    check_temperature,
+    check_top_p,
     sample_tokens,
-    validate_temperature,
-    validate_top_p,
 )
 
 
 @pytest.mark.parametrize("bad", [0, 0.0, -1, math.nan, math.inf])
 def test_temperature_out_of_range(bad: float) -> None:
     with pytest.raises(ValueError, match="> 0"):
-        validate_temperature(bad)
+        check_temperature(bad)
 
 
 @pytest.mark.parametrize("bad", ["1.0", None, True, [1.0]])
 def test_temperature_wrong_type(bad: object) -> None:
     with pytest.raises(TypeError, match="temperature"):
-        validate_temperature(bad)
+        check_temperature(bad)
 
 
 @pytest.mark.parametrize("bad", [0, 0.0, -0.5, 1.0000001, 2, math.nan, math.inf])
 def test_top_p_out_of_range(bad: float) -> None:
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
-        validate_top_p(bad)
+        check_top_p(bad)
 
 
 def test_top_p_wrong_type() -> None:
     with pytest.raises(TypeError, match="top_p"):
-        validate_top_p("0.9")
-    assert validate_top_p(1) == 1.0
-    assert validate_top_p(np.float32(0.5)) == 0.5
+        check_top_p("0.9")
+    assert check_top_p(1) == 1.0
+    assert check_top_p(np.float32(0.5)) == 0.5
 
 
 def test_sample_tokens_validates_arguments() -> None:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from engine.model.artifact import ModelArtifact, load_artifact
-from engine.model.composer import MAX_STEER, Composer
+from engine.model.composer import Composer
+from engine.model.steering import MAX_STEER
 from engine.recognizer.emotion_recognizer import EmotionRecognizer, default_recognizer_dir
 from engine.tokens import codec
 from engine.tokens import vocab as V

@@ -1,4 +1,4 @@
-"""The conductor on the shipped model, on the virtual clock (engine.sessions.performance.render)."""
+"""The conductor on the shipped model, on the virtual clock (engine.sessions.render.render)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from engine.model.composer import Composer
 from engine.music.conductor import SCALES
 from engine.music.config import STINGER_CHANNEL, ConductorConfig
 from engine.music.leitmotif import theme_from_notes
-from engine.realtime.event_queue import NOTE_OFF, NOTE_ON
-from engine.sessions.performance import Cue, Rendered, render
+from engine.realtime.kinds import NOTE_OFF, NOTE_ON
+from engine.sessions.ops import Cue
+from engine.sessions.render import Rendered, render
 
 THEME = ((0.0, 60, 1.0, 90), (1.0, 64, 1.0, 90), (2.0, 67, 1.0, 90), (3.0, 72, 1.0, 90))  # C major arpeggio
 
@@ -218,7 +219,8 @@ def test_a_change_never_cuts_what_the_clock_already_sent(composer: Composer) -> 
     """A change computed from a stale clock reading (the composing thread was delayed) still lands
     after what the clock has sent: a beat tick or note is never sent twice."""
     from engine.music.conductor import Conductor, compose_ahead
-    from engine.realtime.event_queue import BEAT, EventQueue
+    from engine.realtime.event_queue import EventQueue
+    from engine.realtime.kinds import BEAT
 
     queue = EventQueue()
     conductor = Conductor(composer, queue, 5, state="combat")

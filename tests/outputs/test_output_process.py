@@ -26,7 +26,7 @@ from engine.outputs.audio_stream import AudioUnavailable
 from engine.outputs.midi_port import MidiPortError
 from engine.outputs.output_process import LEAD_S, OutputProcess
 from engine.outputs.sinks import CallbackSink
-from engine.realtime.event_queue import NOTE_OFF, NOTE_ON
+from engine.realtime.kinds import NOTE_OFF, NOTE_ON
 from engine.realtime.row_ring import ROW_WIDTH, RowRing
 from engine.server.protocol import Request
 from engine.sessions.host import SessionHost
@@ -163,7 +163,7 @@ def test_local_sinks_and_subscribers_get_events_at_their_time(
 ORPHAN = """
 import sys, time
 from engine.outputs.output_process import OutputProcess
-from engine.realtime.event_queue import NOTE_ON
+from engine.realtime.kinds import NOTE_ON
 if __name__ == "__main__":
     out = OutputProcess(midi_port="affetto-orphan", midi_api="jack")
     out.start()

@@ -6,7 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.realtime.event_queue import BEAT, CONTROL, NOTE_OFF, NOTE_ON, EventQueue, midi_bytes
+from engine.outputs.gm import midi_bytes
+from engine.realtime.event_queue import EventQueue
+from engine.realtime.kinds import BEAT, CONTROL, NOTE_OFF, NOTE_ON
 
 
 def kinds(rows: list[tuple[float, int, int, int, int]]) -> list[tuple[float, int, int]]:

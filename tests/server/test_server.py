@@ -322,7 +322,7 @@ def test_stop_then_start_at_once_leaves_no_note_hanging(composer: Composer) -> N
     from collections import deque
 
     from engine.outputs.sinks import CallbackSink
-    from engine.realtime.event_queue import NOTE_OFF, NOTE_ON
+    from engine.realtime.kinds import NOTE_OFF, NOTE_ON
 
     sounding: set[tuple[int, int]] = set()
 
@@ -382,7 +382,7 @@ def test_a_flood_of_requests_does_not_starve_the_music(composer: Composer) -> No
     """Requests are applied in time slices and composing runs between them: the music of a
     playing session stays ahead of its clock while it (and new sessions) are flooded."""
     from engine.outputs.sinks import CallbackSink
-    from engine.realtime.event_queue import NOTE_ON
+    from engine.realtime.kinds import NOTE_ON
 
     sent: list[tuple[float, float]] = []  # (event time, when it went out), session clock
     holder: dict[str, Any] = {}
@@ -425,7 +425,7 @@ def test_a_flood_of_requests_does_not_starve_the_music(composer: Composer) -> No
 async def test_profile_parameters_move_the_music(composer: Composer) -> None:
     from pathlib import Path
 
-    from engine.sessions.profile import load_profile
+    from engine.sessions.profile_file import load_profile
 
     root = Path(__file__).resolve().parents[2] / "examples" / "profiles"
     action = load_profile(root / "action.yaml")

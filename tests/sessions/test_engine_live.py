@@ -18,12 +18,12 @@ from jack_server import AudioCapture, JackServer, MidiCapture, measure_without_g
 
 from engine.model.composer import Composer
 from engine.music.config import ConductorConfig
+from engine.outputs.gm import midi_bytes
 from engine.outputs.midi_port import MidiPortOutput
 from engine.outputs.recorders import read_wav
 from engine.outputs.sinks import MidiPortSink
-from engine.realtime.event_queue import midi_bytes
 from engine.sessions.live_rig import LiveRig
-from engine.sessions.performance import Cue, LivePerformance
+from engine.sessions.ops import Cue
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,11 @@ def composer() -> Iterator[Composer]:
 
 
 class SentLog:
-    """Records what the engine hands to its outputs: (wall time due, MIDI bytes)."""
+    """Records what the engine hands to its outputs: (wall time due, MIDI bytes), the wall time
+    being ``t0`` (the session's beat 0, known once it has started) + the event's time."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[float, bytes]] = []
+        self._rows: list[tuple[float, bytes]] = []
         self.t0 = 0.0
         self.lock = threading.Lock()
 
@@ -43,7 +44,12 @@ class SentLog:
         data = midi_bytes(kind, channel, a, b)
         if data is not None:
             with self.lock:
-                self.rows.append((self.t0 + time_s, data))
+                self._rows.append((time_s, data))
+
+    @property
+    def rows(self) -> list[tuple[float, bytes]]:
+        with self.lock:
+            return [(self.t0 + t, data) for t, data in self._rows]
 
 
 def balance(messages: list[bytes]) -> dict[tuple[int, int], int]:
@@ -70,10 +76,10 @@ def test_notes_arrive_on_a_jack_port_complete_in_order_and_on_time(
         rig = LiveRig(composer, 5, audio=False, midi_port="affetto-engine", midi_api="jack", sinks=[log],
                       start_state="combat", config=ConductorConfig(midi_clock=True))  # fmt: skip
         with MidiCapture(jack_server, rig.port.name) as cap:
-            rig.performance.play_script(cues, end_beat=12.0)
+            rig.play_script(cues, end_beat=12.0)
             rig.start()
-            log.t0 = rig.performance.t0
-            assert rig.performance.finished.wait(20.0)
+            assert rig.finished.wait(20.0)
+            log.t0 = rig.t0
             rig.stop()
             got = cap.wait_quiet(quiet_s=0.3)
         return log, got
@@ -110,9 +116,9 @@ def test_the_synth_is_heard_through_jack_without_xruns(
                 record_wav=wav,
                 record_mid=mid,
             )
-            rig.performance.play_script([Cue(4.0, "stinger", "fanfare")], end_beat=8.0)
+            rig.play_script([Cue(4.0, "stinger", "fanfare")], end_beat=8.0)
             rig.start()
-            assert rig.performance.finished.wait(20.0)
+            assert rig.finished.wait(20.0)
             rig.stop(tail_s=0.3)
             return rig, cap.wait()
 
@@ -157,9 +163,8 @@ def test_no_stuck_notes_after_thousands_of_transitions_stops_and_restarts(
         port_name = port.name
         log = SentLog()
         for run in range(5):
-            perf = LivePerformance(
-                composer, run, [log, MidiPortSink(port)], start_state=rng.choice(["combat", "explore"])
-            )
+            perf = LiveRig(composer, run, audio=False, sinks=[log, MidiPortSink(port)],
+                           start_state=rng.choice(["combat", "explore"]))  # fmt: skip
             perf.start()
             end = time.perf_counter() + 1.2
             while time.perf_counter() < end:

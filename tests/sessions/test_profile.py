@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import engine.sessions.profile as profile_module
+import engine.sessions.profile_file as profile_module
 from engine.music.config import DEFAULT_STINGERS, ConductorConfig, Emotion
 from engine.sessions.profile import (
     CURVES,
@@ -19,13 +19,11 @@ from engine.sessions.profile import (
     Param,
     ParamMapper,
     Profile,
-    ProfileError,
     Transition,
     curve_value,
-    load_profile,
-    parse_profile,
     profile_summary,
 )
+from engine.sessions.profile_file import ProfileError, load_profile, parse_profile
 
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "examples" / "profiles"
 SHIPPED = sorted(PROFILES_DIR.glob("*.yaml"))
@@ -163,7 +161,8 @@ params:
     assert (c.humanize_ms, c.humanize_velocity, c.temperature, c.top_p) == (5.0, 7.0, 0.9, 0.8)
     melody, bass = c.layers
     assert (melody.channel, melody.program, melody.instrument, melody.gain_db) == (4, 73, "pluck", -3.0)
-    assert (bass.channel, bass.program, bass.instrument) == (2, 33, "bass")  # defaults for the layer
+    # defaults for the layer; no instrument: the program's General MIDI voice (33: a bass)
+    assert (bass.channel, bass.program, bass.instrument) == (2, 33, None)
     assert c.states["a"].seek_per_s is None and c.states["a"].sync == "beat"  # from transition
     assert c.states["b"].seek_per_s == 2.0 and c.states["b"].sync == "phrase"
     assert p.start_state == "b" and set(c.stingers) == {"ping"}

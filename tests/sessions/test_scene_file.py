@@ -1,13 +1,18 @@
-"""YAML arcs for ``affetto play --arc``: valid files load, bad ones name the file, cue and field."""
+"""YAML arcs for ``affetto play --arc``: valid files load, bad ones name the file, the line, the cue
+and the field, and what is allowed."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
+import engine.sessions.scene_file as scene_file
 from engine.cli import main
-from engine.sessions.scene_file import SceneFileError, load_scene
+from engine.sessions.ops import Cue
+from engine.sessions.scene_file import MAX_SCENE_CHARS, SceneFileError, load_scene
 
 GOOD = """
 end_beat: 64
@@ -29,28 +34,140 @@ def test_a_good_scene_loads(tmp_path: Path) -> None:
     assert scene.cues[1].arousal == 1.0 and scene.cues[1].sync == "bar"
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("cues: [", "line"),
-        ("- 1\n- 2", "expected a mapping"),
-        ("cues:\n  - {beat: 1, op: explode}", "cue 1: cue op must be one of"),
-        ("cues:\n  - {beat: 1, op: state}", "cue 1: a state cue needs a name"),
-        ("cues:\n  - {beat: 1, op: emotion, valence: high}", "cue 1: valence must be a number"),
-        ("cues:\n  - {op: state, name: x}", "'beat' and 'op' are required"),
-        ("cues:\n  - {beat: 1, op: state, name: x, colour: red}", "unknown fields ['colour']"),
-        ("cues:\n  - {beat: 1, op: emotion, sync: later}", "sync must be one of"),
-        ("end_beat: -3\ncues: []", "end_beat must be a number"),
-        ("cues: []\nextra: 1", "unknown keys ['extra']"),
-        ("cues:\n  - !!python/object/apply:os.system ['echo hi']", "not valid YAML"),
-    ],
-)
-def test_bad_scenes_say_where_and_why(tmp_path: Path, text: str, message: str) -> None:
+# Each case is an arc with its mistake on the line marked "#<" (the expected line), and a piece of
+# the expected message.
+BAD = {
+    "broken YAML": ("cues: [  #<", "not valid YAML"),
+    "not a mapping": ("- 1  #<\n- 2", "expected a mapping with keys cues, end_beat, start_state, got a list"),
+    "empty file": ("# nothing  #<", "the arc file is empty (allowed: a mapping with cues,"),
+    "unknown key": (
+        "cues: []\nextra: 1  #<",
+        "extra: unknown key 'extra' (allowed: cues, end_beat, start_state)",
+    ),
+    "cues not a list": ("cues: {beat: 1}  #<", "cues: expected a list of cues like {beat: 8,"),
+    "cue not a mapping": ("cues:\n  - 3  #<", "cues[0]: expected a mapping, like {beat: 8, op: state,"),
+    "unknown op": (
+        "cues:\n  - {beat: 1, op: explode}  #<",
+        "cues[0].op: unknown cue op 'explode' (allowed: ",
+    ),
+    "state without a name": ("cues:\n  - {beat: 1, op: state}  #<", "cues[0]: a state cue needs a name"),
+    "word for a number": (
+        "cues:\n  - {beat: 1, op: emotion, valence: high}  #<",
+        "cues[0].valence: expected a number, got 'high' (allowed: a number in [-1, 1])",
+    ),
+    "missing beat": (
+        "cues:\n  - {op: state, name: x}  #<",
+        "cues[0]: missing required key 'beat' (allowed: beat,",
+    ),
+    "unknown field": (
+        "cues:\n  - {beat: 1, op: state, name: x, colour: red}  #<",
+        "cues[0].colour: unknown key 'colour' (allowed: beat, op, name,",
+    ),
+    "bad sync": (
+        "cues:\n  - {beat: 1, op: emotion, sync: later}  #<",
+        "cues[0].sync: unknown sync point 'later' (allowed: immediate, beat, bar, phrase)",
+    ),
+    "negative end": (
+        "end_beat: -3  #<\ncues: []",
+        "end_beat: -3 is out of range (allowed: a number in (0, 1000000])",
+    ),
+    "python tag": ("cues:\n  - !!python/object/apply:os.system ['echo hi']  #<", "is not allowed"),
+    "duplicate key": ("cues: []\ncues: []  #<", "duplicate key 'cues' (first at line 1)"),
+    # the line of the bad field, not that of the file or the cue
+    "emotion out of range": (
+        "cues:\n  - {beat: 1, op: state, name: a}\n  - beat: 2\n    op: emotion\n    valence: 1.5  #<",
+        "cues[1].valence: 1.5 is out of range (allowed: a number in [-1, 1])",
+    ),
+    "negative beat": (
+        "cues:\n  - op: state\n    name: a\n    beat: -1  #<",
+        "cues[0].beat: -1 is out of range",
+    ),
+    "tempo out of range": (
+        "cues:\n  - {beat: 4, op: tempo, tempo_bpm: 500}  #<",
+        "cues[0].tempo_bpm: 500 is out of range (allowed: a number in [20, 400])",
+    ),
+    "seek of zero": (
+        "cues:\n  - {beat: 4, op: emotion, seek_per_s: 0}  #<",
+        "cues[0].seek_per_s: 0 is out of range (allowed: a number in (0, 100] or null)",
+    ),
+    "NaN beat": ("cues:\n  - {beat: .nan, op: state, name: a}  #<", "nan is not a finite number"),
+    "bool for a number": ("cues:\n  - {beat: yes, op: state, name: a}  #<", "expected a number, got True"),
+    "empty name": (
+        "cues:\n  - {beat: 1, op: stinger, name: ''}  #<",
+        "cues[0].name: expected a name, got ''",
+    ),
+    "long name": (
+        f"cues:\n  - {{beat: 1, op: stinger, name: {'x' * 65}}}  #<",
+        "cues[0].name: expected a name, got 65 characters (allowed: 1..64 characters)",
+    ),
+    "start state not a name": ("start_state: [a]  #<", "start_state: expected a state name, got a list"),
+    # no anchors or aliases: no shared nodes, no alias bombs
+    "anchor": (
+        "cues:\n  - &c {beat: 1, op: state, name: danger}  #<\n  - *c",
+        "anchors (&name) are not allowed in arc files",
+    ),
+    "alias": ("x: 1\ncues:\n  - *c  #<", "not valid YAML"),
+}
+
+
+@pytest.mark.parametrize(("text", "message"), BAD.values(), ids=BAD.keys())
+def test_bad_scenes_name_the_file_the_line_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "#<" in row)
     path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(SceneFileError, match=None) as info:
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SceneFileError) as info:
         load_scene(path)
-    assert str(path) in str(info.value) and message in str(info.value)
+    assert str(info.value).startswith(f"{path}:{line}: "), str(info.value)
+    assert message in str(info.value), str(info.value)
+
+
+def test_an_anchored_cue_is_not_shared_by_an_alias(tmp_path: Path) -> None:
+    path = tmp_path / "arc.yaml"
+    path.write_text("base: &b {beat: 1, op: state, name: a}\ncues: [*b, *b]\n")
+    with pytest.raises(SceneFileError, match=re.escape(f"{path}:1: not valid YAML (anchors (&name)")):
+        load_scene(path)
+
+
+def test_oversized_and_unreadable_files_are_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text("#" * (MAX_SCENE_CHARS + 1))
+    with pytest.raises(SceneFileError, match=re.escape(f"{big}: too large")):
+        load_scene(big)
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(SceneFileError, match=re.escape(f"{missing}: cannot read")):
+        load_scene(missing)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"start_state: caf\xe9\n")
+    with pytest.raises(SceneFileError, match=re.escape(f"{latin}: not UTF-8")):
+        load_scene(latin)
+
+
+def test_nulls_keep_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "arc.yaml"
+    path.write_text(
+        "end_beat: null\ncues:\n  - {beat: 0, op: tempo, tempo_bpm: null, sync: null}\n"
+        "  - {beat: 2, op: emotion, tension: null, seek_per_s: null}\n"
+    )
+    scene = load_scene(path)
+    assert scene.end_beat is None and scene.start_state == "explore"
+    tempo, emotion = scene.cues
+    assert tempo.tempo_bpm is None and tempo.sync is None and tempo.beat == 0.0
+    assert emotion.tension is None and emotion.seek_per_s is None and emotion.valence == 0.0
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("cues:\n")
+    assert load_scene(empty).cues == ()
+
+
+def test_every_cue_field_is_read() -> None:
+    assert list(scene_file._CUE_FIELDS) == [f.name for f in fields(Cue)]
+
+
+def test_the_module_docstring_example_is_a_valid_scene(tmp_path: Path) -> None:
+    doc = scene_file.__doc__ or ""
+    path = tmp_path / "doc.yaml"
+    path.write_text(doc.split("Example::\n", 1)[1].split("\nA cue's fields", 1)[0])
+    scene = load_scene(path)
+    assert scene.end_beat == 64.0 and [c.op for c in scene.cues] == ["state", "emotion", "stinger", "tempo"]
 
 
 def test_play_refuses_clearly_without_a_terminal_or_with_a_bad_arc(
@@ -61,14 +178,14 @@ def test_play_refuses_clearly_without_a_terminal_or_with_a_bad_arc(
     bad = tmp_path / "bad.yaml"
     bad.write_text("cues:\n  - {beat: 1, op: explode}")
     assert main(["play", "--arc", str(bad)]) == 1
-    assert "cue op must be one of" in capsys.readouterr().err
+    assert "cues[0].op: unknown cue op 'explode'" in capsys.readouterr().err
     assert main(["play", "--no-audio"]) == 1
     assert "--no-audio needs --midi-port" in capsys.readouterr().err
 
 
 def test_the_example_arc_loads_and_plays(tmp_path: Path) -> None:
     from engine.model.composer import Composer
-    from engine.sessions.performance import render
+    from engine.sessions.render import render
 
     scene = load_scene(Path(__file__).resolve().parents[2] / "examples" / "arc.yaml")
     composer = Composer(max_streams=1, intra_op_threads=1)

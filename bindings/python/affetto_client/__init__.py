@@ -25,8 +25,6 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from pythonosc.osc_message import OscMessage
-from pythonosc.udp_client import SimpleUDPClient
 from websockets.asyncio.client import ClientConnection, connect
 
 
@@ -156,13 +154,19 @@ class AffettoClient:
 
 
 class OscClient:
-    """Fire-and-forget OSC client (python-osc). One UDP socket: a session of its own on the server.
+    """Fire-and-forget OSC client (python-osc: ``pip install 'affetto[client]'``). One UDP
+    socket: a session of its own on the server.
 
     Args:
         host, port: the server's OSC address.
+
+    Raises:
+        ModuleNotFoundError: python-osc is not installed.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9000) -> None:
+        from pythonosc.udp_client import SimpleUDPClient  # the WebSocket client works without it
+
         self._udp = SimpleUDPClient(host, port)
         self._listen: socket.socket | None = None
 
@@ -195,6 +199,8 @@ class OscClient:
 
     def poll(self) -> list[tuple[str, list[Any]]]:
         """Events received since the last poll, as (address, arguments)."""
+        from pythonosc.osc_message import OscMessage
+
         out: list[tuple[str, list[Any]]] = []
         while self._listen is not None:
             try:

@@ -1,0 +1,258 @@
+"""Emotion steering of composer streams: K candidates per bar, kept by the emotion recognizer.
+
+Emotion steering (``steer`` K >= 2, after Bardo Composer's stochastic bi-objective beam search):
+:meth:`engine.model.composer.Composer.generate_bars` writes a steered stream one bar at a time.
+The stream's state (LSTM h/c, the guidance shadow, grammar state, the BAR token it holds) is
+copied into K hidden candidate slots, each with its own random numbers from
+``default_rng([seed, bar, k])``, and all candidates of all steered streams are stepped together
+until each samples the BAR that closes its bar. Each candidate is scored by
+
+    score = z(mean log-prob) - STEER_WEIGHT * z(distance)
+
+where mean log-prob is the composer's own mean log-probability of the candidate's tokens (closing
+BAR included) under the distribution actually sampled from (guidance, key bias, grammar mask,
+temperature, and the nucleus renormalised), distance is the Euclidean distance between the
+recognizer's (valence, arousal) for the bar and the stream's target, and z() standardises over
+the K candidates (so the weight is scale-free; 0 where all candidates tie). The best candidate's
+tokens are output and its state is copied back into the stream's slot. The recognizer
+(:class:`engine.recognizer.emotion_recognizer.EmotionRecognizer`) reads each candidate bar from a per-stream
+encoder state (BOS and the emitted tokens, conditioning (0, 0)) in one batched run, plus the
+music features of the stream's last ``music_window`` emitted bars and the candidate (only past
+context: the piece-level recognizer centres its window, steering cannot see the future). K <= 1
+is plain sampling (identical output). Steered streams produce whole bars only:
+:meth:`~engine.model.composer.Composer.step` refuses them.
+
+:class:`Steering` keeps what steering adds to a :class:`~engine.model.composer.Composer` (the
+recognizer, each steered stream's encoder state, the hidden candidate slots) and runs the
+candidate search on the composer's own slot tables: it copies slots with ``_copy_slots``, steps
+candidates with ``_advance`` and reads the stream's seed, bar count, target and held BAR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from engine.checks import check_int
+from engine.model.artifact import OUTPUTS
+from engine.recognizer.emotion_recognizer import (
+    BarEncoding,
+    EmotionRecognizer,
+    assemble_features,
+    note_features,
+)
+from engine.recognizer.features import bar_seconds_at
+from engine.tokens import codec
+from engine.tokens import vocab as V
+
+if TYPE_CHECKING:
+    from engine.model.composer import Composer
+
+#: Most candidates per steered bar; 0 and 1 mean no steering.
+MAX_STEER: Final = 32
+#: Weight of the (standardised) emotion distance against the (standardised) mean log-prob.
+STEER_WEIGHT: Final = 2.0
+_OUTPUT_NAMES: Final = list(OUTPUTS)
+
+
+def check_steer(value: object) -> int:
+    """``value`` as a candidate count in 0..MAX_STEER (0 and 1: no steering).
+
+    Raises:
+        TypeError: not an int.
+        ValueError: outside 0..MAX_STEER.
+    """
+    return check_int("steer", value, 0, MAX_STEER)
+
+
+@dataclass
+class _Encoder:
+    """A steered stream's recognizer-encoder state: BOS and the emitted tokens fed (cond 0, 0).
+
+    ``h``/``c`` (L, H) hold the state before the current bar's first token; ``sum_h``/``sum_c``/
+    ``count`` the top-layer sums of the current bar's tokens fed so far (BOS in bar 0);
+    ``recent`` the token arrays of the last emitted bars (note-feature context); ``tempo_bpm``
+    the tempo the stream plays at, which the recognizer's timing features hear.
+    """
+
+    h: np.ndarray
+    c: np.ndarray
+    sum_h: np.ndarray
+    sum_c: np.ndarray
+    count: int
+    recent: list[np.ndarray]
+    tempo_bpm: float
+
+
+class Steering:
+    """The steered streams of one Composer and their candidate search.
+
+    Args:
+        recognizer: the emotion recognizer candidates are scored with; None: the shipped one,
+            loaded by :meth:`load_recognizer`.
+        base: the first hidden candidate slot (the composer's ``max_streams``).
+        rows: hidden candidate slots, ``base .. base + rows - 1``.
+    """
+
+    def __init__(self, recognizer: EmotionRecognizer | None, base: int, rows: int) -> None:
+        self.recognizer = recognizer
+        self.base = base
+        self.rows = rows
+        self._encoders: dict[int, _Encoder] = {}
+
+    def load_recognizer(self) -> None:
+        """Load the shipped recognizer unless one is set (before the first steered stream opens)."""
+        if self.recognizer is None:
+            self.recognizer = EmotionRecognizer.load()
+
+    def open(self, slot: int, k: int, tempo_bpm: float) -> None:
+        """Start ``slot``'s encoder state if it is steered (``k`` > 1; see :meth:`load_recognizer`)."""
+        self._encoders.pop(slot, None)
+        if k > 1:
+            self._encoders[slot] = self._new_encoder(tempo_bpm)
+
+    def close(self, slot: int) -> None:
+        """Forget ``slot``'s encoder state."""
+        self._encoders.pop(slot, None)
+
+    def _new_encoder(self, tempo_bpm: float) -> _Encoder:
+        """A fresh encoder state that has read BOS (bar 0's first token, as the recognizer does)."""
+        assert self.recognizer is not None
+        art = self.recognizer.artifact
+        L, H = art.manifest.num_layers, art.manifest.hidden_size
+        zeros = np.zeros((L, 1, H), dtype=np.float32)
+        feed = {"token": np.full(1, V.BOS, dtype=np.int64), "cond": np.zeros((1, 2), np.float32)}
+        _, h, c = art.session.run(_OUTPUT_NAMES, {**feed, "h": zeros, "c": zeros})
+        top_h, top_c = h[-1, 0].astype(np.float64), c[-1, 0].astype(np.float64)
+        return _Encoder(h[:, 0].copy(), c[:, 0].copy(), top_h, top_c, 1, [], tempo_bpm)
+
+    def generate_bars(self, composer: Composer, ids: np.ndarray, bars: int) -> list[np.ndarray]:
+        """``bars`` steered bars for each of ``ids`` (all steered, each holding the BAR that opens
+        its next bar); see :meth:`engine.model.composer.Composer.generate_bars`."""
+        out: list[list[np.ndarray]] = [[] for _ in range(ids.size)]
+        k_of = composer._steer[ids]
+        start = 0
+        while start < ids.size:  # groups whose candidates fit in the hidden slots
+            stop, used = start, 0
+            while stop < ids.size and used + k_of[stop] <= self.rows:
+                used += int(k_of[stop])
+                stop += 1
+            group = np.arange(start, stop)
+            for _ in range(bars):
+                for k, seq in zip(group.tolist(), self._bar(composer, ids[group]), strict=True):
+                    out[k].append(seq)
+            start = stop
+        return [np.concatenate(seqs) for seqs in out]
+
+    def _bar(self, composer: Composer, ids: np.ndarray) -> list[np.ndarray]:
+        """One steered bar per stream of ``ids`` (each holds the BAR that opens it); returns the bars."""
+        rec = self.recognizer
+        assert rec is not None
+        ks = composer._steer[ids].astype(np.intp)
+        total = int(ks.sum())
+        owner = np.repeat(np.arange(ids.size), ks)
+        cand = self.base + np.arange(total)
+        src = ids[owner]
+        composer._copy_slots(src, cand)
+        first = np.concatenate([[0], np.cumsum(ks)[:-1]])
+        for j, (slot, stream) in enumerate(zip(cand.tolist(), src.tolist(), strict=True)):
+            k = j - int(first[owner[j]])
+            entropy = [composer._seeds[stream], int(composer._bars[stream]), k]
+            composer._rng.reset(
+                slot, int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
+            )
+        openers = composer._take_held(ids)
+        tokens: list[list[int]] = [[int(openers[owner[j]])] for j in range(total)]
+        logp_sum = np.zeros(total)
+        running = np.ones(total, dtype=np.bool_)
+        logp = np.empty(total)
+        closing = np.empty(total, dtype=np.int64)
+        while running.any():
+            pos = np.flatnonzero(running)
+            step_tokens, is_bar = composer._advance(cand[pos], logprob=logp[: pos.size])
+            logp_sum[pos] += logp[: pos.size]
+            for j, token, bar in zip(pos.tolist(), step_tokens.tolist(), is_bar.tolist(), strict=True):
+                if bar:
+                    closing[j] = token
+                    running[j] = False
+                else:
+                    tokens[j].append(token)
+        lengths = np.asarray([len(t) for t in tokens])
+        # sampled per candidate: its tokens after the opening BAR, plus the closing BAR
+        mean_logp = logp_sum / lengths
+        emotion, enc_state = self._recognize(ids, owner, tokens)
+        result = []
+        for i, stream in enumerate(ids.tolist()):
+            rows = np.flatnonzero(owner == i)
+            dist = np.linalg.norm(emotion[rows] - composer._target[stream], axis=1)
+            score = _zscore(mean_logp[rows]) - STEER_WEIGHT * _zscore(dist)
+            best = int(rows[int(np.argmax(score))])
+            composer._copy_slots(cand[best : best + 1], np.asarray([stream]))
+            composer._held[stream] = closing[best]
+            bar_tokens = np.asarray(tokens[best], dtype=np.int64)
+            enc = self._encoders[stream]
+            enc.h, enc.c = enc_state[0][:, best].copy(), enc_state[1][:, best].copy()
+            enc.sum_h = np.zeros_like(enc.sum_h)
+            enc.sum_c = np.zeros_like(enc.sum_c)
+            enc.count = 0
+            enc.recent = [*enc.recent, bar_tokens][-rec.music_window :] if rec.music_window else []
+            result.append(bar_tokens)
+        return result
+
+    def _recognize(
+        self, ids: np.ndarray, owner: np.ndarray, tokens: list[list[int]]
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """(valence, arousal) float64[n, 2] of each candidate bar, and the encoder (h, c) after it."""
+        rec = self.recognizer
+        assert rec is not None
+        n = len(tokens)
+        encoders = [self._encoders[int(ids[i])] for i in owner.tolist()]
+        h = np.ascontiguousarray(np.stack([e.h for e in encoders], axis=1))
+        c = np.ascontiguousarray(np.stack([e.c for e in encoders], axis=1))
+        sum_h = np.stack([e.sum_h for e in encoders])
+        sum_c = np.stack([e.sum_c for e in encoders])
+        count = np.asarray([e.count for e in encoders], dtype=np.float64)
+        lengths = np.asarray([len(t) for t in tokens])
+        padded = np.full((n, int(lengths.max())), V.PAD, dtype=np.int64)
+        for j, seq in enumerate(tokens):
+            padded[j, : len(seq)] = seq
+        final_h, final_c = h, c  # every candidate's latest state (all rows)
+        cond = np.zeros((n, 2), dtype=np.float32)
+        for t in range(padded.shape[1]):
+            live = np.flatnonzero(lengths > t)
+            feed = {
+                "token": padded[live, t],
+                "cond": cond[: live.size],
+                "h": np.ascontiguousarray(final_h[:, live]),
+                "c": np.ascontiguousarray(final_c[:, live]),
+            }
+            _, h_new, c_new = rec.artifact.session.run(_OUTPUT_NAMES, feed)
+            sum_h[live] += h_new[-1]
+            sum_c[live] += c_new[-1]
+            final_h[:, live] = h_new
+            final_c[:, live] = c_new
+        count += lengths
+        encoding = BarEncoding(
+            (sum_h / count[:, None]).astype(np.float32), (sum_c / count[:, None]).astype(np.float32)
+        )
+        rows: list[dict[str, np.ndarray]] = []
+        for j, seq in enumerate(tokens):
+            context = [*encoders[j].recent, np.asarray(seq, dtype=np.int64)]
+            notes, beats = codec.decode_tokens(np.concatenate(context))
+            secs = bar_seconds_at(beats, encoders[j].tempo_bpm)
+            blocks = note_features(rec.blocks, notes, beats, secs, window=rec.music_window)
+            rows.append({name: block[-1] for name, block in blocks.items()})
+        per_block = {name: np.stack([r[name] for r in rows]) for name in (rows[0] if rows else {})}
+        feats = assemble_features(rec.blocks, encoding, per_block)
+        return rec.predict_features(feats), (final_h, final_c)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    """``x`` standardised (0 where it does not vary)."""
+    sd = float(x.std())
+    if sd < 1e-12:
+        return np.zeros_like(x)
+    out: np.ndarray = (x - x.mean()) / sd
+    return out

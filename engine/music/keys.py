@@ -1,0 +1,89 @@
+"""Keys and modes: the Krumhansl–Kessler tonal hierarchy, key finding, key names.
+
+One table of key profiles serves the composer's key pull and tonal primers
+(:mod:`engine.model.tonal_primer`), the recognizer's mode features and leitmotif transposition.
+Key profiles: Krumhansl & Kessler (1982), as used by the Krumhansl–Schmuckler key-finding
+algorithm.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+
+from engine.checks import check_choice, check_int
+
+MODES: Final = ("major", "minor")
+#: what a profile's ``key.mode`` may say: "auto" lets the mode follow valence
+MODE_POLICIES: Final = ("auto", *MODES)
+#: the strongest pull toward the key of the moment, in nats (see :func:`engine.model.tonal_primer.key_bias`)
+MAX_KEY_STRENGTH: Final = 8.0
+PITCH_CLASS_NAMES: Final = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+#: Krumhansl–Kessler probe-tone ratings, tonic first: how strongly each pitch class belongs to
+#: a major or minor key.
+KK_PROFILES: Final = {
+    "major": (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88),
+    "minor": (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17),
+}
+
+
+def check_key(tonic_pc: object, mode: object) -> tuple[int, str]:
+    """``(tonic_pc, mode)`` if the tonic is a pitch class 0..11 and the mode major or minor.
+
+    Raises:
+        TypeError, ValueError: anything else.
+    """
+    return check_int("tonic_pc", tonic_pc, 0, 11), check_choice("mode", mode, MODES)
+
+
+def key_name(key: tuple[int, str]) -> str:
+    """``(2, "minor")`` → ``"D minor"``."""
+    return f"{PITCH_CLASS_NAMES[key[0]]} {key[1]}"
+
+
+def _standardized_profiles() -> np.ndarray:
+    """float64[24, 12]: the 12 major then 12 minor key profiles, each z-scored."""
+    rows = [np.roll(np.asarray(KK_PROFILES[m], dtype=np.float64), k) for m in MODES for k in range(12)]
+    profiles = np.stack(rows)
+    profiles -= profiles.mean(axis=1, keepdims=True)
+    profiles /= profiles.std(axis=1, keepdims=True)
+    return profiles
+
+
+_PROFILES: Final = _standardized_profiles()
+
+
+def mode_score(histograms: np.ndarray) -> np.ndarray:
+    """Major-vs-minor score of pitch-class histograms (Krumhansl–Kessler).
+
+    Args:
+        histograms: float[..., 12], weight per pitch class (C first), e.g. summed durations.
+
+    Returns:
+        float64[...]: max correlation over the 12 major keys minus max over the 12 minor keys,
+        in [-2, 2]; 0 where a histogram is flat or empty (no key information).
+    """
+    h = np.asarray(histograms, dtype=np.float64)
+    centred = h - h.mean(axis=-1, keepdims=True)
+    std = centred.std(axis=-1, keepdims=True)
+    flat = std[..., 0] < 1e-12
+    z = centred / np.where(std < 1e-12, 1.0, std)
+    corr = z @ _PROFILES.T / 12.0  # [..., 24] Pearson correlations
+    score = corr[..., :12].max(axis=-1) - corr[..., 12:].max(axis=-1)
+    return np.where(flat, 0.0, score)
+
+
+def estimate_key(histogram: np.ndarray) -> tuple[int, str]:
+    """The best-correlating Krumhansl–Kessler key of a pitch-class histogram (C first).
+
+    Returns:
+        (tonic pitch class 0..11, "major" or "minor"); (0, "major") for a flat histogram.
+    """
+    h = np.asarray(histogram, dtype=np.float64).reshape(12)
+    centred = h - h.mean()
+    std = centred.std()
+    if std < 1e-12:
+        return 0, "major"
+    k = int(np.argmax(_PROFILES @ (centred / std)))
+    return k % 12, MODES[k // 12]

@@ -1,0 +1,171 @@
+"""The offline render: a scripted session on a virtual clock (as fast as possible, sample-exact).
+
+A session is a :class:`engine.music.conductor.Conductor` writing into an
+:class:`engine.realtime.event_queue.EventQueue`; performing it means keeping the conductor a lookahead
+ahead of the playhead and handing due events to sinks (MIDI port, synth, recorders).
+
+* :func:`render` runs a scripted scene on a virtual clock, block by block: the composer fills
+  the lookahead, due events go to the synth with their exact frames, the synth renders the
+  block. The result depends only on the seed and the script, not on the block size or speed.
+* live, a session plays on the real clock on the session host (:mod:`engine.sessions.host`;
+  one session on local devices: :class:`engine.sessions.live_rig.LiveRig`), which applies
+  cues through the same op dispatcher (:mod:`engine.sessions.ops`) at the same beats, so a live
+  run of a script plays the notes its render does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.model.composer import Composer
+from engine.music.conductor import BarInfo, Conductor, compose_ahead
+from engine.music.config import STINGER_CHANNEL, ConductorConfig
+from engine.music.leitmotif import Theme
+from engine.music.tempo_map import TempoMap
+from engine.outputs.recorders import MidiRecorder
+from engine.outputs.sinks import CallbackSink, EventSink, SynthSink
+from engine.realtime.event_queue import DueEvents, EventQueue
+from engine.realtime.kinds import BEAT, KIND_NAMES
+from engine.sessions.ops import Cue, apply_op
+
+
+def track_names(config: ConductorConfig) -> dict[int, str]:
+    """MIDI track name per channel: the layers, and the stingers."""
+    names = {layer.channel: layer.name for layer in config.layers}
+    names[STINGER_CHANNEL] = "stingers"
+    return names
+
+
+@dataclass
+class Rendered:
+    """The result of :func:`render`."""
+
+    audio: np.ndarray | None
+    sample_rate_hz: int
+    recorder: MidiRecorder
+    tempo_map: TempoMap
+    bars: dict[int, BarInfo]
+    duration_s: float
+    landed: list[tuple[Cue, float]] = field(default_factory=list)
+
+
+def render(
+    composer: Composer,
+    cues: Sequence[Cue],
+    end_beat: float,
+    *,
+    seed: int,
+    config: ConductorConfig | None = None,
+    start_state: str | None = "explore",
+    themes: Sequence[Theme] = (),
+    audio: bool = True,
+    sample_rate_hz: int = 48_000,
+    block_frames: int = 512,
+    tail_s: float = 2.0,
+    on_event: Callable[[float, int, int, int, int], None] | None = None,
+    on_cue: Callable[[Cue, float], None] | None = None,
+    on_bar: Callable[[BarInfo, float], None] | None = None,
+) -> Rendered:
+    """Perform a scripted scene on a virtual clock (as fast as the machine allows).
+
+    Args:
+        composer: the composer (needs a free stream).
+        cues: inputs, each given when the playhead reaches its beat (in order of beat).
+        end_beat: the music stops at this beat (every note is released), then ``tail_s`` of
+            audio lets the voices ring out.
+        seed: the session seed.
+        config: the conductor's settings.
+        start_state: the state the music starts in.
+        themes: leitmotifs to register.
+        audio: render audio with the built-in synth (else only the MIDI recording).
+        sample_rate_hz: audio rate.
+        block_frames: the block the virtual clock advances by (the output does not depend on it).
+        tail_s: seconds rendered after the end.
+        on_event: called with every event sent (time_s, kind, channel, a, b), e.g. a timeline.
+        on_cue: called with each cue and the beat it lands on.
+        on_bar: called with each bar's :class:`BarInfo` and time as it starts sounding.
+
+    Raises:
+        ValueError: a cue is invalid (nothing is left sounding).
+    """
+    cfg = config or ConductorConfig()
+    events = EventQueue()
+    conductor = Conductor(composer, events, seed, cfg, state=start_state)
+    for theme in themes:
+        conductor.register_leitmotif(theme)
+    recorder = MidiRecorder(track_names(cfg))
+    sinks: list[EventSink] = [recorder]
+    synth = None
+    if audio:
+        from engine.synth.polysynth import Synth  # compiles numba code: only loaded when audio is wanted
+
+        synth = Synth(sample_rate_hz)
+    if synth is not None:
+        sinks.append(SynthSink(synth, lambda t: round(t * sample_rate_hz)))
+    if on_event is not None:
+        sinks.append(CallbackSink(on_event, tuple(range(len(KIND_NAMES)))))
+    if on_bar is not None:
+        sinks.append(BarSink(conductor, on_bar))
+    pending = sorted(cues, key=lambda c: c.beat)
+    landed: list[tuple[Cue, float]] = []
+    block = np.zeros((block_frames, 2), dtype=np.float32)
+    chunks: list[np.ndarray] = []
+    frame = 0
+    end_s: float | None = None
+    conductor.start(0.0)
+    try:
+        while True:
+            t_end = (frame + block_frames) / sample_rate_hz
+            if end_s is None:
+                compose_ahead(composer, [conductor], t_end)
+                while pending and conductor.tempo_map.seconds(pending[0].beat) < t_end:
+                    cue = pending.pop(0)
+                    beat = apply_op(conductor, conductor.tempo_map.seconds(cue.beat), cue.op, cue.args)
+                    landed.append((cue, beat))
+                    if on_cue is not None:
+                        on_cue(cue, beat)
+                    compose_ahead(composer, [conductor], t_end)
+                end_at = conductor.tempo_map.seconds(end_beat)
+                if end_at < t_end:
+                    _send(events.pop_due(end_at), sinks)
+                    _send(events.all_notes_off(end_at), sinks)
+                    conductor.stop(end_at)
+                    end_s = end_at
+            if end_s is None:
+                _send(events.pop_due(t_end), sinks)
+            if synth is not None:
+                synth.process(block)
+                chunks.append(block.copy())
+            frame += block_frames
+            if end_s is not None and t_end >= end_s + tail_s:
+                break
+    finally:
+        if not conductor.closed:
+            conductor.stop(frame / sample_rate_hz)
+    audio_out = np.concatenate(chunks) if chunks else None
+    duration_s = frame / sample_rate_hz
+    return Rendered(audio_out, sample_rate_hz, recorder, conductor.tempo_map, conductor.bars, duration_s,
+                    landed)  # fmt: skip
+
+
+def _send(due: DueEvents, sinks: Sequence[EventSink]) -> None:
+    for t, k, ch, a, b in due.rows():
+        for sink in sinks:
+            sink.send(t, k, ch, a, b)
+
+
+class BarSink:
+    """Calls ``on_bar(info, time_s)`` when a bar's downbeat is sent."""
+
+    def __init__(self, conductor: Conductor, on_bar: Callable[[BarInfo, float], None]) -> None:
+        self.conductor = conductor
+        self.on_bar = on_bar
+
+    def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
+        if kind == BEAT and a == 0:
+            info = self.conductor.bars.get(b)
+            if info is not None:
+                self.on_bar(info, time_s)

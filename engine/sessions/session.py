@@ -1,0 +1,229 @@
+"""A session: one music stream, who listens to it and where it plays; the host's threads drive it.
+
+:class:`Session` holds a session's state and its routing — the outputs it plays into, the
+sinks that get its events at their time, its subscribers — and the clock thread's work on it
+(:meth:`Session.route`, :meth:`Session.release_now`). The threads that compose and play every
+session are :class:`engine.sessions.host.SessionHost`'s.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from engine.music.conductor import BarInfo, Conductor, channel_setup
+from engine.music.config import ConductorConfig
+from engine.music.leitmotif import Theme
+from engine.outputs.sinks import EventSink
+from engine.realtime.clock import Lateness
+from engine.realtime.event_queue import EventQueue
+from engine.realtime.kinds import BEAT, CONTROL, NOTE_OFF, NOTE_ON
+from engine.sessions.ops import Cue
+from engine.sessions.profile import ParamMapper, Profile
+
+Subscriber = Callable[[dict[str, Any]], None]
+Row = tuple[float, int, int, int, int]  # (time_s, kind, channel, a, b)
+Report = Callable[[str], None]  # reports a problem (see SessionHost.report)
+#: the output every server has: a session's notes as ``note`` events to its own subscribers
+NOTES: Final = "notes"
+
+
+@dataclass
+class SessionScript:
+    """Cues given when a session's music reaches their beats, and where it ends.
+
+    Attributes:
+        cues: the cues (any order; applied in order of beat, each at its beat's time, so a live
+            run plays the notes :func:`engine.sessions.render.render` renders).
+        end_beat: the music stops at this beat (every note released), then ``finished`` is set;
+            None: it plays on.
+        on_cue: called with each cue and the beat it lands on (composing thread; must not block).
+        on_bar: called with each bar's :class:`engine.music.conductor.BarInfo` and time as it
+            starts sounding (clock thread; must not block).
+    """
+
+    cues: list[Cue] = field(default_factory=list)
+    end_beat: float | None = None
+    on_cue: Callable[[Cue, float], None] | None = None
+    on_bar: Callable[[BarInfo, float], None] | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+    errors: list[BaseException] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.cues = sorted(self.cues, key=lambda c: c.beat)
+
+
+@dataclass(eq=False)  # identity: sessions are hashed by the clock thread
+class Session:
+    """One music stream and who listens to it. Fields are written by the host's threads only."""
+
+    name: str
+    seed: int
+    profile: Profile
+    mapper: ParamMapper
+    base_sinks: tuple[EventSink, ...] = ()
+    outputs: dict[str, EventSink] = field(default_factory=dict)  # server outputs it plays into (clock)
+    device_sinks: tuple[EventSink, ...] = ()  # of ``outputs``: the devices (sent ``lead_s`` early)
+    device_sends: tuple[Callable[[float, int, int, int, int, float], None], ...] = ()  # their send_queued
+    local_sinks: tuple[EventSink, ...] = ()  # ``base_sinks`` and the ``notes`` output (sent on time)
+    local: deque[tuple[float, int, int, int, int, float]] = field(default_factory=deque)  # taken early, for
+    # the local sinks and beat events at their time: (time_s, kind, channel, a, b, queued_s)
+    chosen_outputs: tuple[str, ...] = ()  # what its clients chose (the clock thread catches up)
+    conductor: Conductor | None = None
+    events: EventQueue | None = None
+    t0: float = 0.0
+    subscribers: tuple[Subscriber, ...] = ()
+    last_active: float = field(default_factory=time.monotonic)
+    default_sync: str = "immediate"
+    themes: set[str] = field(default_factory=set)
+    notices: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (time_s, event), sorted
+    timing: Lateness = field(default_factory=Lateness)  # how late its events went out
+    script: SessionScript | None = None
+    start_themes: tuple[Theme, ...] = ()  # registered when it starts
+    clients: int = 0
+    connections: int = 0  # open WebSocket connections: a session with one never idles out
+    clock_due: float = math.inf  # when the clock thread will next look at it (perf_counter)
+    closed: bool = False
+
+    def now_s(self) -> float:
+        return time.perf_counter() - self.t0
+
+    @property
+    def late_events(self) -> int:
+        return self.timing.late
+
+    @property
+    def events_sent(self) -> int:
+        return self.timing.events
+
+    @property
+    def config(self) -> ConductorConfig:
+        return self.profile.config
+
+    @property
+    def playing(self) -> bool:
+        return self.conductor is not None and not self.conductor.closed
+
+    def release_now(
+        self, events: EventQueue, t0: float, shared: Callable[[str], bool], report: Report
+    ) -> None:
+        """Every sounding note of ``events`` (the session's queue, whose time 0 is ``t0``) off, at
+        the end of what was already taken from it; CC 123 on every channel of its own sinks and of
+        the outputs no other session plays into (``shared(name)``: another session plays into it)
+        (clock thread). The local sinks first get what was taken for them but not yet sent,
+        except its note-ons (their offs are in the release)."""
+        local = self.local
+        while local:
+            t, k, ch, a, b, _ = local.popleft()
+            if k not in (NOTE_ON, BEAT):
+                self.send_rows(self.local_sinks, [(t, k, ch, a, b)], report)
+        wall = max(time.perf_counter(), t0 + events.sent_until_s)
+        now = wall - self.t0  # in the session's present clock (a restart may have moved it)
+        rows = events.all_notes_off(now).rows()
+        panic = [(now, CONTROL, ch, 123, 0) for ch in range(16)]
+        self.send_rows(self.base_sinks, rows + panic, report)
+        for name, sink in self.outputs.items():
+            self.send_rows((sink,), rows if shared(name) else rows + panic, report)
+
+    def route(self, names: tuple[str, ...], open_sink: Callable[[str], EventSink], report: Report) -> None:
+        """Play into the server outputs ``names`` from now (clock thread): its sounding notes end
+        on the outputs it leaves; the outputs it joins (``open_sink(name)``) get its channel setup
+        (at the start, the conductor's own, still queued; later, sent here ahead of what follows)."""
+        if self.events is None:
+            return
+        now = self.now_s()
+        leaving = [n for n in self.outputs if n not in names]
+        if leaving:
+            end = max(now, self.events.sent_until_s)  # after what the outputs were already sent
+            offs = [(end, NOTE_OFF, ch, pitch, 0) for ch, pitch in self.events.sounding_notes()]
+            for name in leaving:
+                sink = self.outputs.pop(name)
+                self.send_rows((sink,), offs, report)
+                forget(sink)
+        for name in [n for n in names if n not in self.outputs]:
+            if name == NOTES:
+                self.outputs[name] = NoteEvents(self, report)
+                continue
+            sink = open_sink(name)
+            if self.events.sent_until_s > -math.inf:  # joining mid-stream: the setup it missed
+                start = max(now, self.events.sent_until_s)  # before its next events, as early as those
+                setup = [(start, k, ch, a, b) for k, ch, a, b in channel_setup(self.config)]
+                self.send_rows((sink,), setup, report)
+            self.outputs[name] = sink
+        self.device_sinks = tuple(sink for n, sink in self.outputs.items() if n != NOTES)
+        self.device_sends = tuple(send_queued(sink) for sink in self.device_sinks)
+        notes = (self.outputs[NOTES],) if NOTES in self.outputs else ()
+        self.local_sinks = (*self.base_sinks, *notes)
+
+    def send_rows(self, sinks: tuple[EventSink, ...], rows: list[Row], report: Report) -> None:
+        """Send ``rows`` to each of ``sinks``; a sink that fails is reported and skipped."""
+        for sink in sinks:
+            for t, k, ch, a, b in rows:
+                try:
+                    sink.send(t, k, ch, a, b)
+                except Exception as err:  # a broken output must not stop the others
+                    report(f"{self.name}: {err}")
+                    break
+
+    def publish(self, event: dict[str, Any], report: Report) -> None:
+        """Give ``event`` to every subscriber (clock thread; a failing one is reported)."""
+        for subscriber in self.subscribers:
+            try:
+                subscriber(event)
+            except Exception as err:
+                report(f"{self.name}: subscriber failed: {err}")
+
+
+@dataclass(frozen=True)
+class ClockTask:
+    """Work for the clock thread: ``release`` the notes of ``events``, or ``route`` the session
+    into ``outputs``."""
+
+    session: Session
+    what: str
+    outputs: tuple[str, ...] = ()
+    events: EventQueue | None = None
+    t0: float = 0.0  # the clock origin of ``events`` (a restart gives the session a new one)
+
+
+class NoteEvents:
+    """The ``notes`` output: each note-on and note-off of a session as a ``note`` event to its
+    subscribers (velocity 0: off), for a game that plays the music with its own synth."""
+
+    def __init__(self, session: Session, report: Report) -> None:
+        self.session = session
+        self.report = report
+        self._layer = {layer.channel: layer.name for layer in session.config.layers}
+
+    def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
+        if kind not in (NOTE_ON, NOTE_OFF):
+            return
+        s = self.session
+        event = {"event": "note", "session": s.name, "channel": channel, "pitch": a,
+                 "velocity": b if kind == NOTE_ON else 0, "layer": self._layer.get(channel, "stinger"),
+                 "time_s": round(time_s, 6)}  # fmt: skip
+        s.publish(event, self.report)
+
+
+def send_queued(sink: EventSink) -> Callable[[float, int, int, int, int, float], None]:
+    """The sink's ``send_queued(time_s, kind, channel, a, b, queued_s)`` (its ``send`` if it has
+    none: only the output process tells events composed late apart)."""
+    send_queued: Callable[[float, int, int, int, int, float], None] | None = getattr(
+        sink, "send_queued", None
+    )
+    if send_queued is not None:
+        return send_queued
+    send = sink.send
+    return lambda t, k, ch, a, b, q: send(t, k, ch, a, b)
+
+
+def forget(sink: EventSink) -> None:
+    """Let a sink free what it holds for a session that no longer plays into it."""
+    forget = getattr(sink, "forget", None)
+    if forget is not None:
+        forget()
