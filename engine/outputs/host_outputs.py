@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+import numpy as np
+
 from engine.outputs.recorders import WavTap
 from engine.outputs.sinks import EventSink, MidiPortSink, SynthSink
 
@@ -112,6 +114,20 @@ class HostOutputs:
     def midi_port_name(self) -> str | None:
         """The MIDI port's name as other programs see it (None: no port)."""
         return self.port.name if self.port is not None else None
+
+    def prepare(self) -> None:
+        """Load the synth's compiled code (rendering and the event ring) before the stream runs:
+        numba holds the GIL for milliseconds doing that, which the audio callback would wait for
+        (an xrun). Call before :meth:`start`; the synth is reset afterwards."""
+        synth = self.synth
+        if synth is None:
+            return
+        synth.set_channel(0, "piano", 0.0)
+        synth.note_on(0, 0, 60, 1)
+        synth.note_off(32, 0, 60)
+        synth.all_notes_off(48)
+        synth.process(np.zeros((64, 2), dtype=np.float32))
+        synth.reset()
 
     def start(self) -> None:
         """Start the audio stream and tie the synth's sample clock to the engine clock."""

@@ -295,8 +295,7 @@ def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
     ring = RowRing(name=ring_name)
     ring.header[STAT_REALTIME] = _realtime_priority()
     try:
-        if outputs.synth is not None:
-            _warm_up(outputs.synth)
+        outputs.prepare()
         enter_realtime()  # the audio callback must get the GIL within its period; no long collections
         conn.send(("ready", outputs.names, outputs.port.name if outputs.port is not None else None))
         _ChildClock(outputs, ring, conn).run()
@@ -313,17 +312,6 @@ def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
             with contextlib.suppress(OSError):
                 conn.send(("closed",))
         ring.close()
-
-
-def _warm_up(synth: Any) -> None:
-    """Load the synth's compiled code (rendering and the event ring) before the stream runs:
-    numba holds the GIL for milliseconds doing that, which the audio callback would wait for."""
-    synth.set_channel(0, "piano", 0.0)
-    synth.note_on(0, 0, 60, 1)
-    synth.note_off(32, 0, 60)
-    synth.all_notes_off(48)
-    synth.process(np.zeros((64, 2), dtype=np.float32))
-    synth.reset()
 
 
 def _realtime_priority() -> int:

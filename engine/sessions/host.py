@@ -548,10 +548,12 @@ class SessionHost:
                 self._close(session)
 
     def _wake_clock(self, touched: list[Session]) -> None:
-        """Tell the clock thread these sessions may have new, earlier events."""
+        """Tell the clock thread these sessions may have new, earlier events, and hand it the GIL
+        now: an event composed after its time (an immediate change) is due at once."""
         with self._wake:
             self._dirty.update(touched)
             self._wake.notify_all()
+        time.sleep(0)
 
     def _check_outputs(self) -> None:
         """Report once that the output process has gone (the sessions then play into nothing)."""

@@ -135,6 +135,7 @@ class LiveRig:
 
     def start(self) -> None:
         """Start the host (hot loops loaded first), then the audio stream, then the session."""
+        self.outputs.prepare()
         self.host.start()
         self.outputs.start()
         self.session = self.host.open("play", seed=self.seed, themes=self.themes, script=self.script)
