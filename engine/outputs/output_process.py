@@ -39,7 +39,7 @@ import numpy as np
 
 from engine.outputs.host_outputs import HostOutputs
 from engine.outputs.sinks import EventSink
-from engine.realtime.clock import LATE_S, Lateness, enter_realtime
+from engine.realtime.clock import LATE_S, Lateness, enter_realtime, realtime_priority
 from engine.realtime.row_ring import (
     ASK_RESET,
     ASK_STOP,
@@ -70,8 +70,6 @@ TAKE_ROWS: Final = 256
 GRAIN_S: Final = 0.0005
 #: a row kind that tells the child to forget a sink (a session left the output)
 FORGET: Final = -1
-#: SCHED_FIFO priority of the output process's clock (JACK's own threads run at 70 and above)
-RT_PRIORITY: Final = 20
 _TARGETS: Final = 1 << 20  # target = output index * _TARGETS + sink number
 
 
@@ -180,8 +178,8 @@ class OutputProcess:
         """Events the child handled, how many went out more than 5 ms after their time (or after
         they were composed, for one composed late: ``composed_late`` counts those), the
         worst lateness (ms), events dropped because the ring was full, sends a device refused,
-        the scheduling priority the child got (see :func:`_realtime_priority`), and the synth's
-        sounding voices and the audio stream's xruns (0 without audio) and the child's CPU time
+        the scheduling priority the child got (:func:`engine.realtime.clock.realtime_priority`),
+        the synth's sounding voices and the audio stream's xruns (0 without audio) and the child's CPU time
         (s), as of the last millisecond or so."""
         h = self._ring.header
         return {"events": int(h[STAT_HANDLED]), "late": int(h[STAT_LATE]),
@@ -293,7 +291,7 @@ def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
         conn.send(("error", type(exc).__name__, str(exc)))
         return
     ring = RowRing(name=ring_name)
-    ring.header[STAT_REALTIME] = _realtime_priority()
+    ring.header[STAT_REALTIME] = realtime_priority()
     try:
         outputs.prepare()
         enter_realtime()  # the audio callback must get the GIL within its period; no long collections
@@ -312,22 +310,6 @@ def _child_main(spec: dict[str, Any], ring_name: str, conn: Connection) -> None:
             with contextlib.suppress(OSError):
                 conn.send(("closed",))
         ring.close()
-
-
-def _realtime_priority() -> int:
-    """Ask the kernel to run this process's clock first, as audio software does (best effort,
-    where the user may: root, or a real-time limit such as the ``audio`` group's): SCHED_FIFO at a
-    priority below JACK's, else a lower nice value. Returns 2 (real-time), 1 (niced) or 0.
-
-    The clock sleeps between events (it never spins), so it cannot starve the machine."""
-    if hasattr(os, "sched_setscheduler"):
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
-            return 2
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(-10)
-        return 1
-    return 0
 
 
 class _ChildClock:

@@ -12,7 +12,9 @@ for real time (:func:`enter_realtime`), the wait (:func:`wait_until`) and the la
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
 import sys
 import threading
 import time
@@ -27,6 +29,10 @@ SWITCH_INTERVAL_S: Final = 0.0001
 SPIN_S: Final = 0.0005
 #: an event sent more than this after its time counts as late
 LATE_S: Final = 0.005
+#: SCHED_FIFO priority of a clock thread (JACK's own threads run at 70 and above)
+RT_PRIORITY: Final = 20
+#: what :func:`realtime_priority` returns when the thread got SCHED_FIFO
+REALTIME: Final = 2
 
 
 def enter_realtime() -> None:
@@ -39,17 +45,38 @@ def enter_realtime() -> None:
     gc.freeze()
 
 
-def wait_until(deadline: float, wake: threading.Condition, *, spin_s: float = SPIN_S) -> None:
+def realtime_priority() -> int:
+    """Ask the kernel to run the calling thread first, as audio software does its clock (best
+    effort, where the user may: root, or a real-time limit such as the ``audio`` group's):
+    SCHED_FIFO at a priority below JACK's, else a lower nice value. Returns 2 (real-time), 1
+    (niced) or 0.
+
+    The output process's clock sleeps between events (it never spins), so it cannot starve the
+    machine. (The session host's clock thread stays at normal priority: it polls before events,
+    and the audio callback it shares the GIL with must win it.)"""
+    if hasattr(os, "sched_setscheduler"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
+            return REALTIME
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(-10)
+        return 1
+    return 0
+
+
+def wait_until(deadline: float, wake: threading.Condition) -> None:
     """Wait until ``deadline`` (``time.perf_counter()`` seconds) or a notify on ``wake``,
-    whichever is first: a timed wait until ``spin_s`` before, then polling that yields the GIL.
+    whichever is first: a timed wait until :data:`SPIN_S` before, then polling that yields the
+    GIL (a waiting thread would get it back only a switch interval after it asks, or later).
     Call with ``wake`` not held; a notify that came in before the wait is not seen (check the
-    condition's state before calling, under the lock, as :meth:`SessionHost._clock_loop` does)."""
+    condition's state before calling, under the lock, as :meth:`SessionHost._clock_loop` does).
+    """
     wait = deadline - time.perf_counter()
-    if wait > spin_s:
+    if wait > SPIN_S:
         with wake:
-            wake.wait(min(wait - spin_s, 0.05))
+            wake.wait(min(wait - SPIN_S, 0.05))
     elif wait > 0:
-        time.sleep(0)  # the last fraction of a millisecond: poll, letting other threads run
+        time.sleep(0)  # the last fraction of a millisecond: poll, yielding the GIL and the core
 
 
 class Lateness:

@@ -171,15 +171,10 @@ def _transport_value(args: dict[str, Any], rid: Any) -> dict[str, Any]:
             raise _bad(op, f"tempo must be 0 (follow arousal) or in [20, 400] BPM, got {_show(value)}", rid)
         args["value"] = v
     elif action == "seed":
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value != int(value)
-            or not 0 <= value < 2**63
-        ):
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())  # not inf/NaN
+        if isinstance(value, bool) or not whole or not 0 <= value < 2**63:  # type: ignore[operator]
             raise _bad(op, f"seed must be an integer in 0..2**63-1, got {_show(value)}", rid)
-        args["value"] = int(value)
+        args["value"] = int(value)  # type: ignore[arg-type]
     else:  # sync
         args["value"] = _sync(op, "sync", value, rid)
     return args
@@ -273,8 +268,13 @@ def parse_json(data: str | bytes, *, max_bytes: int = MAX_JSON_BYTES) -> Request
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", 'a message must be a JSON object like {"op": "status"}')
     rid = obj.pop("id", None)
-    if rid is not None and (isinstance(rid, dict | list) or (isinstance(rid, str) and len(rid) > 64)):
-        raise ProtocolError("bad_message", "id must be a number or a string of at most 64 characters")
+    if rid is not None and (
+        isinstance(rid, dict | list)
+        or (isinstance(rid, str) and len(rid) > 64)
+        or (isinstance(rid, float) and not math.isfinite(rid))  # 1e400: no JSON could carry it back
+        or (isinstance(rid, int) and not -(2**63) <= rid < 2**63)
+    ):
+        raise ProtocolError("bad_message", "id must be a finite number or a string of at most 64 characters")
     op = obj.pop("op", None)
     if not isinstance(op, str) or op not in OP_TABLE:
         raise ProtocolError("unknown_op", f"op must be one of {', '.join(OPS)}, got {_show(op)}", None, rid)

@@ -44,7 +44,13 @@ from engine.music.leitmotif import Theme, theme_from_notes
 from engine.outputs.host_outputs import HostOutputs
 from engine.outputs.output_process import OutputProcess
 from engine.outputs.sinks import EventSink
-from engine.realtime.clock import LATE_S, Lateness, enter_realtime, wait_until
+from engine.realtime.clock import (
+    LATE_S,
+    SPIN_S,
+    Lateness,
+    enter_realtime,
+    wait_until,
+)
 from engine.realtime.event_queue import EventQueue
 from engine.realtime.kinds import BEAT
 from engine.server.protocol import ProtocolError, Request
@@ -380,11 +386,12 @@ class SessionHost:
         event = {**event, "session": session.name}
         session.notices = sorted([*session.notices, (time_s, event)], key=lambda n: n[0])
 
-    def _release(self, session: Session) -> None:
-        """Every sounding note of the session's current queue off (see :meth:`_release_now`), on
-        the clock thread (the queue is taken now: a restart may replace it before then)."""
+    def _release(self, session: Session, until_s: float | None = None) -> None:
+        """Every sounding note of the session's current queue off (see
+        :meth:`Session.release_now`), on the clock thread (the queue is taken now: a restart may
+        replace it before then)."""
         if session.events is not None:
-            self._clock_task(ClockTask(session, "release", (), session.events, session.t0))
+            self._clock_task(ClockTask(session, "release", (), session.events, session.t0, until_s))
 
     def _clock_task(self, task: ClockTask) -> None:
         """Have the clock thread (the only thread that sends to outputs) release or route a
@@ -398,9 +405,9 @@ class SessionHost:
 
     def _run_task(self, task: ClockTask) -> None:
         if task.what == "release" and task.events is not None:
-            task.session.release_now(
-                task.events, task.t0, lambda name: self._shared(task.session, name), self.report
-            )
+            session = task.session
+            shared = lambda name: self._shared(session, name)  # noqa: E731
+            session.release_now(task.events, task.t0, shared, self.report, task.until_s)
             if task.session.closed:
                 for sink in task.session.device_sinks:
                     forget(sink)
@@ -515,10 +522,11 @@ class SessionHost:
                     script.on_cue(cue, beat)
             if touched:
                 self._wake_clock([session])
-            if script.end_beat is not None and now >= c.tempo_map.seconds(script.end_beat):
+            end_s = c.tempo_map.seconds(script.end_beat) if script.end_beat is not None else math.inf
+            if now >= end_s:  # what is due until the end goes out first, as the render ends it
                 self._scripted.remove(session)
-                self._release(session)
-                c.stop(now)
+                self._release(session, until_s=end_s)
+                c.stop(end_s)
                 script.finished.set()
 
     def _compose_round(self) -> None:
@@ -548,12 +556,17 @@ class SessionHost:
                 self._close(session)
 
     def _wake_clock(self, touched: list[Session]) -> None:
-        """Tell the clock thread these sessions may have new, earlier events, and hand it the GIL
-        now: an event composed after its time (an immediate change) is due at once."""
+        """Tell the clock thread these sessions may have new, earlier events. When the clock thread
+        sends events at their time itself (devices in this process, ``lead_s`` 0: ``affetto
+        play``/``demo``) and one is due now (composed after its time: an immediate change), hand
+        it the GIL at once; the output process has ``lead_s`` of slack and needs no such haste."""
         with self._wake:
             self._dirty.update(touched)
             self._wake.notify_all()
-        time.sleep(0)
+        if self.lead_s == 0.0 and any(
+            s.events is not None and s.events.next_time_s - s.now_s() < SPIN_S for s in touched
+        ):
+            time.sleep(0)
 
     def _check_outputs(self) -> None:
         """Report once that the output process has gone (the sessions then play into nothing)."""

@@ -110,18 +110,28 @@ class Session:
         return self.conductor is not None and not self.conductor.closed
 
     def release_now(
-        self, events: EventQueue, t0: float, shared: Callable[[str], bool], report: Report
+        self,
+        events: EventQueue,
+        t0: float,
+        shared: Callable[[str], bool],
+        report: Report,
+        until_s: float | None = None,
     ) -> None:
         """Every sounding note of ``events`` (the session's queue, whose time 0 is ``t0``) off, at
         the end of what was already taken from it; CC 123 on every channel of its own sinks and of
         the outputs no other session plays into (``shared(name)``: another session plays into it)
         (clock thread). The local sinks first get what was taken for them but not yet sent,
-        except its note-ons (their offs are in the release)."""
+        except its note-ons (their offs are in the release). With ``until_s`` the music ends
+        there (a script's end): everything due until then is sent first, note-ons too, as the
+        offline render ends it."""
         local = self.local
         while local:
             t, k, ch, a, b, _ = local.popleft()
-            if k not in (NOTE_ON, BEAT):
+            if k != BEAT and (k != NOTE_ON or (until_s is not None and t <= until_s)):
                 self.send_rows(self.local_sinks, [(t, k, ch, a, b)], report)
+        if until_s is not None:
+            due = [row for row in events.pop_due(until_s).rows() if row[1] != BEAT]
+            self.send_rows((*self.device_sinks, *self.local_sinks), due, report)
         wall = max(time.perf_counter(), t0 + events.sent_until_s)
         now = wall - self.t0  # in the session's present clock (a restart may have moved it)
         rows = events.all_notes_off(now).rows()
@@ -189,6 +199,7 @@ class ClockTask:
     outputs: tuple[str, ...] = ()
     events: EventQueue | None = None
     t0: float = 0.0  # the clock origin of ``events`` (a restart gives the session a new one)
+    until_s: float | None = None  # release: the music ends here (see Session.release_now)
 
 
 class NoteEvents:

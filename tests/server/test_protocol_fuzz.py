@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.server.osc_codec import OscDecodeError, decode_packet, encode_message
-from engine.server.protocol import ERROR_CODES, ProtocolError, parse_json, parse_osc_packet
+from engine.server.protocol import (
+    ERROR_CODES,
+    OP_TABLE,
+    OSC_PREFIX,
+    TRANSPORT_ACTIONS,
+    ProtocolError,
+    parse_json,
+    parse_osc_packet,
+)
 
 ADDRESSES = st.sampled_from(
     ["/affetto/emotion", "/affetto/state", "/affetto/param", "/affetto/stinger", "/affetto/transport",
@@ -104,3 +114,98 @@ def test_deep_nesting_and_size_limits() -> None:
             parse_json(text)
         except ProtocolError as err:
             assert err.code in ("bad_message", "bad_argument")
+
+
+# --- every field of every op in the op table, with hostile values of every JSON type and OSC tag ---
+#: a valid value for every field the protocol has (a new field must get one: see the test below)
+VALID: dict[str, object] = {
+    "valence": 0.5, "arousal": -0.2, "tension": 0.1, "sync": "bar", "seek_per_s": 1.0, "name": "combat",
+    "value": 0.5, "notes": [[0, 60, 1, 90]], "action": "tempo", "port": 9100, "session": "s1",
+    "token": "secret", "outputs": ["midi"], "text": "The wind rose.",
+}  # fmt: skip
+HOSTILE_JSON: list[object] = [
+    10**400, -(10**400), 2**63, 1e308, -1e308, 1e-320, 0, -1, 1.5, True, False, None, "", "x" * 100_000,
+    "\udcff", [], [[]], [None] * 70, {}, {"a": 1},
+]  # fmt: skip
+HOSTILE_JSON_TEXT = ["1e400", "-1e400", "1" + "0" * 500, "-0.0"]
+_MAX_D = struct.pack(">d", 1.7976931348623157e308)
+HOSTILE_OSC: list[tuple[str, bytes]] = [
+    ("d", struct.pack(">d", float("inf"))), ("d", struct.pack(">d", float("nan"))), ("d", _MAX_D),
+    ("f", struct.pack(">f", float("nan"))), ("f", struct.pack(">f", float("-inf"))),
+    ("h", struct.pack(">q", 2**63 - 1)), ("h", struct.pack(">q", -(2**63))),
+    ("i", struct.pack(">i", 2**31 - 1)), ("i", struct.pack(">i", -(2**31))),
+    ("s", b"\x00\x00\x00\x00"), ("s", b"\xff\xfe\x00\x00"), ("s", b"x" * 1000 + b"\x00" * 4),
+    ("b", struct.pack(">i", 3) + b"abc\x00"), ("T", b""), ("F", b""), ("N", b""), ("I", b""),
+]  # fmt: skip
+
+
+def _osc(address: str, tagged: list[tuple[str, bytes]]) -> bytes:
+    def string(s: bytes) -> bytes:
+        return s + b"\x00" * (4 - len(s) % 4)
+
+    return (
+        string(address.encode())
+        + string(("," + "".join(t for t, _ in tagged)).encode())
+        + b"".join(payload for _, payload in tagged)
+    )
+
+
+def _valid_osc(value: object) -> tuple[str, bytes]:
+    if isinstance(value, str):
+        data = value.encode()
+        return "s", data + b"\x00" * (4 - len(data) % 4)
+    if isinstance(value, int):
+        return "i", struct.pack(">i", value)
+    return "f", struct.pack(">f", float(value))  # type: ignore[arg-type]
+
+
+def _only_finite(request: object) -> None:
+    for value in getattr(request, "args", {}).values():
+        if isinstance(value, float):
+            assert math.isfinite(value), request
+
+
+def test_every_field_has_a_valid_sample() -> None:
+    fields = {name for spec in OP_TABLE.values() for name in spec.fields}
+    assert fields <= set(VALID), f"give the new field(s) a valid sample: {sorted(fields - set(VALID))}"
+
+
+def _bases(op: str) -> list[dict[str, object]]:
+    """The op's required fields with valid values (one per transport action: each checks its value)."""
+    spec = OP_TABLE[op]
+    required = {k: VALID[k] for k, (_, needed) in spec.fields.items() if needed}
+    if op == "transport":
+        return [{**required, "action": action} for action in TRANSPORT_ACTIONS]
+    return [required]
+
+
+@pytest.mark.parametrize("op", sorted(OP_TABLE))
+def test_every_json_field_refuses_hostile_values_with_a_protocol_error(op: str) -> None:
+    spec = OP_TABLE[op]
+    for base, field in [(base, field) for base in _bases(op) for field in [*spec.fields, "id"]]:
+        texts = [json.dumps({"op": op, **base, field: v}) for v in HOSTILE_JSON]
+        prefix = json.dumps({"op": op, **base})[:-1]
+        texts += [f'{prefix}, "{field}": {raw}}}' for raw in HOSTILE_JSON_TEXT]
+        for text in texts:
+            try:
+                request = parse_json(text)
+            except ProtocolError as err:
+                assert err.code in ("bad_argument", "bad_message") and err.message, (text[:80], err)
+                continue
+            _only_finite(request)
+            json.dumps(request.request_id, allow_nan=False)  # the reply can carry its id back
+
+
+@pytest.mark.parametrize("op", sorted(OP_TABLE))
+def test_every_osc_argument_refuses_every_type_tag_with_a_protocol_error(op: str) -> None:
+    spec = OP_TABLE[op]
+    positions = (spec.osc_list,) if spec.osc_list else spec.osc_args
+    for base, k in [(base, k) for base in _bases(op) for k in range(len(positions) + 1)]:  # and one too many
+        prefix = [
+            _valid_osc(base.get(name, VALID[name]) if name != "outputs" else "midi") for name in positions[:k]
+        ]
+        for tagged in HOSTILE_OSC:
+            requests, errors = parse_osc_packet(_osc(OSC_PREFIX + op, [*prefix, tagged]))
+            assert all(e.code in ERROR_CODES and e.message for e in errors)
+            for request in requests:
+                _only_finite(request)
