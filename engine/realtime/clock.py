@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 #: Python's thread switch interval while live music plays (the default 5 ms would let the
@@ -64,17 +65,18 @@ def realtime_priority() -> int:
     return 0
 
 
-def wait_until(deadline: float, wake: threading.Condition) -> None:
+def wait_until(deadline: float, wake: threading.Condition, has_work: Callable[[], bool]) -> None:
     """Wait until ``deadline`` (``time.perf_counter()`` seconds) or a notify on ``wake``,
     whichever is first: a timed wait until :data:`SPIN_S` before, then polling that yields the
     GIL (a waiting thread would get it back only a switch interval after it asks, or later).
-    Call with ``wake`` not held; a notify that came in before the wait is not seen (check the
-    condition's state before calling, under the lock, as :meth:`SessionHost._clock_loop` does).
+    ``has_work()`` is read under ``wake``'s lock before a timed wait (work notified before the
+    wait began returns at once); the poll takes no lock. Call with ``wake`` not held.
     """
     wait = deadline - time.perf_counter()
     if wait > SPIN_S:
         with wake:
-            wake.wait(min(wait - SPIN_S, 0.05))
+            if not has_work():
+                wake.wait(min(wait - SPIN_S, 0.05))
     elif wait > 0:
         time.sleep(0)  # the last fraction of a millisecond: poll, yielding the GIL and the core
 

@@ -616,10 +616,11 @@ class SessionHost:
                 if s.clock_due < math.inf:
                     seq += 1
                     heapq.heappush(heap, (s.clock_due, seq, s))
-            with self._wake:  # work queued after this check notifies only once we wait
-                busy = bool(self._dirty or self._tasks)
-            if not busy:
-                wait_until(heap[0][0] if heap else math.inf, self._wake)
+            wait_until(heap[0][0] if heap else math.inf, self._wake, self._has_work)
+
+    def _has_work(self) -> bool:
+        """Sessions touched or tasks queued for the clock thread (read under ``_wake``)."""
+        return bool(self._dirty or self._tasks)
 
     def _next_due(self, s: Session) -> float:
         if s.events is None or s.closed:
