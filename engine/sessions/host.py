@@ -220,6 +220,7 @@ class SessionHost:
             seed = secrets.randbelow(2**31) if seed is None else seed
             session = Session(name, seed, p, ParamMapper(p), base_sinks=base, local_sinks=base)
             session.start_themes, session.script = tuple(themes), script
+            session.timing = Lateness(self.late_threshold_s)
             session.themes.update(theme.name for theme in themes)
             session.clients = 1
             session.chosen_outputs = self.default_outputs
@@ -406,6 +407,8 @@ class SessionHost:
     def _run_task(self, task: ClockTask) -> None:
         if task.what == "release" and task.events is not None:
             session = task.session
+            if task.until_s is not None and session.events is task.events and not session.closed:
+                self._send_due(session)  # everything up to the end, beats too, at once
             shared = lambda name: self._shared(session, name)  # noqa: E731
             session.release_now(task.events, task.t0, shared, self.report, task.until_s)
             if task.session.closed:
@@ -432,6 +435,8 @@ class SessionHost:
         self._release(session)
         if session.conductor is not None and not session.conductor.closed:
             session.conductor.stop(session.now_s())
+        if session.script is not None:
+            session.script.finished.set()  # closed before its end: nobody waits for it in vain
         with self._table_lock:
             if self.sessions.get(session.name) is session:
                 del self.sessions[session.name]
@@ -497,7 +502,10 @@ class SessionHost:
             if request.op == "param":
                 session.mapper.set(request.args["name"], request.args["value"])
             return
-        self._apply(session, request)
+        try:
+            self._apply(session, request)
+        except (TypeError, ValueError) as err:  # a value no check caught: this request only
+            self.report(f"{session.name}: {request.op}: {err}")
 
     def _play_scripts(self) -> None:
         """Apply the scripted cues that are about due, each at its beat's time; end the music of a
@@ -506,6 +514,8 @@ class SessionHost:
             script, c = session.script, session.conductor
             if script is None or c is None or c.closed or session.closed:
                 self._scripted.remove(session)
+                if script is not None:
+                    script.finished.set()  # stopped or closed before its end
                 continue
             now = session.now_s()
             touched = False
@@ -514,15 +524,15 @@ class SessionHost:
                 try:
                     beat = apply_op(c, c.tempo_map.seconds(cue.beat), cue.op, cue.args)
                 except (TypeError, ValueError) as err:
-                    script.errors.append(err)
                     self.report(f"{session.name}: cue at beat {cue.beat:g}: {err}")
                     continue
                 touched = True
                 if script.on_cue is not None:
                     script.on_cue(cue, beat)
+            end_s = c.tempo_map.seconds(script.end_beat) if script.end_beat is not None else math.inf
+            session.end_s = end_s  # the clock thread sends nothing after it (tempo cues move it)
             if touched:
                 self._wake_clock([session])
-            end_s = c.tempo_map.seconds(script.end_beat) if script.end_beat is not None else math.inf
             if now >= end_s:  # what is due until the end goes out first, as the render ends it
                 self._scripted.remove(session)
                 self._release(session, until_s=end_s)
@@ -627,7 +637,9 @@ class SessionHost:
             return math.inf
         local = s.local[0][0] if s.local else math.inf
         notice = s.notices[0][0] if s.notices else math.inf
-        return s.t0 + min(s.events.next_time_s - self.lead_s, local, notice)
+        queued = s.events.next_time_s
+        queued = queued - self.lead_s if queued <= s.end_s else math.inf  # nothing after a script's end
+        return s.t0 + min(queued, local, notice)
 
     def _send_due(self, session: Session) -> None:
         """Take the session's events due within ``lead_s``: the device sinks get them now (they
@@ -635,7 +647,7 @@ class SessionHost:
         subscribers (beats) at their time, and each event counts once, when it was last handed on."""
         assert session.events is not None
         now = session.now_s()
-        due = session.events.pop_due(now + self.lead_s)
+        due = session.events.pop_due(min(now + self.lead_s, session.end_s))
         devices, local = () if self._outputs_lost else session.device_sends, session.local_sinks
         for (t, k, ch, a, b), q in zip(due.rows(), due.queued_s.tolist(), strict=True):
             if k == BEAT:

@@ -48,7 +48,8 @@ class LiveRig:
         themes: leitmotifs to register.
         start_state: the state the music starts in.
         sample_rate_hz, block_frames: the audio stream's.
-        sinks: more sinks (recorders, listeners), sent every event at its time.
+        sinks: more sinks (recorders, listeners), sent every MIDI event at its time (beats and bars:
+            see :meth:`add_bar_listener`).
         on_error: called with each problem (a failing output, a bad cue), as a message.
         record_wav: record what the synth plays to this WAV file (needs ``audio``).
         record_mid: record the MIDI events to this file (a track per layer), written on stop.
@@ -173,9 +174,9 @@ class LiveRig:
         return self.session.t0 if self.session is not None else math.inf
 
     @property
-    def errors(self) -> list[Any]:
-        """Problems met so far: bad cues, failing outputs (messages), latest last."""
-        return [*self.script.errors, *self.host.errors]
+    def errors(self) -> list[str]:
+        """Problems met so far (bad cues, failing outputs), latest last."""
+        return list(self.host.errors)
 
     @property
     def timing(self) -> Any:

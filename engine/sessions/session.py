@@ -52,7 +52,6 @@ class SessionScript:
     on_cue: Callable[[Cue, float], None] | None = None
     on_bar: Callable[[BarInfo, float], None] | None = None
     finished: threading.Event = field(default_factory=threading.Event)
-    errors: list[BaseException] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.cues = sorted(self.cues, key=lambda c: c.beat)
@@ -84,6 +83,7 @@ class Session:
     notices: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (time_s, event), sorted
     timing: Lateness = field(default_factory=Lateness)  # how late its events went out
     script: SessionScript | None = None
+    end_s: float = math.inf  # a script's end (session clock): the clock thread sends nothing after it
     start_themes: tuple[Theme, ...] = ()  # registered when it starts
     clients: int = 0
     connections: int = 0  # open WebSocket connections: a session with one never idles out
@@ -129,11 +129,13 @@ class Session:
             t, k, ch, a, b, _ = local.popleft()
             if k != BEAT and (k != NOTE_ON or (until_s is not None and t <= until_s)):
                 self.send_rows(self.local_sinks, [(t, k, ch, a, b)], report)
-        if until_s is not None:
+        if until_s is not None:  # what the clock thread has not sent yet (see SessionHost._run_task)
             due = [row for row in events.pop_due(until_s).rows() if row[1] != BEAT]
             self.send_rows((*self.device_sinks, *self.local_sinks), due, report)
-        wall = max(time.perf_counter(), t0 + events.sent_until_s)
-        now = wall - self.t0  # in the session's present clock (a restart may have moved it)
+            now = until_s  # the music ends there, as the offline render ends it
+        else:
+            wall = max(time.perf_counter(), t0 + events.sent_until_s)
+            now = wall - self.t0  # in the session's present clock (a restart may have moved it)
         rows = events.all_notes_off(now).rows()
         panic = [(now, CONTROL, ch, 123, 0) for ch in range(16)]
         self.send_rows(self.base_sinks, rows + panic, report)

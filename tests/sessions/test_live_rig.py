@@ -79,8 +79,11 @@ def test_a_bad_cue_is_refused_and_the_music_goes_on(composer: Composer) -> None:
             rig.cue(Cue(0.0, "state", "nowhere"))
         with pytest.raises(ValueError, match="unknown stinger"):
             rig.cue(Cue(0.0, "stinger", "kazoo"))
+        rig.cue(Cue(0.0, "emotion", valence=5.0, arousal=0.0))  # out of range: reported, nothing else
         rig.cue(Cue(0.0, "state", "combat"))
         assert rig.finished.wait(30.0)
     finally:
         rig.stop()
     assert log.notes and rig.sounding == 0
+    assert any("valence" in e and "[-1, 1]" in e for e in rig.errors), rig.errors
+    assert not any("composing" in e for e in rig.errors)  # the composing thread was not interrupted
