@@ -45,7 +45,7 @@ from engine.music.config import (
 from engine.music.leitmotif import Theme, theme_tokens, transform
 from engine.music.percussion import bar_hits, drum_velocity
 from engine.music.tempo_map import TempoMap, check_tempo
-from engine.outputs.gm import voice_code
+from engine.outputs.gm import DRUM_CHANNEL, voice_code
 from engine.realtime.event_queue import EventQueue
 from engine.realtime.kinds import BEAT, CLOCK, CONTROL, PROGRAM
 from engine.tokens import vocab as V
@@ -596,12 +596,16 @@ def _mix_seed(seed: int, beat: float) -> int:
 
 def channel_setup(config: ConductorConfig) -> list[tuple[int, int, int, int]]:
     """The (kind, channel, a, b) events that set up an output for ``config``: each layer's
-    program with its synth voice (:func:`engine.outputs.gm.voice_code`; drums keep channel 10's
-    kit) and volume, and the stinger channel's."""
+    program with its synth voice (:func:`engine.outputs.gm.voice_code`) and volume, and the
+    stinger channel's. Drums on channel 10 keep its kit (no program); drums on another channel
+    name the synth's kit (or their ``instrument``) in their program row."""
     rows: list[tuple[int, int, int, int]] = []
     for layer in config.layers:
         if layer.name != "drums":
             rows.append((PROGRAM, layer.channel, layer.program, voice_code(layer.instrument)))
+        elif layer.channel != DRUM_CHANNEL or layer.instrument not in (None, "drums"):
+            voice = voice_code(layer.instrument or "drums")
+            rows.append((PROGRAM, layer.channel, layer.program, voice))
         rows.append((CONTROL, layer.channel, 7, layer.volume_cc))
     rows += [(PROGRAM, STINGER_CHANNEL, STINGER_PROGRAM, 0), (CONTROL, STINGER_CHANNEL, 7, 100)]
     return rows

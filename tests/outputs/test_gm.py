@@ -87,6 +87,18 @@ def test_a_layers_instrument_is_the_voice_it_plays() -> None:
     # no instrument: the program's own voice
     default = [row for row in channel_setup(ConductorConfig()) if row[0] == PROGRAM]
     assert all(b == 0 for _, _, _, b in default)
+    # drums moved off channel 10 still play the kit in the synth (channel 10 keeps its own)
+    moved = ConductorConfig(layers=(Layer("melody", 0, 0), Layer("drums", 5, 0)))
+    drum_rows = [row for row in channel_setup(moved) if row[1] == 5]
+    assert (PROGRAM, 5, 0, gm.voice_code("drums")) in drum_rows
+    kick = [(0.0, NOTE_ON, 5, 36, 110), (NOTE_S, NOTE_OFF, 5, 36, 0)]
+    as_kit = _live([(0.0, *drum_rows[0]), *kick])
+    on_ten = _live([(0.0, NOTE_ON, 9, 36, 110), (NOTE_S, NOTE_OFF, 9, 36, 0)])
+    as_piano = _live([(0.0, PROGRAM, 5, 0, 0), *kick])
+    rms = [float(np.sqrt(np.mean(x**2))) for x in (as_kit, on_ten)]
+    assert rms[0] == pytest.approx(rms[1], rel=0.05)  # the kick (its noise burst is seeded per channel)
+    assert np.allclose(as_kit[4800:], on_ten[4800:], atol=1e-4)  # and its body, sample for sample
+    assert not np.allclose(as_kit, as_piano, atol=1e-3)
 
 
 def test_one_gain_law_for_cc7_live_and_offline() -> None:
