@@ -27,6 +27,7 @@ as the offline render does): one real-time loop for every live use of the engine
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import math
 import queue as queue_mod
@@ -54,7 +55,7 @@ from engine.realtime.clock import (
 from engine.realtime.event_queue import EventQueue
 from engine.realtime.kinds import BEAT
 from engine.server.protocol import ProtocolError, Request
-from engine.sessions.ops import MUSIC_OPS, apply_op, check_names
+from engine.sessions.ops import MUSIC_OPS, Cue, apply_due_cues, apply_op, check_names
 from engine.sessions.profile import DEFAULT_PROFILE, ParamMapper, Profile
 from engine.sessions.session import NOTES, ClockTask, Session, SessionScript, Subscriber, forget
 
@@ -218,12 +219,11 @@ class SessionHost:
             p = self.profile
             base = tuple(self.sinks_for(name))
             seed = secrets.randbelow(2**31) if seed is None else seed
-            session = Session(name, seed, p, ParamMapper(p), base_sinks=base, local_sinks=base)
-            session.start_themes, session.script = tuple(themes), script
-            session.timing = Lateness(self.late_threshold_s)
-            session.themes.update(theme.name for theme in themes)
-            session.clients = 1
-            session.chosen_outputs = self.default_outputs
+            session = Session(
+                name, seed, p, ParamMapper(p), base_sinks=base, local_sinks=base,
+                chosen_outputs=self.default_outputs, themes={theme.name for theme in themes},
+                timing=Lateness(self.late_threshold_s), script=script, start_themes=tuple(themes), clients=1,
+            )  # fmt: skip
             self.sessions[name] = session
         self._post(session, None)  # the composing thread starts it
         return session
@@ -364,10 +364,10 @@ class SessionHost:
             args = {"valence": target.valence, "arousal": target.arousal, "tension": target.tension}
             args.update(sync=t.sync, seek_per_s=t.seek_per_s)
         landed = apply_op(c, now, op, args, default_sync=session.default_sync)
-        if request.op == "state":
+        if op == "state":
             session.mapper.rebase(session.config.states[args["name"]].emotion)  # parameters push from here
-        op = request.op
-        self._notice(session, c.tempo_map.seconds(landed), {"event": "transition", "op": op, "beat": landed})
+        event = {"event": "transition", "op": request.op, "beat": landed}
+        self._notice(session, c.tempo_map.seconds(landed), event)
 
     def _transport(self, session: Session, action: str, value: Any) -> None:
         c = session.conductor
@@ -409,10 +409,10 @@ class SessionHost:
             session = task.session
             if task.until_s is not None and session.events is task.events and not session.closed:
                 self._send_due(session)  # everything up to the end, beats too, at once
-            shared = lambda name: self._shared(session, name)  # noqa: E731
+            shared = functools.partial(self._shared, session)
             session.release_now(task.events, task.t0, shared, self.report, task.until_s)
-            if task.session.closed:
-                for sink in task.session.device_sinks:
+            if session.closed:
+                for sink in session.device_sinks:
                     forget(sink)
         elif not task.session.closed:
             self._route(task.session, task.outputs)
@@ -517,27 +517,35 @@ class SessionHost:
                 if script is not None:
                     script.finished.set()  # stopped or closed before its end
                 continue
-            now = session.now_s()
-            touched = False
-            while script.cues and c.tempo_map.seconds(script.cues[0].beat) <= now + SCRIPT_AHEAD_S:
-                cue = script.cues.pop(0)
-                try:
-                    beat = apply_op(c, c.tempo_map.seconds(cue.beat), cue.op, cue.args)
-                except (TypeError, ValueError) as err:
-                    self.report(f"{session.name}: cue at beat {cue.beat:g}: {err}")
-                    continue
-                touched = True
-                if script.on_cue is not None:
-                    script.on_cue(cue, beat)
-            end_s = c.tempo_map.seconds(script.end_beat) if script.end_beat is not None else math.inf
-            session.end_s = end_s  # the clock thread sends nothing after it (tempo cues move it)
-            if touched:
-                self._wake_clock([session])
-            if now >= end_s:  # what is due until the end goes out first, as the render ends it
+            if self._play_script(session, script, c):
                 self._scripted.remove(session)
-                self._release(session, until_s=end_s)
-                c.stop(end_s)
-                script.finished.set()
+
+    def _play_script(self, session: Session, script: SessionScript, c: Conductor) -> bool:
+        """One session's due cues and its end (see :meth:`_play_scripts`); True once it has ended."""
+        now = session.now_s()
+        landed: list[Cue] = []
+
+        def land(cue: Cue, beat: float) -> None:
+            landed.append(cue)
+            if script.on_cue is not None:
+                script.on_cue(cue, beat)
+
+        def refused(cue: Cue, err: Exception) -> None:
+            self.report(f"{session.name}: cue at beat {cue.beat:g}: {err}")
+
+        apply_due_cues(c, script.cues, now + SCRIPT_AHEAD_S, land, refused)
+        end_s = c.tempo_map.seconds(script.end_beat) if script.end_beat is not None else math.inf
+        session.end_s = end_s  # the clock thread sends nothing after it (tempo cues move it)
+        if landed:
+            self._wake_clock([session])
+        if now < end_s:
+            return False
+        self._release(
+            session, until_s=end_s
+        )  # what is due until the end goes out first, as the render ends it
+        c.stop(end_s)
+        script.finished.set()
+        return True
 
     def _compose_round(self) -> None:
         """Batched steps while any session's lookahead is short. Once one is, every session that

@@ -162,3 +162,34 @@ class Cue:
         else:
             fields = {"name": self.name}
         return {**fields, "sync": self.sync}
+
+
+def apply_due_cues(
+    conductor: Conductor,
+    cues: list[Cue],
+    before_s: float,
+    on_landed: Callable[[Cue, float], None],
+    on_error: Callable[[Cue, Exception], None] | None = None,
+) -> None:
+    """Give ``conductor`` the cues (sorted by beat) whose beats fall before ``before_s`` (seconds
+    on its clock), each at its beat's time, taking them from ``cues``: the one script loop of the
+    offline render and of a live session, so both land a script the same way.
+
+    Args:
+        on_landed: called with each cue and the beat it landed on.
+        on_error: called with a cue the conductor refused and the error (None: raise it).
+
+    Raises:
+        TypeError, ValueError: a cue is refused and there is no ``on_error``.
+    """
+    seconds = conductor.tempo_map.seconds
+    while cues and seconds(cues[0].beat) < before_s:
+        cue = cues.pop(0)
+        try:
+            beat = apply_op(conductor, seconds(cue.beat), cue.op, cue.args)
+        except (TypeError, ValueError) as err:
+            if on_error is None:
+                raise
+            on_error(cue, err)
+            continue
+        on_landed(cue, beat)

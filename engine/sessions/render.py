@@ -29,7 +29,7 @@ from engine.outputs.recorders import MidiRecorder
 from engine.outputs.sinks import CallbackSink, EventSink, SynthSink
 from engine.realtime.event_queue import DueEvents, EventQueue
 from engine.realtime.kinds import BEAT, KIND_NAMES
-from engine.sessions.ops import Cue, apply_op
+from engine.sessions.ops import Cue, apply_due_cues
 
 
 def track_names(config: ConductorConfig) -> dict[int, str]:
@@ -115,19 +115,21 @@ def render(
     chunks: list[np.ndarray] = []
     frame = 0
     end_s: float | None = None
+    t_end = 0.0
+
+    def land(cue: Cue, beat: float) -> None:
+        landed.append((cue, beat))
+        if on_cue is not None:
+            on_cue(cue, beat)
+        compose_ahead(composer, [conductor], t_end)  # the changed music, up to the block's end
+
     conductor.start(0.0)
     try:
         while True:
             t_end = (frame + block_frames) / sample_rate_hz
             if end_s is None:
                 compose_ahead(composer, [conductor], t_end)
-                while pending and conductor.tempo_map.seconds(pending[0].beat) < t_end:
-                    cue = pending.pop(0)
-                    beat = apply_op(conductor, conductor.tempo_map.seconds(cue.beat), cue.op, cue.args)
-                    landed.append((cue, beat))
-                    if on_cue is not None:
-                        on_cue(cue, beat)
-                    compose_ahead(composer, [conductor], t_end)
+                apply_due_cues(conductor, pending, t_end, land)
                 end_at = conductor.tempo_map.seconds(end_beat)
                 if end_at < t_end:
                     _send(events.pop_due(end_at), sinks)
