@@ -47,7 +47,7 @@ from engine.music.percussion import bar_hits, drum_velocity
 from engine.music.tempo_map import TempoMap, check_tempo
 from engine.outputs.gm import DRUM_CHANNEL, voice_code
 from engine.realtime.event_queue import EventQueue
-from engine.realtime.kinds import BEAT, CLOCK, CONTROL, PROGRAM
+from engine.realtime.kinds import BEAT, CLOCK, CLOCK_START, CONTROL, PROGRAM
 from engine.tokens import vocab as V
 
 MELODY_FROM: Final = 60  # the top note of a chord is melody from middle C up
@@ -73,7 +73,7 @@ class BarInfo:
     state: str
     emotion: Emotion
     key: tuple[int, str]
-    layers: tuple[str, ...]
+    layers: tuple[str, ...]  # switched on; as bar listeners get it, those heard (Conductor.bar_heard)
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,8 @@ class Conductor:
         queue: the session's event queue.
         seed: the session seed (int >= 0).
         config: tables and settings.
-        state: the starting state (a name in ``config.states``), or None for ``emotion``.
-        emotion: the starting emotion when ``state`` is None.
+        state: the starting state (a name in ``config.states``), or None.
+        emotion: the starting emotion (None: the state's; neutral without a state).
 
     Raises:
         TypeError, ValueError: a bad seed, state or emotion.
@@ -147,7 +147,10 @@ class Conductor:
         self.config = config or ConductorConfig()
         if state is not None and state not in self.config.states:
             raise ValueError(f"unknown state {state!r}; states: {sorted(self.config.states)}")
-        start = self.config.states[state].emotion if state is not None else (emotion or Emotion())
+        if emotion is not None:
+            start = emotion
+        else:
+            start = self.config.states[state].emotion if state is not None else Emotion()
         self.composer = composer
         self.queue = queue
         self.seed = int(seed)
@@ -179,6 +182,10 @@ class Conductor:
         self._theme_next: str | None = None
         self.themes: dict[str, Theme] = {}
         self.bars: dict[int, BarInfo] = {}
+        #: bar -> the layers with a note sounding in it so far (composing thread writes a new
+        #: frozenset each time: other threads read a consistent one); see :meth:`heard`
+        self._heard: dict[int, frozenset[str]] = {}
+        self._held_until: dict[str, float] = {}  # layer -> the last beat its composed notes sound to
         self.closed = False
 
     # ---------------------------------------------------------------------------- reading
@@ -208,6 +215,18 @@ class Conductor:
     def playhead_beat(self, now_s: float) -> float:
         return self.tempo_map.beat(now_s)
 
+    def heard(self, bar: int) -> tuple[str, ...]:
+        """The layers with a note sounding in ``bar`` as far as it is composed (sorted): notes
+        held into it, and those starting in it. When its downbeat sounds that is its first
+        ``lookahead_beats`` at least: layers switched on but silent are not among them."""
+        return tuple(sorted(self._heard.get(bar, ())))
+
+    def bar_heard(self, bar: int) -> BarInfo | None:
+        """Bar ``bar``'s info with ``layers`` the layers heard (:meth:`heard`), for bar listeners
+        and the ``bar`` event; None for a bar not composed."""
+        info = self.bars.get(bar)
+        return None if info is None else replace(info, layers=self.heard(bar))
+
     def sync_beat(self, now_s: float, sync: str) -> float:
         """The beat of the next ``sync`` point after ``now_s`` (immediate: the beat at now)."""
         p = max(0.0, self.tempo_map.beat(now_s))
@@ -220,9 +239,12 @@ class Conductor:
 
     # --------------------------------------------------------------------------- commands
     def start(self, time_s: float = 0.0) -> None:
-        """Queue the channel setup (programs, volumes; see :func:`channel_setup`) at ``time_s``."""
+        """Queue the channel setup (programs, volumes; see :func:`channel_setup`) at ``time_s``,
+        and MIDI Start (0xFA) when the conductor sends MIDI clock (its ticks follow)."""
         for kind, channel, a, b in channel_setup(self.config):
             self.queue.push(time_s, kind, channel, a, b, origin_beat=-1, cuttable=False)
+        if self.config.midi_clock:
+            self.queue.push(time_s, CLOCK, 0, CLOCK_START, origin_beat=-1, cuttable=False)
 
     def set_emotion(
         self,
@@ -249,8 +271,14 @@ class Conductor:
         target = Emotion(check_unit("valence", valence), check_unit("arousal", arousal), t)
         return self._transition(now_s, check_sync(sync), target=target, seek_per_s=check_seek(seek_per_s))
 
-    def set_state(self, now_s: float, name: str, *, sync: str | None = None) -> float:
+    def set_state(
+        self, now_s: float, name: str, *, sync: str | None = None, emotion: Emotion | None = None
+    ) -> float:
         """Go to a named state (its emotion and seek speed) at ``sync`` (default: the state's own).
+
+        Args:
+            emotion: the emotion to go to instead of the state's own (e.g. the state's as the
+                game's parameters move it: :meth:`engine.sessions.profile.ParamMapper.rebase`).
 
         Raises:
             ValueError: unknown state or sync point.
@@ -259,7 +287,8 @@ class Conductor:
             raise ValueError(f"unknown state {name!r}; states: {sorted(self.config.states)}")
         st = self.config.states[name]
         sync = check_sync(sync if sync is not None else st.sync)
-        return self._transition(now_s, sync, target=st.emotion, seek_per_s=st.seek_per_s, state=name)
+        target = st.emotion if emotion is None else emotion
+        return self._transition(now_s, sync, target=target, seek_per_s=st.seek_per_s, state=name)
 
     def set_tempo(self, now_s: float, tempo_bpm: float | None, *, sync: str = "bar") -> float:
         """Fix the tempo (None: follow arousal again) from the next ``sync`` point (bar lines only).
@@ -452,6 +481,9 @@ class Conductor:
         self.tempo_map.set_tempo(start, tempo)
         layers = self._layers_for(c.emotion.intensity, c.layers)
         self._cursor = replace(c, bar_index=index, bar_start=start, onset=start, group_notes=0, layers=layers)
+        held = frozenset(name for name, until in self._held_until.items() if until > start + _EPS)
+        self._heard[index] = held | self._heard.get(index, frozenset())
+        self._heard.pop(index - 64, None)  # the bars long past
         self.bars[index] = BarInfo(
             index,
             start,
@@ -503,6 +535,7 @@ class Conductor:
                     self.queue.push_note(
                         seconds(b), seconds(b + 0.25), drums.channel, note, vel, origin_beat=b
                     )
+                    self._sounds("drums", b + 0.25)
         if self.config.midi_clock:
             for tick in range(self.meter_beats * MIDI_CLOCK_PPQN):
                 b = bar_start + tick / MIDI_CLOCK_PPQN
@@ -535,6 +568,16 @@ class Conductor:
             on_s += float(jitter[0]) * cfg.humanize_ms / 1000.0
             velocity = max(1, min(127, round(velocity + float(jitter[1]) * cfg.humanize_velocity)))
         self.queue.push_note(on_s, off_s, layer.channel, pitch, velocity, origin_beat=on_beat)
+        self._sounds(layer.name, off_beat)
+
+    def _sounds(self, layer: str, until_beat: float) -> None:
+        """A note of ``layer`` sounds in the current bar, until ``until_beat`` (see :meth:`heard`)."""
+        bar = self._cursor.bar_index
+        heard = self._heard.get(bar, frozenset())
+        if layer not in heard:
+            self._heard[bar] = heard | {layer}
+        if until_beat > self._held_until.get(layer, -math.inf):
+            self._held_until[layer] = until_beat
 
     def _queue_theme(self, name: str) -> None:
         """Make the theme the music of the bar just opened (and the bars after it, if longer)."""
@@ -571,6 +614,8 @@ class Conductor:
         self.tempo_map.truncate(beat)
         for index in [i for i in self.bars if i > c.bar_index]:
             del self.bars[index]
+        for index in [i for i in self._heard if i > c.bar_index]:
+            del self._heard[index]
         if c.bar_index < 0:
             return
         # compose again from a note on the sync point

@@ -16,7 +16,17 @@ import math
 from typing import Final
 
 from engine.checks import check_choice, check_int
-from engine.realtime.kinds import CLOCK, CONTROL, NOTE_OFF, NOTE_ON, PROGRAM
+from engine.realtime.kinds import (
+    CLOCK,
+    CLOCK_CONTINUE,
+    CLOCK_START,
+    CLOCK_STOP,
+    CONTROL,
+    NOTE_OFF,
+    NOTE_ON,
+    PROGRAM,
+    SONG_POSITION,
+)
 
 #: the built-in synth's voices (indices are the synth kernel's instrument numbers)
 INSTRUMENTS: Final[tuple[str, ...]] = ("piano", "pad", "bass", "pluck", "drums")
@@ -107,5 +117,16 @@ def midi_bytes(kind: int, channel: int, a: int, b: int) -> bytes | None:
     if kind == PROGRAM:
         return bytes((0xC0 | channel, a))
     if kind == CLOCK:
-        return b"\xf8"
+        if a == SONG_POSITION:
+            return bytes((SONG_POSITION, b & 0x7F, (b >> 7) & 0x7F))
+        return bytes((a,)) if a in (CLOCK_START, CLOCK_CONTINUE, CLOCK_STOP) else b"\xf8"
     return None
+
+
+#: the controller a session's volume (``volume`` op, fades) is sent on: CC 11, expression
+EXPRESSION_CC: Final = 11
+
+
+def expression_for_level(level: float) -> int:
+    """The CC 11 value whose gain (:func:`gain_db`) is the linear ``level`` in [0, 1] (1: 127)."""
+    return max(0, min(127, round(127.0 * math.sqrt(max(0.0, min(1.0, level))))))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from engine.outputs.gm import DRUM_CHANNEL, gain_db, midi_bytes, program_voice
+from engine.outputs.gm import DRUM_CHANNEL, EXPRESSION_CC, UNITY_VOLUME, gain_db, midi_bytes, program_voice
 from engine.realtime.kinds import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM
 
 
@@ -34,7 +34,8 @@ class SynthSink:
     """Feeds the built-in synth: notes with sample-accurate frames, programs and volumes.
 
     A program change picks the voice by the General MIDI table (or the voice its row names:
-    see :func:`engine.outputs.gm.voice_code`), CC 7 the channel gain (:func:`engine.outputs.gm.gain_db`).
+    see :func:`engine.outputs.gm.voice_code`), CC 7 and CC 11 the channel gain
+    (:func:`engine.outputs.gm.gain_db`; a change applies to the notes that start after it).
 
     Args:
         synth: an :class:`engine.synth.polysynth.Synth`.
@@ -58,7 +59,8 @@ class SynthSink:
         self.channel_offset = channel_offset
         self.on_forget = on_forget
         self._instrument = ["drums" if ch == DRUM_CHANNEL else "piano" for ch in range(16)]
-        self._gain_db = [0.0] * 16
+        self._volume = [UNITY_VOLUME] * 16  # CC 7
+        self._expression = [127] * 16  # CC 11
         self._sounding: set[tuple[int, int]] = set()  # (synth channel, note)
 
     def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
@@ -72,15 +74,21 @@ class SynthSink:
             self._sounding.discard((ch, a))
         elif kind == PROGRAM:
             self._instrument[channel] = program_voice(a, channel, b)
-            synth.set_channel(ch, self._instrument[channel], self._gain_db[channel])  # type: ignore[attr-defined]
-        elif kind == CONTROL and a == 7:
-            self._gain_db[channel] = gain_db(b)
-            synth.set_channel(ch, self._instrument[channel], self._gain_db[channel])  # type: ignore[attr-defined]
+            synth.set_channel(ch, self._instrument[channel], self._gain(channel))  # type: ignore[attr-defined]
+        elif kind == CONTROL and a in (7, EXPRESSION_CC):
+            if a == 7:
+                self._volume[channel] = b
+            else:
+                self._expression[channel] = b
+            synth.set_channel(ch, self._instrument[channel], self._gain(channel))  # type: ignore[attr-defined]
         elif kind == CONTROL and a in (120, 123):
             frame = self.frame_of(time_s)
             for key in [k for k in self._sounding if k[0] == ch]:
                 synth.note_off(frame, *key)  # type: ignore[attr-defined]
                 self._sounding.discard(key)
+
+    def _gain(self, channel: int) -> float:
+        return gain_db(self._volume[channel], self._expression[channel])
 
     def forget(self) -> None:
         """The player has left this synth: hand its channel block back."""

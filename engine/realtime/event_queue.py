@@ -398,7 +398,13 @@ class EventQueue:
         with self._lock:
             return self._all_notes_off(time_s)
 
-    def _all_notes_off(self, time_s: float) -> DueEvents:
+    def release_sounding(self, time_s: float) -> DueEvents:
+        """NOTE_OFF for every sounding note (at ``time_s``); the queued events stay (a pause: the
+        queued offs of those notes then send nothing)."""
+        with self._lock:
+            return self._all_notes_off(time_s, keep=True)
+
+    def _all_notes_off(self, time_s: float, keep: bool = False) -> DueEvents:
         chans, pitches = np.nonzero(self.owner >= 0)
         m = min(chans.size, self._out_t.size)
         self._out_t[:m] = time_s
@@ -408,7 +414,8 @@ class EventQueue:
         self._out_b[:m] = 0
         self._out_q[:m] = time_s
         self.owner[...] = -1
-        self._n = 0
+        if not keep:
+            self._n = 0
         return self._due(m)
 
     def pending(self) -> list[tuple[float, str, int, int, int]]:

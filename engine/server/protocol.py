@@ -33,8 +33,11 @@ ERROR_CODES: Final = (
     "unauthorized",
     "unsupported",
     "busy",
+    "not_playing",
 )
-TRANSPORT_ACTIONS: Final = ("start", "stop", "tempo", "seed", "sync")
+TRANSPORT_ACTIONS: Final = ("start", "stop", "pause", "resume", "tempo", "seed", "sync")
+#: the longest fade (``volume`` and ``transport stop``), in seconds
+MAX_FADE_S: Final = 60.0
 
 
 class ProtocolError(ValueError):
@@ -123,6 +126,14 @@ def _as_given(op: str, key: str, value: object, rid: Any) -> object:
     return value  # checked with the rest of the op (see OpSpec.finish)
 
 
+def _level(op: str, key: str, value: object, rid: Any) -> float:
+    return _number(op, key, value, 0.0, 1.0, rid)
+
+
+def _fade(op: str, key: str, value: object, rid: Any) -> float:
+    return _number(op, key, value, 0.0, MAX_FADE_S, rid)
+
+
 def _port(op: str, key: str, value: object, rid: Any) -> int:
     return int(_checked(op, rid, lambda: check_int(key, value, 1, 65535)))
 
@@ -159,7 +170,9 @@ def _outputs(op: str, key: str, value: object, rid: Any) -> list[str]:
 
 def _transport_value(args: dict[str, Any], rid: Any) -> dict[str, Any]:
     op, action, value = "transport", args["action"], args.get("value")
-    if action in ("start", "stop"):
+    if action == "stop":
+        args["value"] = None if value is None else _fade(op, "stop fade_s", value, rid)
+    elif action in ("start", "pause", "resume"):
         if value is not None:
             raise _bad(op, f"transport {action} takes no value, got {_show(value)}", rid)
         args["value"] = None
@@ -188,12 +201,15 @@ class OpSpec:
     Attributes:
         fields: field name -> (its check, whether it is required).
         osc_args: the fields in OSC argument order (trailing ones may be left out).
+        osc_forms: other OSC argument orders, tried in turn when ``osc_args`` does not fit
+            (``/affetto/emotion f f s``: valence, arousal, sync).
         osc_list: OSC carries one list field as all its arguments (``/affetto/output a b``).
         finish: checks across fields, after each field's own (returns the args).
     """
 
     fields: dict[str, tuple[FieldCheck, bool]]
     osc_args: tuple[str, ...] = ()
+    osc_forms: tuple[tuple[str, ...], ...] = ()
     osc_list: str | None = None
     finish: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
 
@@ -214,6 +230,7 @@ OP_TABLE: Final[dict[str, OpSpec]] = {
             "seek_per_s": (_seek, False),
         },
         ("valence", "arousal", "tension", "sync"),
+        osc_forms=(("valence", "arousal", "sync"),),
     ),
     "state": OpSpec({"name": (_NAME, True), "sync": _SYNC}, ("name", "sync")),
     "param": OpSpec({"name": (_NAME, True), "value": (_param_value, True)}, ("name", "value")),
@@ -221,6 +238,11 @@ OP_TABLE: Final[dict[str, OpSpec]] = {
     "leitmotif": OpSpec({"name": (_NAME, True), "notes": (_notes, False), "sync": _SYNC}, ("name", "sync")),
     "transport": OpSpec(
         {"action": (_action, True), "value": (_as_given, False)}, ("action", "value"), finish=_transport_value
+    ),
+    "volume": OpSpec(
+        {"level": (_level, True), "fade_s": (_fade, False), "layer": (_NAME, False)},
+        ("level", "fade_s", "layer"),
+        osc_forms=(("level", "layer", "fade_s"),),
     ),
     "subscribe": OpSpec({"port": (_port, False)}, ("port",)),
     "unsubscribe": OpSpec({}),
@@ -301,16 +323,22 @@ def parse_osc(message: OscMessage) -> Request:
         )
     if spec.osc_list is not None:
         return Request(op, _check(op, {spec.osc_list: list(message.args)}, None))
-    names = spec.osc_args
-    if len(message.args) > len(names):
+    first: ProtocolError | None = None
+    for names in (spec.osc_args, *spec.osc_forms):
+        try:
+            return Request(op, _check(op, _osc_fields(op, address, names, message.args), None))
+        except ProtocolError as err:
+            first = first or err  # the main form's error is the one reported
+    assert first is not None
+    raise first
+
+
+def _osc_fields(op: str, address: str, names: tuple[str, ...], args: tuple[OscArg, ...]) -> dict[str, Any]:
+    if len(args) > len(names):
         raise _bad(
-            op,
-            f"{address} takes at most {len(names)} arguments ({', '.join(names)}), got {len(message.args)}",
+            op, f"{address} takes at most {len(names)} arguments ({', '.join(names)}), got {len(args)}"
         )
-    raw: dict[str, Any] = {}
-    for key, value in zip(names, message.args, strict=False):
-        raw[key] = value  # blobs, nil and booleans fail the field checks with a message
-    return Request(op, _check(op, raw, None))
+    return dict(zip(names, args, strict=False))  # blobs, nil and booleans fail the field checks
 
 
 def parse_osc_packet(data: bytes) -> tuple[list[Request], list[ProtocolError]]:
@@ -333,7 +361,8 @@ def parse_osc_packet(data: bytes) -> tuple[list[Request], list[ProtocolError]]:
 
 
 # ------------------------------------------------------------------------------ events out
-#: event -> its OSC arguments: (field, type) with type i (int32), f (float32) or s (string)
+#: event -> its OSC arguments: (field, type) with type i (int32; booleans 0/1), f (float32),
+#: s (string) or l (a list of names as one string, comma-separated: profile names have no commas)
 _OSC_EVENT_FIELDS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     "beat": (("bar", "i"), ("beat", "i"), ("tempo_bpm", "f"), ("time_s", "f")),
     "bar": (
@@ -343,6 +372,9 @@ _OSC_EVENT_FIELDS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("arousal", "f"),
         ("tension", "f"),
         ("tempo_bpm", "f"),
+        ("key", "s"),
+        ("layers", "l"),
+        ("time_s", "f"),
     ),
     "transition": (("op", "s"), ("beat", "f")),
     "status": (
@@ -353,9 +385,29 @@ _OSC_EVENT_FIELDS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("tension", "f"),
         ("tempo_bpm", "f"),
         ("bar", "i"),
+        ("playing", "i"),
+        ("paused", "i"),
+        ("key", "s"),
+        ("profile", "s"),
+        ("outputs", "l"),
+        ("params", "l"),
+        ("states", "l"),
+        ("stingers", "l"),
+        ("layers", "l"),
+        ("level", "f"),
+    ),
+    "hello": (
+        ("session", "s"),
+        ("version", "i"),
+        ("states", "l"),
+        ("stingers", "l"),
+        ("params", "l"),
+        ("available_outputs", "l"),
+        ("layer_names", "l"),
     ),
     "error": (("code", "s"), ("message", "s")),
     "note": (("channel", "i"), ("pitch", "i"), ("velocity", "i"), ("time_s", "f"), ("layer", "s")),
+    "volume": (("layer", "s"), ("level", "f"), ("fade_s", "f"), ("time_s", "f")),
 }
 
 
@@ -366,7 +418,7 @@ def event_json(event: dict[str, Any]) -> str:
 
 def event_osc(event: dict[str, Any]) -> bytes | None:
     """An event as an OSC message (``/affetto/<event>`` with the reference's arguments); None
-    for events that have no OSC form (``ok``, ``hello``)."""
+    for events that have no OSC form (``ok``)."""
     fields = _OSC_EVENT_FIELDS.get(str(event.get("event")))
     if fields is None:
         return None
@@ -377,6 +429,8 @@ def event_osc(event: dict[str, Any]) -> bytes | None:
             args.append(int(value) if isinstance(value, int | float) else 0)
         elif kind == "f":
             args.append(float(value) if isinstance(value, int | float) else 0.0)
+        elif kind == "l":
+            args.append(",".join(str(v) for v in value)[:1000] if isinstance(value, list | tuple) else "")
         else:
             args.append("" if value is None else str(value)[:1000])
     return encode_message(OSC_PREFIX + str(event["event"]), args)

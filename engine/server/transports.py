@@ -28,7 +28,6 @@ from websockets.exceptions import ConnectionClosed
 
 from engine.server.protocol import (
     MAX_JSON_BYTES,
-    PROTOCOL_VERSION,
     ProtocolError,
     Request,
     event_json,
@@ -110,10 +109,22 @@ class _Bucket:
 
 @dataclass
 class _OscClient:
-    session: Session
+    """One OSC client: a host (every packet from its address), or an address of its own (one
+    that subscribed from its own socket); see bindings/PROTOCOL.md, Sessions."""
+
+    session: Session | None  # None once its session has closed (the record remembers the rest)
     bucket: _Bucket
-    reply_to: tuple[str, int]
+    reply_to: tuple[str, int] | None = None  # its subscribed port (None: reply to each sender)
     subscriber: Any = None
+    name: str | None = None  # the session it chose (``/affetto/session``), rejoined after expiry
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+#: how long the record of an OSC client whose session closed is kept (its named session and
+#: subscription come back with its next packet), and how many such records at most
+OSC_CLIENT_MEMORY_S: Final = 3600.0
+MAX_OSC_CLIENTS: Final = 4096
+OSC_SWEEP_S: Final = 5.0
 
 
 class AffettoServer:
@@ -130,7 +141,9 @@ class AffettoServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._ws: Server | None = None
-        self._osc_clients: dict[tuple[str, int], _OscClient] = {}
+        #: OSC clients by host, or by address for those that subscribed from their own socket
+        self._osc_clients: dict[str | tuple[str, int], _OscClient] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
         self.ignored_packets = 0
         self.osc_packets_received = 0
         self.osc_ports: tuple[int, int] = (0, 0)
@@ -146,6 +159,7 @@ class AffettoServer:
         sock.bind((s.bind, s.osc_port))
         self._udp, _ = await self.loop.create_datagram_endpoint(lambda: _OscProtocol(self), sock=sock)
         self._ws = await serve(self._ws_handler, s.bind, s.ws_port, max_size=MAX_JSON_BYTES, max_queue=64)
+        self._sweeper = self.loop.call_later(OSC_SWEEP_S, self._sweep_osc_clients)
 
     @property
     def osc_port(self) -> int:
@@ -162,72 +176,138 @@ class AffettoServer:
         if self._ws is not None:
             self._ws.close()
             await self._ws.wait_closed()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._udp is not None:
             self._udp.close()
+            self._udp = None
         await asyncio.get_running_loop().run_in_executor(None, self.host.stop)
 
     # ----------------------------------------------------------------------------------- OSC
     def osc_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
-        """Handle one UDP packet (on the loop; never raises)."""
+        """Handle one UDP packet (on the loop; never raises).
+
+        The packet's client is its address if that subscribed from its own socket, else its host
+        (so one-message-per-process senders such as ``oscsend`` drive one session)."""
         self.osc_packets_received += 1
         if not self.settings.osc_allowed(addr[0]):
             self.ignored_packets += 1
             return
-        client = self._osc_clients.get(addr)
+        client = self._osc_clients.get(addr) or self._osc_clients.get(addr[0])
         if client is None:
-            try:
-                session = self.host.open(None)
-            except ProtocolError as err:
-                self._osc_send(addr, err.event())
+            client = self._osc_client(addr[0], addr)
+            if client is None:
                 return
-            client = _OscClient(session, _Bucket(self.settings.rate_per_s, self.settings.burst,
-                                                 self.settings.burst), addr)  # fmt: skip
-            self._osc_clients[addr] = client
+        client.last_seen = time.monotonic()
         if not client.bucket.take():
             now = time.monotonic()
             if now - client.bucket.warned > 1.0:  # at most one warning a second: no amplification
                 client.bucket.warned = now
-                self._osc_send(client.reply_to, ProtocolError("rate_limited", "too many messages").event())
+                self._osc_send(
+                    client.reply_to or addr, ProtocolError("rate_limited", "too many messages").event()
+                )
             return
         requests, errors = parse_osc_packet(data)
         for bad in errors:
-            self._osc_send(client.reply_to, bad.event())
+            self._osc_send(client.reply_to or addr, bad.event())
         for request in requests:
             try:
                 self._osc_request(client, addr, request)
             except ProtocolError as err:
-                self._osc_send(client.reply_to, err.event())
+                self._osc_send(client.reply_to or addr, err.event())
+
+    def _osc_client(self, key: str | tuple[str, int], addr: tuple[str, int]) -> _OscClient | None:
+        """A new client record for ``key`` (a host, or an address), with a fresh session; None if
+        there is no free slot (the sender is told ``busy``)."""
+        try:
+            session = self.host.open(None)
+        except ProtocolError as err:
+            self._osc_send(addr, err.event())
+            return None
+        s = self.settings
+        client = _OscClient(session, _Bucket(s.rate_per_s, s.burst, s.burst))
+        self._osc_clients[key] = client
+        return client
+
+    def _osc_session(self, client: _OscClient) -> Session:
+        """The client's session; a fresh one (or its named one again) if it has expired, with its
+        subscription moved along.
+
+        Raises:
+            ProtocolError: busy (no free slot for it).
+        """
+        session = client.session
+        if session is not None and not session.closed:
+            return session
+        fresh = self.host.open(client.name)
+        if client.subscriber is not None:
+            self.host.subscribe(fresh, client.subscriber)
+        client.session = fresh
+        return fresh
 
     def _osc_request(self, client: _OscClient, addr: tuple[str, int], request: Request) -> None:
         host = self.host
         if request.op == "subscribe":
             port = request.args.get("port", addr[1])
+            if port == addr[1] and self._osc_clients.get(addr) is not client:
+                own = self._osc_client(addr, addr)  # an address of its own from now on
+                if own is None:
+                    return
+                client = own
+            session = self._osc_session(client)
             client.reply_to = (addr[0], port)
             if client.subscriber is not None:
-                host.unsubscribe(client.session, client.subscriber)
+                host.unsubscribe(session, client.subscriber)
             target = client.reply_to
             client.subscriber = lambda event: self._threadsafe_osc(target, event)
-            host.subscribe(client.session, client.subscriber)
-        elif request.op == "unsubscribe":
+            host.subscribe(session, client.subscriber)
+            return
+        session = self._osc_session(client)
+        reply_to = client.reply_to or addr
+        if request.op == "unsubscribe":
             if client.subscriber is not None:
-                host.unsubscribe(client.session, client.subscriber)
+                host.unsubscribe(session, client.subscriber)
                 client.subscriber = None
+            client.reply_to = None
         elif request.op == "session":
-            self._move(client, host.open(request.args["name"]))
+            name = request.args["name"]
+            if name != session.name:
+                self._move(client, session, host.open(name))
+            client.name = name
         elif request.op == "hello":
-            client.session.last_active = time.monotonic()
+            session.last_active = time.monotonic()
+            self._osc_send(reply_to, host.hello(session))
         else:
-            reply = host.submit(client.session, request)
+            reply = host.submit(session, request)
             if reply["event"] == "status":
-                self._osc_send(client.reply_to, reply)
+                self._osc_send(reply_to, reply)
 
-    def _move(self, client: _OscClient, session: Session) -> None:
-        old = client.session
+    def _move(self, client: _OscClient, old: Session, session: Session) -> None:
         if client.subscriber is not None:
             self.host.unsubscribe(old, client.subscriber)
             self.host.subscribe(session, client.subscriber)
         client.session = session
         self.host.leave(old)
+
+    def _sweep_osc_clients(self) -> None:
+        """Let go of closed sessions' clients (on the loop, every ``OSC_SWEEP_S``): a record whose
+        session closed keeps only its name and subscription, for ``OSC_CLIENT_MEMORY_S``, and
+        at most ``MAX_OSC_CLIENTS`` records are kept (the longest quiet forgotten first)."""
+        now = time.monotonic()
+        for key, client in list(self._osc_clients.items()):
+            if client.session is not None and client.session.closed:
+                client.session = None
+            if client.session is None and now - client.last_seen > OSC_CLIENT_MEMORY_S:
+                del self._osc_clients[key]
+        excess = len(self._osc_clients) - MAX_OSC_CLIENTS
+        if excess > 0:
+            idle = sorted(
+                (c.last_seen, i, k) for i, (k, c) in enumerate(self._osc_clients.items()) if c.session is None
+            )
+            for _, _, key in idle[:excess]:
+                del self._osc_clients[key]
+        if self.loop is not None and self._udp is not None:
+            self._sweeper = self.loop.call_later(OSC_SWEEP_S, self._sweep_osc_clients)
 
     def _osc_send(self, target: tuple[str, int], event: dict[str, Any]) -> None:
         data = event_osc(event)
@@ -309,10 +389,7 @@ class AffettoServer:
             name = request.args.get("session")
             if name is not None and name != session.name:
                 session = self._ws_move(session, host.open(name), subscriber, subscribed)
-            cfg = session.config
-            info = {"session": session.name, "version": PROTOCOL_VERSION}
-            info.update(states=sorted(cfg.states), stingers=sorted(cfg.stingers))
-            return {**ok, "event": "hello", **info}, session, subscribed
+            return {**ok, **host.hello(session, rid)}, session, subscribed
         if request.op == "session":
             return (
                 ok,

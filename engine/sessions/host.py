@@ -39,9 +39,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from engine.model.composer import Composer
-from engine.music.conductor import Conductor, compose_ahead
+from engine.music.conductor import MIDI_CLOCK_PPQN, Conductor, compose_ahead
+from engine.music.config import Emotion
 from engine.music.keys import key_name
 from engine.music.leitmotif import Theme, theme_from_notes
+from engine.outputs.gm import EXPRESSION_CC, expression_for_level
 from engine.outputs.host_outputs import HostOutputs
 from engine.outputs.output_process import OutputProcess
 from engine.outputs.sinks import EventSink
@@ -53,11 +55,11 @@ from engine.realtime.clock import (
     wait_until,
 )
 from engine.realtime.event_queue import EventQueue
-from engine.realtime.kinds import BEAT
-from engine.server.protocol import ProtocolError, Request
+from engine.realtime.kinds import BEAT, CLOCK, CLOCK_CONTINUE, CONTROL, SONG_POSITION
+from engine.server.protocol import PROTOCOL_VERSION, ProtocolError, Request
 from engine.sessions.ops import MUSIC_OPS, Cue, apply_due_cues, apply_op, check_names
 from engine.sessions.profile import DEFAULT_PROFILE, ParamMapper, Profile
-from engine.sessions.session import NOTES, ClockTask, Session, SessionScript, Subscriber, forget
+from engine.sessions.session import NOTES, ClockTask, Fade, Session, SessionScript, Subscriber, forget
 
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
 PREROLL_S: Final = 0.1
@@ -68,6 +70,9 @@ APPLY_SLICE_S: Final = 0.01
 REFILL_S: Final = 0.1
 #: a script's cue is applied this long before its beat sounds (at its beat's time)
 SCRIPT_AHEAD_S: Final = 0.02
+#: a volume fade moves in steps this far apart, queued this long before they sound
+FADE_STEP_S: Final = 0.02
+FADE_AHEAD_S: Final = 0.05
 
 
 class SessionHost:
@@ -133,6 +138,7 @@ class SessionHost:
         #: how late the clock thread sent events, over all sessions
         self.timing = Lateness(self.late_threshold_s, keep=timing_samples)
         self._scripted: list[Session] = []  # sessions playing a script (composing thread)
+        self._fading: set[Session] = set()  # sessions with volume fades or a fading stop (composing thread)
         self._dirty: set[Session] = set()
         self._table_lock = threading.Lock()  # guards ``sessions`` (loop thread vs composing thread)
 
@@ -272,30 +278,83 @@ class SessionHost:
             )
         if op == "status":
             return self.status(session, rid)
-        if op in MUSIC_OPS or op in ("transport", "param"):
+        if op == "volume" and args.get("layer") is not None:
+            names = [layer.name for layer in session.config.layers]
+            if args["layer"] not in names:
+                raise ProtocolError(
+                    "bad_argument", f"unknown layer {args['layer']!r}; layers: {names}", op, rid
+                )
+        if op == "transport":
+            self._transport_request(session, args["action"], op, rid)
+        elif (
+            op == "stinger" or (op == "leitmotif" and "notes" not in args)
+        ) and session.transport == "stopped":
+            message = f"the session is stopped: a {op} needs its music playing (transport start)"
+            raise ProtocolError("not_playing", message, op, rid)
+        if op in MUSIC_OPS or op in ("transport", "param", "volume"):
             self._post(session, request)
         return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
+
+    @staticmethod
+    def _transport_request(session: Session, action: str, op: str, rid: Any) -> None:
+        """Follow what the transport requests ask for, in their order (loop thread), so the ops
+        that need music can be refused at once; the composing thread applies them."""
+        if action in ("pause", "resume") and session.transport == "stopped":
+            message = f"the session is stopped: nothing to {action} (transport start plays it from bar 0)"
+            raise ProtocolError("not_playing", message, op, rid)
+        if action == "stop":
+            session.transport = "stopped"
+        elif action == "pause":
+            session.transport = "paused"
+        elif action in ("start", "resume"):
+            session.transport = "playing"
+
+    def hello(self, session: Session, rid: Any = None) -> dict[str, Any]:
+        """The ``hello`` event: the session, the protocol version, what its profile offers."""
+        cfg = session.config
+        out: dict[str, Any] = {"event": "hello", "session": session.name, "version": PROTOCOL_VERSION}
+        out.update(
+            states=sorted(cfg.states), stingers=sorted(cfg.stingers), params=sorted(session.profile.params)
+        )
+        out.update(
+            available_outputs=list(self.output_names), layer_names=[layer.name for layer in cfg.layers]
+        )
+        if rid is not None:
+            out["id"] = rid
+        return out
 
     def status(self, session: Session, rid: Any = None) -> dict[str, Any]:
         """The session's state as a status event (read without locks: a recent snapshot)."""
         c = session.conductor
-        out: dict[str, Any] = {"event": "status", "session": session.name, "playing": session.playing}
+        cfg = session.config
+        out: dict[str, Any] = {"event": "status", "session": session.name}
+        # the transport as the requests so far have set it (the composing thread catches up)
+        out.update(playing=session.transport == "playing", paused=session.transport == "paused")
         out["profile"] = session.profile.name
         out["outputs"] = list(session.chosen_outputs)
         out["params"] = sorted(session.profile.params)
-        if c is not None:
+        out.update(states=sorted(cfg.states), stingers=sorted(cfg.stingers))
+        out.update(
+            level=session.level,
+            layer_levels={x.name: session.layer_levels.get(x.name, 1.0) for x in cfg.layers},
+        )
+        if c is not None and not c.closed:
             e = c.target
+            head = max(0.0, c.playhead_beat(session.now_s()))
             bar = max(c.bars) if c.bars else 0
+            while bar > 0 and bar in c.bars and c.bars[bar].start_beat > head + 1e-9:
+                bar -= 1  # the bar at the playhead (the composer is a little ahead)
             out.update(
                 state=c.state, valence=e.valence, arousal=e.arousal, tension=e.tension,
-                tempo_bpm=c.tempo_map.tempo_at(max(0.0, c.playhead_beat(session.now_s()))), bar=bar,
-                key=key_name(c.key),
+                tempo_bpm=c.tempo_map.tempo_at(head), bar=bar, key=key_name(c.key), layers=list(c.heard(bar)),
             )  # fmt: skip
-        else:  # not started yet (or stopped before starting): what it will start from
+        else:  # not started yet, or stopped: what ``start`` begins from
             p = session.profile
-            e = p.config.states[p.start_state].emotion if p.start_state in p.config.states else p.base
-            out.update(state=p.start_state, valence=e.valence, arousal=e.arousal, tension=e.tension)
-            out.update(tempo_bpm=p.config.tempo_for(e), bar=0, key="")
+            state = session.start_state or p.start_state
+            e = session.start_emotion or (cfg.states[state].emotion if state in cfg.states else p.base)
+            out.update(state=state, valence=e.valence, arousal=e.arousal, tension=e.tension)
+            tempo = session.start_tempo_bpm or cfg.tempo_for(e)
+            out.update(tempo_bpm=tempo, bar=0, key="", layers=[])
         if rid is not None:
             out["id"] = rid
         return out
@@ -330,17 +389,62 @@ class SessionHost:
 
     # ---------------------------------------------------------------------- composing thread
     def _start_session(self, session: Session) -> None:
+        """Start (or start again) the session's music from bar 0, from what its requests asked
+        for while stopped (state, emotion, tempo, leitmotifs, volume)."""
         events = EventQueue(capacity=512, clock=session.now_s)
         session.events = events
         p = session.profile
-        session.conductor = Conductor(self.composer, events, session.seed, p.config, state=p.start_state)
+        state = session.start_state or p.start_state
+        session.conductor = c = Conductor(
+            self.composer, events, session.seed, p.config, state=state, emotion=session.start_emotion
+        )
         for theme in session.start_themes:
-            session.conductor.register_leitmotif(theme)
+            c.register_leitmotif(theme)
         if session.script is not None and session not in self._scripted:
             self._scripted.append(session)
+        session.paused_s, session.stop_at_s = None, None
         session.t0 = time.perf_counter() + PREROLL_S
-        session.conductor.start(0.0)
+        c.start(0.0)
+        if session.start_tempo_bpm is not None:
+            c.set_tempo(0.0, session.start_tempo_bpm)
+        if session.fades or session.level != 1.0 or session.layer_levels:  # the outputs may hold another
+            self._move_levels(session, 0.0, 0.0)
         self._clock_task(ClockTask(session, "route", session.chosen_outputs))
+
+    def _stop(self, session: Session) -> None:
+        """End the music (every note released); ``start`` begins again from the state and emotion
+        it stopped in."""
+        c = session.conductor
+        if c is None or c.closed:
+            return
+        session.start_state, session.start_emotion = c.state or None, c.target
+        self._release(session)
+        c.stop(session.now_s())
+        session.paused_s, session.stop_at_s = None, None
+        self._fading.discard(session)
+
+    def _pause(self, session: Session) -> None:
+        """Hold the music where it is: its clock stops, its sounding notes end, the music composed
+        ahead stays for :meth:`_resume`."""
+        if session.paused_s is not None:
+            return
+        session.paused_s = session.now_s()  # first: the clock thread sends nothing more
+        self._release(session, keep=True)
+        self._wake_clock([session])
+
+    def _resume(self, session: Session) -> None:
+        """Go on from where the music was paused (after a short pre-roll, as a start has)."""
+        paused, c = session.paused_s, session.conductor
+        if paused is None or c is None or session.events is None:
+            return
+        if c.config.midi_clock:  # a DAW following the clock goes on from the sixteenth it reached
+            ticks = math.ceil(max(0.0, c.playhead_beat(paused)) * MIDI_CLOCK_PPQN - 1e-6)  # those it got
+            sixteenth = min(16383, ticks // (MIDI_CLOCK_PPQN // 4))
+            session.events.push(paused, CLOCK, 0, SONG_POSITION, sixteenth, cuttable=False)
+            session.events.push(paused, CLOCK, 0, CLOCK_CONTINUE, cuttable=False)
+        session.t0 = time.perf_counter() + PREROLL_S - paused
+        session.paused_s = None
+        self._wake_clock([session])
 
     def _apply(self, session: Session, request: Request) -> None:
         c = session.conductor
@@ -352,10 +456,17 @@ class SessionHost:
         if op == "output":
             self._clock_task(ClockTask(session, "route", session.chosen_outputs))
             return
+        if op == "volume":
+            self._volume(session, args)
+            return
+        if op == "leitmotif" and "notes" in args:  # registration (kept for the next start too)
+            theme = theme_from_notes(args["name"], args["notes"])
+            session.start_themes = (*(t for t in session.start_themes if t.name != theme.name), theme)
+            if c is not None and not c.closed:
+                c.register_leitmotif(theme)
+            return
         if c is None or c.closed:
-            return  # stopped: the request is dropped (answered ok: the transport says stopped)
-        if op == "leitmotif" and "notes" in args:  # registration
-            c.register_leitmotif(theme_from_notes(args["name"], args["notes"]))
+            self._while_stopped(session, op, args)
             return
         if op == "param":  # the profile maps the parameter to an emotion, landing as its transition says
             target = session.mapper.set(args["name"], args["value"])
@@ -363,36 +474,119 @@ class SessionHost:
             op = "emotion"
             args = {"valence": target.valence, "arousal": target.arousal, "tension": target.tension}
             args.update(sync=t.sync, seek_per_s=t.seek_per_s)
+        elif op == "state":  # the state's emotion, as the game's parameters push it
+            args = {**args, "emotion": session.mapper.rebase(session.config.states[args["name"]].emotion)}
         landed = apply_op(c, now, op, args, default_sync=session.default_sync)
-        if op == "state":
-            session.mapper.rebase(session.config.states[args["name"]].emotion)  # parameters push from here
         event = {"event": "transition", "op": request.op, "beat": landed}
         self._notice(session, c.tempo_map.seconds(landed), event)
 
+    def _while_stopped(self, session: Session, op: str, args: dict[str, Any]) -> None:
+        """A change while stopped is where the next ``start`` begins (stingers and leitmotifs
+        have nothing to play in: :meth:`submit` refuses them)."""
+        cfg = session.config
+        state = session.start_state or session.profile.start_state
+        base = session.start_emotion or (
+            cfg.states[state].emotion if state in cfg.states else session.profile.base
+        )
+        if op == "state":
+            session.start_state = args["name"]
+            session.start_emotion = session.mapper.rebase(cfg.states[args["name"]].emotion)
+        elif op == "emotion":
+            tension = args.get("tension")
+            session.start_emotion = Emotion(
+                args["valence"], args["arousal"], base.tension if tension is None else tension
+            )
+        elif op == "param":
+            session.start_emotion = session.mapper.set(args["name"], args["value"])
+
     def _transport(self, session: Session, action: str, value: Any) -> None:
         c = session.conductor
-        if action == "stop" and c is not None and not c.closed:
-            self._release(session)
-            c.stop(session.now_s())
-        elif action == "start" and (c is None or c.closed):
-            self._start_session(session)
-        elif action == "tempo" and c is not None and not c.closed:
-            apply_op(c, session.now_s(), "tempo", {"tempo_bpm": None if value == 0 else value})
+        live = c is not None and not c.closed
+        now = session.now_s()
+        if action == "stop":
+            if live and value and session.paused_s is None:  # fade out, then stop
+                session.stop_at_s = now + float(value)
+                self._move_levels(session, now, float(value), silence=True)
+            else:
+                self._stop(session)
+        elif action == "start":
+            if session.stop_at_s is not None:  # a fading stop called off: back to its level
+                session.stop_at_s = None
+                self._move_levels(session, now, 0.0)
+            if not live:
+                self._start_session(session)
+            else:
+                self._resume(session)
+        elif action == "pause" and live:
+            self._pause(session)
+        elif action == "resume" and live:
+            self._resume(session)
+        elif action == "tempo":
+            session.start_tempo_bpm = None if value == 0 else value
+            if live:
+                apply_op(c, now, "tempo", {"tempo_bpm": session.start_tempo_bpm})  # type: ignore[arg-type]
         elif action == "seed":
             session.seed = int(value)
         elif action == "sync":
             session.default_sync = str(value)
 
+    # ------------------------------------------------------------------------------ volume
+    def _volume(self, session: Session, args: dict[str, Any]) -> None:
+        """The ``volume`` op: the session's (or a layer's) level, moving there over ``fade_s``."""
+        layer, level, fade_s = args.get("layer"), float(args["level"]), float(args.get("fade_s", 0.0))
+        if layer is None:
+            session.level = level
+        else:
+            session.layer_levels[layer] = level
+        if not session.live:
+            return  # the next start plays at these levels
+        now = session.now_s()
+        if session.stop_at_s is None:  # a fading stop goes on to silence
+            self._move_levels(session, now, fade_s)
+        event = {"event": "volume", "layer": layer, "level": level, "fade_s": fade_s, "time_s": round(now, 6)}
+        self._notice(session, now, event)
+
+    def _move_levels(self, session: Session, now_s: float, fade_s: float, *, silence: bool = False) -> None:
+        """Move every channel of the session from its level now to its level (or to silence)
+        over ``fade_s`` seconds of its clock: steps of CC 11 (see :meth:`_step_fades`)."""
+        for ch in session.channels:
+            old = session.fades.get(ch)
+            start = old.level_at(now_s) if old is not None else 1.0
+            end = 0.0 if silence else session.channel_level(ch)
+            session.fades[ch] = Fade(now_s, now_s + fade_s, start, end, now_s)
+        self._fading.add(session)
+        self._step_fades(session)
+
+    def _step_fades(self, session: Session) -> bool:
+        """Queue the volume steps of the session's fades due soon, and its fading stop when its
+        time comes (composing thread); False once nothing is left to do."""
+        events, now = session.events, session.now_s()
+        if events is None or not session.live:
+            return False
+        horizon = now + FADE_AHEAD_S
+        moving = False
+        for ch, fade in session.fades.items():
+            while fade.next_s <= min(fade.end_s, horizon):
+                t = fade.next_s
+                level = expression_for_level(fade.level_at(t))
+                events.push(t, CONTROL, ch, EXPRESSION_CC, level, cuttable=False)
+                fade.next_s = math.inf if t >= fade.end_s else min(t + FADE_STEP_S, fade.end_s)
+            moving = moving or fade.next_s < math.inf
+        if session.stop_at_s is not None and now >= session.stop_at_s:
+            self._stop(session)
+            return False
+        return moving or session.stop_at_s is not None
+
     def _notice(self, session: Session, time_s: float, event: dict[str, Any]) -> None:
         event = {**event, "session": session.name}
         session.notices = sorted([*session.notices, (time_s, event)], key=lambda n: n[0])
 
-    def _release(self, session: Session, until_s: float | None = None) -> None:
+    def _release(self, session: Session, until_s: float | None = None, *, keep: bool = False) -> None:
         """Every sounding note of the session's current queue off (see
         :meth:`Session.release_now`), on the clock thread (the queue is taken now: a restart may
         replace it before then)."""
         if session.events is not None:
-            self._clock_task(ClockTask(session, "release", (), session.events, session.t0, until_s))
+            self._clock_task(ClockTask(session, "release", (), session.events, session.t0, until_s, keep))
 
     def _clock_task(self, task: ClockTask) -> None:
         """Have the clock thread (the only thread that sends to outputs) release or route a
@@ -410,7 +604,7 @@ class SessionHost:
             if task.until_s is not None and session.events is task.events and not session.closed:
                 self._send_due(session)  # everything up to the end, beats too, at once
             shared = functools.partial(self._shared, session)
-            session.release_now(task.events, task.t0, shared, self.report, task.until_s)
+            session.release_now(task.events, task.t0, shared, self.report, task.until_s, task.keep)
             if session.closed:
                 for sink in session.device_sinks:
                     forget(sink)
@@ -458,6 +652,9 @@ class SessionHost:
             try:
                 if self._scripted:
                     self._play_scripts()
+                for session in list(self._fading):
+                    if session.closed or not self._step_fades(session):
+                        self._fading.discard(session)
                 self._apply_batch(pending, time.perf_counter() + APPLY_SLICE_S)
                 self._compose_round()
                 if time.monotonic() - last_sweep > 1.0:
@@ -553,7 +750,7 @@ class SessionHost:
         the sessions fall into a few large batches instead of many small ones."""
         started = time.perf_counter()
         while self._running:
-            live = [s for s in list(self.sessions.values()) if s.playing]
+            live = [s for s in list(self.sessions.values()) if s.live]
             heads = [s.now_s() for s in live]
             conductors = [s.conductor for s in live]
             if not any(c.needs_tokens(h) for c, h in zip(conductors, heads, strict=True)):  # type: ignore[union-attr]
@@ -629,6 +826,9 @@ class SessionHost:
                 due, _, s = heapq.heappop(heap)
                 if due != s.clock_due or s.closed:
                     continue  # stale: the session was rescheduled or closed
+                if s.paused_s is not None:
+                    s.clock_due = math.inf  # its resume wakes the clock again
+                    continue
                 self._send_due(s)
                 s.clock_due = self._next_due(s)
                 if s.clock_due < math.inf:
@@ -641,7 +841,7 @@ class SessionHost:
         return bool(self._dirty or self._tasks)
 
     def _next_due(self, s: Session) -> float:
-        if s.events is None or s.closed:
+        if s.events is None or s.closed or s.paused_s is not None:
             return math.inf
         local = s.local[0][0] if s.local else math.inf
         notice = s.notices[0][0] if s.notices else math.inf
@@ -699,9 +899,10 @@ class SessionHost:
         if conductor is None:
             return
         on_bar = session.script.on_bar if session.script is not None else None
-        if on_bar is not None and beat == 0 and bar in conductor.bars:
+        heard = conductor.bar_heard(bar) if beat == 0 else None
+        if on_bar is not None and heard is not None:
             try:
-                on_bar(conductor.bars[bar], time_s)
+                on_bar(heard, time_s)
             except Exception as err:
                 self.report(f"{session.name}: bar listener failed: {err}")
         if not session.subscribers:
@@ -712,7 +913,7 @@ class SessionHost:
              "time_s": round(time_s, 6), "downbeat": beat == 0},
             self.report,
         )  # fmt: skip
-        info = conductor.bars.get(bar) if beat == 0 else None
+        info = heard
         if info is not None:
             e = info.emotion
             bar_event = {"event": "bar", "session": session.name, "bar": bar, "state": info.state}

@@ -45,7 +45,7 @@ def _emotion(c: Conductor, now_s: float, args: Mapping[str, Any], sync: Any) -> 
 
 
 def _state(c: Conductor, now_s: float, args: Mapping[str, Any], sync: Any) -> float:
-    return c.set_state(now_s, args["name"], sync=sync)
+    return c.set_state(now_s, args["name"], sync=sync, emotion=args.get("emotion"))
 
 
 def _stinger(c: Conductor, now_s: float, args: Mapping[str, Any], sync: Any) -> float:

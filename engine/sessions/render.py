@@ -168,6 +168,6 @@ class BarSink:
 
     def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
         if kind == BEAT and a == 0:
-            info = self.conductor.bars.get(b)
+            info = self.conductor.bar_heard(b)
             if info is not None:
                 self.on_bar(info, time_s)

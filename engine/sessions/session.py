@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from engine.music.conductor import BarInfo, Conductor, channel_setup
-from engine.music.config import ConductorConfig
+from engine.music.config import STINGER_CHANNEL, ConductorConfig, Emotion
 from engine.music.leitmotif import Theme
+from engine.outputs.gm import EXPRESSION_CC, expression_for_level
 from engine.outputs.sinks import EventSink
 from engine.realtime.clock import Lateness
 from engine.realtime.event_queue import EventQueue
-from engine.realtime.kinds import BEAT, CONTROL, NOTE_OFF, NOTE_ON
+from engine.realtime.kinds import BEAT, CLOCK, CLOCK_STOP, CONTROL, NOTE_OFF, NOTE_ON
 from engine.sessions.ops import Cue
 from engine.sessions.profile import ParamMapper, Profile
 
@@ -89,9 +90,24 @@ class Session:
     connections: int = 0  # open WebSocket connections: a session with one never idles out
     clock_due: float = math.inf  # when the clock thread will next look at it (perf_counter)
     closed: bool = False
+    #: what its requests so far ask for (loop thread; the composing thread catches up):
+    #: "playing", "paused" or "stopped"
+    transport: str = "playing"
+    paused_s: float | None = None  # paused at this time of its clock (composing thread); None: running
+    #: what the next ``start`` begins from (requests while stopped land here; a stop keeps the
+    #: state and emotion it stopped in)
+    start_state: str | None = None
+    start_emotion: Emotion | None = None
+    start_tempo_bpm: float | None = None  # a fixed tempo (None: follow arousal)
+    level: float = 1.0  # the ``volume`` op's session level (linear, 0..1)
+    layer_levels: dict[str, float] = field(default_factory=dict)  # per layer (absent: 1)
+    fades: dict[int, Fade] = field(default_factory=dict)  # channel -> its volume moving (composing thread)
+    stop_at_s: float | None = None  # a stop with a fade-out ends the music here (session clock)
 
     def now_s(self) -> float:
-        return time.perf_counter() - self.t0
+        """Seconds of music since its start (held while paused)."""
+        paused = self.paused_s
+        return paused if paused is not None else time.perf_counter() - self.t0
 
     @property
     def late_events(self) -> int:
@@ -106,8 +122,29 @@ class Session:
         return self.profile.config
 
     @property
-    def playing(self) -> bool:
+    def live(self) -> bool:
+        """Its music is on: playing or paused (a conductor that has not been stopped)."""
         return self.conductor is not None and not self.conductor.closed
+
+    @property
+    def playing(self) -> bool:
+        return self.live and self.paused_s is None
+
+    def channel_level(self, channel: int) -> float:
+        """The volume a channel plays at (the session's level times its layer's; linear)."""
+        layer = next((x.name for x in self.config.layers if x.channel == channel), None)
+        return self.level * (self.layer_levels.get(layer, 1.0) if layer is not None else 1.0)
+
+    def expression_now(self, now_s: float) -> list[tuple[int, int]]:
+        """(channel, CC 11 value) of each channel whose volume is not full at ``now_s``."""
+        fades = dict(self.fades)  # a copy: the composing thread replaces its entries
+        levels = [(ch, expression_for_level(fade.level_at(now_s))) for ch, fade in fades.items()]
+        return [(ch, value) for ch, value in levels if value != 127]
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        """The MIDI channels it plays on: its layers' and the stingers'."""
+        return (*dict.fromkeys(layer.channel for layer in self.config.layers), STINGER_CHANNEL)
 
     def release_now(
         self,
@@ -116,6 +153,7 @@ class Session:
         shared: Callable[[str], bool],
         report: Report,
         until_s: float | None = None,
+        keep: bool = False,
     ) -> None:
         """Every sounding note of ``events`` (the session's queue, whose time 0 is ``t0``) off, at
         the end of what was already taken from it; CC 123 on every channel of its own sinks and of
@@ -123,7 +161,8 @@ class Session:
         (clock thread). The local sinks first get what was taken for them but not yet sent,
         except its note-ons (their offs are in the release). With ``until_s`` the music ends
         there (a script's end): everything due until then is sent first, note-ons too, as the
-        offline render ends it."""
+        offline render ends it. With ``keep`` (a pause) the queued music stays, to go on from.
+        A session sending MIDI clock sends Stop (0xFC) with the release."""
         local = self.local
         while local:
             t, k, ch, a, b, _ = local.popleft()
@@ -136,7 +175,9 @@ class Session:
         else:
             wall = max(time.perf_counter(), t0 + events.sent_until_s)
             now = wall - self.t0  # in the session's present clock (a restart may have moved it)
-        rows = events.all_notes_off(now).rows()
+        rows = (events.release_sounding(now) if keep else events.all_notes_off(now)).rows()
+        if self.config.midi_clock:
+            rows.append((now, CLOCK, 0, CLOCK_STOP, 0))
         panic = [(now, CONTROL, ch, 123, 0) for ch in range(16)]
         self.send_rows(self.base_sinks, rows + panic, report)
         for name, sink in self.outputs.items():
@@ -165,6 +206,9 @@ class Session:
             if self.events.sent_until_s > -math.inf:  # joining mid-stream: the setup it missed
                 start = max(now, self.events.sent_until_s)  # before its next events, as early as those
                 setup = [(start, k, ch, a, b) for k, ch, a, b in channel_setup(self.config)]
+                setup += [
+                    (start, CONTROL, ch, EXPRESSION_CC, value) for ch, value in self.expression_now(now)
+                ]
                 self.send_rows((sink,), setup, report)
             self.outputs[name] = sink
         self.device_sinks = tuple(sink for n, sink in self.outputs.items() if n != NOTES)
@@ -191,6 +235,24 @@ class Session:
                 report(f"{self.name}: subscriber failed: {err}")
 
 
+@dataclass
+class Fade:
+    """One channel's volume moving linearly from ``start_level`` to ``end_level`` over
+    [``start_s``, ``end_s``] (session clock); ``next_s``: the next step to send."""
+
+    start_s: float
+    end_s: float
+    start_level: float
+    end_level: float
+    next_s: float
+
+    def level_at(self, time_s: float) -> float:
+        if time_s >= self.end_s or self.end_s <= self.start_s:
+            return self.end_level
+        x = max(0.0, (time_s - self.start_s) / (self.end_s - self.start_s))
+        return self.start_level + (self.end_level - self.start_level) * x
+
+
 @dataclass(frozen=True)
 class ClockTask:
     """Work for the clock thread: ``release`` the notes of ``events``, or ``route`` the session
@@ -202,6 +264,7 @@ class ClockTask:
     events: EventQueue | None = None
     t0: float = 0.0  # the clock origin of ``events`` (a restart gives the session a new one)
     until_s: float | None = None  # release: the music ends here (see Session.release_now)
+    keep: bool = False  # release (a pause): the queued music stays for its resume
 
 
 class NoteEvents:

@@ -121,7 +121,8 @@ def test_deep_nesting_and_size_limits() -> None:
 VALID: dict[str, object] = {
     "valence": 0.5, "arousal": -0.2, "tension": 0.1, "sync": "bar", "seek_per_s": 1.0, "name": "combat",
     "value": 0.5, "notes": [[0, 60, 1, 90]], "action": "tempo", "port": 9100, "session": "s1",
-    "token": "secret", "outputs": ["midi"], "text": "The wind rose.",
+    "token": "secret", "outputs": ["midi"], "text": "The wind rose.", "level": 0.5, "fade_s": 2.0,
+    "layer": "drums",
 }  # fmt: skip
 HOSTILE_JSON: list[object] = [
     10**400, -(10**400), 2**63, 1e308, -1e308, 1e-320, 0, -1, 1.5, True, False, None, "", "x" * 100_000,
@@ -199,8 +200,9 @@ def test_every_json_field_refuses_hostile_values_with_a_protocol_error(op: str) 
 @pytest.mark.parametrize("op", sorted(OP_TABLE))
 def test_every_osc_argument_refuses_every_type_tag_with_a_protocol_error(op: str) -> None:
     spec = OP_TABLE[op]
-    positions = (spec.osc_list,) if spec.osc_list else spec.osc_args
-    for base, k in [(base, k) for base in _bases(op) for k in range(len(positions) + 1)]:  # and one too many
+    forms = [(spec.osc_list,)] if spec.osc_list else [spec.osc_args, *spec.osc_forms]
+    cases = [(b, p, k) for b in _bases(op) for p in forms for k in range(len(p) + 1)]  # and one too many
+    for base, positions, k in cases:
         prefix = [
             _valid_osc(base.get(name, VALID[name]) if name != "outputs" else "midi") for name in positions[:k]
         ]

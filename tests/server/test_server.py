@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import math
+import re
 import shutil
 import socket
 import subprocess
@@ -168,7 +169,9 @@ async def test_osc_from_python_osc_subscribe_beats_and_errors(server: AffettoSer
         assert sorted(code for code, _ in errors[:3]) == ["bad_argument", "bad_argument", "unknown_op"]
         assert any("unknown state 'boss'" in message for _, message in errors)
         status = next(args for address, args in msgs if address == "/affetto/status")
-        assert status[0].startswith("s-") and isinstance(status[-1], int)
+        assert status[0].startswith("s-") and isinstance(status[6], int)
+        playing, paused, states = status[7], status[8], status[13].split(",")  # lists: comma-separated
+        assert (playing, paused) == (1, 0) and "combat" in states and status[16] == 1.0
         beats = [args for address, args in msgs if address == "/affetto/beat"]
         assert all(isinstance(b[0], int) and isinstance(b[1], int) and b[2] > 0 for b in beats)
         assert any(address == "/affetto/bar" and args[1] == "combat" for address, args in msgs)
@@ -192,17 +195,29 @@ async def test_osc_with_liblo_oscsend_and_oscdump(server: AffettoServer) -> None
         proc = await asyncio.create_subprocess_exec("oscsend", "127.0.0.1", str(server.osc_port), *args)
         assert await asyncio.wait_for(proc.wait(), 5.0) == 0
 
-    # each oscsend runs from a fresh UDP port, so each message is a client (a session) of its own
+    # each oscsend runs from a fresh UDP port: the README's lines, one process each, drive the
+    # host's one session (events to the subscribed port, the emotion heard in its bars)
     await oscsend("/affetto/subscribe", "i", str(dump_port))
-    await oscsend("/affetto/emotion", "fff", "0.5", "-0.25", "0.125")
+    await oscsend("/affetto/output")  # silent (this server has no devices anyway)
+    await oscsend("/affetto/emotion", "ffs", "0.5", "-0.25", "immediate")  # sync without tension
+    await oscsend("/affetto/hello")
     out, _ = await asyncio.wait_for(dump.communicate(), 10.0)
     lines = out.decode().splitlines()
+    assert len(server.host.sessions) == 1, sorted(server.host.sessions)
     beats = [line.split()[-4:] for line in lines if " /affetto/beat iiff " in line]  # after the time tag
     assert len(beats) >= 4, lines[:10]
     assert [int(b[1]) for b in beats[:4]] == [0, 1, 2, 3] and float(beats[0][2]) > 0  # bar 0, beats 0..3
-    assert any(' /affetto/bar isffff 0 "' in line for line in lines)
-    targets = [s.conductor.target for s in server.host.sessions.values() if s.conductor is not None]
-    assert any((t.valence, t.arousal, t.tension) == (0.5, -0.25, 0.125) for t in targets)
+    bar_line = re.compile(
+        r' /affetto/bar isffffssf (\d+) "(\w*)" (\S+) (\S+) \S+ \S+ "([^"]*)" "([^"]*)" \S+$'
+    )
+    bars = [m.groups() for m in map(bar_line.search, lines) if m is not None]
+    assert bars and bars[0][0] == "0" and bars[0][4].endswith(("major", "minor")), lines[:10]
+    assert any(float(b[2]) == 0.5 and float(b[3]) == -0.25 for b in bars), bars  # the emotion, heard
+    hello = next(line for line in lines if " /affetto/hello sisssss " in line)
+    assert '"combat"' not in hello and "combat" in hello and "explore" in hello  # states, one string
+    (session,) = server.host.sessions.values()
+    assert session.chosen_outputs == () and session.conductor is not None
+    assert (session.conductor.target.valence, session.conductor.target.arousal) == (0.5, -0.25)
 
 
 @pytest.mark.asyncio
@@ -474,3 +489,85 @@ def test_bench_server_sessions_runs(jack_server: Any) -> None:
     assert run["machine"]["wakes"] > 100 and run["max_lateness_ms"] >= 0
     (alone,) = sessions_held((2,), seconds=1.0, midi_port=None)["runs"]
     assert "device" not in alone and alone["server"]["events"] > 0
+
+
+class _Udp:
+    """A raw UDP socket of an OSC client: sends from its own port, reads what comes back."""
+
+    def __init__(self, server_port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.server = ("127.0.0.1", server_port)
+
+    def send(self, address: str, *args: Any) -> None:
+        from engine.server.osc_codec import encode_message
+
+        self.sock.sendto(encode_message(address, list(args)), self.server)
+
+    def receive(self, address: str, timeout_s: float = 5.0) -> tuple[Any, ...]:
+        from engine.server.osc_codec import decode_packet
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            for msg in decode_packet(data):
+                if msg.address == address:
+                    return msg.args
+        raise AssertionError(f"no {address} within {timeout_s} s")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.asyncio
+async def test_osc_clients_are_hosts_unless_they_subscribe_and_come_back_after_expiry(
+    composer: Composer,
+) -> None:
+    """One-shot senders from one host share its session; two sockets that subscribe from their own
+    port (two game instances on one machine) get sessions of their own; after their sessions
+    expired, a client's next packet finds a session again: its named one, its subscription kept."""
+    host = SessionHost(composer, idle_timeout_s=1.0)
+    srv = AffettoServer(host, ServerSettings(osc_port=0, ws_port=0))
+    await srv.start()
+    sockets: list[_Udp] = []
+
+    def udp() -> _Udp:
+        sockets.append(_Udp(srv.osc_port))
+        return sockets[-1]
+
+    try:
+        a, b = udp(), udp()
+        for game, name in ((a, "unity-a"), (b, "unity-b")):
+            game.send("/affetto/subscribe")
+            game.send("/affetto/session", name)
+        for _ in range(3):  # oscsend: each message from a new port
+            once = udp()
+            once.send("/affetto/state", "combat")
+        once = udp()
+        once.send("/affetto/status")
+        shared = await asyncio.to_thread(once.receive, "/affetto/status")
+        await asyncio.to_thread(a.receive, "/affetto/beat")
+        await asyncio.to_thread(b.receive, "/affetto/beat")
+        assert sorted(host.sessions) == sorted(["unity-a", "unity-b", shared[0]])
+        a.send("/affetto/status")
+        assert (await asyncio.to_thread(a.receive, "/affetto/status"))[0] == "unity-a"
+
+        await asyncio.sleep(2.5)  # every session idles out (a paused editor)
+        assert host.sessions == {}
+        a.send("/affetto/status")
+        again = await asyncio.to_thread(a.receive, "/affetto/status")
+        assert again[0] == "unity-a" and again[7] == 1  # its named session, playing
+        await asyncio.to_thread(a.receive, "/affetto/beat")  # still subscribed
+        late = udp()
+        late.send("/affetto/status")
+        fresh = await asyncio.to_thread(late.receive, "/affetto/status")
+        assert fresh[0] not in (shared[0], "unity-a", "unity-b")  # the host's expired one: a fresh one
+        assert not host.errors
+    finally:
+        for s in sockets:
+            s.close()
+        await srv.close()
