@@ -182,10 +182,9 @@ class Conductor:
         self._theme_next: str | None = None
         self.themes: dict[str, Theme] = {}
         self.bars: dict[int, BarInfo] = {}
-        #: bar -> the layers with a note sounding in it so far (composing thread writes a new
-        #: frozenset each time: other threads read a consistent one); see :meth:`heard`
-        self._heard: dict[int, frozenset[str]] = {}
-        self._held_until: dict[str, float] = {}  # layer -> the last beat its composed notes sound to
+        #: the notes composed lately, (onset beat, end beat, layer), for :meth:`heard` (composing
+        #: thread appends, and replaces the list when it drops some: readers never see it change size)
+        self._sounds: list[tuple[float, float, str]] = []
         self.closed = False
 
     # ---------------------------------------------------------------------------- reading
@@ -217,9 +216,15 @@ class Conductor:
 
     def heard(self, bar: int) -> tuple[str, ...]:
         """The layers with a note sounding in ``bar`` as far as it is composed (sorted): notes
-        held into it, and those starting in it. When its downbeat sounds that is its first
-        ``lookahead_beats`` at least: layers switched on but silent are not among them."""
-        return tuple(sorted(self._heard.get(bar, ())))
+        held into it, and those starting in it (the drums' hits too). When its downbeat sounds that
+        is its first ``lookahead_beats`` at least: layers switched on but silent are not among them."""
+        info = self.bars.get(bar)
+        if info is None:
+            return ()
+        start, end = info.start_beat, info.start_beat + self.meter_beats
+        return tuple(
+            sorted({layer for on, off, layer in self._sounds if on < end - _EPS and off > start + _EPS})
+        )
 
     def bar_heard(self, bar: int) -> BarInfo | None:
         """Bar ``bar``'s info with ``layers`` the layers heard (:meth:`heard`), for bar listeners
@@ -481,9 +486,8 @@ class Conductor:
         self.tempo_map.set_tempo(start, tempo)
         layers = self._layers_for(c.emotion.intensity, c.layers)
         self._cursor = replace(c, bar_index=index, bar_start=start, onset=start, group_notes=0, layers=layers)
-        held = frozenset(name for name, until in self._held_until.items() if until > start + _EPS)
-        self._heard[index] = held | self._heard.get(index, frozenset())
-        self._heard.pop(index - 64, None)  # the bars long past
+        if len(self._sounds) > 256:  # the notes of bars long past
+            self._sounds = [n for n in self._sounds if n[1] > start - 4 * self.meter_beats]
         self.bars[index] = BarInfo(
             index,
             start,
@@ -535,7 +539,7 @@ class Conductor:
                     self.queue.push_note(
                         seconds(b), seconds(b + 0.25), drums.channel, note, vel, origin_beat=b
                     )
-                    self._sounds("drums", b + 0.25)
+                    self._sounds.append((b, b + 0.25, "drums"))
         if self.config.midi_clock:
             for tick in range(self.meter_beats * MIDI_CLOCK_PPQN):
                 b = bar_start + tick / MIDI_CLOCK_PPQN
@@ -568,16 +572,7 @@ class Conductor:
             on_s += float(jitter[0]) * cfg.humanize_ms / 1000.0
             velocity = max(1, min(127, round(velocity + float(jitter[1]) * cfg.humanize_velocity)))
         self.queue.push_note(on_s, off_s, layer.channel, pitch, velocity, origin_beat=on_beat)
-        self._sounds(layer.name, off_beat)
-
-    def _sounds(self, layer: str, until_beat: float) -> None:
-        """A note of ``layer`` sounds in the current bar, until ``until_beat`` (see :meth:`heard`)."""
-        bar = self._cursor.bar_index
-        heard = self._heard.get(bar, frozenset())
-        if layer not in heard:
-            self._heard[bar] = heard | {layer}
-        if until_beat > self._held_until.get(layer, -math.inf):
-            self._held_until[layer] = until_beat
+        self._sounds.append((on_beat, off_beat, layer.name))
 
     def _queue_theme(self, name: str) -> None:
         """Make the theme the music of the bar just opened (and the bars after it, if longer)."""
@@ -614,8 +609,7 @@ class Conductor:
         self.tempo_map.truncate(beat)
         for index in [i for i in self.bars if i > c.bar_index]:
             del self.bars[index]
-        for index in [i for i in self._heard if i > c.bar_index]:
-            del self._heard[index]
+        self._sounds = [n for n in self._sounds if n[0] < beat - _EPS]  # as the queue's cut drops them
         if c.bar_index < 0:
             return
         # compose again from a note on the sync point

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.model.composer import Composer
-from engine.music.conductor import SCALES
+from engine.music.conductor import SCALES, BarInfo
 from engine.music.config import STINGER_CHANNEL, ConductorConfig
 from engine.music.leitmotif import theme_from_notes
 from engine.realtime.kinds import NOTE_OFF, NOTE_ON
@@ -236,3 +236,34 @@ def test_a_change_never_cuts_what_the_clock_already_sent(composer: Composer) -> 
         assert any(k == BEAT and a == 1 for _, k, _, a, b in later)  # the music went on
     finally:
         conductor.stop(0.0)
+
+
+def test_bar_listeners_hear_the_layers_that_sound_not_those_switched_on(composer: Composer) -> None:
+    """The demo's timeline said ``bass harmony melody`` while the bass played nothing: a bar's
+    layers as listeners get them are those with a note sounding in it (as composed by its
+    downbeat: held into it, or starting in it)."""
+    from engine.sessions.scenes import DEMO_CUES, demo_theme
+
+    cfg = ConductorConfig()
+    channel_of = {layer.channel: layer.name for layer in cfg.layers}
+    bars: list[tuple[BarInfo, float]] = []
+    started: dict[tuple[int, int], float] = {}
+    notes: list[tuple[float, float, str]] = []  # (on_s, off_s, layer)
+
+    def on_event(t: float, kind: int, ch: int, a: int, b: int) -> None:
+        if ch not in channel_of:
+            return
+        if kind == NOTE_ON:
+            started[(ch, a)] = t
+        elif kind == NOTE_OFF and (ch, a) in started:
+            notes.append((started.pop((ch, a)), t, channel_of[ch]))
+
+    render(composer, list(DEMO_CUES), 64.0, seed=3, config=cfg, themes=[demo_theme()], audio=False, on_event=on_event,
+           on_bar=lambda info, t: bars.append((info, t)))  # fmt: skip
+    assert len(bars) >= 15
+    for (info, start), (_, end) in zip(bars, bars[1:], strict=False):
+        sounding = {layer for on, off, layer in notes if on < end - 1e-6 and off > start + 1e-6}
+        assert set(info.layers) <= sounding, (info.index, info.layers, sounding)
+        beat_s = 60.0 / info.tempo_bpm
+        first_beat = {layer for on, _, layer in notes if start - 1e-6 <= on < start + beat_s - 0.01}
+        assert first_beat <= set(info.layers), (info.index, first_beat, info.layers)
