@@ -2,15 +2,17 @@
 //
 // One file, no dependency beyond the .NET base library. It holds:
 //   * Affetto.Osc               a tiny OSC 1.0 encoder/decoder (messages and bundles);
-//   * Affetto.AffettoOscClient  the client: operations (emotion, state, stinger, ...) and events
-//                               (beat, bar, transition, status, error), raised by Poll();
+//   * Affetto.AffettoOscClient  the client: operations (emotion, state, stinger, volume, ...) and
+//                               events (beat, bar, transition, status, hello, note, volume, error),
+//                               raised by Poll();
 //   * Affetto.AffettoClient     (Unity only) a MonoBehaviour wrapper that calls Poll() in Update(),
 //                               so every event is raised on Unity's main thread.
 // Outside Unity (compiled with `mcs`, or any C# compiler) only the first two exist.
 //
 // The protocol is bindings/PROTOCOL.md in the affetto repository. One UDP socket both sends the
-// operations and receives the events: the server identifies this client by that socket's address,
-// and Subscribe() asks it to send events back to the same port.
+// operations and receives the events: Subscribe() asks the server to send events back to that
+// socket's port, which makes this socket's address a client of its own on the server, with a
+// session of its own (until then the server counts it as its host's, like any one-shot sender).
 
 using System;
 using System.Collections.Concurrent;
@@ -29,21 +31,96 @@ namespace Affetto
     /// the beat sounds on the session's clock (seconds since the session started).</summary>
     public delegate void BeatHandler(int bar, int beat, float tempoBpm, float timeS);
 
-    /// <summary>Raised at the start of every bar with the session's current musical state.</summary>
-    public delegate void BarHandler(int bar, string state, float valence, float arousal, float tension, float tempoBpm);
+    /// <summary>Raised at the start of every bar with the session's current musical state: its key
+    /// ("Bb minor"), the layers heard in it (those with a note sounding in the bar, not those merely
+    /// switched on) and when its downbeat sounds on the session's clock.</summary>
+    public delegate void BarHandler(int bar, string state, float valence, float arousal, float tension, float tempoBpm,
+                                    string key, string[] layers, float timeS);
 
     /// <summary>Raised when a scheduled change (op: "state", "emotion", "leitmotif", ...) lands,
     /// at that beat of the session.</summary>
     public delegate void TransitionHandler(string op, float beat);
 
-    /// <summary>The answer to Status().</summary>
-    public delegate void StatusHandler(string session, string state, float valence, float arousal, float tension,
-                                       float tempoBpm, int bar);
+    /// <summary>The answer to Status() (and to the keep-alive).</summary>
+    public delegate void StatusHandler(AffettoStatus status);
+
+    /// <summary>The answer to Hello(): what the session's profile and the server offer.</summary>
+    public delegate void HelloHandler(AffettoHello hello);
+
+    /// <summary>One note of the session, with the "notes" output (SetOutputs(AffettoOscClient.NotesOutput)):
+    /// MIDI channel (0..15), pitch (0..127), velocity (1..127 for a note-on, 0 for a note-off), the
+    /// profile layer it belongs to ("stinger" for a stinger's notes), and when it sounds on the
+    /// session's clock (the clock of OnBeat's timeS). Play it with the game's own instruments.</summary>
+    public delegate void NoteHandler(int channel, int pitch, int velocity, string layer, float timeS);
+
+    /// <summary>A volume change starts: the layer (null: the whole session), the level it moves to in
+    /// [0, 1], over fadeS seconds (0: at once), from timeS on the session's clock.</summary>
+    public delegate void VolumeHandler(string layer, float level, float fadeS, float timeS);
 
     /// <summary>An error reported by the server (code: bad_argument, unknown_op, rate_limited, ...), or
     /// found by the client: a malformed packet from the server ("bad_message"), or the socket failed
     /// and no more events will come ("closed").</summary>
     public delegate void ErrorHandler(string code, string message);
+
+    /// <summary>The session's status (the answer to <see cref="AffettoOscClient.Status"/>). While stopped it
+    /// describes what a start begins from (its state and emotion, bar 0).</summary>
+    public sealed class AffettoStatus
+    {
+        public string Session { get; internal set; }
+        public string State { get; internal set; }
+        public float Valence { get; internal set; }
+        public float Arousal { get; internal set; }
+        public float Tension { get; internal set; }
+        public float TempoBpm { get; internal set; }
+        public int Bar { get; internal set; }
+        /// <summary>Whether the music is playing (false while paused or stopped).</summary>
+        public bool Playing { get; internal set; }
+        /// <summary>Whether it is paused (Transport("pause")).</summary>
+        public bool Paused { get; internal set; }
+        /// <summary>The key, e.g. "Bb minor" (empty before the music has one).</summary>
+        public string Key { get; internal set; }
+        /// <summary>The session's profile's name.</summary>
+        public string Profile { get; internal set; }
+        /// <summary>The outputs the session plays into ("notes", "audio", "midi"); empty: silent.</summary>
+        public string[] Outputs { get; internal set; }
+        /// <summary>The profile's parameter names (SetParam).</summary>
+        public string[] Params { get; internal set; }
+        public string[] States { get; internal set; }
+        public string[] Stingers { get; internal set; }
+        /// <summary>The layers heard in the current bar.</summary>
+        public string[] Layers { get; internal set; }
+        /// <summary>The session's volume, [0, 1].</summary>
+        public float Level { get; internal set; }
+
+        public override string ToString()
+        {
+            return "status of " + Session + ": " + State + (Paused ? " (paused)" : Playing ? "" : " (stopped)")
+                   + ", bar " + Bar + ", " + Key + ", level " + Level;
+        }
+    }
+
+    /// <summary>The answer to <see cref="AffettoOscClient.Hello"/>.</summary>
+    public sealed class AffettoHello
+    {
+        /// <summary>The session's name.</summary>
+        public string Session { get; internal set; }
+        /// <summary>The protocol version (1).</summary>
+        public int Version { get; internal set; }
+        public string[] States { get; internal set; }
+        public string[] Stingers { get; internal set; }
+        /// <summary>The profile's parameter names.</summary>
+        public string[] Params { get; internal set; }
+        /// <summary>The outputs the server offers ("notes" always; "audio", "midi" when it opened them).</summary>
+        public string[] AvailableOutputs { get; internal set; }
+        /// <summary>The profile's layers (the names in OnNote, OnVolume and SetVolume).</summary>
+        public string[] LayerNames { get; internal set; }
+
+        public override string ToString()
+        {
+            return "hello from " + Session + " (protocol " + Version + "): states " + string.Join(",", States)
+                   + "; outputs " + string.Join(",", AvailableOutputs);
+        }
+    }
 
     /// <summary>One decoded OSC message: its address and arguments (int, long, float, double, string,
     /// byte[], bool or null).</summary>
@@ -241,12 +318,18 @@ namespace Affetto
         public const int MaxNameLength = 64;
         public const int MaxTextLength = 10000;
         public const int MaxOutputs = 8;
+        public const int MaxTokenLength = 256;
+        /// <summary>The longest fade, in seconds (SetVolume, Transport("stop", fadeOutS)).</summary>
+        public const float MaxFadeSeconds = 60f;
+        /// <summary>The output every server has: the session's notes as OnNote events (SetOutputs(NotesOutput)).</summary>
+        public const string NotesOutput = "notes";
 
         /// <summary>Where a change lands: now, on the next beat, bar or phrase.</summary>
         public static readonly string[] SyncPoints = { "immediate", "beat", "bar", "phrase" };
 
-        /// <summary>Transport actions: start/stop take no value; tempo and seed a number; sync a sync point.</summary>
-        public static readonly string[] TransportActions = { "start", "stop", "tempo", "seed", "sync" };
+        /// <summary>Transport actions: start, pause and resume take no value; stop an optional fade-out; tempo
+        /// and seed a number; sync a sync point.</summary>
+        public static readonly string[] TransportActions = { "start", "stop", "pause", "resume", "tempo", "seed", "sync" };
 
         /// <summary>A beat sounded (subscribers only).</summary>
         public event BeatHandler OnBeat;
@@ -256,6 +339,12 @@ namespace Affetto
         public event TransitionHandler OnTransition;
         /// <summary>The answer to <see cref="Status"/> (and to the keep-alive).</summary>
         public event StatusHandler OnStatus;
+        /// <summary>The answer to <see cref="Hello"/>.</summary>
+        public event HelloHandler OnHello;
+        /// <summary>A note-on or note-off of the session (subscribers with the "notes" output only).</summary>
+        public event NoteHandler OnNote;
+        /// <summary>A volume change starts (subscribers only).</summary>
+        public event VolumeHandler OnVolume;
         /// <summary>The server rejected an operation, or sent a malformed packet.</summary>
         public event ErrorHandler OnError;
         /// <summary>Every message received, before the typed events (for addresses this client does not know).</summary>
@@ -349,32 +438,42 @@ namespace Affetto
             Send("/affetto/leitmotif", sync == null ? new object[] { name } : new object[] { name, sync });
         }
 
-        /// <summary>Transport "start" or "stop" (stop releases every note; start begins again from bar 0).</summary>
+        /// <summary>Transport "start" (begins again from bar 0), "stop" (releases every note at once),
+        /// "pause" (holds the music where it is, sounding notes released) or "resume" (goes on from there).</summary>
         public void Transport(string action)
         {
             CheckAction(action);
-            if (action != "start" && action != "stop")
+            if (action != "start" && action != "stop" && action != "pause" && action != "resume")
                 throw new ArgumentException("transport '" + action + "' needs a value", "action");
             Send("/affetto/transport", action);
         }
 
-        /// <summary>Transport "tempo" (BPM in [20, 400], or 0 to follow arousal again).</summary>
+        /// <summary>Transport "tempo" (BPM in [20, 400], or 0 to follow arousal again) or "stop" with a
+        /// fade-out (seconds in [0, 60], after which the music stops; the level stays as it was for the
+        /// next start).</summary>
         public void Transport(string action, float value)
         {
             CheckAction(action);
+            if (action == "stop")
+            {
+                CheckFade(value, "value");
+                Send("/affetto/transport", action, value);
+                return;
+            }
             if (action != "tempo")
-                throw new ArgumentException("only transport 'tempo' takes a float value (seed takes an int)", "action");
+                throw new ArgumentException("only transport 'tempo' and 'stop' take a float value (seed takes an int)", "action");
             CheckFinite(value, "value");
             if (value != 0f && (value < 20f || value > 400f))
                 throw new ArgumentOutOfRangeException("value", value, "tempo is 0 (follow arousal) or 20..400 BPM");
             Send("/affetto/transport", action, value);
         }
 
-        /// <summary>Transport "seed" (an int ≥ 0, applies from the next start) or "tempo" (whole BPM).</summary>
+        /// <summary>Transport "seed" (an int ≥ 0, applies from the next start), "tempo" (whole BPM) or
+        /// "stop" (a fade-out of whole seconds).</summary>
         public void Transport(string action, int value)
         {
             CheckAction(action);
-            if (action == "tempo")
+            if (action == "tempo" || action == "stop")
             {
                 Transport(action, (float)value);
                 return;
@@ -396,8 +495,25 @@ namespace Affetto
             Send("/affetto/transport", action, value);
         }
 
-        /// <summary>Ask the server to send events (beat, bar, transition, status, error) to this client's
-        /// <see cref="LocalPort"/>.</summary>
+        /// <summary>Set the volume: level in [0, 1] (linear gain; 1 is the profile's mix, 0 silent) for the
+        /// whole session, or with layer (a layer of the session's profile) for that layer; fadeS in [0, 60]
+        /// moves there over that many seconds (null: at once). Subscribers get OnVolume as it starts. An
+        /// unknown layer is reported through OnError.</summary>
+        public void SetVolume(float level, float? fadeS = null, string layer = null)
+        {
+            CheckFinite(level, "level");
+            if (level < 0f || level > 1f) throw new ArgumentOutOfRangeException("level", level, "level must be in [0, 1]");
+            if (fadeS.HasValue) CheckFade(fadeS.Value, "fadeS");
+            if (layer != null) CheckName(layer, "layer");
+            var args = new List<object> { level };
+            if (fadeS.HasValue) args.Add(fadeS.Value);
+            if (layer != null) args.Add(layer);  // "/affetto/volume f s" when there is no fade
+            Send("/affetto/volume", args.ToArray());
+        }
+
+        /// <summary>Ask the server to send events (beat, bar, transition, note, volume, status, error) to this
+        /// client's <see cref="LocalPort"/>. This makes the socket a client of its own on the server, with
+        /// its own session: subscribe before <see cref="Session"/> and the operations.</summary>
         public void Subscribe()
         {
             Send("/affetto/subscribe", LocalPort);
@@ -416,9 +532,10 @@ namespace Affetto
             Send("/affetto/session", name);
         }
 
-        /// <summary>Play this session into the server's outputs: "audio" (`affetto serve --audio`) and/or
-        /// "midi" (`--midi-port`), at most <see cref="MaxOutputs"/> names; none for silence (events only).
-        /// An output the server did not open is reported through OnError.</summary>
+        /// <summary>Play this session into these outputs, at most <see cref="MaxOutputs"/> names; none for
+        /// silence (events only): "notes" (<see cref="NotesOutput"/>, every server: the session's notes as
+        /// <see cref="OnNote"/> events to its subscribers), "audio" (`affetto serve --audio`), "midi"
+        /// (`--midi-port`). An output the server did not open is reported through OnError.</summary>
         public void SetOutputs(params string[] names)
         {
             if (names == null) throw new ArgumentNullException("names");
@@ -447,6 +564,22 @@ namespace Affetto
         public void Status()
         {
             Send("/affetto/status");
+        }
+
+        /// <summary>Request the hello (the session's name, the protocol version, the profile's states,
+        /// stingers, parameters and layers, the server's outputs); the answer raises <see cref="OnHello"/>.
+        /// token: the shared secret, when the server is bound beyond loopback (null: none).</summary>
+        public void Hello(string token = null)
+        {
+            if (token == null)
+            {
+                Send("/affetto/hello");
+                return;
+            }
+            if (token.Length == 0 || token.Length > MaxTokenLength)
+                throw new ArgumentException("token must be 1.." + MaxTokenLength + " characters, got " + token.Length, "token");
+            CheckNoNul(token, "token");
+            Send("/affetto/hello", token);
         }
 
         /// <summary>Send any OSC message to the server (the typed operations above are preferred).</summary>
@@ -491,10 +624,11 @@ namespace Affetto
                     if (onBeat != null) onBeat(AsInt(a[0]), AsInt(a[1]), AsFloat(a[2]), AsFloat(a[3]));
                     break;
                 case "/affetto/bar":
-                    if (!Shape(m, "nsnnnn")) return;
+                    if (!Shape(m, "nsnnnnssn")) return;
                     var onBar = OnBar;
                     if (onBar != null)
-                        onBar(AsInt(a[0]), (string)a[1], AsFloat(a[2]), AsFloat(a[3]), AsFloat(a[4]), AsFloat(a[5]));
+                        onBar(AsInt(a[0]), (string)a[1], AsFloat(a[2]), AsFloat(a[3]), AsFloat(a[4]), AsFloat(a[5]),
+                              (string)a[6], Names(a[7]), AsFloat(a[8]));
                     break;
                 case "/affetto/transition":
                     if (!Shape(m, "sn")) return;
@@ -502,11 +636,39 @@ namespace Affetto
                     if (onTransition != null) onTransition((string)a[0], AsFloat(a[1]));
                     break;
                 case "/affetto/status":
-                    if (!Shape(m, "ssnnnnn")) return;
+                    if (!Shape(m, "ssnnnnnnnsssssssn")) return;
                     var onStatus = OnStatus;
                     if (onStatus != null)
-                        onStatus((string)a[0], (string)a[1], AsFloat(a[2]), AsFloat(a[3]), AsFloat(a[4]),
-                                 AsFloat(a[5]), AsInt(a[6]));
+                        onStatus(new AffettoStatus
+                        {
+                            Session = (string)a[0], State = (string)a[1], Valence = AsFloat(a[2]), Arousal = AsFloat(a[3]),
+                            Tension = AsFloat(a[4]), TempoBpm = AsFloat(a[5]), Bar = AsInt(a[6]),
+                            Playing = AsInt(a[7]) != 0, Paused = AsInt(a[8]) != 0, Key = (string)a[9],
+                            Profile = (string)a[10], Outputs = Names(a[11]), Params = Names(a[12]), States = Names(a[13]),
+                            Stingers = Names(a[14]), Layers = Names(a[15]), Level = AsFloat(a[16]),
+                        });
+                    break;
+                case "/affetto/hello":
+                    if (!Shape(m, "snsssss")) return;
+                    var onHello = OnHello;
+                    if (onHello != null)
+                        onHello(new AffettoHello
+                        {
+                            Session = (string)a[0], Version = AsInt(a[1]), States = Names(a[2]), Stingers = Names(a[3]),
+                            Params = Names(a[4]), AvailableOutputs = Names(a[5]), LayerNames = Names(a[6]),
+                        });
+                    break;
+                case "/affetto/note":
+                    if (!Shape(m, "nnnns")) return;
+                    var onNote = OnNote;
+                    if (onNote != null) onNote(AsInt(a[0]), AsInt(a[1]), AsInt(a[2]), (string)a[4], AsFloat(a[3]));
+                    break;
+                case "/affetto/volume":
+                    if (!Shape(m, "snnn")) return;
+                    var onVolume = OnVolume;
+                    string volumeLayer = (string)a[0];
+                    if (onVolume != null)
+                        onVolume(volumeLayer.Length == 0 ? null : volumeLayer, AsFloat(a[1]), AsFloat(a[2]), AsFloat(a[3]));
                     break;
                 case "/affetto/error":
                     if (!Shape(m, "ss")) return;
@@ -530,6 +692,13 @@ namespace Affetto
         {
             var onError = OnError;
             if (onError != null) onError(code, message);
+        }
+
+        // A list of names over OSC: one string, the names separated by commas ("": none).
+        static string[] Names(object o)
+        {
+            var text = (string)o;
+            return text.Length == 0 ? new string[0] : text.Split(',');
         }
 
         static bool IsNumber(object o) { return o is int || o is long || o is float || o is double; }
@@ -636,6 +805,13 @@ namespace Affetto
                 throw new ArgumentOutOfRangeException(param, value, param + " must be in [-1, 1]");
         }
 
+        static void CheckFade(float seconds, string param)
+        {
+            CheckFinite(seconds, param);
+            if (seconds < 0f || seconds > MaxFadeSeconds)
+                throw new ArgumentOutOfRangeException(param, seconds, param + " must be in [0, " + MaxFadeSeconds + "] seconds");
+        }
+
         static void CheckName(string name, string param)
         {
             if (name == null) throw new ArgumentNullException(param);
@@ -682,6 +858,9 @@ namespace Affetto
         public string sessionName = "";
         [Tooltip("Subscribe to events (beats, bars, errors) on Start.")]
         public bool subscribeOnStart = true;
+        [Tooltip("Receive the session's notes (OnNote) on Start, to play them with the game's own instruments, "
+                 + "instead of the server's devices (the \"notes\" output).")]
+        public bool notesOnStart = false;
         [Tooltip("Log the server's errors to the console.")]
         public bool logErrors = true;
 
@@ -692,6 +871,9 @@ namespace Affetto
         public event BarHandler OnBar;
         public event TransitionHandler OnTransition;
         public event StatusHandler OnStatus;
+        public event HelloHandler OnHello;
+        public event NoteHandler OnNote;
+        public event VolumeHandler OnVolume;
         public event ErrorHandler OnError;
 
         void Awake()
@@ -707,9 +889,20 @@ namespace Affetto
                 return;
             }
             Client.OnBeat += (bar, beat, tempo, time) => { var h = OnBeat; if (h != null) h(bar, beat, tempo, time); };
-            Client.OnBar += (bar, state, v, a, t, tempo) => { var h = OnBar; if (h != null) h(bar, state, v, a, t, tempo); };
+            Client.OnBar += (bar, state, v, a, t, tempo, key, layers, time) =>
+            {
+                var h = OnBar;
+                if (h != null) h(bar, state, v, a, t, tempo, key, layers, time);
+            };
             Client.OnTransition += (op, beat) => { var h = OnTransition; if (h != null) h(op, beat); };
-            Client.OnStatus += (s, st, v, a, t, tempo, bar) => { var h = OnStatus; if (h != null) h(s, st, v, a, t, tempo, bar); };
+            Client.OnStatus += status => { var h = OnStatus; if (h != null) h(status); };
+            Client.OnHello += hello => { var h = OnHello; if (h != null) h(hello); };
+            Client.OnNote += (channel, pitch, velocity, layer, time) =>
+            {
+                var h = OnNote;
+                if (h != null) h(channel, pitch, velocity, layer, time);
+            };
+            Client.OnVolume += (layer, level, fade, time) => { var h = OnVolume; if (h != null) h(layer, level, fade, time); };
             Client.OnError += (code, message) =>
             {
                 if (logErrors) Debug.LogWarning("affetto: " + code + ": " + message, this);
@@ -721,8 +914,9 @@ namespace Affetto
         void Start()
         {
             if (Client == null) return;
+            if (subscribeOnStart) Client.Subscribe();  // first: it gives this socket a session of its own
             if (!string.IsNullOrEmpty(sessionName)) Client.Session(sessionName);
-            if (subscribeOnStart) Client.Subscribe();
+            if (notesOnStart) Client.SetOutputs(AffettoOscClient.NotesOutput);
         }
 
         void Update()
@@ -751,11 +945,13 @@ namespace Affetto
         public void Transport(string action, float value) { Open.Transport(action, value); }
         public void Transport(string action, int value) { Open.Transport(action, value); }
         public void Transport(string action, string value) { Open.Transport(action, value); }
+        public void SetVolume(float level, float? fadeS = null, string layer = null) { Open.SetVolume(level, fadeS, layer); }
         public void Subscribe() { Open.Subscribe(); }
         public void Unsubscribe() { Open.Unsubscribe(); }
         public void Session(string name) { Open.Session(name); }
         public void SetOutputs(params string[] names) { Open.SetOutputs(names); }
         public void Status() { Open.Status(); }
+        public void Hello(string token = null) { Open.Hello(token); }
 
         AffettoOscClient Open
         {

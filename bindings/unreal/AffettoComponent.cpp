@@ -14,6 +14,8 @@ namespace
 {
 	constexpr int32 AffettoMaxNameChars = 64;
 	constexpr int32 AffettoMaxOutputs = 8;
+	constexpr int32 AffettoMaxTokenChars = 256;
+	constexpr float AffettoMaxFadeSeconds = 60.f;
 	const TCHAR* const AffettoSyncPoints[] = { TEXT("immediate"), TEXT("beat"), TEXT("bar"), TEXT("phrase") };
 }
 
@@ -40,13 +42,19 @@ void UAffettoComponent::BeginPlay()
 	Server->AddAllowlistedClient(ServerHost);
 	Server->Listen();
 
+	if (bSubscribeOnBeginPlay)
+	{
+		Subscribe();
+	}
 	if (!SessionName.IsEmpty())
 	{
 		Session(SessionName);
 	}
-	if (bSubscribeOnBeginPlay)
+	if (bNotesOnBeginPlay)
 	{
-		Subscribe();
+		FOSCMessage Message = MakeMessage(TEXT("/affetto/output"));
+		UOSCManager::AddString(Message, TEXT("notes"));
+		Send(Message);
 	}
 	if (KeepAliveSeconds > 0.f)
 	{
@@ -172,10 +180,53 @@ bool UAffettoComponent::TransportStart()
 	return Send(Message);
 }
 
-bool UAffettoComponent::TransportStop()
+bool UAffettoComponent::TransportStop(float FadeOutS)
 {
+	if (!CheckFade(FadeOutS, TEXT("the stop's fade-out")))
+	{
+		return false;
+	}
 	FOSCMessage Message = MakeMessage(TEXT("/affetto/transport"));
 	UOSCManager::AddString(Message, TEXT("stop"));
+	if (FadeOutS > 0.f)
+	{
+		UOSCManager::AddFloat(Message, FadeOutS);
+	}
+	return Send(Message);
+}
+
+bool UAffettoComponent::TransportPause()
+{
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/transport"));
+	UOSCManager::AddString(Message, TEXT("pause"));
+	return Send(Message);
+}
+
+bool UAffettoComponent::TransportResume()
+{
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/transport"));
+	UOSCManager::AddString(Message, TEXT("resume"));
+	return Send(Message);
+}
+
+bool UAffettoComponent::SetVolume(float Level, float FadeS, const FString& Layer)
+{
+	if (!FMath::IsFinite(Level) || Level < 0.f || Level > 1.f)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: the volume level must be a finite number in [0, 1], got %f"), Level);
+		return false;
+	}
+	if (!CheckFade(FadeS, TEXT("the volume's fade")) || (!Layer.IsEmpty() && !CheckName(Layer, TEXT("layer"))))
+	{
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/volume"));  // f:level f:fade_s [s:layer]
+	UOSCManager::AddFloat(Message, Level);
+	UOSCManager::AddFloat(Message, FadeS);
+	if (!Layer.IsEmpty())
+	{
+		UOSCManager::AddString(Message, Layer);
+	}
 	return Send(Message);
 }
 
@@ -270,6 +321,22 @@ bool UAffettoComponent::Status()
 	return Send(Message);
 }
 
+bool UAffettoComponent::Hello(const FString& Token)
+{
+	if (Token.Len() > AffettoMaxTokenChars)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: the token must be at most %d characters, got %d"),
+			AffettoMaxTokenChars, Token.Len());
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/hello"));
+	if (!Token.IsEmpty())
+	{
+		UOSCManager::AddString(Message, Token);
+	}
+	return Send(Message);
+}
+
 // ---- plumbing -----------------------------------------------------------------------------------
 
 FOSCMessage UAffettoComponent::MakeMessage(const FString& Address)
@@ -318,14 +385,40 @@ void UAffettoComponent::HandleOscMessage(const FOSCMessage& Message, const FStri
 	else if (Address == TEXT("/affetto/bar"))
 	{
 		int32 Bar = 0;
-		FString State;
-		float Valence = 0.f, Arousal = 0.f, Tension = 0.f, Tempo = 0.f;
+		FString State, Key, Layers;
+		float Valence = 0.f, Arousal = 0.f, Tension = 0.f, Tempo = 0.f, Time = 0.f;
 		bParsed = UOSCManager::GetInt32(Message, 0, Bar) && UOSCManager::GetString(Message, 1, State)
 			&& UOSCManager::GetFloat(Message, 2, Valence) && UOSCManager::GetFloat(Message, 3, Arousal)
-			&& UOSCManager::GetFloat(Message, 4, Tension) && UOSCManager::GetFloat(Message, 5, Tempo);
+			&& UOSCManager::GetFloat(Message, 4, Tension) && UOSCManager::GetFloat(Message, 5, Tempo)
+			&& UOSCManager::GetString(Message, 6, Key) && UOSCManager::GetString(Message, 7, Layers)
+			&& UOSCManager::GetFloat(Message, 8, Time);
 		if (bParsed)
 		{
-			OnBar.Broadcast(Bar, State, Valence, Arousal, Tension, Tempo);
+			OnBar.Broadcast(Bar, State, Valence, Arousal, Tension, Tempo, Key, SplitNames(Layers), Time);
+		}
+	}
+	else if (Address == TEXT("/affetto/note"))
+	{
+		int32 Channel = 0, Pitch = 0, Velocity = 0;
+		float Time = 0.f;
+		FString Layer;
+		bParsed = UOSCManager::GetInt32(Message, 0, Channel) && UOSCManager::GetInt32(Message, 1, Pitch)
+			&& UOSCManager::GetInt32(Message, 2, Velocity) && UOSCManager::GetFloat(Message, 3, Time)
+			&& UOSCManager::GetString(Message, 4, Layer);
+		if (bParsed)
+		{
+			OnNote.Broadcast(Channel, Pitch, Velocity, Layer, Time);
+		}
+	}
+	else if (Address == TEXT("/affetto/volume"))
+	{
+		FString Layer;
+		float Level = 0.f, Fade = 0.f, Time = 0.f;
+		bParsed = UOSCManager::GetString(Message, 0, Layer) && UOSCManager::GetFloat(Message, 1, Level)
+			&& UOSCManager::GetFloat(Message, 2, Fade) && UOSCManager::GetFloat(Message, 3, Time);
+		if (bParsed)
+		{
+			OnVolume.Broadcast(Layer, Level, Fade, Time);
 		}
 	}
 	else if (Address == TEXT("/affetto/transition"))
@@ -341,13 +434,45 @@ void UAffettoComponent::HandleOscMessage(const FOSCMessage& Message, const FStri
 	else if (Address == TEXT("/affetto/status"))
 	{
 		FAffettoStatus S;
+		int32 Playing = 0, Paused = 0;
+		FString Outputs, Params, States, Stingers, Layers;
 		bParsed = UOSCManager::GetString(Message, 0, S.Session) && UOSCManager::GetString(Message, 1, S.State)
 			&& UOSCManager::GetFloat(Message, 2, S.Valence) && UOSCManager::GetFloat(Message, 3, S.Arousal)
 			&& UOSCManager::GetFloat(Message, 4, S.Tension) && UOSCManager::GetFloat(Message, 5, S.TempoBpm)
-			&& UOSCManager::GetInt32(Message, 6, S.Bar);
+			&& UOSCManager::GetInt32(Message, 6, S.Bar) && UOSCManager::GetInt32(Message, 7, Playing)
+			&& UOSCManager::GetInt32(Message, 8, Paused) && UOSCManager::GetString(Message, 9, S.Key)
+			&& UOSCManager::GetString(Message, 10, S.Profile) && UOSCManager::GetString(Message, 11, Outputs)
+			&& UOSCManager::GetString(Message, 12, Params) && UOSCManager::GetString(Message, 13, States)
+			&& UOSCManager::GetString(Message, 14, Stingers) && UOSCManager::GetString(Message, 15, Layers)
+			&& UOSCManager::GetFloat(Message, 16, S.Level);
 		if (bParsed)
 		{
+			S.bPlaying = Playing != 0;
+			S.bPaused = Paused != 0;
+			S.Outputs = SplitNames(Outputs);
+			S.Params = SplitNames(Params);
+			S.States = SplitNames(States);
+			S.Stingers = SplitNames(Stingers);
+			S.Layers = SplitNames(Layers);
 			OnStatus.Broadcast(S);
+		}
+	}
+	else if (Address == TEXT("/affetto/hello"))
+	{
+		FAffettoHello H;
+		FString States, Stingers, Params, Outputs, Layers;
+		bParsed = UOSCManager::GetString(Message, 0, H.Session) && UOSCManager::GetInt32(Message, 1, H.Version)
+			&& UOSCManager::GetString(Message, 2, States) && UOSCManager::GetString(Message, 3, Stingers)
+			&& UOSCManager::GetString(Message, 4, Params) && UOSCManager::GetString(Message, 5, Outputs)
+			&& UOSCManager::GetString(Message, 6, Layers);
+		if (bParsed)
+		{
+			H.States = SplitNames(States);
+			H.Stingers = SplitNames(Stingers);
+			H.Params = SplitNames(Params);
+			H.AvailableOutputs = SplitNames(Outputs);
+			H.LayerNames = SplitNames(Layers);
+			OnHello.Broadcast(H);
 		}
 	}
 	else if (Address == TEXT("/affetto/error"))
@@ -387,6 +512,25 @@ bool UAffettoComponent::CheckName(const FString& Name, const TCHAR* What)
 		return false;
 	}
 	return true;
+}
+
+bool UAffettoComponent::CheckFade(float Seconds, const TCHAR* What)
+{
+	if (!FMath::IsFinite(Seconds) || Seconds < 0.f || Seconds > AffettoMaxFadeSeconds)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: %s must be in [0, %.0f] seconds, got %f"), What, AffettoMaxFadeSeconds,
+			Seconds);
+		return false;
+	}
+	return true;
+}
+
+// A list of names over OSC: one string, the names separated by commas ("": none).
+TArray<FString> UAffettoComponent::SplitNames(const FString& Text)
+{
+	TArray<FString> Names;
+	Text.ParseIntoArray(Names, TEXT(","), true);
+	return Names;
 }
 
 bool UAffettoComponent::CheckSync(const FString& Sync)

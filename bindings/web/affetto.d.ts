@@ -1,7 +1,7 @@
 // Type declarations for affetto.js (protocol version 1; see bindings/PROTOCOL.md).
 
 export type SyncPoint = "immediate" | "beat" | "bar" | "phrase";
-export type TransportAction = "start" | "stop" | "tempo" | "seed" | "sync";
+export type TransportAction = "start" | "stop" | "pause" | "resume" | "tempo" | "seed" | "sync";
 export type ErrorCode =
   | "bad_message"
   | "unknown_op"
@@ -10,6 +10,7 @@ export type ErrorCode =
   | "unauthorized"
   | "unsupported"
   | "busy"
+  | "not_playing"
   // found by the client, not sent by the server:
   | "timeout" // no reply within timeoutMs
   | "closed"; // the connection closed before the reply
@@ -17,6 +18,10 @@ export type ErrorCode =
 export declare const SYNC_POINTS: readonly SyncPoint[];
 export declare const TRANSPORT_ACTIONS: readonly TransportAction[];
 export declare const EVENTS: readonly (keyof AffettoEvents)[];
+/** "notes": the output every server has (the session's notes as "note" events). */
+export declare const NOTES_OUTPUT: "notes";
+/** The longest fade in seconds (volume, transport stop): 60. */
+export declare const MAX_FADE_S: number;
 
 /** The `ok` reply to an operation. */
 export interface OkReply {
@@ -46,8 +51,13 @@ export interface BarEvent {
   arousal: number;
   tension: number;
   tempo_bpm: number;
-  key?: string;
-  layers?: string[];
+  /** The key, e.g. "Bb minor". */
+  key: string;
+  /** The layers heard in the bar (a note sounding in it), not those merely switched on. */
+  layers: string[];
+  /** When the bar's downbeat sounds on the session's clock. */
+  time_s: number;
+  session?: string;
   [key: string]: unknown;
 }
 
@@ -61,15 +71,73 @@ export interface TransitionEvent {
 
 export interface StatusEvent {
   event: "status";
-  session?: string;
-  state?: string;
-  valence?: number;
-  arousal?: number;
-  tension?: number;
-  tempo_bpm?: number;
-  bar?: number;
-  /** The server's outputs this session plays into ("audio", "midi"); empty: silent. */
-  outputs?: string[];
+  session: string;
+  /** Whether the music is playing (false while paused or stopped). */
+  playing: boolean;
+  /** Whether it is paused (`transport("pause")`). */
+  paused: boolean;
+  /** While stopped: what `start` begins from (its state and emotion, bar 0). */
+  state: string;
+  valence: number;
+  arousal: number;
+  tension: number;
+  tempo_bpm: number;
+  bar: number;
+  /** The key, e.g. "Bb minor" ("" before the music has one). */
+  key: string;
+  /** The session's profile's name. */
+  profile: string;
+  /** The outputs this session plays into ("notes", "audio", "midi"); empty: silent. */
+  outputs: string[];
+  /** The profile's parameter names (`param`). */
+  params: string[];
+  states: string[];
+  stingers: string[];
+  /** The layers heard in the current bar. */
+  layers: string[];
+  /** The session's volume, [0, 1]. */
+  level: number;
+  /** Each layer's own volume (the effective one is level times it). */
+  layer_levels: Record<string, number>;
+  id?: unknown;
+  [key: string]: unknown;
+}
+
+/** One note of the session (with the "notes" output): play it with your own instruments. */
+export interface NoteEvent {
+  event: "note";
+  session: string;
+  /** The layer's MIDI channel, 0..15. */
+  channel: number;
+  /** MIDI pitch, 0..127. */
+  pitch: number;
+  /** 1..127 for a note-on; 0 for a note-off. */
+  velocity: number;
+  /** The profile layer it belongs to ("melody", "bass", ...; "stinger" for a stinger's notes). */
+  layer: string;
+  /** When it sounds on the session's clock (seconds of music; the beat events' clock). */
+  time_s: number;
+  [key: string]: unknown;
+}
+
+/** A volume change starting (so a game playing the notes itself fades its instruments). */
+export interface VolumeEvent {
+  event: "volume";
+  session: string;
+  /** The layer; null: the whole session. */
+  layer: string | null;
+  /** The level it moves to, [0, 1]. */
+  level: number;
+  /** Over how many seconds (0: at once). */
+  fade_s: number;
+  /** When it starts on the session's clock. */
+  time_s: number;
+  [key: string]: unknown;
+}
+
+/** Any event as received (what "message" handlers get). */
+export interface AnyEvent {
+  event: string;
   [key: string]: unknown;
 }
 
@@ -100,9 +168,13 @@ export interface AffettoEvents {
   bar: BarEvent;
   transition: TransitionEvent;
   status: StatusEvent;
+  note: NoteEvent;
+  volume: VolumeEvent;
   /** Errors that answer no pending operation (those reject the operation's promise instead). */
   error: AffettoError;
   close: CloseEvent;
+  /** Every event the server sends (replies included, and events this client has no name for). */
+  message: AnyEvent;
 }
 
 /** A WHATWG-style WebSocket constructor (the browser's, Node's global, or a compatible one). */
@@ -128,6 +200,12 @@ export interface HelloReply {
   version: number;
   states: string[];
   stingers: string[];
+  /** The profile's parameter names. */
+  params: string[];
+  /** The outputs this server offers ("notes" always; "audio", "midi" when it opened them). */
+  available_outputs: string[];
+  /** The profile's layers. */
+  layer_names: string[];
   [key: string]: unknown;
 }
 
@@ -159,13 +237,17 @@ export declare class AffettoClient {
   param(name: string, value: number): Promise<OkReply>;
   stinger(name: string): Promise<OkReply>;
   leitmotif(name: string, options?: { sync?: SyncPoint; notes?: MotifNote[] }): Promise<OkReply>;
-  transport(action: "start" | "stop"): Promise<OkReply>;
+  transport(action: "start" | "pause" | "resume"): Promise<OkReply>;
+  /** Stop, after an optional fade-out of fadeS seconds in [0, 60]. */
+  transport(action: "stop", fadeS?: number): Promise<OkReply>;
   transport(action: "tempo" | "seed", value: number): Promise<OkReply>;
   transport(action: "sync", value: SyncPoint): Promise<OkReply>;
+  /** level in [0, 1] for the session, or for `layer`; `fadeS` in [0, 60] (absent: at once). */
+  volume(level: number, options?: { fadeS?: number; layer?: string }): Promise<OkReply>;
   subscribe(): Promise<OkReply>;
   unsubscribe(): Promise<OkReply>;
   session(name: string): Promise<OkReply>;
-  /** Play into these of the server's outputs ("audio", "midi"; at most 8); none: silent. */
+  /** Play into these outputs ("notes", "audio", "midi"; at most 8); none: silent. */
   output(...names: string[]): Promise<OkReply>;
   text(text: string): Promise<OkReply>;
   /** Resolves with the status event. */

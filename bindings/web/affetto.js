@@ -8,19 +8,29 @@
 //   const affetto = new AffettoClient("ws://127.0.0.1:9001");
 //   await affetto.connect();
 //   affetto.on("beat", (e) => { if (e.downbeat) flash(); });
+//   affetto.on("note", (n) => (n.velocity > 0 ? synth.noteOn(n.pitch, n.velocity) : synth.noteOff(n.pitch)));
 //   await affetto.subscribe();
+//   await affetto.output("notes");   // the session's notes as "note" events, for your own instruments
 //   await affetto.emotion(0.5, -0.2);
 //
 // Every operation validates its arguments (a bad one rejects with TypeError or RangeError before
 // anything is sent), then resolves with the server's `ok` reply, matched by `id`, or rejects with
-// an AffettoError carrying the server's `code`. The protocol: bindings/PROTOCOL.md.
+// an AffettoError carrying the server's `code`. Events this client has no name for (a newer server's)
+// are ignored, or seen by "message" handlers, which get every event. The protocol: bindings/PROTOCOL.md.
 
 /** Where a change lands. */
 export const SYNC_POINTS = Object.freeze(["immediate", "beat", "bar", "phrase"]);
 /** Transport actions. */
-export const TRANSPORT_ACTIONS = Object.freeze(["start", "stop", "tempo", "seed", "sync"]);
-/** Events a handler can be registered for with `on`. */
-export const EVENTS = Object.freeze(["beat", "bar", "transition", "status", "error", "close"]);
+export const TRANSPORT_ACTIONS = Object.freeze(["start", "stop", "pause", "resume", "tempo", "seed", "sync"]);
+/** Events a handler can be registered for with `on` ("message": every event the server sends). */
+export const EVENTS = Object.freeze(["beat", "bar", "transition", "status", "note", "volume", "error", "close", "message"]);
+/** The output every server has: the session's notes as "note" events (`output(NOTES_OUTPUT)`). */
+export const NOTES_OUTPUT = "notes";
+/** The longest fade, in seconds (`volume` and `transport("stop", fadeS)`). */
+export const MAX_FADE_S = 60;
+
+// The server's events that go to the handlers of the same name (the rest: "message" handlers only).
+const DISPATCHED = new Set(["beat", "bar", "transition", "status", "note", "volume"]);
 
 const MAX_NAME = 64;
 const MAX_TEXT = 10000;
@@ -124,9 +134,12 @@ export class AffettoClient {
   }
 
   /**
-   * Register a handler for "beat" | "bar" | "transition" | "status" | "error" | "close".
-   * "error" receives AffettoError objects for errors that answer no pending operation (those
-   * reject the operation's promise instead). Returns a function that removes the handler.
+   * Register a handler for "beat" | "bar" | "transition" | "status" | "note" | "volume" | "error" |
+   * "close" | "message". "error" receives AffettoError objects for errors that answer no pending
+   * operation (those reject the operation's promise instead). "message" receives every event the
+   * server sends, replies included, before its own handlers: the way to see an event this client
+   * has no name for (the others are ignored). A name not in EVENTS throws TypeError (a typo).
+   * Returns a function that removes the handler.
    */
   on(event, handler) {
     const handlers = this._handlers.get(event);
@@ -189,16 +202,19 @@ export class AffettoClient {
   }
 
   /**
-   * Transport: "start" and "stop" take no value; "tempo" a BPM in [20, 400] or 0 (follow arousal);
-   * "seed" an integer ≥ 0; "sync" a sync point.
+   * Transport: "start" (from bar 0), "pause" and "resume" take no value; "stop" an optional fade-out
+   * in seconds, [0, 60] (absent: at once); "tempo" a BPM in [20, 400] or 0 (follow arousal); "seed"
+   * an integer ≥ 0; "sync" a sync point.
    */
   async transport(action, value) {
     if (!TRANSPORT_ACTIONS.includes(action)) {
       throw new TypeError(`action must be one of ${TRANSPORT_ACTIONS.join(", ")}, got ${JSON.stringify(action)}`);
     }
     const message = { op: "transport", action };
-    if (action === "start" || action === "stop") {
+    if (action === "start" || action === "pause" || action === "resume") {
       if (value !== undefined) throw new TypeError(`transport ${action} takes no value`);
+    } else if (action === "stop") {
+      if (value !== undefined) message.value = fade(value, "stop fade-out");
     } else if (action === "tempo") {
       finite(value, "tempo");
       if (value !== 0 && (value < 20 || value > 400)) throw new RangeError(`tempo must be 0 or in [20, 400], got ${value}`);
@@ -212,7 +228,22 @@ export class AffettoClient {
     return this._request(message);
   }
 
-  /** Receive events (beat, bar, transition) on this connection. */
+  /**
+   * Set the volume: `level` in [0, 1] (linear gain; 1 is the profile's mix, 0 silent) for the whole
+   * session, or for one layer of its profile with `layer`; `fadeS` in [0, 60] moves there over that
+   * many seconds (absent: at once). Subscribers get a "volume" event as it starts.
+   * @param {{fadeS?: number, layer?: string}} [options]
+   */
+  async volume(level, { fadeS, layer } = {}) {
+    finite(level, "level");
+    if (level < 0 || level > 1) throw new RangeError(`level must be in [0, 1], got ${level}`);
+    const message = { op: "volume", level };
+    if (fadeS !== undefined) message.fade_s = fade(fadeS, "fadeS");
+    if (layer !== undefined) message.layer = checkName(layer, "layer");
+    return this._request(message);
+  }
+
+  /** Receive events (beat, bar, transition, note, volume, ...) on this connection. */
   async subscribe() {
     return this._request({ op: "subscribe" });
   }
@@ -228,9 +259,10 @@ export class AffettoClient {
   }
 
   /**
-   * Play this session into the server's outputs: "audio" (`affetto serve --audio`) and/or "midi"
-   * (`--midi-port`), at most 8 names; none for silence (events only). An output the server did not
-   * open rejects with code bad_argument.
+   * Play this session into these outputs, at most 8 names; none for silence (events only):
+   * "notes" (every server: the session's notes as "note" events to this connection, once
+   * subscribed), "audio" (`affetto serve --audio`), "midi" (`--midi-port`). An output the server
+   * did not open rejects with code bad_argument (its message lists the available ones).
    */
   async output(...names) {
     if (names.length > MAX_OUTPUTS) throw new RangeError(`at most ${MAX_OUTPUTS} outputs, got ${names.length}`);
@@ -246,14 +278,19 @@ export class AffettoClient {
     return this._request({ op: "text", text });
   }
 
-  /** The session's status: resolves with the status event (it also reaches "status" handlers). */
+  /**
+   * The session's status: resolves with the status event (it also reaches "status" handlers):
+   * playing, paused, state, emotion, tempo_bpm, bar, key, profile, outputs, params, states,
+   * stingers, layers (those heard), level and layer_levels.
+   */
   async status() {
     return this._request({ op: "status" });
   }
 
   /**
    * Authenticate with the shared secret (instead of the `token` option) and/or join a session;
-   * resolves with the server's reply.
+   * resolves with the hello event: the session's name, the protocol version, the profile's states,
+   * stingers, params and layer_names, and the server's available_outputs.
    */
   async hello({ token, session } = {}) {
     const message = { op: "hello" };
@@ -322,13 +359,17 @@ export class AffettoClient {
       clearTimeout(pending.timer);
       if (event.event === "error") pending.reject(new AffettoError(event.code, event.message, event));
       else pending.resolve(event);
+    }
+    this._emit("message", event); // after the reply is settled: a throwing handler cannot lose it
+    if (pending) {
       // A requested status also reaches the "status" handlers (the keep-alive's do not).
       if (event.event !== "status" || pending.quiet) return;
     } else if (event.event === "error") {
       this._emit("error", new AffettoError(event.code, event.message, event));
       return;
     }
-    if (this._handlers.has(event.event)) this._emit(event.event, event);
+    if (DISPATCHED.has(event.event)) this._emit(event.event, event);
+    // Any other event (a newer server's, or a reply nobody waits for any more) is ignored.
   }
 
   // The pending operation a reply answers: the one with its id or, for a status event without
@@ -367,6 +408,12 @@ function finite(value, what) {
 function unit(value, what) {
   finite(value, what);
   if (value < -1 || value > 1) throw new RangeError(`${what} must be in [-1, 1], got ${value}`);
+  return value;
+}
+
+function fade(value, what) {
+  finite(value, what);
+  if (value < 0 || value > MAX_FADE_S) throw new RangeError(`${what} must be in [0, ${MAX_FADE_S}] seconds, got ${value}`);
   return value;
 }
 

@@ -24,8 +24,9 @@ public class BeatLight : MonoBehaviour
         {
             if (beat == 0) beatLight.intensity = flashIntensity;  // the downbeat
         };
-        affetto.OnBar += (bar, state, valence, arousal, tension, tempoBpm) =>
-            Debug.Log("bar " + bar + ": " + state + " at " + tempoBpm + " BPM", this);
+        affetto.OnBar += (bar, state, valence, arousal, tension, tempoBpm, key, layers, timeS) =>
+            Debug.Log("bar " + bar + ": " + state + " in " + key + " at " + tempoBpm + " BPM, "
+                      + string.Join(" ", layers), this);
         affetto.SetState("explore");
     }
 

@@ -1,9 +1,12 @@
 """The client bindings against a real ``affetto serve`` subprocess (bindings/PROTOCOL.md).
 
 * C# (bindings/unity): compiled with Mono's ``mcs`` (also as Unity would, against a stub of the
-  few UnityEngine types it uses) and run with ``mono``: validation, operations, beats, errors;
-  its OSC bytes are read back by liblo's ``oscdump``.
-* JavaScript (bindings/web): ``node`` runs bindings/web/tests/smoke.mjs over WebSocket.
+  few UnityEngine types it uses) and run with ``mono``: validation, operations, beats, bars,
+  notes (the ``notes`` output), errors; volume, pause/resume, stop with a fade-out, the hello
+  and status answers; its OSC bytes are read back by liblo's ``oscdump``.
+* JavaScript (bindings/web): ``node`` runs bindings/web/tests/smoke.mjs and control.mjs (the same
+  checks) over WebSocket, and forward.mjs against a WebSocket server of this file's own that
+  sends events and fields the client does not know.
 * liblo (``oscsend``, ``oscsendfile``, ``oscdump``): an independent OSC implementation sends
   ``/affetto/emotion ff 0.5 -0.2`` and ``/affetto/subscribe`` and receives the beats.
 * Both clients' keep-alive holds a listening session past a short server idle timeout.
@@ -33,11 +36,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
+from engine.music.config import LAYER_NAMES
 from engine.server.osc_codec import OscDecodeError, decode_packet, encode_message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,6 +296,17 @@ def test_csharp_osc_bytes_read_by_liblo(smoke_exe: Path, oscdump: Callable[[], O
         ("/affetto/transport", "sf", ["tempo", "120.500000"]),
         ("/affetto/transport", "si", ["seed", "42"]),
         ("/affetto/transport", "ss", ["sync", "beat"]),
+        ("/affetto/transport", "s", ["pause"]),
+        ("/affetto/transport", "s", ["resume"]),
+        ("/affetto/transport", "s", ["stop"]),
+        ("/affetto/transport", "sf", ["stop", "2.500000"]),
+        ("/affetto/transport", "sf", ["stop", "3.000000"]),
+        ("/affetto/volume", "f", ["0.500000"]),
+        ("/affetto/volume", "ff", ["0.250000", "2.000000"]),
+        ("/affetto/volume", "ffs", ["1.000000", "0.500000", "drums"]),
+        ("/affetto/volume", "fs", ["0.000000", "melody"]),
+        ("/affetto/hello", "", []),
+        ("/affetto/hello", "s", ["s3cret"]),
         ("/affetto/subscribe", "i", [local_port.group(1)]),
         ("/affetto/unsubscribe", "", []),
         ("/affetto/session", "s", ["level-3"]),
@@ -305,7 +321,8 @@ def test_csharp_osc_bytes_read_by_liblo(smoke_exe: Path, oscdump: Callable[[], O
 
 def test_csharp_client_against_server(smoke_exe: Path, server: Server) -> None:
     """Validation, emotion/state/stinger/tempo/outputs, subscribe: consecutive beats with a downbeat,
-    the errors for an output the server lacks and an unknown state, the status; all through
+    bars with their key, layers and time, the errors for an output the server lacks and an unknown
+    state, the status, and OnNote's typed notes once the "notes" output is chosen; all through
     AffettoOscClient.Poll()."""
     proc = run(["mono", str(smoke_exe), "run", "127.0.0.1", str(server.osc_port), str(EVENT_WAIT_S)])
     lines = proc.stdout.splitlines()
@@ -317,8 +334,171 @@ def test_csharp_client_against_server(smoke_exe: Path, server: Server) -> None:
     assert any(e.startswith("ERROR bad_argument ") and "'audio'" in e for e in errors), proc.stdout
     assert len(errors) == 2, proc.stdout  # the silent output (no names) is accepted
     assert any(line.startswith("STATUS ") for line in lines), proc.stdout
-    bars = [line.split() for line in lines if line.startswith("BAR ")]
-    assert bars and all(len(b) == 7 for b in bars), proc.stdout
+    bars = [shlex.split(line) for line in lines if line.startswith("BAR ")]
+    assert bars and all(len(b) == 10 for b in bars), proc.stdout
+    for _, bar, _state, *numbers, key, layers, time_s in bars:
+        assert int(bar) >= 0 and len(numbers) == 4 and float(time_s) >= 0, proc.stdout
+        assert re.fullmatch(r"[A-G][#b]? (major|minor)", key), proc.stdout
+        assert set(layers.split(",")) <= set(DEFAULT_LAYERS) | {""}, proc.stdout
+    notes: list[dict[str, Any]] = []
+    for line in lines:
+        if line.startswith("NOTE "):
+            _, channel, pitch, velocity, layer, time_s = line.split()
+            notes.append({"channel": int(channel), "pitch": int(pitch), "velocity": int(velocity),
+                          "layer": layer, "time_s": float(time_s)})  # fmt: skip
+    assert_notes(notes, "C# client")
+
+
+def test_csharp_client_volume_pause_stop_hello(smoke_exe: Path, server: Server) -> None:
+    """SetVolume (session and layer: OnVolume; an unknown layer: OnError), Transport pause/resume
+    (no beats while paused, the place and the clock kept, sounding notes released), stop with a
+    fade-out (then silence, a stinger refused with not_playing) and start from bar 0, with OnHello
+    and OnStatus parsed into typed fields (lists from the comma-separated strings, booleans from
+    the ints)."""
+    proc = run(["mono", str(smoke_exe), "control", "127.0.0.1", str(server.osc_port)])
+    check_control(proc.stdout, "C# client", osc=True)
+
+
+# ------------------------------------------------------------------------ the shared checks
+#: the label of a stinger's notes in note events (the rest carry a layer of the profile)
+STINGER_LAYER = "stinger"
+DEFAULT_LAYERS = LAYER_NAMES  # the test servers run the default profile
+
+
+def assert_notes(notes: list[dict[str, Any]], what: str) -> None:
+    """At least 4 notes, a note-on and a note-off among them, each with a MIDI channel, pitch and
+    velocity in range, a layer of the profile (or a stinger's) and a time that never goes back."""
+    assert len(notes) >= 4, f"{what}: only {len(notes)} notes: {notes}"
+    for note in notes:
+        assert isinstance(note["channel"], int) and 0 <= note["channel"] <= 15, f"{what}: {note}"
+        assert isinstance(note["pitch"], int) and 0 <= note["pitch"] <= 127, f"{what}: {note}"
+        assert isinstance(note["velocity"], int) and 0 <= note["velocity"] <= 127, f"{what}: {note}"
+        # the session's clock; the first notes may be humanized a few ms ahead of its 0
+        assert isinstance(note["time_s"], int | float) and note["time_s"] > -0.05, f"{what}: {note}"
+        assert note["layer"] in (*DEFAULT_LAYERS, STINGER_LAYER), f"{what}: {note}"
+    assert any(n["velocity"] == 0 for n in notes), f"{what}: no note-off: {notes}"
+    assert any(n["velocity"] > 0 for n in notes), f"{what}: no note-on: {notes}"
+    times = [n["time_s"] for n in notes]
+    assert times == sorted(times), f"{what}: notes out of time order: {times}"
+
+
+@dataclass
+class ControlLine:
+    """One line of control.mjs / ``SmokeTest.cs control``: ``KIND elapsed_ms {json}``, in the
+    step of the last MARK before it."""
+
+    kind: str
+    ms: int
+    step: str
+    event: dict[str, Any]
+
+
+def _control_lines(stdout: str) -> list[ControlLine]:
+    out = []
+    step = ""
+    for line in stdout.splitlines():
+        kind, ms, payload = line.split(" ", 2)
+        event = json.loads(payload)
+        if kind == "MARK":
+            step = event["step"]
+        out.append(ControlLine(kind, int(ms), step, event))
+    return out
+
+
+def _close(value: Any, expected: float) -> bool:
+    return isinstance(value, int | float) and abs(value - expected) < 1e-3  # 32-bit floats over OSC
+
+
+def check_control(stdout: str, what: str, *, osc: bool) -> None:
+    """The volume, pause/resume, stop-with-fade, start and hello steps of
+    bindings/web/tests/control.mjs and ``SmokeTest.cs control``, as the reference describes them."""
+    lines = _control_lines(stdout)
+    marks = {line.step: line.ms for line in lines if line.kind == "MARK"}
+    assert "end" in marks, f"{what}: the steps did not finish:\n{stdout}"
+
+    def events(kind: str) -> list[ControlLine]:
+        return [line for line in lines if line.kind == kind]
+
+    # hello: the session, the version, the profile's names, the server's outputs
+    hellos = events("HELLO")
+    assert len(hellos) == 1, f"{what}: no hello answer:\n{stdout}"
+    hello = hellos[0].event
+    assert isinstance(hello["session"], str) and hello["session"] and hello["version"] == 1, hello
+    assert "combat" in hello["states"] and "hit" in hello["stingers"], hello
+    assert hello["params"] == [] and "notes" in hello["available_outputs"], hello
+    assert hello["layer_names"] and set(hello["layer_names"]) <= set(DEFAULT_LAYERS), hello
+    layer = hello["layer_names"][0]
+
+    # volume events as each change starts: the session's fade, then one layer's
+    volumes = [line.event for line in events("VOLUME")]
+    faded = [v for v in volumes if v["layer"] in (None, "") and _close(v["level"], 0.5)]
+    assert faded and _close(faded[0]["fade_s"], 0.5), f"{what}: no session volume event: {volumes}"
+    assert isinstance(faded[0]["time_s"], int | float), faded
+    assert any(v["layer"] == layer and _close(v["level"], 0.25) for v in volumes), f"{what}: {volumes}"
+
+    # the two refusals, and no other
+    refused = [line for line in lines if line.kind in ("ERROR", "REJECTED")]
+    assert [line.step for line in refused] == ["unknown-layer", "stinger-stopped"], f"{what}:\n{stdout}"
+    assert refused[0].event["code"] == "bad_argument", refused[0]
+    assert "no-such-layer" in refused[0].event["message"], refused[0]
+    assert refused[1].event["code"] == "not_playing", refused[1]
+
+    # status: every field, the level kept by a stop's fade-out, playing/paused through the steps
+    statuses = {line.step: line.event for line in events("STATUS")}
+    expected = {
+        "status-volume": (True, False),
+        "status-paused": (False, True),  # playing: neither paused nor stopped
+        "status-resumed": (True, False),
+        "status-stopped": (False, False),
+        "status-started": (True, False),
+    }
+    assert set(statuses) == set(expected), f"{what}: status answers missing:\n{stdout}"
+    for step, (playing, paused) in expected.items():
+        status = statuses[step]
+        assert (status["playing"], status["paused"]) == (playing, paused), (what, step, status)
+        assert status["profile"] == "default" and status["outputs"] == ["notes"], status
+        assert status["params"] == [] and "combat" in status["states"] and "hit" in status["stingers"], status
+        assert isinstance(status["layers"], list) and set(status["layers"]) <= set(DEFAULT_LAYERS), status
+        assert isinstance(status["key"], str) and isinstance(status["bar"], int), status
+        assert _close(status["level"], 0.5), (what, step, status)  # a stop's fade-out keeps the level
+    if not osc:  # layer_levels is WebSocket only
+        assert _close(statuses["status-volume"]["layer_levels"][layer], 0.25), statuses["status-volume"]
+
+    # beats: none while paused; resume goes on from the beat after the last, the clock held;
+    # none after the stop's fade-out; start begins at bar 0
+    beats = events("BEAT")
+    grace_ms = 300  # beats sent just before a request landed
+    held = [b.event for b in beats if marks["pause"] + grace_ms < b.ms < marks["resume"]]
+    assert not held, f"{what}: beats while paused: {held}"
+    before = [b.event for b in beats if b.ms <= marks["pause"] + grace_ms]
+    after = [b.event for b in beats if marks["resume"] <= b.ms < marks["stop"]]
+    assert before and after, f"{what}: no beats around the pause:\n{stdout}"
+    last, first = before[-1], after[0]
+    following = ((last["bar"], last["beat"] + 1), (last["bar"] + 1, 0))
+    assert (first["bar"], first["beat"]) in following, f"{what}: resumed elsewhere: {last} then {first}"
+    gap = first["time_s"] - last["time_s"]
+    assert 0 < gap < 1.0, f"{what}: the session's clock ran on through the 2 s pause ({gap:.3f} s)"
+    late = [b.event for b in beats if marks["stop"] + 500 + grace_ms < b.ms < marks["start"]]
+    assert not late, f"{what}: beats after the stop's fade-out: {late}"
+    restarted = [b.event for b in beats if b.ms > marks["start"]]
+    assert restarted and (restarted[0]["bar"], restarted[0]["beat"]) == (0, 0), f"{what}: {restarted[:2]}"
+
+    # notes: typed, and none left sounding by the pause or the stop (start begins a new clock)
+    notes = events("NOTE")
+    assert_notes([n.event for n in notes if n.ms < marks["start"]], what)
+    restarted_times = [n.event["time_s"] for n in notes if n.ms > marks["start"]]
+    assert restarted_times == sorted(restarted_times), f"{what}: {restarted_times}"
+
+    def sounding(until_ms: int) -> set[tuple[int, int]]:
+        on: set[tuple[int, int]] = set()
+        for note in notes:
+            if note.ms < until_ms:
+                key = (note.event["channel"], note.event["pitch"])
+                (on.add if note.event["velocity"] else on.discard)(key)
+        return on
+
+    assert not sounding(marks["status-paused"]), f"{what}: notes left sounding by the pause"
+    assert not sounding(marks["status-stopped"]), f"{what}: notes left sounding by the stop"
 
 
 # ------------------------------------------------------------------------------ C++ (Unreal)
@@ -344,8 +524,10 @@ def test_cpp_component_compiles_for_unreal() -> None:
         ('ServerPort, TEXT("AffettoClient"), this)', "ServerPort)", "no matching function"),
         # a timer method that returns bool
         ("&UAffettoComponent::KeepAlive,", "&UAffettoComponent::Status,", "cannot convert"),
+        # the bar's layers as the comma-separated string OSC carries, not the TArray OnBar declares
+        ("SplitNames(Layers), Time);", "Layers, Time);", "cannot convert"),
     ],
-    ids=["log-format", "ue4-create-client", "timer-method"],
+    ids=["log-format", "ue4-create-client", "timer-method", "bar-layers-unsplit"],
 )
 def test_cpp_stubs_reject_api_misuse(tmp_path: Path, old: str, new: str, error: str) -> None:
     """The stand-ins are not permissive: the component with one misuse the engine rejects fails."""
@@ -377,8 +559,8 @@ def node_command() -> list[str]:
 
 def test_web_client_against_server(server: Server) -> None:
     """Validation, ok replies matched by id, consecutive beats with a downbeat, the rejected
-    output (this server has none) and unknown state, the status with no outputs; all through
-    affetto.js over WebSocket."""
+    output (this server has none) and unknown state, the status with no outputs, and typed note
+    events once the "notes" output is chosen; all through affetto.js over WebSocket."""
     node = node_command()
     smoke = WEB / "tests" / "smoke.mjs"
     proc = run([*node, str(smoke), server.ws_url, str(EVENT_WAIT_S)])
@@ -386,9 +568,9 @@ def test_web_client_against_server(server: Server) -> None:
     assert_validated(lines, proc.stdout)
     events = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in lines if " {" in line]
     oks = [e for kind, e in events if kind == "OK"]
-    ops = ["subscribe", "emotion", "state", "stinger", "transport", "output"]
+    ops = ["subscribe", "emotion", "state", "stinger", "transport", "output", "output"]
     assert [e["op"] for e in oks] == ops, proc.stdout
-    assert [e["id"] for e in oks] == [1, 2, 3, 4, 5, 6], proc.stdout
+    assert [e["id"] for e in oks] == [1, 2, 3, 4, 5, 6, 11], proc.stdout
     beats = [e for kind, e in events if kind == "BEAT"]
     assert all(e["downbeat"] == (e["beat"] == 0) for e in beats), proc.stdout
     assert_beats([(e["bar"], e["beat"]) for e in beats], "web client")
@@ -401,6 +583,54 @@ def test_web_client_against_server(server: Server) -> None:
     assert statuses and statuses[0]["id"] == 9 and statuses[0]["outputs"] == [], proc.stdout
     hellos = [e for kind, e in events if kind == "HELLO"]
     assert len(hellos) == 1 and hellos[0]["id"] == 10 and hellos[0]["session"] == statuses[0]["session"]
+    notes = [e for kind, e in events if kind == "NOTE"]
+    assert all(e["event"] == "note" and e["session"] == statuses[0]["session"] for e in notes), proc.stdout
+    assert_notes(notes, "web client")
+
+
+def test_web_client_volume_pause_stop_hello(server: Server) -> None:
+    """volume() (session and layer: "volume" events; an unknown layer rejects), transport pause
+    and resume (no beats while paused, the place and the clock kept, sounding notes released),
+    stop with a fade-out (then silence, a stinger rejected with not_playing) and start from bar
+    0, hello() and status() with every field of the reference."""
+    node = node_command()
+    proc = run([*node, str(WEB / "tests" / "control.mjs"), server.ws_url])
+    check_control(proc.stdout, "web client", osc=False)
+
+
+def test_web_client_ignores_events_it_does_not_know(tmp_path: Path) -> None:
+    """A newer server's events and fields: an event affetto.js has no name for reaches only the
+    "message" handlers, a note with an extra field the "note" handler, a status with one resolves
+    status(); nothing throws (a listener's exception would end node with an error). The server
+    here is this test's own WebSocket server."""
+    from websockets.sync.server import ServerConnection, serve
+
+    node = node_command()
+    future = {"event": "lyrics", "session": "s", "text": "la la", "time_s": 1.5}
+    note = {"event": "note", "session": "s", "channel": 0, "pitch": 60, "velocity": 90, "layer": "melody",
+            "time_s": 1.5, "articulation": "staccato"}  # fmt: skip
+
+    def handler(ws: ServerConnection) -> None:
+        for message in ws:
+            request = json.loads(message)
+            if request["op"] == "status":
+                ws.send(json.dumps(future))
+                ws.send(json.dumps(note))
+                ws.send(json.dumps({"event": "status", "session": "s", "id": request["id"], "mood": "?"}))
+            else:
+                ws.send(json.dumps({"event": "ok", "op": request["op"], "id": request["id"]}))
+
+    with serve(handler, "127.0.0.1", 0) as ws_server:
+        threading.Thread(target=ws_server.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{ws_server.socket.getsockname()[1]}"
+        proc = run([*node, str(WEB / "tests" / "forward.mjs"), url], timeout_s=30)
+        ws_server.shutdown()
+    lines = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in proc.stdout.splitlines()]
+    messages = [e for kind, e in lines if kind == "MESSAGE"]
+    assert [e["event"] for e in messages] == ["ok", "lyrics", "note", "status"], proc.stdout
+    assert [e for kind, e in lines if kind == "NOTE"] == [note], proc.stdout
+    assert [e["mood"] for kind, e in lines if kind == "STATUS"] == ["?"], proc.stdout
+    assert not [e for kind, e in lines if kind in ("ERROR", "BEAT")], proc.stdout
 
 
 def test_web_client_typings_name_every_method() -> None:
@@ -418,7 +648,9 @@ def test_web_client_typings_name_every_method() -> None:
 # ------------------------------------------------------------------------------------ liblo
 def test_liblo_oscsend_subscribe_receives_beats(server: Server, oscdump: Callable[[], OscDump]) -> None:
     """``oscsend`` subscribes oscdump's port: consecutive beats with a downbeat arrive there;
-    ``oscsend /affetto/emotion ff 0.5 -0.2`` is accepted (the server still answers afterwards)."""
+    ``oscsend /affetto/emotion ff 0.5 -0.2`` is accepted, and ``oscsend /affetto/status`` (each
+    from a port of its own: one session, the host's) is answered there too, with the reference's
+    17 arguments."""
     require_tools("oscsend", "oscdump")
     dump = oscdump()
     run(["oscsend", "127.0.0.1", str(server.osc_port), "/affetto/subscribe", "i", str(dump.port)])
@@ -429,9 +661,10 @@ def test_liblo_oscsend_subscribe_receives_beats(server: Server, oscdump: Callabl
     assert {types for addr, types, _ in dump.seen if addr == "/affetto/beat"} == {"iiff"}
     assert_beats([(int(a[0]), int(a[1])) for a in dump.messages("/affetto/beat")], "oscdump")
     assert not dump.messages("/affetto/error"), dump.seen
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.settimeout(2.0)
-        assert _osc_status(probe, server.osc_port)
+    run(["oscsend", "127.0.0.1", str(server.osc_port), "/affetto/status"])
+    dump.until(lambda seen: any(m[0] == "/affetto/status" for m in seen), 5.0)
+    statuses = [(types, args) for addr, types, args in dump.seen if addr == "/affetto/status"]
+    assert statuses and statuses[0][0] == "ssffffiiisssssssf", dump.seen  # session ... level
 
 
 def test_liblo_one_client_emotion_error_status(

@@ -1,19 +1,24 @@
 """Python clients for ``affetto serve`` (see bindings/PROTOCOL.md).
 
 * :class:`AffettoClient`: WebSocket (asyncio). Each operation awaits its ``ok`` reply and raises
-  :class:`AffettoError` on an ``error`` event; events (beat, bar, transition, ...) go to
-  handlers registered with :meth:`AffettoClient.on`.
-* :class:`OscClient`: OSC over UDP with python-osc, for tools that prefer fire-and-forget;
-  :meth:`OscClient.subscribe` opens a local port and :meth:`OscClient.poll` returns the events
-  received there.
+  :class:`AffettoError` on an ``error`` event (the server checks every argument and says what
+  it allows); events (beat, bar, transition, note, volume, ...) go to handlers registered with
+  :meth:`AffettoClient.on`, and the notes of the ``notes`` output to :meth:`AffettoClient.on_note`
+  as :class:`Note` objects.
+* :class:`OscClient`: OSC over UDP with python-osc, for tools that prefer fire-and-forget; one
+  socket sends the operations and receives the events: :meth:`OscClient.subscribe` asks the
+  server to send them back to it and :meth:`OscClient.poll` returns those received.
 
 Example::
 
     async with AffettoClient("ws://127.0.0.1:9001") as music:
         music.on("beat", lambda e: print("downbeat!") if e["downbeat"] else None)
+        music.on_note(lambda n: synth.play(n.pitch, n.velocity) if n.is_on else synth.stop(n.pitch))
         await music.subscribe()
+        await music.output("notes")  # the session's notes come to on_note, for the game's own synth
         await music.state("combat")
         await music.emotion(-0.4, 0.9, sync="bar")
+        await music.volume(0.3, fade_s=2.0, layer="drums")
 """
 
 from __future__ import annotations
@@ -22,10 +27,53 @@ import asyncio
 import itertools
 import json
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+
+#: the output every server has: the session's notes as ``note`` events (``output(NOTES)``)
+NOTES = "notes"
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note-on or note-off of a session, from its ``notes`` output.
+
+    Attributes:
+        channel: the layer's MIDI channel, 0..15.
+        pitch: MIDI pitch, 0..127.
+        velocity: 1..127 for a note-on, 0 for a note-off.
+        layer: the profile layer it belongs to (``"stinger"`` for a stinger's notes).
+        time_s: when it sounds on the session's clock (the beat events' clock: seconds of music).
+        session: the session's name ("" over OSC, which does not carry it).
+    """
+
+    channel: int
+    pitch: int
+    velocity: int
+    layer: str
+    time_s: float
+    session: str = ""
+
+    @property
+    def is_on(self) -> bool:
+        return self.velocity > 0
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Note:
+        """From a WebSocket ``note`` event."""
+        return cls(
+            int(event["channel"]), int(event["pitch"]), int(event["velocity"]), str(event["layer"]),
+            float(event["time_s"]), str(event.get("session", "")),
+        )  # fmt: skip
+
+    @classmethod
+    def from_osc(cls, args: Sequence[Any]) -> Note:
+        """From the arguments of an ``/affetto/note`` message (channel, pitch, velocity, time_s, layer)."""
+        channel, pitch, velocity, time_s, layer = args[:5]
+        return cls(int(channel), int(pitch), int(velocity), str(layer), float(time_s))
 
 
 class AffettoError(Exception):
@@ -58,7 +106,7 @@ class AffettoClient:
         self._reader: asyncio.Task[None] | None = None
 
     async def connect(self) -> dict[str, Any]:
-        """Connect and say hello; returns the hello event (session name, states, stingers)."""
+        """Connect and say hello; returns the hello event (see :meth:`hello`)."""
         self._ws = await connect(self.url)
         self._reader = asyncio.create_task(self._read())
         return await self.request("hello")
@@ -77,8 +125,14 @@ class AffettoClient:
         await self.close()
 
     def on(self, event: str, handler: Callable[[dict[str, Any]], None]) -> None:
-        """Call ``handler(event_dict)`` for every event of this kind (beat, bar, transition, error, ...)."""
+        """Call ``handler(event_dict)`` for every event of this kind (beat, bar, transition, note,
+        volume, status, error, ...; events nobody handles are ignored)."""
         self._handlers.setdefault(event, []).append(handler)
+
+    def on_note(self, handler: Callable[[Note], None]) -> None:
+        """Call ``handler(note)`` for every note of the ``notes`` output (``output("notes")``, once
+        subscribed): a :class:`Note` with its channel, pitch, velocity (0: off), layer and time."""
+        self.on("note", lambda event: handler(Note.from_event(event)))
 
     async def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """Send one operation and wait for its reply.
@@ -125,7 +179,32 @@ class AffettoClient:
         return await self.request("leitmotif", name=name, notes=notes)
 
     async def transport(self, action: str, value: Any = None) -> dict[str, Any]:
+        """``start``, ``stop`` (value: an optional fade-out, seconds in [0, 60]), ``pause``,
+        ``resume``, ``tempo`` (BPM in [20, 400], or 0), ``seed`` (int >= 0), ``sync``."""
         return await self.request("transport", action=action, value=value)
+
+    async def start(self) -> dict[str, Any]:
+        """Start the music again from bar 0."""
+        return await self.transport("start")
+
+    async def stop(self, fade_s: float | None = None) -> dict[str, Any]:
+        """Stop (every note released), after a fade-out of ``fade_s`` seconds in [0, 60] if given."""
+        return await self.transport("stop", fade_s)
+
+    async def pause(self) -> dict[str, Any]:
+        """Hold the music where it is (sounding notes released)."""
+        return await self.transport("pause")
+
+    async def resume(self) -> dict[str, Any]:
+        """Go on from where :meth:`pause` held it."""
+        return await self.transport("resume")
+
+    async def volume(
+        self, level: float, *, fade_s: float | None = None, layer: str | None = None
+    ) -> dict[str, Any]:
+        """``level`` in [0, 1] (1: the profile's mix, 0: silent) for the session, or for ``layer``;
+        ``fade_s`` in [0, 60] moves there over that many seconds (None: at once)."""
+        return await self.request("volume", level=level, fade_s=fade_s, layer=layer)
 
     async def session(self, name: str) -> dict[str, Any]:
         return await self.request("session", name=name)
@@ -133,12 +212,23 @@ class AffettoClient:
     async def subscribe(self) -> dict[str, Any]:
         return await self.request("subscribe")
 
+    async def unsubscribe(self) -> dict[str, Any]:
+        return await self.request("unsubscribe")
+
     async def output(self, *names: str) -> dict[str, Any]:
-        """Play this session into the server's outputs ``names`` ("audio", "midi"); none: silent."""
+        """Play this session into the outputs ``names`` (``"notes"``: its notes to :meth:`on_note`;
+        ``"audio"``, ``"midi"``: the server's devices); none: silent."""
         return await self.request("output", outputs=list(names))
 
     async def status(self) -> dict[str, Any]:
+        """The status event: playing, paused, state, emotion, tempo, bar, key, profile, outputs,
+        params, states, stingers, layers, level, layer_levels."""
         return await self.request("status")
+
+    async def hello(self, *, token: str | None = None, session: str | None = None) -> dict[str, Any]:
+        """The hello event (session, version, states, stingers, params, available_outputs,
+        layer_names); ``session`` joins that named session first."""
+        return await self.request("hello", token=token, session=session)
 
     async def _read(self) -> None:
         assert self._ws is not None
@@ -155,24 +245,42 @@ class AffettoClient:
 
 class OscClient:
     """Fire-and-forget OSC client (python-osc: ``pip install 'affetto[client]'``). One UDP
-    socket: a session of its own on the server.
+    socket sends the operations and receives the events; once :meth:`subscribe` d it is a
+    client of its own on the server, with a session of its own (before that the server counts
+    it as its host's, like any one-shot sender).
 
     Args:
-        host, port: the server's OSC address.
+        host, port: the server's OSC address (an IPv4 address or name).
 
     Raises:
         ModuleNotFoundError: python-osc is not installed.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9000) -> None:
-        from pythonosc.udp_client import SimpleUDPClient  # the WebSocket client works without it
+        from pythonosc.osc_message_builder import OscMessageBuilder  # the WebSocket client works without it
 
-        self._udp = SimpleUDPClient(host, port)
-        self._listen: socket.socket | None = None
+        self._builder = OscMessageBuilder
+        self._server = (socket.gethostbyname(host), port)
+        self._sock: socket.socket | None = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind(("0.0.0.0", 0))
+        self._sock.setblocking(False)
+
+    @property
+    def local_port(self) -> int:
+        """The UDP port the operations go from and the events come to."""
+        return int(self._open().getsockname()[1])
+
+    def _open(self) -> socket.socket:
+        if self._sock is None:
+            raise RuntimeError("the OSC client is closed")
+        return self._sock
 
     def send(self, op: str, *args: Any) -> None:
         """Send ``/affetto/<op>`` with ``args`` (ints, floats, strings)."""
-        self._udp.send_message(f"/affetto/{op}", list(args))
+        builder = self._builder(f"/affetto/{op}")
+        for arg in args:
+            builder.add_arg(arg)
+        self._open().sendto(builder.build().dgram, self._server)
 
     def emotion(self, valence: float, arousal: float, tension: float | None = None) -> None:
         self.send("emotion", float(valence), float(arousal), *([] if tension is None else [float(tension)]))
@@ -184,16 +292,39 @@ class OscClient:
         self.send("stinger", name)
 
     def output(self, *names: str) -> None:
-        """Play this session into the server's outputs ``names`` ("audio", "midi"); none: silent."""
+        """Play this session into the outputs ``names`` (``"notes"``: its notes as ``/affetto/note``
+        events, see :meth:`Note.from_osc`; ``"audio"``, ``"midi"``); none: silent."""
         self.send("output", *names)
 
+    def volume(self, level: float, fade_s: float | None = None, layer: str | None = None) -> None:
+        """``level`` in [0, 1] for the session, or for ``layer``; over ``fade_s`` seconds in [0, 60]."""
+        args: list[float | str] = [float(level)]
+        if fade_s is not None:
+            args.append(float(fade_s))
+        if layer is not None:
+            args.append(layer)  # "/affetto/volume f s" when there is no fade
+        self.send("volume", *args)
+
+    def transport(self, action: str, value: float | int | str | None = None) -> None:
+        """``start``, ``stop`` (value: a fade-out in seconds), ``pause``, ``resume``, ``tempo``,
+        ``seed`` (an int), ``sync``."""
+        self.send("transport", action, *([] if value is None else [value]))
+
+    def session(self, name: str) -> None:
+        self.send("session", name)
+
+    def status(self) -> None:
+        """Ask for the status (``/affetto/status`` comes back to :meth:`poll`)."""
+        self.send("status")
+
+    def hello(self) -> None:
+        """Ask for the hello (``/affetto/hello``: session, version, states, stingers, params,
+        available outputs, layer names, each list one comma-separated string)."""
+        self.send("hello")
+
     def subscribe(self) -> int:
-        """Open a local port, ask the server to send events there; returns the port."""
-        if self._listen is None:
-            self._listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self._listen.bind(("127.0.0.1", 0))
-            self._listen.setblocking(False)
-        port = int(self._listen.getsockname()[1])
+        """Ask the server to send events to this client's socket; returns its port."""
+        port = self.local_port
         self.send("subscribe", port)
         return port
 
@@ -202,16 +333,18 @@ class OscClient:
         from pythonosc.osc_message import OscMessage
 
         out: list[tuple[str, list[Any]]] = []
-        while self._listen is not None:
+        while self._sock is not None:
             try:
-                data = self._listen.recv(65536)
+                data, sender = self._sock.recvfrom(65536)
             except BlockingIOError:
                 break
+            if sender[0] != self._server[0]:
+                continue  # only the server sends events
             msg = OscMessage(data)
             out.append((msg.address, list(msg.params)))
         return out
 
     def close(self) -> None:
-        if self._listen is not None:
-            self._listen.close()
-            self._listen = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

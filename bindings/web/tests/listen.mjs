@@ -3,7 +3,7 @@
 //   node --experimental-websocket bindings/web/tests/listen.mjs ws://127.0.0.1:9001 SECONDS KEEPALIVE_MS
 //
 // Prints "BEAT elapsed_ms bar beat" per beat and "ERROR code message" per error, then exits 0.
-// tests/test_bindings.py runs it against a server with a short idle timeout.
+// tests/bindings/test_bindings.py runs it against a server with a short idle timeout.
 
 import { AffettoClient } from "../affetto.js";
 

@@ -3,15 +3,16 @@
 //   node --experimental-websocket bindings/web/tests/smoke.mjs ws://127.0.0.1:9001 [SECONDS]
 //
 // Checks the client-side validation, then subscribes, sends emotion/state/stinger/tempo, no outputs
-// (silent), an output the server lacks, a bad state name, a status request and a hello, and prints
-// one line per event received:
-//   BEAT {json} | BAR {json} | TRANSITION {json} | STATUS {json} | OK {json} | ERROR {json} | HELLO {json}
-//   | VALIDATION ok N | VALIDATION FAIL what
-// It stops once it has seen 6 beats including a downbeat, both errors and the status, or after the
-// time limit (default 20 s). Exit status 0 when all were seen, 1 otherwise, 2 for bad usage.
-// tests/test_bindings.py runs it and checks the printed events.
+// (silent), an output the server lacks, a bad state name, a status request, a hello and the "notes"
+// output, and prints one line per event received:
+//   BEAT {json} | BAR {json} | TRANSITION {json} | STATUS {json} | NOTE {json} | OK {json} | ERROR {json}
+//   | HELLO {json} | VALIDATION ok N | VALIDATION FAIL what
+// It stops once it has seen 6 beats including a downbeat, both errors, the status and 4 notes (a
+// note-on and a note-off among them), or after the time limit (default 20 s). Exit status 0 when
+// all were seen, 1 otherwise, 2 for bad usage.
+// tests/bindings/test_bindings.py runs it and checks the printed events.
 
-import { AffettoClient, AffettoError } from "../affetto.js";
+import { AffettoClient, AffettoError, NOTES_OUTPUT } from "../affetto.js";
 
 const [url, secondsArg] = process.argv.slice(2);
 if (!url) {
@@ -25,7 +26,10 @@ let beats = 0;
 let downbeat = false;
 let sawErrors = 0;
 let sawStatus = false;
-const done = () => beats >= 6 && downbeat && sawErrors === 2 && sawStatus;
+let notes = 0;
+let noteOn = false;
+let noteOff = false;
+const done = () => beats >= 6 && downbeat && sawErrors === 2 && sawStatus && notes >= 4 && noteOn && noteOff;
 let finish;
 const finished = new Promise((resolve) => (finish = resolve));
 const check = () => done() && finish();
@@ -39,6 +43,13 @@ client.on("beat", (e) => {
 client.on("bar", (e) => console.log("BAR " + JSON.stringify(e)));
 client.on("transition", (e) => console.log("TRANSITION " + JSON.stringify(e)));
 client.on("status", (e) => console.log("STATUS " + JSON.stringify(e)));
+client.on("note", (e) => {
+  notes += 1;
+  noteOn ||= e.velocity > 0;
+  noteOff ||= e.velocity === 0;
+  console.log("NOTE " + JSON.stringify(e));
+  check();
+});
 client.on("error", (e) => console.log("ERROR " + JSON.stringify({ code: e.code, message: e.message })));
 
 // Each bad call must reject with TypeError or RangeError before anything is sent.
@@ -59,6 +70,23 @@ async function checkValidation() {
     () => client.transport("seed", -1),
     () => client.transport("seed", 1.5),
     () => client.transport("sync", "sometimes"),
+    () => client.transport("pause", 1),
+    () => client.transport("resume", 0),
+    () => client.transport("start", 1),
+    () => client.transport("stop", -0.5),
+    () => client.transport("stop", 60.5),
+    () => client.transport("stop", NaN),
+    () => client.transport("stop", "slowly"),
+    () => client.volume(1.01),
+    () => client.volume(-0.01),
+    () => client.volume(NaN),
+    () => client.volume("0.5"),
+    () => client.volume(0.5, { fadeS: -1 }),
+    () => client.volume(0.5, { fadeS: 61 }),
+    () => client.volume(0.5, { fadeS: Infinity }),
+    () => client.volume(0.5, { layer: "" }),
+    () => client.volume(0.5, { layer: "x".repeat(65) }),
+    () => client.volume(0.5, { layer: 3 }),
     () => client.leitmotif("hero", { notes: [[0, 200, 1, 90]] }),
     () => client.text("x".repeat(10001)),
     () => client.text(""),
@@ -112,6 +140,7 @@ async function main() {
   const status = await client.status();
   sawStatus = status.event === "status";
   console.log("HELLO " + JSON.stringify(await client.hello()));
+  print(await client.output(NOTES_OUTPUT)); // the session's notes as "note" events
   check();
   const timer = setTimeout(finish, seconds * 1000);
   await finished;

@@ -30,6 +30,9 @@ namespace ESearchCase
 	};
 }
 
+template <typename InElementType>
+class TArray;
+
 class FString
 {
 public:
@@ -40,6 +43,8 @@ public:
 	bool IsEmpty() const;
 	int32 Len() const;
 	bool Equals(const FString& Other, ESearchCase::Type SearchCase = ESearchCase::CaseSensitive) const;
+	// Splits at each pchDelim; InCullEmpty drops the empty pieces (so "" gives none). Returns how many.
+	int32 ParseIntoArray(TArray<FString>& OutArray, const TCHAR* pchDelim, bool InCullEmpty = true) const;
 
 	// Case-INSENSITIVE in the engine ("@note case insensitive"): use Equals(..., CaseSensitive) for exact matches.
 	friend bool operator==(const FString& Lhs, const FString& Rhs);
@@ -232,9 +237,16 @@ public:
 	public: \
 		void Broadcast(T1 N1, T2 N2, T3 N3, T4 N4) const; \
 	}
-#define DECLARE_DYNAMIC_MULTICAST_DELEGATE_SixParams(DelegateName, T1, N1, T2, N2, T3, N3, T4, N4, T5, N5, T6, N6) \
-	class DelegateName : public TBaseDynamicMulticastDelegate<T1, T2, T3, T4, T5, T6> \
+#define DECLARE_DYNAMIC_MULTICAST_DELEGATE_FiveParams(DelegateName, T1, N1, T2, N2, T3, N3, T4, N4, T5, N5) \
+	class DelegateName : public TBaseDynamicMulticastDelegate<T1, T2, T3, T4, T5> \
 	{ \
 	public: \
-		void Broadcast(T1 N1, T2 N2, T3 N3, T4 N4, T5 N5, T6 N6) const; \
+		void Broadcast(T1 N1, T2 N2, T3 N3, T4 N4, T5 N5) const; \
+	}
+#define DECLARE_DYNAMIC_MULTICAST_DELEGATE_NineParams(DelegateName, T1, N1, T2, N2, T3, N3, T4, N4, T5, N5, T6, N6, T7, \
+	N7, T8, N8, T9, N9) \
+	class DelegateName : public TBaseDynamicMulticastDelegate<T1, T2, T3, T4, T5, T6, T7, T8, T9> \
+	{ \
+	public: \
+		void Broadcast(T1 N1, T2 N2, T3 N3, T4 N4, T5 N5, T6 N6, T7 N7, T8 N8, T9 N9) const; \
 	}
