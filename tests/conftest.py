@@ -99,6 +99,19 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def portaudio() -> None:
+    """Skip unless the PortAudio library is installed (``libportaudio2``), but fail instead under
+    ``AFFETTO_REQUIRE_JACK=1`` (CI sets it: the audio tests must run there)."""
+    from system_parts import portaudio_missing
+
+    reason = portaudio_missing()
+    if reason is not None:
+        if os.environ.get("AFFETTO_REQUIRE_JACK") == "1":
+            pytest.fail(f"AFFETTO_REQUIRE_JACK=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
 def jack_server() -> Iterator[Any]:
     """A headless JACK server (dummy driver, 48 kHz, 256-frame periods) for real MIDI/audio ports.
 

@@ -83,14 +83,16 @@ def sessions_held(
     late_ms: float = 5.0,
     midi_port: str | None = "affetto-bench",
     midi_api: str | None = None,
+    midi_virtual: bool = True,
 ) -> dict[str, Any]:
     """Late events with N sessions playing, for each N, every session into a MIDI port played by
-    the output process, as ``affetto serve --midi-port`` does (see
+    the output process, as ``affetto serve --virtual-port`` does (see
     :class:`engine.outputs.output_process.OutputProcess`).
 
     Late: an event the output process sent to the port (``device``), or the server process handed
     on (``server``: to nobody here, as no session has a subscriber), more than ``late_ms`` after its
-    time. Without a port (``midi_port`` None, or it cannot be opened: ``device_error``) the
+    time. ``midi_virtual``: create a virtual port called ``midi_port`` (else open the existing port
+    it names). Without a port (``midi_port`` None, or it cannot be opened: ``device_error``) the
     sessions play into nothing and only the server process's clock is measured.
 
     Each run also has a lone probe process wake every 3 ms (``machine``): its late wake-ups are
@@ -102,8 +104,10 @@ def sessions_held(
     device: OutputProcess | None = None
     if midi_port is not None:
         try:
-            device = OutputProcess(midi_port=midi_port, midi_api=midi_api)
-            out["device"] = f"MIDI port {midi_port!r} ({midi_api or 'default API'}) in the output process"
+            device = OutputProcess(midi_port=midi_port, midi_virtual=midi_virtual, midi_api=midi_api)
+            kind = "virtual MIDI port" if midi_virtual else "MIDI port"
+            api = midi_api or "default API"
+            out["device"] = f"{kind} {device.midi_port_name!r} ({api}) in the output process"
         except (MidiPortError, OutputProcessError) as exc:
             out["device_error"] = str(exc)
     try:

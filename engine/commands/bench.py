@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.commands import CommandError, bounded_int, model_error
+from engine.commands.ports import add_port_options, check_existing, port_choice
 
 
 def _batches(text: str) -> list[int]:
@@ -103,11 +104,11 @@ def register(sub: Any) -> None:
     sv.add_argument(
         "--seconds", type=bounded_int("seconds", 2, 3600), default=10, help="per session count (default 10)"
     )
-    sv.add_argument(
-        "--midi-port", default="affetto-bench",
-        help="the sessions play into this MIDI port through the output process, as affetto serve "
-        "--midi-port does (default: a virtual port affetto-bench; 'none': no device)",
-    )  # fmt: skip
+    ports = sv.add_argument_group(
+        "MIDI port", "the sessions play into it through the output process, as affetto serve's do"
+    )
+    add_port_options(ports, virtual_default="affetto-bench")
+    ports.add_argument("--no-midi", action="store_true", help="no device: the server's clock only")
     sv.add_argument("--midi-api", default=None, help="MIDI API: alsa, jack, coremidi, winmm")
     sv.add_argument("--osc-packets", type=bounded_int("osc-packets", 0, 100_000_000), default=1_000_000)
     sv.add_argument("--ws-messages", type=bounded_int("ws-messages", 0, 10_000_000), default=100_000)
@@ -188,10 +189,13 @@ def run_server(args: argparse.Namespace) -> int:
     """Run the server benchmark and print the results (JSON with --json)."""
     from engine.bench.server import fuzz, idle_session_memory, osc_throughput, sessions_held
 
+    choice = None if args.no_midi else port_choice(args)
+    check_existing(choice, args.midi_api)
     result = {
         "sessions": sessions_held(
             seconds=args.seconds,
-            midi_port=None if args.midi_port == "none" else args.midi_port,
+            midi_port=choice.name if choice is not None else None,
+            midi_virtual=choice.virtual if choice is not None else True,
             midi_api=args.midi_api,
         ),
         "osc": osc_throughput(),

@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
         help="recognize the emotion (valence, arousal, quadrant) of a MIDI file",
         description="Recognize valence and arousal of a MIDI file, per bar and for the whole piece, "
         "with its quadrant (1 +V+A, 2 -V+A, 3 -V-A, 4 +V-A). Values are scores in [-1, 1]: the sign is "
-        "the prediction, the size how sure it is.",
+        "the prediction, the size how sure it is. Bars are numbered from 0, as everywhere in affetto.",
     )
     p.add_argument("file", type=Path, help="MIDI file to classify")
     p.add_argument("--json", action="store_true", help="print the result as JSON (with every bar)")
@@ -64,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
         f"quadrant Q{result.quadrant} {QUADRANT_NAMES[result.quadrant]} ({result.bars.shape[0]} bars)"
     )
     for i, ((v, a), q) in enumerate(zip(result.bars.tolist(), result.bar_quadrants, strict=True)):
-        print(f"  bar {i + 1:>4}: valence {v:+.2f}  arousal {a:+.2f}  Q{q}")
+        print(f"  bar {i:>4}: valence {v:+.2f}  arousal {a:+.2f}  Q{q}")  # bar 0 is the first, as in --json
     return 0

@@ -1,24 +1,39 @@
-"""``affetto compose``: write one piece at a fixed emotion to a MIDI file."""
+"""``affetto compose``: write one piece at a fixed emotion to a MIDI file, or to a WAV file
+rendered by the built-in synth.
+
+The file's extension chooses what is written: ``.mid``/``.midi`` a MIDI file, ``.wav`` audio
+(16-bit stereo at 48 kHz); any other is refused before composing. While composing, the bars done
+are shown on stderr when stderr is a terminal (rewritten in place); nothing else is written to
+stderr, and stdout carries only the one-line summary.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TextIO
 
 from engine.commands import CommandError, bounded_float, bounded_int, model_error
 
 MAX_BARS = 10_000
 MAX_TEMPERATURE = 100.0
+MIDI_SUFFIXES: Final = (".mid", ".midi")
+WAV_SUFFIX: Final = ".wav"
+WAV_RATE_HZ: Final = 48_000
+#: the progress line is rewritten at most this often (s)
+PROGRESS_INTERVAL_S: Final = 0.1
 
 
 def register(sub: Any) -> None:
     """Add the ``compose`` parser to ``sub`` (an argparse subparsers action)."""
     p: argparse.ArgumentParser = sub.add_parser(
         "compose",
-        help="compose a piece at a given emotion and write it as MIDI",
-        description="Compose a piece at a fixed (valence, arousal) and write it as a MIDI file.",
+        help="compose a piece at a given emotion and write it as MIDI (or WAV)",
+        description="Compose a piece at a fixed (valence, arousal) and write it as a MIDI file (.mid) or "
+        "as audio rendered by the built-in synth (.wav). On a terminal the bars done are shown on stderr.",
     )
     p.add_argument(
         "--valence",
@@ -38,7 +53,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--seed", type=bounded_int("seed", 0), default=None, help="random seed >= 0 (default: random)"
     )
-    p.add_argument("-o", "--output", required=True, type=Path, help="MIDI file to write")
+    p.add_argument(
+        "-o", "--output", required=True, type=Path,
+        help="file to write: .mid/.midi (MIDI) or .wav (audio through the built-in synth)",
+    )  # fmt: skip
     p.add_argument(
         "--tempo-bpm",
         type=bounded_float("tempo-bpm", 0, 1000, low_open=True),
@@ -110,6 +128,12 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.output.parent.is_dir():
         raise CommandError(f"cannot write {args.output}: directory {args.output.parent} does not exist")
+    suffix = args.output.suffix.lower()
+    if suffix not in (*MIDI_SUFFIXES, WAV_SUFFIX):
+        raise CommandError(
+            f"cannot write {args.output}: unknown file type {args.output.suffix or '(no extension)'!r}; "
+            "use .mid or .midi (MIDI) or .wav (audio through the built-in synth)"
+        )
     seed = check_seed(args.seed)
     if args.tempo_bpm is None:
         args.tempo_bpm = tempo_for_emotion(args.arousal)
@@ -135,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(f"--steer needs the emotion recognizer: {exc}") from exc
+    progress = BarProgress(sys.stderr) if sys.stderr.isatty() else None
     notes, bar_beats = composer.compose(
         args.valence,
         args.arousal,
@@ -147,13 +172,21 @@ def run(args: argparse.Namespace) -> int:
         key_strength=DEFAULT_KEY_STRENGTH if args.key_strength is None else args.key_strength,
         steer=args.steer,
         tempo_bpm=args.tempo_bpm,
+        on_bar=progress,
     )
+    if progress is not None:
+        progress.close()
     try:
-        codec.write_notes_midi(args.output, notes, bar_beats, tempo_bpm=args.tempo_bpm)
+        if suffix == WAV_SUFFIX:
+            seconds = _write_wav(args.output, notes, bar_beats, args.tempo_bpm)
+            what = f"{seconds:.1f} s of audio from "
+        else:
+            codec.write_notes_midi(args.output, notes, bar_beats, tempo_bpm=args.tempo_bpm)
+            what = ""
     except OSError as exc:
         raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
     print(
-        f"wrote {args.output}: {len(notes)} notes, {len(bar_beats)} bars of {args.meter}/4 "
+        f"wrote {args.output}: {what}{len(notes)} notes, {len(bar_beats)} bars of {args.meter}/4 "
         f"at {args.tempo_bpm:g} BPM (valence {args.valence:+.2f}, arousal {args.arousal:+.2f}, "
         f"seed {seed}, provider {composer.provider}"
         + (f", steered with {args.steer} candidates/bar" if args.steer > 1 else "")
@@ -161,3 +194,46 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stdout,
     )
     return 0
+
+
+def _write_wav(path: Path, notes: list[Any], bar_beats: list[int], tempo_bpm: float) -> float:
+    """Render the piece through the built-in synth to a 16-bit stereo WAV file; returns its seconds.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    from engine.outputs.recorders import write_wav
+    from engine.synth.polysynth import render_midi
+    from engine.tokens import codec
+
+    with tempfile.TemporaryDirectory(prefix="affetto-compose-") as tmp:
+        midi = Path(tmp) / "piece.mid"
+        codec.write_notes_midi(midi, notes, bar_beats, tempo_bpm=tempo_bpm)
+        audio = render_midi(midi, WAV_RATE_HZ)
+    write_wav(path, audio, WAV_RATE_HZ)
+    return audio.shape[0] / WAV_RATE_HZ
+
+
+class BarProgress:
+    """``composing: 12/256 bars (3.1 s)`` on a terminal, rewritten in place at most every
+    :data:`PROGRESS_INTERVAL_S` (and at the last bar); :meth:`close` ends the line."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.started = time.perf_counter()
+        self._shown_at = -float("inf")
+        self._shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self._shown_at < PROGRESS_INTERVAL_S:
+            return
+        self._shown_at = now
+        self._shown = True
+        self.stream.write(f"\rcomposing: {done}/{total} bars ({now - self.started:.1f} s)")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._shown:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from engine.commands import CommandError, bounded_int, model_error
+from engine.commands.first_run import compile_first
+from engine.commands.ports import add_port_options, checked_port_name, port_choice, port_error
 
 
 def register(sub: Any) -> None:
@@ -27,14 +29,18 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--seed", type=bounded_int("seed", 0, 2**63 - 1), default=7, help="session seed (default 7)"
     )
+    add_port_options(p)
     p.add_argument(
-        "--midi-port", default=None, help="also send live MIDI to this port ('affetto': a virtual port)"
+        "--midi-api", default=None, help="MIDI API: alsa, jack, coremidi, winmm (default: automatic)"
     )
     p.add_argument(
         "--device", default=None, help="audio output device (name or index; default: the system's)"
     )
     p.add_argument(
         "--model", type=Path, default=None, help="composer model directory (default: the shipped one)"
+    )
+    p.add_argument(
+        "--midi-clock", action="store_true", help="send MIDI clock (24 ppqn, Start/Stop) on the MIDI port"
     )
     p.add_argument("--quiet", action="store_true", help="no timeline")
     p.set_defaults(handler=run)
@@ -50,12 +56,13 @@ def run(args: argparse.Namespace) -> int:
     from engine.model.composer import Composer
     from engine.outputs.audio_stream import audio_available
 
-    if not args.quiet:
-        note_first_run()
+    choice = port_choice(args)
+    midi_port = checked_port_name(choice, args.midi_api) if choice is not None and args.out is None else None
     try:
         composer = Composer(args.model, max_streams=2, intra_op_threads=1)
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
+    compile_first(composer, "demo", synth=True)
     if args.out is not None:
         render_files(composer, args.out, args.seed, quiet=args.quiet)
         return 0
@@ -65,26 +72,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"no audio output ({reason}); writing demo.wav and demo.mid here instead")
         render_files(composer, Path("."), args.seed, quiet=args.quiet)
         return 0
-    play_live(composer, args.seed, device=device, midi_port=args.midi_port, quiet=args.quiet)
+    play_live(
+        composer, args.seed, device=device, midi_port=midi_port, midi_api=args.midi_api, quiet=args.quiet,
+        midi_clock=args.midi_clock,
+    )  # fmt: skip
     return 0
-
-
-# kernels every live or rendered session compiles on its first run (and the synth's, with audio)
-_SESSION_KERNELS: Final = (
-    "engine.model.sampling",
-    "engine.tokens.grammar_rows",
-    "engine.realtime.event_queue",
-)
-
-
-def note_first_run(*, synth: bool = True) -> None:
-    """Say so when this run is about to compile the engine's kernels (the first run after an
-    install or an update of the engine), which takes a while and would look like a hang."""
-    from engine.realtime.jit import needs_compiling
-
-    if needs_compiling(*_SESSION_KERNELS, *(("engine.synth.kernel",) if synth else ())):
-        what = "the synth and scheduler" if synth else "the scheduler"
-        print(f"first run: compiling {what} (about 30 s; later runs start at once)…", flush=True)
 
 
 def _device(text: str | None) -> str | int | None:
@@ -136,13 +128,22 @@ def render_files(composer: Any, out_dir: Path, seed: int, *, quiet: bool = False
 
 
 def play_live(
-    composer: Any, seed: int, *, device: str | int | None, midi_port: str | None, quiet: bool
+    composer: Any,
+    seed: int,
+    *,
+    device: str | int | None,
+    midi_port: str | None,
+    midi_api: str | None = None,
+    quiet: bool,
+    midi_clock: bool = False,
 ) -> None:
-    """Play the demo scene on the speakers (and a MIDI port), with the timeline.
+    """Play the demo scene on the speakers (and a MIDI port: see
+    :func:`engine.commands.ports.checked_port_name`), with the timeline.
 
     Raises:
         CommandError: the audio device or the MIDI port cannot be opened.
     """
+    from engine.music.config import ConductorConfig
     from engine.outputs.audio_stream import AudioUnavailable
     from engine.outputs.midi_port import MidiPortError
     from engine.sessions.live_rig import LiveRig
@@ -150,8 +151,13 @@ def play_live(
 
     timeline = Timeline()
     try:
-        rig = LiveRig(composer, seed, device=device, midi_port=midi_port, themes=[demo_theme()])
-    except (AudioUnavailable, MidiPortError) as exc:
+        rig = LiveRig(
+            composer, seed, config=ConductorConfig(midi_clock=midi_clock), device=device,
+            midi_port=midi_port, midi_api=midi_api, themes=[demo_theme()],
+        )  # fmt: skip
+    except MidiPortError as exc:
+        raise port_error(exc) from exc
+    except AudioUnavailable as exc:
         raise CommandError(str(exc)) from exc
     with rig:
         rig.play_script(DEMO_CUES, DEMO_END_BEAT, None if quiet else timeline.on_cue)

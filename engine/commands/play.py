@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from engine.commands import CommandError, bounded_int, model_error
+from engine.commands.first_run import compile_first
+from engine.commands.ports import add_port_options, checked_port_name, port_choice, port_error
 
 STEP: Final = 0.2
 STINGER_KEYS: Final = {" ": "hit", "h": "hit", "r": "rise", "f": "fall", "n": "fanfare"}
@@ -33,13 +35,11 @@ def register(sub: Any) -> None:
     p.add_argument("--arc", type=Path, default=None, help="a YAML scene of cues (see examples/arc.yaml)")
     p.add_argument("--state", default="explore", help="starting state (default explore)")
     p.add_argument("--seed", type=bounded_int("seed", 0, 2**63 - 1), default=None, help="session seed")
-    p.add_argument(
-        "--midi-port", default=None, help="send live MIDI to this port ('affetto': a virtual port)"
-    )
+    add_port_options(p)
     p.add_argument(
         "--midi-api", default=None, help="MIDI API: alsa, jack, coremidi, winmm (default: automatic)"
     )
-    p.add_argument("--no-audio", action="store_true", help="MIDI only (needs --midi-port)")
+    p.add_argument("--no-audio", action="store_true", help="MIDI only (needs --midi-port or --virtual-port)")
     p.add_argument("--device", default=None, help="audio output device (name or index)")
     p.add_argument("--midi-clock", action="store_true", help="send MIDI clock (24 ppqn) on the MIDI port")
     p.add_argument("--record-wav", type=Path, default=None, help="record the audio to this WAV file")
@@ -60,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
     """
     import secrets
 
-    from engine.commands.demo import note_first_run
     from engine.model.composer import Composer
     from engine.music.config import ConductorConfig
     from engine.outputs.audio_stream import AudioUnavailable
@@ -69,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.sessions.scene_file import SceneFileError, load_scene
     from engine.sessions.scenes import Timeline
 
-    if args.no_audio and args.midi_port is None:
-        raise CommandError("--no-audio needs --midi-port (otherwise nothing would be heard)")
+    choice = port_choice(args)
+    if args.no_audio and choice is None:
+        raise CommandError("--no-audio needs --midi-port or --virtual-port (else nothing would be heard)")
     scene = None
     if args.arc is not None:
         try:
@@ -79,11 +79,12 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from exc
     elif not sys.stdin.isatty():
         raise CommandError("keyboard control needs a terminal; give a scripted arc with --arc FILE.yaml")
-    note_first_run(synth=not args.no_audio)
+    midi_port = checked_port_name(choice, args.midi_api) if choice is not None else None
     try:
         composer = Composer(args.model, max_streams=2, intra_op_threads=1)
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
+    compile_first(composer, "play", synth=not args.no_audio)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     start_state = scene.start_state if scene is not None else args.state
     device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     def open_rig(audio: bool) -> LiveRig:
         return LiveRig(
-            composer, seed, audio=audio, device=device, midi_port=args.midi_port, midi_api=args.midi_api,
+            composer, seed, audio=audio, device=device, midi_port=midi_port, midi_api=args.midi_api,
             start_state=start_state, config=config, on_error=lambda e: print(f"warning: {e}"),
             record_wav=args.record_wav if audio else None, record_mid=args.record_mid,
         )  # fmt: skip
@@ -101,11 +102,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             rig = open_rig(not args.no_audio)
         except AudioUnavailable as exc:
-            if args.midi_port is None:
+            if midi_port is None:
                 raise
             print(f"warning: no audio ({exc}); playing MIDI only")
             rig = open_rig(False)
-    except (AudioUnavailable, MidiPortError, OSError) as exc:
+    except MidiPortError as exc:
+        raise port_error(exc) from exc
+    except (AudioUnavailable, OSError) as exc:
         raise CommandError(str(exc)) from exc
     except ValueError as exc:  # an unknown state
         raise CommandError(str(exc)) from exc

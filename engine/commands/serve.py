@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
 import threading
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.commands import CommandError, bounded_float, bounded_int, model_error
+from engine.commands.first_run import compile_first
+from engine.commands.ports import add_port_options, check_existing, port_choice, port_error
 
 
 def register(sub: Any) -> None:
@@ -31,6 +34,12 @@ def register(sub: Any) -> None:
         "--ws-port", type=bounded_int("ws-port", 0, 65535), default=9001, help="TCP port (default 9001)"
     )
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--midi-clock",
+        action="store_true",
+        help="sessions send MIDI clock (24 ppqn, Start/Stop/Continue/Song Position) on the MIDI port; "
+        "meant for one session on the port (each session has its own clock)",
+    )
     p.add_argument("--token", default=None, help="WebSocket shared secret (required beyond loopback)")
     p.add_argument(
         "--allow",
@@ -63,9 +72,7 @@ def register(sub: Any) -> None:
     out.add_argument("--audio", action="store_true", help="play through the built-in synth (audio device)")
     out.add_argument("--device", default=None, help="audio output device (name or index)")
     out.add_argument("--hostapi", default=None, help="PortAudio host API: jack, alsa, ... (default: any)")
-    out.add_argument(
-        "--midi-port", default=None, help="send live MIDI to this port (a new virtual port if none matches)"
-    )
+    add_port_options(out)
     out.add_argument("--midi-api", default=None, help="MIDI API: alsa, jack, coremidi, winmm")
     out.add_argument(
         "--silent-sessions", action="store_true",
@@ -86,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.outputs.output_process import OutputProcess, OutputProcessError
     from engine.server.transports import AffettoServer, ServerSettings, parse_allowlist
     from engine.sessions.host import SessionHost
+    from engine.sessions.profile import DEFAULT_PROFILE
     from engine.sessions.profile_file import ProfileError, load_profile
 
     try:
@@ -99,20 +107,30 @@ def run(args: argparse.Namespace) -> int:
         profile = load_profile(args.profile) if args.profile is not None else None
     except ProfileError as exc:
         raise CommandError(str(exc)) from exc
+    if args.midi_clock:  # every session sends MIDI clock with its notes (one session per port, then)
+        base = profile or DEFAULT_PROFILE
+        profile = dataclasses.replace(base, config=dataclasses.replace(base.config, midi_clock=True))
+    choice = port_choice(args)
+    check_existing(choice, args.midi_api)  # before the model loads
     try:
         composer = Composer(
             args.model, max_streams=args.max_sessions, intra_op_threads=1, precision=args.precision
         )
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
+    devices = args.audio or choice is not None  # played in a process of their own
+    compile_first(composer, "serve", synth=args.audio, ring=devices)  # here, before the output process
     outputs: OutputProcess | None = None
     try:
-        if args.audio or args.midi_port is not None:  # played in a process of their own
+        if devices:
             outputs = OutputProcess(
-                audio=args.audio, midi_port=args.midi_port, midi_api=args.midi_api, device=args.device,
-                hostapi=args.hostapi,
+                audio=args.audio, midi_port=choice.name if choice is not None else None,
+                midi_virtual=choice.virtual if choice is not None else None, midi_api=args.midi_api,
+                device=args.device, hostapi=args.hostapi,
             )  # fmt: skip
-    except (AudioUnavailable, MidiPortError, OutputProcessError) as exc:
+    except MidiPortError as exc:
+        raise port_error(exc) from exc
+    except (AudioUnavailable, OutputProcessError) as exc:
         raise CommandError(str(exc)) from exc
     try:
         host = SessionHost(

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeGuard
 
@@ -671,6 +671,7 @@ class Composer:
         key_strength: float = DEFAULT_KEY_STRENGTH,
         steer: int = 0,
         tempo_bpm: float = DEFAULT_TEMPO_BPM,
+        on_bar: Callable[[int, int], None] | None = None,
     ) -> tuple[list[V.Note], list[int]]:
         """Compose one piece of ``bars`` bars at a fixed emotion (opens and closes a stream).
 
@@ -686,6 +687,8 @@ class Composer:
             key_strength: with ``tonal_prime``, logit penalty (nats) on pitches outside the key.
             steer: candidates per bar for emotion-steered decoding, 0..MAX_STEER (0/1: off).
             tempo_bpm: the tempo the piece will be played at (> 0); steering judges by it.
+            on_bar: called with (bars done, ``bars``) after each bar (progress); the piece is the
+                same with or without it.
 
         Returns:
             (notes, bar_beats): decoded notes (onsets in sixteenth steps) and each bar's beats.
@@ -711,7 +714,14 @@ class Composer:
             tempo_bpm=tempo_bpm,
         )
         try:
-            tokens = self.generate_bars([stream], bars)[0]
+            if on_bar is None:
+                tokens = self.generate_bars([stream], bars)[0]
+            else:  # bar by bar: consecutive outputs concatenate into the same stream
+                parts = []
+                for done in range(1, bars + 1):
+                    parts.append(self.generate_bars([stream], 1)[0])
+                    on_bar(done, bars)
+                tokens = np.concatenate(parts)
         finally:
             self.close_stream(stream)
         return codec.decode_tokens(tokens)

@@ -1,9 +1,10 @@
 """The outputs a server plays into, opened once at startup, that each session chooses from.
 
-``affetto serve --audio`` opens the built-in synth on an audio device, ``--midi-port NAME`` a
-MIDI output. Sessions pick among them by name (``"audio"``, ``"midi"``) with the ``output`` op;
-a client can never open a device itself (the server's owner decides what exists), and no port is
-opened while the music plays (opening an rtmidi port can hold the GIL for a second under JACK).
+``affetto serve --audio`` opens the built-in synth on an audio device, ``--midi-port NAME`` an
+existing MIDI output and ``--virtual-port NAME`` a new virtual one. Sessions pick among them by
+name (``"audio"``, ``"midi"``) with the ``output`` op; a client can never open a device itself
+(the server's owner decides what exists), and no port is opened while the music plays (opening an
+rtmidi port can hold the GIL for a second under JACK).
 
 Every session gets its own sink on a shared output: MIDI bytes go to the one port; synth events
 are stamped with the synth frame of the session's own clock, so sessions started at different
@@ -40,7 +41,11 @@ class HostOutputs:
 
     Args:
         audio: open the built-in synth on ``device``.
-        midi_port: open this MIDI output (an existing port by name, else a virtual one).
+        midi_port: open this MIDI output (None: none), as ``midi_virtual`` says.
+        midi_virtual: True creates a virtual port called ``midi_port``; False opens the existing
+            port it names (exact, else a unique case-insensitive part; none matching is an error
+            listing the ports); None opens an existing port if one matches, else creates a virtual
+            one (for callers that pass no flag).
         midi_api: the MIDI API ("alsa", "jack", ...; None: default).
         device: audio output device (name, index, None: default).
         hostapi: PortAudio host API ("jack", "alsa", ...; None: any).
@@ -60,6 +65,7 @@ class HostOutputs:
         *,
         audio: bool = False,
         midi_port: str | None = None,
+        midi_virtual: bool | None = None,
         midi_api: str | None = None,
         device: str | int | None = None,
         hostapi: str | None = None,
@@ -80,7 +86,7 @@ class HostOutputs:
             if midi_port is not None:
                 from engine.outputs.midi_port import MidiPortOutput
 
-                self.port = MidiPortOutput(midi_port, api=midi_api)
+                self.port = MidiPortOutput(midi_port, virtual=midi_virtual, api=midi_api)
             if audio:
                 from engine.outputs.audio_stream import AudioOutput
                 from engine.synth.polysynth import Synth

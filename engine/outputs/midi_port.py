@@ -35,7 +35,9 @@ from typing import Any, Final
 __all__ = [
     "API_NAMES",
     "MidiPortError",
+    "MidiPortNotFound",
     "MidiPortOutput",
+    "find_output_port",
     "list_output_ports",
 ]
 
@@ -72,6 +74,10 @@ CLOSE_FLUSH_S: Final = 0.05
 
 class MidiPortError(RuntimeError):
     """A MIDI port cannot be listed, opened or used (the message says why and what exists)."""
+
+
+class MidiPortNotFound(MidiPortError):
+    """No existing MIDI output port matches the name asked for (the message lists those there are)."""
 
 
 def _backend_names() -> list[str]:
@@ -174,6 +180,49 @@ def list_output_ports(api: str | None = None) -> list[str]:
     """
     names, _ = _with_fallback(api, lambda backend, _api: list(backend.get_output_names()))
     return list(names)
+
+
+def find_output_port(name: str, api: str | None = None) -> str:
+    """The existing MIDI output port ``name`` designates, as :class:`MidiPortOutput` matches it
+    (``virtual=False``): the port called exactly ``name``, else the one port whose name contains it
+    (case-insensitive).
+
+    Args:
+        name: a port name or a part of one.
+        api: as :func:`list_output_ports`.
+
+    Returns:
+        The port's full name.
+
+    Raises:
+        TypeError: ``name`` is not a string (or ``api`` not a string/None).
+        MidiPortNotFound: no port matches (the message lists the available ones).
+        MidiPortError: several ports match, or no MIDI backend works here.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+
+    def find(backend: Any, mido_api: str) -> str:
+        return _existing(name, list(backend.get_output_names()), mido_api)
+
+    found, _ = _with_fallback(api, find)
+    return str(found)
+
+
+def _existing(name: str, available: Sequence[str], mido_api: str) -> str:
+    """The port of ``available`` that ``name`` designates (see :func:`find_output_port`).
+
+    Raises:
+        MidiPortNotFound: none matches.
+        MidiPortError: several do.
+    """
+    match = _match_port(name, available)
+    if match is None:
+        listed = ", ".join(repr(port) for port in available) or "none"
+        raise MidiPortNotFound(
+            f"no MIDI output port matches {name!r} on {_api_label(mido_api)}; available: {listed}"
+        )
+    return match
 
 
 class _SourceLister:
@@ -301,8 +350,10 @@ class MidiPortOutput:
     Raises:
         TypeError: ``name`` is not a string, ``virtual`` not a bool/None, ``api`` not a string/None.
         ValueError: ``name`` is empty.
-        MidiPortError: no MIDI backend, unknown/unavailable API, no such port (the message lists
-            the available ones), virtual ports unsupported (Windows MM), or the port fails to open.
+        MidiPortNotFound: ``virtual=False`` and no port matches ``name`` (the message lists the
+            available ones).
+        MidiPortError: no MIDI backend, unknown/unavailable API, several ports match, virtual
+            ports unsupported (Windows MM), or the port fails to open.
     """
 
     def __init__(self, name: str = "affetto", *, virtual: bool | None = None, api: str | None = None) -> None:
@@ -327,17 +378,17 @@ class MidiPortOutput:
 
     def _open(self, backend: Any, mido_api: str, name: str, virtual: bool | None) -> Any:
         """Open the port on one backend (called by the API fallback loop)."""
-        if virtual is not True:
-            available = list(backend.get_output_names())
-            match = _match_port(name, available)
-            if match is not None:
+        if virtual is False:
+            match = _existing(name, list(backend.get_output_names()), mido_api)
+            self._virtual = False
+            self._name = match
+            return backend.open_output(match)
+        if virtual is None:
+            found = _match_port(name, list(backend.get_output_names()))
+            if found is not None:
                 self._virtual = False
-                self._name = match
-                return backend.open_output(match)
-            if virtual is False:
-                raise MidiPortError(
-                    f"no MIDI output port matches {name!r} on {_api_label(mido_api)}; available: {available}"
-                )
+                self._name = found
+                return backend.open_output(found)
         if mido_api == "WINDOWS_MM":
             raise MidiPortError(
                 f"virtual MIDI ports are not supported by Windows MM and no existing port matches {name!r} "

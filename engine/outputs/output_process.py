@@ -117,7 +117,8 @@ class OutputProcess:
 
     Raises:
         engine.outputs.audio_stream.AudioUnavailable: the audio device cannot be opened.
-        engine.outputs.midi_port.MidiPortError: the MIDI port cannot be opened.
+        engine.outputs.midi_port.MidiPortError: the MIDI port cannot be opened
+            (:class:`engine.outputs.midi_port.MidiPortNotFound`: no existing port matches).
         OutputProcessError: the child did not start.
     """
 
@@ -128,6 +129,7 @@ class OutputProcess:
         *,
         audio: bool = False,
         midi_port: str | None = None,
+        midi_virtual: bool | None = None,
         midi_api: str | None = None,
         device: str | int | None = None,
         hostapi: str | None = None,
@@ -137,8 +139,9 @@ class OutputProcess:
         ring_capacity: int = 65_536,
         start_timeout_s: float = 60.0,
     ) -> None:
-        spec = {"audio": audio, "midi_port": midi_port, "midi_api": midi_api, "device": device,
-                "hostapi": hostapi, "sample_rate_hz": sample_rate_hz, "block_frames": block_frames,
+        spec = {"audio": audio, "midi_port": midi_port, "midi_virtual": midi_virtual, "midi_api": midi_api,
+                "device": device, "hostapi": hostapi, "sample_rate_hz": sample_rate_hz,
+                "block_frames": block_frames,
                 "record_wav": None if record_wav is None else os.fspath(record_wav)}  # fmt: skip
         self._ring = RowRing(ring_capacity)
         self._next_sink = 0
@@ -272,11 +275,11 @@ class OutputProcess:
 def _rebuild(reply: tuple[Any, ...]) -> Exception:
     """The exception the child reported, as its own class where it is one of ours."""
     from engine.outputs.audio_stream import AudioRenderError, AudioUnavailable
-    from engine.outputs.midi_port import MidiPortError
+    from engine.outputs.midi_port import MidiPortError, MidiPortNotFound
 
     kinds: dict[str, type[Exception]] = {
         "AudioUnavailable": AudioUnavailable, "AudioRenderError": AudioRenderError,
-        "MidiPortError": MidiPortError,
+        "MidiPortError": MidiPortError, "MidiPortNotFound": MidiPortNotFound,
     }  # fmt: skip
     _, kind, message = reply
     return kinds.get(kind, OutputProcessError)(message if kind in kinds else f"{kind}: {message}")

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
 import shlex
 import shutil
 import subprocess
+import sys
+import wave
 from pathlib import Path
 
 import mido
+import numpy as np
 import pytest
+from system_parts import portaudio_missing
 
 from engine.cli import main
 from engine.model.composer import Composer
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _note_ons(path: Path) -> list[tuple[int, int]]:
@@ -111,7 +120,32 @@ def test_serve_without_the_audio_it_was_asked_for_is_one_line(capsys: pytest.Cap
     args = ["serve", "--audio", "--hostapi", "no-such-api", "--osc-port", "0", "--ws-port", "0"]
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert "no-such-api" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    expected = "PortAudio library cannot be loaded" if portaudio_missing() else "no-such-api"
+    assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+NO_PORTAUDIO = """
+import ctypes.util
+_find = ctypes.util.find_library
+ctypes.util.find_library = lambda name: None if "portaudio" in name else _find(name)
+"""
+
+
+def test_serve_without_portaudio_says_what_to_install(tmp_path: Path) -> None:
+    """A machine without libportaudio2: sounddevice finds no library (here: in every process of the
+    command, its output process too, through a sitecustomize that hides it from find_library)."""
+    (tmp_path / "sitecustomize.py").write_text(NO_PORTAUDIO)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])),
+    }
+    cmd = [sys.executable, "-m", "engine.cli", *shlex.split("serve --audio --osc-port 0 --ws-port 0")]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (  # after the first run's compiling notice, if any
+        "affetto serve: error: the PortAudio library cannot be loaded (PortAudio library not found); "
+        "install it (Debian/Ubuntu: apt-get install libportaudio2, macOS: brew install portaudio)"
+    )
 
 
 def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,3 +194,77 @@ def test_compose_steered(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.Ca
     assert mido.MidiFile(out).tracks
     assert main([*shlex.split("compose --steer 33 -o x.mid")]) == 2
     assert "steer" in capsys.readouterr().err
+
+
+def test_compose_to_wav_writes_audio_through_the_synth(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "calm.wav"
+    argv = [
+        *shlex.split("compose --valence 0.5 --arousal 0.2 --bars 2 --seed 4 --tempo-bpm 120 -o"),
+        str(out),
+    ]
+    assert main([*argv, "--model", str(tiny_model_dir)]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith(f"wrote {out}: ") and " s of audio from " in summary
+    assert out.read_bytes()[:4] == b"RIFF" and out.read_bytes()[8:12] == b"WAVE"
+    with wave.open(str(out), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 48_000)
+        frames = w.getnframes()
+        pcm = np.frombuffer(w.readframes(frames), dtype="<i2")
+    assert frames / 48_000 >= 2 * 4 * 60 / 120  # two bars of 4/4 at 120 BPM, and the release tail
+    assert np.abs(pcm).max() > 300  # not silent (-40 dBFS)
+
+
+@pytest.mark.parametrize("name", ["x.mp3", "x.WAVE", "x"])
+def test_compose_refuses_an_unknown_file_type_before_composing(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / name
+    assert main(["compose", "-o", str(out), "--model", str(tmp_path / "no-model-needed")]) == 1
+    err = capsys.readouterr().err
+    assert "unknown file type" in err and ".mid" in err and ".wav" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_compose_shows_progress_on_a_terminal_and_keeps_stdout_clean(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """stderr on a pseudo-terminal: the bars done are shown there; stdout (a pipe) has the summary only."""
+    out = tmp_path / "p.mid"
+    cmd = [sys.executable, "-m", "engine.cli", *shlex.split("compose --bars 6 --seed 2 -o"), str(out)]
+    cmd += ["--model", str(tiny_model_dir)]
+    leader, follower = pty.openpty()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=follower, cwd=ROOT) as proc:
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        stdout = proc.stdout.read() if proc.stdout else b""
+    os.close(leader)
+    assert proc.returncode == 0, shown.decode(errors="replace")
+    assert stdout.decode().splitlines() == [stdout.decode().strip()] and stdout.startswith(b"wrote ")
+    text = shown.decode()
+    assert "composing: 6/6 bars (" in text and text.rstrip().endswith(")")
+    counts = [int(m) for m in re.findall(r"composing: (\d+)/6 bars", text)]
+    assert counts == sorted(counts) and counts[-1] == 6
+
+
+def test_compose_shows_no_progress_when_stderr_is_not_a_terminal(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        *shlex.split("compose --bars 3 --seed 2 -o"),
+        str(tmp_path / "q.mid"),
+        "--model",
+        str(tiny_model_dir),
+    ]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.startswith("wrote ")

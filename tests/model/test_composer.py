@@ -86,6 +86,14 @@ def test_compose_returns_requested_bars(composer: Composer) -> None:
     assert composer.open_streams == []  # compose closes its stream
 
 
+def test_compose_reports_each_bar_and_composes_the_same_piece(composer: Composer) -> None:
+    seen: list[tuple[int, int]] = []
+    piece = composer.compose(0.4, 0.6, 5, seed=8, guidance=1.0, on_bar=lambda done, n: seen.append((done, n)))
+    assert seen == [(done, 5) for done in range(1, 6)]
+    assert piece == composer.compose(0.4, 0.6, 5, seed=8, guidance=1.0)  # progress changes nothing
+    assert composer.open_streams == []
+
+
 def test_same_seed_same_tokens_different_seed_different(artifact: ModelArtifact) -> None:
     def run(seeds: list[int]) -> list[list[int]]:
         c = Composer(artifact=artifact, max_streams=8)

@@ -52,6 +52,13 @@ def test_steered_bars_decode_and_are_deterministic(composer: Composer) -> None:
     assert beats == [4, 4, 4]
 
 
+def test_steered_compose_reports_each_bar_and_composes_the_same_piece(composer: Composer) -> None:
+    seen: list[int] = []
+    piece = composer.compose(-0.5, 0.5, 3, seed=4, steer=3, on_bar=lambda done, _n: seen.append(done))
+    assert seen == [1, 2, 3]
+    assert piece == composer.compose(-0.5, 0.5, 3, seed=4, steer=3)
+
+
 def test_steering_changes_output_and_k1_is_plain(composer: Composer) -> None:
     def run(steer: int, seed: int = 11) -> np.ndarray:
         s = composer.open_stream(seed, 0.5, -0.5, guidance=1.0, steer=steer)

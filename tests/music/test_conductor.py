@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,10 +259,10 @@ def test_bar_listeners_hear_the_layers_that_sound_not_those_switched_on(composer
         elif kind == NOTE_OFF and (ch, a) in started:
             notes.append((started.pop((ch, a)), t, channel_of[ch]))
 
-    render(composer, list(DEMO_CUES), 64.0, seed=3, config=cfg, themes=[demo_theme()], audio=False, on_event=on_event,
-           on_bar=lambda info, t: bars.append((info, t)))  # fmt: skip
+    render(composer, list(DEMO_CUES), 64.0, seed=3, config=cfg, themes=[demo_theme()], audio=False,
+           on_event=on_event, on_bar=lambda info, t: bars.append((info, t)))  # fmt: skip
     assert len(bars) >= 15
-    for (info, start), (_, end) in zip(bars, bars[1:], strict=False):
+    for (info, start), (_, end) in itertools.pairwise(bars):
         sounding = {layer for on, off, layer in notes if on < end - 1e-6 and off > start + 1e-6}
         assert set(info.layers) <= sounding, (info.index, info.layers, sounding)
         beat_s = 60.0 / info.tempo_bpm

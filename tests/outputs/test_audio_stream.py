@@ -45,6 +45,7 @@ def longest_silence(x: np.ndarray, threshold: float = 1e-4) -> int:
     return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
 
 
+@pytest.mark.usefixtures("portaudio")
 def test_sine_plays_into_jack_without_xruns(jack_server: JackServer) -> None:
     rate = jack_server.sample_rate_hz
 
@@ -77,6 +78,7 @@ def test_sine_plays_into_jack_without_xruns(jack_server: JackServer) -> None:
         assert longest_silence(played) < 4  # no dropouts: a sine only touches zero briefly
 
 
+@pytest.mark.usefixtures("portaudio")
 def test_render_error_is_counted_stream_survives_and_stop_reports(jack_server: JackServer) -> None:
     rate = jack_server.sample_rate_hz
     sine = Sine(rate)
@@ -110,6 +112,7 @@ def test_render_error_is_counted_stream_survives_and_stop_reports(jack_server: J
     assert np.sqrt(np.mean(played**2)) == pytest.approx(0.5 * np.sqrt(3 / 4) / np.sqrt(2), rel=0.05)
 
 
+@pytest.mark.usefixtures("portaudio")
 def test_midi_port_opened_before_audio_starts_causes_no_xruns(jack_server: JackServer) -> None:
     # python-rtmidi creates/deletes its JACK client holding the GIL: do it outside the audio run.
     def play_with_midi() -> AudioOutput:
@@ -127,12 +130,14 @@ def test_midi_port_opened_before_audio_starts_causes_no_xruns(jack_server: JackS
     assert out.xruns == 0, jack_server.log()[-600:]
 
 
+@pytest.mark.usefixtures("portaudio")
 def test_jack_device_is_available(jack_server: JackServer) -> None:
     ok, reason = audio_available(hostapi="jack", sample_rate_hz=jack_server.sample_rate_hz)
     assert ok, reason
     assert "JACK" in reason
 
 
+@pytest.mark.usefixtures("portaudio")
 def test_wrong_sample_rate_for_jack_is_unavailable(jack_server: JackServer) -> None:
     other = 44_100 if jack_server.sample_rate_hz != 44_100 else 48_000
     ok, reason = audio_available(hostapi="jack", sample_rate_hz=other)

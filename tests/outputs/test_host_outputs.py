@@ -21,6 +21,7 @@ from jack_server import AudioCapture, JackServer, MidiCapture, measure_without_g
 
 from engine.model.composer import Composer
 from engine.outputs.host_outputs import HostOutputs
+from engine.outputs.midi_port import MidiPortNotFound
 from engine.outputs.output_process import OutputProcess
 from engine.server.protocol import ProtocolError, Request, parse_json
 from engine.sessions.host import SessionHost
@@ -114,6 +115,29 @@ def test_each_session_chooses_the_midi_port(
         outputs.close()
 
 
+@WHERE
+def test_the_midi_port_is_an_existing_one_or_a_new_virtual_one_as_asked(
+    jack_server: JackServer, where: type[Outputs]
+) -> None:
+    with MidiCapture(jack_server) as cap:
+        before = set(jack_server.ports())
+        with pytest.raises(MidiPortNotFound, match="no MIDI output port matches 'affetto-nowhere'") as info:
+            where(midi_port="affetto-nowhere", midi_virtual=False, midi_api="jack")
+        assert repr(cap.input_port) in str(info.value)  # the ports there are
+        assert set(jack_server.ports()) == before  # and none was made
+        existing = where(midi_port=cap.client_name, midi_virtual=False, midi_api="jack")
+        try:
+            assert existing.midi_port_name == cap.input_port
+        finally:
+            existing.close()
+        virtual = where(midi_port=cap.client_name, midi_virtual=True, midi_api="jack")  # though one matches
+        try:
+            assert virtual.midi_port_name not in before and virtual.midi_port_name in jack_server.ports()
+        finally:
+            virtual.close()
+
+
+@pytest.mark.usefixtures("portaudio")
 def test_sessions_mix_in_the_synth_and_leave_it_silent(jack_server: JackServer, composer: Composer) -> None:
     """As ``affetto serve --audio`` plays: the synth in the output process (in one process with
     the composing thread, its audio callback would wait for the GIL under load)."""
@@ -159,14 +183,14 @@ def test_sessions_mix_in_the_synth_and_leave_it_silent(jack_server: JackServer, 
 
 
 def test_affetto_serve_midi_port_end_to_end(jack_server: JackServer, tmp_path: Path) -> None:
-    """``affetto serve --midi-port``: a game's session plays into the port by default, goes silent
+    """``affetto serve --virtual-port``: a game's session plays into the port by default, goes silent
     with ``/affetto/output``, and Ctrl-C leaves no note hanging (CC 123 on every channel)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         osc_port = s.getsockname()[1]
     log = tmp_path / "serve.log"
     cmd = [sys.executable, "-m", "engine.cli", "serve", "--osc-port", str(osc_port), "--ws-port", "0"]
-    cmd += ["--midi-port", "affetto-serve", "--midi-api", "jack"]
+    cmd += ["--virtual-port", "affetto-serve", "--midi-api", "jack"]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=jack_server.env())
     try:
@@ -199,6 +223,7 @@ def test_affetto_serve_midi_port_end_to_end(jack_server: JackServer, tmp_path: P
             proc.wait()
 
 
+@pytest.mark.usefixtures("portaudio")
 def test_each_session_on_the_synth_gets_its_own_channel_block(jack_server: JackServer) -> None:
     outputs = HostOutputs(audio=True, hostapi="jack", sample_rate_hz=jack_server.sample_rate_hz)
     try:

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 from jack_server import JackServer, MidiCapture, gc_paused, measure_without_glitches
 
-from engine.outputs.midi_port import MidiPortError, MidiPortOutput, list_output_ports
+from engine.outputs.midi_port import (
+    MidiPortError,
+    MidiPortNotFound,
+    MidiPortOutput,
+    find_output_port,
+    list_output_ports,
+)
 
 NOTE_COUNT = 200
 SPACING_S = 0.002
@@ -166,6 +172,19 @@ def test_nonexistent_port_raises_listing_available_ports(jack_server: JackServer
         with pytest.raises(MidiPortError, match="no MIDI output port matches 'no-such-synth'") as info:
             MidiPortOutput("no-such-synth", virtual=False, api="jack")
         assert cap.input_port in str(info.value)
+
+
+def test_find_output_port_by_name_or_part_and_a_miss_lists_the_ports(jack_server: JackServer) -> None:
+    with MidiCapture(jack_server) as cap:
+        assert find_output_port(cap.input_port, "jack") == cap.input_port
+        assert find_output_port(cap.client_name.upper(), "jack") == cap.input_port
+        with pytest.raises(
+            MidiPortNotFound, match="no MIDI output port matches 'Microsoft GS' on jack; available: "
+        ):
+            find_output_port("Microsoft GS", "jack")
+        with pytest.raises(MidiPortNotFound) as info:
+            MidiPortOutput("Microsoft GS", virtual=False, api="jack")
+        assert repr(cap.input_port) in str(info.value)
 
 
 @pytest.mark.parametrize(

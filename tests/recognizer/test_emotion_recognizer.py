@@ -71,7 +71,19 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["classify", str(CLIPS[-1])]) == 0
     out = capsys.readouterr().out
-    assert "valence" in out and "quadrant Q" in out and "bar    1:" in out
+    assert "valence" in out and "quadrant Q" in out and "bar    0:" in out
+
+
+def test_cli_text_numbers_bars_as_json_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """One convention everywhere (JSON, text, the demo's timeline): bar 0 is the first bar."""
+    clip = CLIPS[0]
+    assert main(["classify", str(clip), "--json"]) == 0
+    bars = json.loads(capsys.readouterr().out)["bars"]
+    assert main(["classify", str(clip)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  bar ")]
+    assert [int(row[1].rstrip(":")) for row in rows] == [bar["bar"] for bar in bars]
+    assert bars[0]["bar"] == 0
+    assert [float(row[3]) for row in rows] == pytest.approx([bar["valence"] for bar in bars], abs=0.006)
 
 
 def test_cli_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

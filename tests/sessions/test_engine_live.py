@@ -98,6 +98,7 @@ def test_notes_arrive_on_a_jack_port_complete_in_order_and_on_time(
     assert np.percentile(lateness, 99) < 2 * period + 0.004, np.percentile(lateness, [50, 99, 100])
 
 
+@pytest.mark.usefixtures("portaudio")
 def test_the_synth_is_heard_through_jack_without_xruns(
     jack_server: JackServer, composer: Composer, tmp_path: Path
 ) -> None:

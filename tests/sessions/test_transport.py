@@ -103,7 +103,7 @@ def test_pause_keeps_the_place_and_resume_goes_on(composer: Composer) -> None:
             key = (e["channel"], e["pitch"])
             (sounding.add if e["velocity"] else sounding.discard)(key)
         assert on and sounding == set()  # every note it started has ended
-        last = max(((e["bar"], e["beat"]) for e in before if e["event"] == "beat"))
+        last = max((e["bar"], e["beat"]) for e in before if e["event"] == "beat")
         paused_s = s.paused_s
         assert paused_s is not None
         host.submit(s, op('{"op": "transport", "action": "resume"}'))
