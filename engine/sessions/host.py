@@ -349,9 +349,7 @@ class SessionHost:
                 tempo_bpm=c.tempo_map.tempo_at(head), bar=bar, key=key_name(c.key), layers=list(c.heard(bar)),
             )  # fmt: skip
         else:  # not started yet, or stopped: what ``start`` begins from
-            p = session.profile
-            state = session.start_state or p.start_state
-            e = session.start_emotion or (cfg.states[state].emotion if state in cfg.states else p.base)
+            state, e = session.start_point()
             out.update(state=state, valence=e.valence, arousal=e.arousal, tension=e.tension)
             tempo = session.start_tempo_bpm or cfg.tempo_for(e)
             out.update(tempo_bpm=tempo, bar=0, key="", layers=[])
@@ -394,9 +392,9 @@ class SessionHost:
         events = EventQueue(capacity=512, clock=session.now_s)
         session.events = events
         p = session.profile
-        state = session.start_state or p.start_state
+        state, emotion = session.start_point()
         session.conductor = c = Conductor(
-            self.composer, events, session.seed, p.config, state=state, emotion=session.start_emotion
+            self.composer, events, session.seed, p.config, state=state, emotion=emotion
         )
         for theme in session.start_themes:
             c.register_leitmotif(theme)
@@ -484,10 +482,7 @@ class SessionHost:
         """A change while stopped is where the next ``start`` begins (stingers and leitmotifs
         have nothing to play in: :meth:`submit` refuses them)."""
         cfg = session.config
-        state = session.start_state or session.profile.start_state
-        base = session.start_emotion or (
-            cfg.states[state].emotion if state in cfg.states else session.profile.base
-        )
+        _, base = session.start_point()
         if op == "state":
             session.start_state = args["name"]
             session.start_emotion = session.mapper.rebase(cfg.states[args["name"]].emotion)

@@ -130,6 +130,13 @@ class Session:
     def playing(self) -> bool:
         return self.live and self.paused_s is None
 
+    def start_point(self) -> tuple[str, Emotion]:
+        """The state and emotion the next ``start`` begins from (what a stopped session reports)."""
+        p = self.profile
+        state = self.start_state or p.start_state
+        states = self.config.states
+        return state, self.start_emotion or (states[state].emotion if state in states else p.base)
+
     def channel_level(self, channel: int) -> float:
         """The volume a channel plays at (the session's level times its layer's; linear)."""
         layer = next((x.name for x in self.config.layers if x.channel == channel), None)
