@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.model.composer import Composer
     from engine.music.config import ConductorConfig
-    from engine.outputs.audio_stream import AudioUnavailable
+    from engine.outputs.audio_stream import AudioUnavailable, audio_available
     from engine.outputs.midi_port import MidiPortError
     from engine.sessions.live_rig import LiveRig
     from engine.sessions.scene_file import SceneFileError, load_scene
@@ -84,10 +84,18 @@ def run(args: argparse.Namespace) -> int:
         composer = Composer(args.model, max_streams=2, intra_op_threads=1)
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
-    compile_first(composer, "play", synth=not args.no_audio)
+    device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
+    audio = not args.no_audio
+    if audio:  # a missing device says so at once, not after the first run's compile
+        ok, reason = audio_available(device)
+        if not ok and midi_port is None:
+            raise CommandError(reason)
+        if not ok:
+            print(f"warning: no audio ({reason}); playing MIDI only")
+            audio = False
+    compile_first(composer, "play", synth=audio)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     start_state = scene.start_state if scene is not None else args.state
-    device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
     timeline = Timeline()
     config = ConductorConfig(midi_clock=args.midi_clock)
 
@@ -100,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         try:
-            rig = open_rig(not args.no_audio)
+            rig = open_rig(audio)
         except AudioUnavailable as exc:
             if midi_port is None:
                 raise

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         CommandError: bad security settings, a port in use, or the model cannot be loaded.
     """
     from engine.model.composer import Composer
-    from engine.outputs.audio_stream import AudioUnavailable
+    from engine.outputs.audio_stream import AudioUnavailable, audio_available
     from engine.outputs.midi_port import MidiPortError
     from engine.outputs.output_process import OutputProcess, OutputProcessError
     from engine.server.transports import AffettoServer, ServerSettings, parse_allowlist
@@ -111,7 +111,12 @@ def run(args: argparse.Namespace) -> int:
         base = profile or DEFAULT_PROFILE
         profile = dataclasses.replace(base, config=dataclasses.replace(base.config, midi_clock=True))
     choice = port_choice(args)
-    check_existing(choice, args.midi_api)  # before the model loads
+    check_existing(choice, args.midi_api)  # before the model loads (and the first run's compile)
+    device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
+    if args.audio:  # a missing device says so at once, not after the compile
+        ok, reason = audio_available(device, hostapi=args.hostapi)
+        if not ok:
+            raise CommandError(reason)
     try:
         composer = Composer(
             args.model, max_streams=args.max_sessions, intra_op_threads=1, precision=args.precision
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             outputs = OutputProcess(
                 audio=args.audio, midi_port=choice.name if choice is not None else None,
                 midi_virtual=choice.virtual if choice is not None else None, midi_api=args.midi_api,
-                device=args.device, hostapi=args.hostapi,
+                device=device, hostapi=args.hostapi,
             )  # fmt: skip
     except MidiPortError as exc:
         raise port_error(exc) from exc

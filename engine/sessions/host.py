@@ -855,7 +855,7 @@ class SessionHost:
         for (t, k, ch, a, b), q in zip(due.rows(), due.queued_s.tolist(), strict=True):
             if k == BEAT:
                 if session.subscribers or session.script is not None:
-                    session.local.append((t, k, ch, a, b, q))
+                    session.hold((t, k, ch, a, b, q))
                 else:
                     self._count(session, t, q, now)
                 continue
@@ -865,7 +865,7 @@ class SessionHost:
                 except Exception as err:
                     self.report(f"{session.name}: {err}")
             if local:
-                session.local.append((t, k, ch, a, b, q))
+                session.hold((t, k, ch, a, b, q))
             else:
                 self._count(session, t, q, now)
         pending, conductor = session.local, session.conductor

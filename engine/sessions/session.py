@@ -8,6 +8,7 @@ session are :class:`engine.sessions.host.SessionHost`'s.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -222,6 +223,16 @@ class Session:
         self.device_sends = tuple(send_queued(sink) for sink in self.device_sinks)
         notes = (self.outputs[NOTES],) if NOTES in self.outputs else ()
         self.local_sinks = (*self.base_sinks, *notes)
+
+    def hold(self, row: tuple[float, int, int, int, int, float]) -> None:
+        """Hold ``row`` (taken early from the queue) in :attr:`local` for its time, in time order:
+        what is composed after a later event was taken (another layer of the same bar) still goes
+        out before it (clock thread)."""
+        local = self.local
+        if local and row[0] < local[-1][0]:
+            bisect.insort(local, row, key=lambda held: held[0])
+        else:
+            local.append(row)
 
     def send_rows(self, sinks: tuple[EventSink, ...], rows: list[Row], report: Report) -> None:
         """Send ``rows`` to each of ``sinks``; a sink that fails is reported and skipped."""

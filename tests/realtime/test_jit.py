@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from numba.core import caching
@@ -117,7 +118,8 @@ def test_every_engine_kernel_is_cached_under_the_engine_stamp() -> None:
     from engine.tokens import grammar
 
     assert caching.CacheImpl._locator_classes[: len(jit.LOCATORS)] == list(jit.LOCATORS)
-    for dispatcher in (dsp.decay_k, grammar.advance):
+    dispatchers: tuple[Any, ...] = (dsp.decay_k, grammar.advance)
+    for dispatcher in dispatchers:
         locator = dispatcher._cache._impl.locator
         assert isinstance(locator, jit.LOCATORS)
         assert locator.get_source_stamp()[0] == jit.source_digest()

@@ -106,17 +106,21 @@ def test_the_synth_is_heard_through_jack_without_xruns(
     wav, mid = tmp_path / "live.wav", tmp_path / "live.mid"
 
     def run() -> tuple[LiveRig, np.ndarray]:
-        with AudioCapture(jack_server, duration_s=4.0) as cap:
-            rig = LiveRig(
-                composer,
-                3,
-                hostapi="jack",
-                sample_rate_hz=rate,
-                block_frames=256,
-                start_state="combat",
-                record_wav=wav,
-                record_mid=mid,
-            )
+        others = jack_server.ports()
+        rig = LiveRig(
+            composer,
+            3,
+            hostapi="jack",
+            sample_rate_hz=rate,
+            block_frames=256,
+            start_state="combat",
+            record_wav=wav,
+            record_mid=mid,
+        )
+        # what this rig plays (not another client the machine runs), recorded before it starts
+        ours = [port for port in jack_server.ports() if port not in others]
+        assert len(ours) == 2, (others, ours)
+        with AudioCapture(jack_server, ours, duration_s=4.0) as cap:
             rig.play_script([Cue(4.0, "stinger", "fanfare")], end_beat=8.0)
             rig.start()
             assert rig.finished.wait(20.0)
