@@ -5,11 +5,14 @@
 * ``model_dir``: parametrised over the tiny model and, when ``models/composer/manifest.json``
   exists, the shipped model too — tests using it (or ``artifact`` / ``composer``) run on both.
   ``AFFETTO_TEST_MODEL=DIR`` points the second run at another model directory.
+* ``fifo``: a FIFO with no writer, for the readers of user-named files (they must refuse it
+  without opening it: opening it for reading blocks).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +99,35 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "corpus.npz"
     C.save_corpus(corpus, path)
     return path
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Iterator[Path]:
+    """A FIFO (named pipe) no one writes to. A test still blocked opening it after 20 s fails
+    (SIGALRM interrupts the open) rather than hanging the suite."""
+    if not hasattr(os, "mkfifo") or not hasattr(signal, "SIGALRM"):
+        pytest.skip("FIFOs and SIGALRM are POSIX only")
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+
+    def blocked(signum: int, frame: object) -> None:
+        pytest.fail(f"blocked for 20 s opening the FIFO {path}", pytrace=False)
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)
+    try:
+        yield path
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def special_files(tmp_path: Path, fifo: Path) -> list[tuple[Path, str]]:
+    """Paths that are not regular files, each with what the readers call it: a directory, a FIFO
+    (opening it blocks) and the devices /dev/zero (never ends; its size reads 0) and /dev/null."""
+    devices = [(Path(d), "is a device") for d in ("/dev/zero", "/dev/null") if os.path.exists(d)]
+    return [(tmp_path, "is a directory"), (fifo, "is a FIFO (named pipe)"), *devices]
 
 
 @pytest.fixture(scope="session")

@@ -41,11 +41,14 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         CommandError: the file cannot be read or the recognizer cannot be loaded.
     """
+    from engine.input_files import InputFileError, check_input_file
     from engine.recognizer.emotion_recognizer import EmotionRecognizer
     from engine.tokens.midi_file import MidiFileError
 
-    if not args.file.is_file():
-        raise CommandError(f"{args.file}: no such file")
+    try:  # before the recognizer loads; a directory, FIFO or device says what it is (and never blocks)
+        check_input_file(args.file, "MIDI file")
+    except InputFileError as exc:
+        raise CommandError(str(exc)) from exc
     try:
         recognizer = EmotionRecognizer.load(args.model)
     except (FileNotFoundError, ValueError) as exc:

@@ -16,7 +16,12 @@ The conductor owns one composer stream and turns its tokens into events on the s
   ``BASS_BELOW``) or harmony, each on its own channel; layers enter and leave with intensity at
   bar lines; drums come from the beat grid (:mod:`engine.music.percussion`);
 * **stingers** play on the next beat in the key and mode of the moment; **leitmotifs** are fed
-  to the composer at the next bar (or phrase) as its own music, transformed to the moment.
+  to the composer at the next bar (or phrase) as its own music, transformed to the moment;
+* **history**: the bars composed (:attr:`Conductor.bars`), the notes :meth:`Conductor.heard` reads
+  and the tempo changes are kept for ``config.history_bars`` bars behind the newest bar (trimmed
+  as each bar opens, one bar at a time), so a session that plays for days holds its memory flat;
+  ``history_bars=None`` keeps every bar and tempo change (the offline render), and the notes for
+  ``HISTORY_BARS`` bars.
 
 Deterministic: everything depends on the seed and on the beats at which inputs arrive.
 Not thread-safe: the engine drives each conductor from one thread.
@@ -27,13 +32,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
 from engine.model.composer import Composer, StreamSnapshot
 from engine.model.tonal_primer import choose_key, primer_velocity
 from engine.music.config import (
+    HISTORY_BARS,
     STINGER_CHANNEL,
     STINGER_PROGRAM,
     ConductorConfig,
@@ -170,7 +176,15 @@ class Conductor:
             key=(tonic, mode),
         )
         key = composer.info(self.stream).key or (0, "major")
-        self.tempo_map = TempoMap(self.config.tempo_for(start))
+        self._history = self.config.history_bars
+        #: bars a note can sound past the bar it starts in (the longest duration)
+        self._reach = math.ceil(max(V.DURATION_STEPS) / (V.STEPS_PER_BEAT * composer.meter_beats))
+        #: the bars :meth:`heard` answers for, behind the newest (their notes, and ``_reach`` more)
+        self._heard_bars = HISTORY_BARS if self._history is None else self._history
+        # trimmed: room for twice the window's changes (at most one a bar), so compacting it
+        # (when full) frees half of it: amortized O(1), and it never grows
+        capacity = 256 if self._history is None else 2 * (self._history + 2)
+        self.tempo_map = TempoMap(self.config.tempo_for(start), capacity)
         self.meter_beats = composer.meter_beats
         self._cursor = _Cursor(emotion=start, target=start, state=state or "", key=key)
         self._pending_snap = composer.snapshot(self.stream)
@@ -181,10 +195,12 @@ class Conductor:
         self._needed_after_s: float | None = None  # see needs_tokens
         self._theme_next: str | None = None
         self.themes: dict[str, Theme] = {}
+        #: the bars composed, by index (the last ``config.history_bars`` + 1 of them when trimmed)
         self.bars: dict[int, BarInfo] = {}
-        #: the notes composed lately, (onset beat, end beat, layer), for :meth:`heard` (composing
-        #: thread appends, and replaces the list when it drops some: readers never see it change size)
-        self._sounds: list[tuple[float, float, str]] = []
+        #: the notes composed, (onset beat, end beat, layer), by the bar they start in, for :meth:`heard`
+        #: (the composing thread appends, and replaces a bar's list when it drops some of it: a
+        #: reader's list never shrinks under it); kept for ``_heard_bars`` (and ``_reach``) bars
+        self._sounds: dict[int, list[tuple[float, float, str]]] = {}
         self.closed = False
 
     # ---------------------------------------------------------------------------- reading
@@ -214,17 +230,36 @@ class Conductor:
     def playhead_beat(self, now_s: float) -> float:
         return self.tempo_map.beat(now_s)
 
+    def bar_at(self, beat: float) -> int:
+        """The index of the composed bar sounding at ``beat``: the newest one that starts at or
+        before it (0 before anything is composed). O(1) when ``beat`` is near the frontier; reads
+        no more than it looks up, so another thread may call it while the music is composed."""
+        bar = self._cursor.bar_index
+        while bar > 0:
+            info = self.bars.get(bar)
+            if info is None or info.start_beat <= beat + _EPS:
+                break
+            bar -= 1
+        return max(0, bar)
+
     def heard(self, bar: int) -> tuple[str, ...]:
         """The layers with a note sounding in ``bar`` as far as it is composed (sorted): notes
         held into it, and those starting in it (the drums' hits too). When its downbeat sounds that
-        is its first ``lookahead_beats`` at least: layers switched on but silent are not among them."""
+        is its first ``lookahead_beats`` at least: layers switched on but silent are not among them.
+        Empty for a bar not composed, or more than ``history_bars`` (HISTORY_BARS when that is None)
+        behind the newest. Reads only the notes of the bars that can reach it (its own and
+        ``_reach`` before it)."""
         info = self.bars.get(bar)
-        if info is None:
+        if info is None or bar < self._cursor.bar_index - self._heard_bars:
             return ()
         start, end = info.start_beat, info.start_beat + self.meter_beats
-        return tuple(
-            sorted({layer for on, off, layer in self._sounds if on < end - _EPS and off > start + _EPS})
-        )
+        sounds = self._sounds
+        found: set[str] = set()
+        for b in range(bar - self._reach, bar + 1):
+            for on, off, layer in sounds.get(b, ()):
+                if on < end - _EPS and off > start + _EPS:
+                    found.add(layer)
+        return tuple(sorted(found))
 
     def bar_heard(self, bar: int) -> BarInfo | None:
         """Bar ``bar``'s info with ``layers`` the layers heard (:meth:`heard`), for bar listeners
@@ -486,8 +521,11 @@ class Conductor:
         self.tempo_map.set_tempo(start, tempo)
         layers = self._layers_for(c.emotion.intensity, c.layers)
         self._cursor = replace(c, bar_index=index, bar_start=start, onset=start, group_notes=0, layers=layers)
-        if len(self._sounds) > 256:  # the notes of bars long past
-            self._sounds = [n for n in self._sounds if n[1] > start - 4 * self.meter_beats]
+        # one bar in, one out (a cut only ever removes bars)
+        self._sounds.pop(index - self._heard_bars - 1 - self._reach, None)
+        if self._history is not None:
+            self.bars.pop(index - self._history - 1, None)
+            self.tempo_map.forget_before(start - self._history * self.meter_beats)
         self.bars[index] = BarInfo(
             index,
             start,
@@ -539,7 +577,7 @@ class Conductor:
                     self.queue.push_note(
                         seconds(b), seconds(b + 0.25), drums.channel, note, vel, origin_beat=b
                     )
-                    self._sounds.append((b, b + 0.25, "drums"))
+                    self._sound(b, b + 0.25, "drums")
         if self.config.midi_clock:
             for tick in range(self.meter_beats * MIDI_CLOCK_PPQN):
                 b = bar_start + tick / MIDI_CLOCK_PPQN
@@ -572,7 +610,16 @@ class Conductor:
             on_s += float(jitter[0]) * cfg.humanize_ms / 1000.0
             velocity = max(1, min(127, round(velocity + float(jitter[1]) * cfg.humanize_velocity)))
         self.queue.push_note(on_s, off_s, layer.channel, pitch, velocity, origin_beat=on_beat)
-        self._sounds.append((on_beat, off_beat, layer.name))
+        self._sound(on_beat, off_beat, layer.name)
+
+    def _sound(self, on_beat: float, off_beat: float, layer: str) -> None:
+        """Remember a note of the current bar for :meth:`heard`."""
+        bar = self._cursor.bar_index
+        notes = self._sounds.get(bar)
+        if notes is None:
+            self._sounds[bar] = [(on_beat, off_beat, layer)]
+        else:
+            notes.append((on_beat, off_beat, layer))
 
     def _queue_theme(self, name: str) -> None:
         """Make the theme the music of the bar just opened (and the bars after it, if longer)."""
@@ -594,6 +641,7 @@ class Conductor:
         if k is None:
             return
         back = self._boundaries[k]
+        top = self._cursor.bar_index  # the newest bar composed: no bar or note is past it
         del self._boundaries[k:]
         self._transitions = [
             replace(t, anchored=True) if t.beat <= beat + _EPS else t for t in self._transitions
@@ -607,9 +655,11 @@ class Conductor:
         self._pending_snap, self._pending_cursor = back.snapshot, c
         self.queue.cut(beat, release_s)
         self.tempo_map.truncate(beat)
-        for index in [i for i in self.bars if i > c.bar_index]:
-            del self.bars[index]
-        self._sounds = [n for n in self._sounds if n[0] < beat - _EPS]  # as the queue's cut drops them
+        _drop_after(self.bars, c.bar_index, top)
+        _drop_after(self._sounds, c.bar_index, top)
+        notes = self._sounds.get(c.bar_index)
+        if notes is not None:  # as the queue's cut drops them (earlier bars' notes start before it)
+            self._sounds[c.bar_index] = [n for n in notes if n[0] < beat - _EPS]
         if c.bar_index < 0:
             return
         # compose again from a note on the sync point
@@ -624,6 +674,16 @@ class Conductor:
             step -= steps
         forced.append(V.pos_token(step))
         self._forced = forced
+
+
+def _drop_after(table: dict[int, Any], bar: int, top: int) -> None:
+    """Delete the keys of ``table`` after ``bar`` (none is after ``top``): O(min(top - bar, len))."""
+    if top - bar <= len(table):
+        for index in range(bar + 1, top + 1):
+            table.pop(index, None)
+    else:
+        for index in [i for i in table if i > bar]:
+            del table[index]
 
 
 def _mix_seed(seed: int, beat: float) -> int:

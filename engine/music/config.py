@@ -17,6 +17,12 @@ from engine.outputs.gm import INSTRUMENTS, volume_for_gain_db
 
 SYNC_POINTS: Final = ("immediate", "beat", "bar", "phrase")
 MAX_SEEK_PER_S: Final = 100.0
+#: bars of history a live conductor keeps behind the newest bar it composed (their BarInfo, the
+#: notes :meth:`engine.music.conductor.Conductor.heard` reads, the tempo changes): its readers look
+#: back a bar and a lookahead (the bar at the playhead), so this covers seconds of lateness even
+#: at the fastest tempo, and a session's memory stays flat however long it plays
+HISTORY_BARS: Final = 32
+MIN_HISTORY_BARS: Final = 4
 
 
 def check_sync(sync: object) -> str:
@@ -201,6 +207,9 @@ class ConductorConfig:
         midi_clock: send MIDI clock (24 ppqn) with the notes.
         key_tonic_pc: the tonic to play in, 0 (C) .. 11 (B); None: drawn from the seed.
         mode_policy: "auto" (the mode follows valence), "major" or "minor" (always).
+        history_bars: bars of history kept behind the newest (see HISTORY_BARS; at least
+            MIN_HISTORY_BARS); None keeps all of it: the offline render (its report lists every
+            bar, its MIDI file needs the whole tempo map) and a live recording of a whole session.
     """
 
     states: dict[str, State] = field(default_factory=lambda: dict(DEFAULT_STATES))
@@ -218,8 +227,17 @@ class ConductorConfig:
     midi_clock: bool = False
     key_tonic_pc: int | None = None
     mode_policy: str = "auto"
+    history_bars: int | None = HISTORY_BARS
 
     def __post_init__(self) -> None:
+        if self.history_bars is not None and (
+            isinstance(self.history_bars, bool)
+            or not isinstance(self.history_bars, int)
+            or self.history_bars < MIN_HISTORY_BARS
+        ):
+            raise ValueError(
+                f"history_bars must be an int >= {MIN_HISTORY_BARS} or None, got {self.history_bars!r}"
+            )
         if self.key_tonic_pc is not None and not 0 <= self.key_tonic_pc <= 11:
             raise ValueError(f"key_tonic_pc must be in 0..11 or None, got {self.key_tonic_pc!r}")
         if self.mode_policy not in MODE_POLICIES:

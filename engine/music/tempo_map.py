@@ -3,7 +3,12 @@
 The map is a list of segments, each starting at a beat with a tempo that holds until the next
 one. The first segment starts at beat 0, second 0. Changes are appended in beat order as the
 music is composed; :meth:`TempoMap.truncate` drops the ones after a cut point so the future can
-be composed again.
+be composed again, and :meth:`TempoMap.forget_before` lets a live session drop the ones long
+played, so a map that changes tempo at every bar for days stays the same size.
+
+Readers on other threads (a status, the clock's beat events) see a consistent map (short of the
+changes a cut is replacing): the segment arrays and their count are published together, arrays
+once compacted away are never written again, and one-value reads share no scratch buffer.
 """
 
 from __future__ import annotations
@@ -56,13 +61,28 @@ def _segment(starts: np.ndarray, n: int, x: float) -> int:  # pragma: no cover -
 
 
 @njit(cache=True)
+def _to_seconds(
+    start_beat: np.ndarray, start_s: np.ndarray, bpm: np.ndarray, n: int, beat: float
+) -> float:  # pragma: no cover - numba
+    k = _segment(start_beat, n, beat)
+    return start_s[k] + (beat - start_beat[k]) * 60.0 / bpm[k]
+
+
+@njit(cache=True)
+def _to_beat(
+    start_beat: np.ndarray, start_s: np.ndarray, bpm: np.ndarray, n: int, time_s: float
+) -> float:  # pragma: no cover - numba
+    k = _segment(start_s, n, time_s)
+    return start_beat[k] + (time_s - start_s[k]) * bpm[k] / 60.0
+
+
+@njit(cache=True)
 def beats_to_seconds(
     start_beat: np.ndarray, start_s: np.ndarray, bpm: np.ndarray, n: int, beats: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - numba
-    """out[i] = the time of beats[i] (any order; beats before 0 extrapolate the first tempo)."""
+    """out[i] = the time of beats[i] (any order; beats before the first segment extrapolate its tempo)."""
     for i in range(beats.size):
-        k = _segment(start_beat, n, beats[i])
-        out[i] = start_s[k] + (beats[i] - start_beat[k]) * 60.0 / bpm[k]
+        out[i] = _to_seconds(start_beat, start_s, bpm, n, beats[i])
 
 
 @njit(cache=True)
@@ -71,8 +91,7 @@ def seconds_to_beats(
 ) -> None:  # pragma: no cover - numba
     """out[i] = the beat sounding at times[i]."""
     for i in range(times.size):
-        k = _segment(start_s, n, times[i])
-        out[i] = start_beat[k] + (times[i] - start_s[k]) * bpm[k] / 60.0
+        out[i] = _to_beat(start_beat, start_s, bpm, n, times[i])
 
 
 class TempoMap:
@@ -80,34 +99,44 @@ class TempoMap:
 
     Args:
         tempo_bpm: the tempo from beat 0.
-        capacity: segments preallocated (grows by doubling when exceeded).
+        capacity: segments preallocated. When they are full, the segments wholly before the beat
+            given to :meth:`forget_before` are dropped (into new arrays of the same size when that
+            frees at least half of them, else of twice the size), so appending is amortized O(1).
 
     Raises:
         TypeError, ValueError: tempo out of [MIN_TEMPO_BPM, MAX_TEMPO_BPM].
     """
 
     def __init__(self, tempo_bpm: float, capacity: int = 256) -> None:
-        capacity = max(1, int(capacity))
-        self._beat = np.zeros(capacity, dtype=np.float64)
-        self._sec = np.zeros(capacity, dtype=np.float64)
-        self._bpm = np.zeros(capacity, dtype=np.float64)
-        self._bpm[0] = check_tempo(tempo_bpm)
-        self._n = 1
-        self._one_in = np.zeros(1, dtype=np.float64)
-        self._one_out = np.zeros(1, dtype=np.float64)
+        capacity = max(2, int(capacity))
+        beat = np.zeros(capacity, dtype=np.float64)
+        sec = np.zeros(capacity, dtype=np.float64)
+        bpm = np.zeros(capacity, dtype=np.float64)
+        bpm[0] = check_tempo(tempo_bpm)
+        #: (start beats, start seconds, tempos, segment count): replaced as a whole, so a reader
+        #: never pairs arrays with a count that is not theirs
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray, int] = (beat, sec, bpm, 1)
+        self._forget_before = -math.inf
 
     def __len__(self) -> int:
-        return self._n
+        return self._table[3]
+
+    @property
+    def capacity(self) -> int:
+        """Segments the arrays hold now."""
+        return int(self._table[0].size)
 
     @property
     def segments(self) -> list[tuple[float, float, float]]:
-        """(start_beat, start_s, tempo_bpm) of every segment, in order."""
-        n = self._n
-        return list(zip(self._beat[:n].tolist(), self._sec[:n].tolist(), self._bpm[:n].tolist(), strict=True))
+        """(start_beat, start_s, tempo_bpm) of every segment kept, in order (the first starts at
+        beat 0 unless :meth:`forget_before` let older ones go)."""
+        beat, sec, bpm, n = self._table
+        return list(zip(beat[:n].tolist(), sec[:n].tolist(), bpm[:n].tolist(), strict=True))
 
     def tempo_at(self, beat: float) -> float:
         """The tempo in effect at ``beat``, BPM."""
-        return float(self._bpm[_segment(self._beat, self._n, float(beat))])
+        starts, _, bpm, n = self._table
+        return float(bpm[_segment(starts, n, float(beat))])
 
     def set_tempo(self, beat: float, tempo_bpm: float) -> None:
         """The tempo from ``beat`` on (>= the last change; replaces a change at the same beat).
@@ -115,52 +144,70 @@ class TempoMap:
         Raises:
             TypeError, ValueError: bad tempo, or ``beat`` before the last change.
         """
-        bpm = check_tempo(tempo_bpm)
-        beat = float(beat)
-        n = self._n
-        last = self._beat[n - 1]
-        if not math.isfinite(beat) or beat < last:
-            raise ValueError(f"tempo changes must come in beat order: {beat} is before {last}")
-        if bpm == self._bpm[n - 1]:
+        tempo = check_tempo(tempo_bpm)
+        at = float(beat)
+        starts, sec, bpm, n = self._table
+        last = starts[n - 1]
+        if not math.isfinite(at) or at < last:
+            raise ValueError(f"tempo changes must come in beat order: {at} is before {last}")
+        if tempo == bpm[n - 1]:
             return
-        if beat == last:
-            self._bpm[n - 1] = bpm
-            if n > 1 and self._bpm[n - 2] == bpm:  # the change undid the previous one
-                self._n -= 1
+        if at == last:
+            bpm[n - 1] = tempo
+            if n > 1 and bpm[n - 2] == tempo:  # the change undid the previous one
+                self._table = (starts, sec, bpm, n - 1)
             return
-        if n == self._beat.size:
-            for name in ("_beat", "_sec", "_bpm"):
-                old = getattr(self, name)
-                grown = np.zeros(old.size * 2, dtype=np.float64)
-                grown[:n] = old
-                setattr(self, name, grown)
-        self._sec[n] = self._sec[n - 1] + (beat - last) * 60.0 / self._bpm[n - 1]
-        self._beat[n] = beat
-        self._bpm[n] = bpm
-        self._n = n + 1
+        if n == starts.size:
+            starts, sec, bpm, n = self._compact()
+        sec[n] = sec[n - 1] + (at - starts[n - 1]) * 60.0 / bpm[n - 1]
+        starts[n] = at
+        bpm[n] = tempo
+        self._table = (starts, sec, bpm, n + 1)  # published after the new segment is written
+
+    def forget_before(self, beat: float) -> None:
+        """Let the segments that end at or before ``beat`` go (when the arrays are next full).
+
+        :meth:`seconds`, :meth:`beat` and :meth:`tempo_at` stay exact from ``beat`` on (and for
+        times from its time on); before it they may extrapolate the oldest tempo kept. O(1).
+        """
+        self._forget_before = max(self._forget_before, float(beat))
+
+    def _compact(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The full arrays without the segments forgotten, in new arrays (readers may still be
+        reading the old ones): the same size when that frees half of them at least, else twice."""
+        starts, sec, bpm, n = self._table
+        drop = _segment(starts, n, self._forget_before) if math.isfinite(self._forget_before) else 0
+        kept = n - drop
+        size = starts.size if kept <= starts.size // 2 else 2 * starts.size
+        table = []
+        for old in (starts, sec, bpm):
+            new = np.zeros(size, dtype=np.float64)
+            new[:kept] = old[drop:n]
+            table.append(new)
+        return table[0], table[1], table[2], kept
 
     def truncate(self, beat: float) -> None:
-        """Forget the changes at or after ``beat`` (the tempo from beat 0 always stays)."""
+        """Forget the changes at or after ``beat`` (the first segment kept always stays)."""
+        starts, sec, bpm, total = self._table
         n = 1
-        while n < self._n and self._beat[n] < beat:
+        while n < total and starts[n] < beat:
             n += 1
-        self._n = n
+        self._table = (starts, sec, bpm, n)
 
     def seconds(self, beat: float) -> float:
         """The time of ``beat``, seconds from beat 0."""
-        self._one_in[0] = beat
-        beats_to_seconds(self._beat, self._sec, self._bpm, self._n, self._one_in, self._one_out)
-        return float(self._one_out[0])
+        starts, sec, bpm, n = self._table
+        return float(_to_seconds(starts, sec, bpm, n, float(beat)))
 
     def beat(self, time_s: float) -> float:
         """The beat sounding at ``time_s``."""
-        self._one_in[0] = time_s
-        seconds_to_beats(self._beat, self._sec, self._bpm, self._n, self._one_in, self._one_out)
-        return float(self._one_out[0])
+        starts, sec, bpm, n = self._table
+        return float(_to_beat(starts, sec, bpm, n, float(time_s)))
 
     def seconds_many(self, beats: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The times of many beats (float64 arrays)."""
+        starts, sec, bpm, n = self._table
         beats = np.ascontiguousarray(beats, dtype=np.float64)
         result = np.empty_like(beats) if out is None else out
-        beats_to_seconds(self._beat, self._sec, self._bpm, self._n, beats, result)
+        beats_to_seconds(starts, sec, bpm, n, beats, result)
         return result

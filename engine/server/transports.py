@@ -40,6 +40,12 @@ from engine.sessions.session import Session
 
 UDP_RECEIVE_BUFFER_BYTES: Final = 4 << 20
 EVENT_QUEUE_LIMIT: Final = 512  # events waiting for a slow WebSocket client (oldest dropped)
+#: WebSocket connections served at once, from one address, and not yet authorized (a token
+#: server); a connection without the token this long after it opened is closed
+MAX_WS_CONNECTIONS: Final = 1024
+MAX_WS_PER_HOST: Final = 256
+MAX_UNAUTHORIZED: Final = 64
+AUTH_TIMEOUT_S: Final = 10.0
 
 
 @dataclass
@@ -97,12 +103,14 @@ class _Bucket:
     stamp: float = field(default_factory=time.monotonic)
     warned: float = 0.0
 
-    def take(self) -> bool:
+    def take(self, messages: int = 1) -> bool:
+        """Spend the tokens of ``messages`` messages; False (nothing spent) when the budget
+        does not hold them all (``messages`` 0: whether it holds one)."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        if self.tokens >= max(1, messages):
+            self.tokens -= messages
             return True
         return False
 
@@ -144,6 +152,9 @@ class AffettoServer:
         #: OSC clients by host, or by address for those that subscribed from their own socket
         self._osc_clients: dict[str | tuple[str, int], _OscClient] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        self._ws_open = 0  # WebSocket connections served now, from each address, not yet authorized
+        self._ws_per_host: dict[str, int] = {}
+        self._ws_unauthorized = 0
         self.ignored_packets = 0
         self.osc_packets_received = 0
         self.osc_ports: tuple[int, int] = (0, 0)
@@ -190,24 +201,23 @@ class AffettoServer:
         The packet's client is its address if that subscribed from its own socket, else its host
         (so one-message-per-process senders such as ``oscsend`` drive one session)."""
         self.osc_packets_received += 1
-        if not self.settings.osc_allowed(addr[0]):
+        host = plain_host(addr[0])
+        if not self.settings.osc_allowed(host):
             self.ignored_packets += 1
             return
-        client = self._osc_clients.get(addr) or self._osc_clients.get(addr[0])
+        client = self._osc_clients.get(addr) or self._osc_clients.get(host)
         if client is None:
-            client = self._osc_client(addr[0], addr)
+            client = self._osc_client(host, addr)
             if client is None:
                 return
         client.last_seen = time.monotonic()
-        if not client.bucket.take():
-            now = time.monotonic()
-            if now - client.bucket.warned > 1.0:  # at most one warning a second: no amplification
-                client.bucket.warned = now
-                self._osc_send(
-                    client.reply_to or addr, ProtocolError("rate_limited", "too many messages").event()
-                )
+        if not client.bucket.take(0):  # spent: not even parsed
+            self._osc_rate_limited(client, addr)
             return
         requests, errors = parse_osc_packet(data)
+        if not client.bucket.take(len(requests) + len(errors)):  # the budget counts messages
+            self._osc_rate_limited(client, addr)
+            return
         for bad in errors:
             self._osc_send(client.reply_to or addr, bad.event())
         for request in requests:
@@ -215,6 +225,14 @@ class AffettoServer:
                 self._osc_request(client, addr, request)
             except ProtocolError as err:
                 self._osc_send(client.reply_to or addr, err.event())
+
+    def _osc_rate_limited(self, client: _OscClient, addr: tuple[str, int]) -> None:
+        """Tell the client it is over its budget, at most once a second (no amplification)."""
+        now = time.monotonic()
+        if now - client.bucket.warned > 1.0:
+            client.bucket.warned = now
+            refusal = ProtocolError("rate_limited", "too many messages").event()
+            self._osc_send(client.reply_to or addr, refusal)
 
     def _osc_client(self, key: str | tuple[str, int], addr: tuple[str, int]) -> _OscClient | None:
         """A new client record for ``key`` (a host, or an address), with a fresh session; None if
@@ -272,7 +290,7 @@ class AffettoServer:
         elif request.op == "session":
             name = request.args["name"]
             if name != session.name:
-                self._move(client, session, host.open(name))
+                self._move(client, session, host.switch(session, name))
             client.name = name
         elif request.op == "hello":
             session.last_active = time.monotonic()
@@ -283,11 +301,11 @@ class AffettoServer:
                 self._osc_send(reply_to, reply)
 
     def _move(self, client: _OscClient, old: Session, session: Session) -> None:
+        """The client has switched from ``old`` to ``session``: its subscription goes along."""
         if client.subscriber is not None:
             self.host.unsubscribe(old, client.subscriber)
             self.host.subscribe(session, client.subscriber)
         client.session = session
-        self.host.leave(old)
 
     def _sweep_osc_clients(self) -> None:
         """Let go of closed sessions' clients (on the loop, every ``OSC_SWEEP_S``): a record whose
@@ -321,96 +339,179 @@ class AffettoServer:
 
     # ----------------------------------------------------------------------------- WebSocket
     async def _ws_handler(self, ws: ServerConnection) -> None:
+        """One WebSocket connection: its requests in order, its events through a bounded outbox.
+
+        Its session is opened by its first request that needs one (``hello`` with a session name
+        joins that one), never before the client is authorized; a client that has not given the
+        token within ``AUTH_TIMEOUT_S`` is closed. At most ``MAX_WS_CONNECTIONS`` connections
+        (``MAX_WS_PER_HOST`` from one address, ``MAX_UNAUTHORIZED`` not yet authorized) are
+        served; more are closed at once (1013, try again later)."""
         settings = self.settings
         authorized = settings.token is None
         if not authorized and ws.request is not None:
             given = parse_qs(urlparse(ws.request.path).query).get("token", [""])[0]
             authorized = hmac.compare_digest(given.encode(), settings.token.encode())  # type: ignore[union-attr]
-        try:
-            session = self.host.open(None)
-        except ProtocolError as err:
-            await ws.send(event_json(err.event()))
+        peer = str(ws.remote_address[0]) if ws.remote_address else ""
+        refusal = self._ws_admit(peer, authorized)
+        if refusal is not None:
+            await ws.close(1013, refusal)
             return
-        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=EVENT_QUEUE_LIMIT)
-        loop = asyncio.get_running_loop()
-
-        def enqueue(event: dict[str, Any]) -> None:
-            if outbox.full():
-                outbox.get_nowait()  # a slow client loses the oldest event, never blocks the clock
-            outbox.put_nowait(event)
-
-        def subscriber(event: dict[str, Any]) -> None:
-            loop.call_soon_threadsafe(enqueue, event)
-
-        async def pump() -> None:
-            while True:
-                event = await outbox.get()
-                await ws.send(event_json(event))
-
-        sender = asyncio.create_task(pump())
-        session.connections += 1
-        bucket = _Bucket(settings.rate_per_s, settings.burst, settings.burst)
-        subscribed = False
+        self._ws_open += 1
+        self._ws_per_host[peer] = self._ws_per_host.get(peer, 0) + 1
+        self._ws_unauthorized += not authorized
+        link = _WsLink(self, ws, authorized)
         try:
-            async for message in ws:
-                if not bucket.take():
-                    enqueue(ProtocolError("rate_limited", "too many messages").event())
+            await link.serve()
+        finally:
+            self._ws_open -= 1
+            self._ws_unauthorized -= not link.authorized
+            left = self._ws_per_host[peer] - 1
+            if left:
+                self._ws_per_host[peer] = left
+            else:
+                del self._ws_per_host[peer]
+
+    def _ws_admit(self, peer: str, authorized: bool) -> str | None:
+        """Why a new connection from ``peer`` is refused (None: it is served)."""
+        if self._ws_open >= MAX_WS_CONNECTIONS:
+            return f"the server serves at most {MAX_WS_CONNECTIONS} connections"
+        if self._ws_per_host.get(peer, 0) >= MAX_WS_PER_HOST:
+            return f"at most {MAX_WS_PER_HOST} connections from one address"
+        if not authorized and self._ws_unauthorized >= MAX_UNAUTHORIZED:
+            return f"{MAX_UNAUTHORIZED} connections are waiting to authorize"
+        return None
+
+
+class _WsLink:
+    """One WebSocket connection's requests and events (see :meth:`AffettoServer._ws_handler`)."""
+
+    def __init__(self, server: AffettoServer, ws: ServerConnection, authorized: bool) -> None:
+        self.server, self.host, self.ws = server, server.host, ws
+        self.authorized = authorized
+        self.session: Session | None = None
+        self.subscribed = False
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=EVENT_QUEUE_LIMIT)
+        self.loop = asyncio.get_running_loop()
+        s = server.settings
+        self.bucket = _Bucket(s.rate_per_s, s.burst, s.burst)
+
+    def enqueue(self, event: dict[str, Any]) -> None:
+        if self.outbox.full():
+            self.outbox.get_nowait()  # a slow client loses the oldest event, never blocks the clock
+        self.outbox.put_nowait(event)
+
+    def subscriber(self, event: dict[str, Any]) -> None:
+        """The session's events (clock thread): handed to the loop."""
+        self.loop.call_soon_threadsafe(self.enqueue, event)
+
+    async def pump(self) -> None:
+        while True:
+            event = await self.outbox.get()
+            try:
+                text = event_json(event)
+            except (TypeError, ValueError) as exc:  # an event no client could read: said, not sent
+                self.host.report(f"websocket: event {event.get('event')!r} cannot be sent: {exc}")
+                continue
+            await self.ws.send(text)
+
+    async def serve(self) -> None:
+        sender = asyncio.create_task(self.pump())
+        deadline = None if self.authorized else self.loop.call_later(AUTH_TIMEOUT_S, self._auth_expired)
+        try:
+            async for message in self.ws:
+                if not self.bucket.take():
+                    self.enqueue(ProtocolError("rate_limited", "too many messages").event())
                     continue
                 try:
-                    if isinstance(message, bytes):
-                        raise ProtocolError("bad_message", "send JSON as text messages, not binary")
-                    request = parse_json(message)
-                    if not authorized:
-                        token = request.args.get("token") if request.op == "hello" else None
-                        if token is None or not hmac.compare_digest(token.encode(), settings.token.encode()):  # type: ignore[union-attr]
-                            raise ProtocolError(
-                                "unauthorized", 'send the token first: {"op": "hello", "token": ...}'
-                            )
-                        authorized = True
-                    reply, session, subscribed = self._ws_request(session, request, subscriber, subscribed)
-                    enqueue(reply)
+                    self.enqueue(self.request(message))
                 except ProtocolError as err:
-                    enqueue(err.event())
+                    self.enqueue(err.event())
+                if self.authorized and deadline is not None:
+                    deadline.cancel()
+                    deadline = None
         except ConnectionClosed:
-            pass  # the client went away: its session is closed below
+            pass  # the client went away: its session is left below
         finally:
+            if deadline is not None:
+                deadline.cancel()
             sender.cancel()
-            session.connections -= 1
-            self.host.unsubscribe(session, subscriber)
-            self.host.leave(session)
+            if self.session is not None:
+                self.session.connections -= 1
+                self.host.unsubscribe(self.session, self.subscriber)
+                self.host.leave(self.session)
 
-    def _ws_request(
-        self, session: Session, request: Request, subscriber: Any, subscribed: bool
-    ) -> tuple[dict[str, Any], Session, bool]:
+    def _auth_expired(self) -> None:
+        if not self.authorized:
+            self.loop.create_task(self.ws.close(1008, f"no token within {AUTH_TIMEOUT_S:g} s"))
+
+    def request(self, message: str | bytes) -> dict[str, Any]:
+        """Answer one message (the reply event).
+
+        Raises:
+            ProtocolError: the message cannot be applied.
+        """
+        if isinstance(message, bytes):
+            raise ProtocolError("bad_message", "send JSON as text messages, not binary")
+        request = parse_json(message)
+        if not self.authorized:
+            token = request.args.get("token") if request.op == "hello" else None
+            expected = (self.server.settings.token or "").encode()
+            if token is None or not expected or not hmac.compare_digest(token.encode(), expected):
+                raise ProtocolError("unauthorized", 'send the token first: {"op": "hello", "token": ...}')
+            self.authorized = True
+            self.server._ws_unauthorized -= 1
         host = self.host
         rid = request.request_id
         ok: dict[str, Any] = {"event": "ok", "op": request.op, **({"id": rid} if rid is not None else {})}
         if request.op == "hello":
             name = request.args.get("session")
-            if name is not None and name != session.name:
-                session = self._ws_move(session, host.open(name), subscriber, subscribed)
-            return {**ok, **host.hello(session, rid)}, session, subscribed
+            session = self.join(name) if name is not None else self.own()
+            return {**ok, **host.hello(session, rid)}
         if request.op == "session":
-            return (
-                ok,
-                self._ws_move(session, host.open(request.args["name"]), subscriber, subscribed),
-                subscribed,
-            )
+            self.join(request.args["name"])
+            return ok
+        session = self.own()
         if request.op == "subscribe":
-            host.subscribe(session, subscriber)
-            return ok, session, True
+            host.subscribe(session, self.subscriber)
+            self.subscribed = True
+            return ok
         if request.op == "unsubscribe":
-            host.unsubscribe(session, subscriber)
-            return ok, session, False
-        return host.submit(session, request), session, subscribed
+            host.unsubscribe(session, self.subscriber)
+            self.subscribed = False
+            return ok
+        return host.submit(session, request)
 
-    def _ws_move(self, old: Session, new: Session, subscriber: Any, subscribed: bool) -> Session:
-        old.connections -= 1
+    def own(self) -> Session:
+        """The connection's session, a fresh one opened now if it has none.
+
+        Raises:
+            ProtocolError: busy.
+        """
+        if self.session is None:
+            self.session = self.host.open(None)
+            self.session.connections += 1
+        return self.session
+
+    def join(self, name: str) -> Session:
+        """Move the connection to the session called ``name`` (see :meth:`SessionHost.switch`).
+
+        Raises:
+            ProtocolError: busy.
+        """
+        old = self.session
+        if old is None:
+            new = self.host.open(name)
+        elif name == old.name:
+            return old
+        else:
+            new = self.host.switch(old, name)
+            old.connections -= 1
+            if self.subscribed:
+                self.host.unsubscribe(old, self.subscriber)
         new.connections += 1
-        if subscribed:
-            self.host.unsubscribe(old, subscriber)
-            self.host.subscribe(new, subscriber)
-        self.host.leave(old)
+        if self.subscribed:
+            self.host.subscribe(new, self.subscriber)
+        self.session = new
         return new
 
 
@@ -423,6 +524,19 @@ class _OscProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable from a subscriber
         self.server.host.report(f"osc: {exc}")
+
+
+def plain_host(host: str) -> str:
+    """An IPv4 sender as itself: on a dual-stack socket (``--bind ::``) it arrives as
+    ``::ffff:a.b.c.d``; other addresses are returned as they are."""
+    if host.startswith("::ffff:"):
+        try:
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+        except ValueError:
+            return host
+        if mapped is not None:
+            return str(mapped)
+    return host
 
 
 def parse_allowlist(items: Iterable[str]) -> tuple[str, ...]:

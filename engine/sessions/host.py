@@ -26,11 +26,9 @@ as the offline render does): one real-time loop for every live use of the engine
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import heapq
 import math
-import queue as queue_mod
 import secrets
 import threading
 import time
@@ -59,7 +57,16 @@ from engine.realtime.kinds import BEAT, CLOCK, CLOCK_CONTINUE, CONTROL, SONG_POS
 from engine.server.protocol import PROTOCOL_VERSION, ProtocolError, Request
 from engine.sessions.ops import MUSIC_OPS, Cue, apply_due_cues, apply_op, check_names
 from engine.sessions.profile import DEFAULT_PROFILE, ParamMapper, Profile
-from engine.sessions.session import NOTES, ClockTask, Fade, Session, SessionScript, Subscriber, forget
+from engine.sessions.session import (
+    NOTES,
+    ClockTask,
+    Fade,
+    NoteEvents,
+    Session,
+    SessionScript,
+    Subscriber,
+    forget,
+)
 
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
 PREROLL_S: Final = 0.1
@@ -73,6 +80,17 @@ SCRIPT_AHEAD_S: Final = 0.02
 #: a volume fade moves in steps this far apart, queued this long before they sound
 FADE_STEP_S: Final = 0.02
 FADE_AHEAD_S: Final = 0.05
+#: requests of one session waiting for the composing thread (more: ``rate_limited``), and of all
+MAX_SESSION_PENDING: Final = 256
+MAX_PENDING: Final = 65_536
+#: the composing thread applies at most this many of one session's requests before the next
+#: session's turn (round robin: one session's flood never delays another's changes)
+TURN_REQUESTS: Final = 32
+#: leitmotifs registered per session and in all
+MAX_SESSION_THEMES: Final = 32
+MAX_THEMES: Final = 4096
+#: events waiting to be published at their time (transitions, volume) per session; more are dropped
+MAX_NOTICES: Final = 512
 
 
 class SessionHost:
@@ -129,7 +147,14 @@ class SessionHost:
             raise ValueError(f"default outputs {unknown} are not among this server's outputs {list(names)}")
         self._tasks: deque[ClockTask] = deque()  # for the clock thread
         self.sessions: dict[str, Session] = {}
-        self._inbox: queue_mod.Queue[tuple[Session, Request | None]] = queue_mod.Queue(maxsize=100_000)
+        #: sessions with requests waiting, in turn (see :meth:`_apply_batch`), and those to close
+        #: first (their composer streams free before any new session starts)
+        self._ready: deque[Session] = deque()
+        self._closing: deque[Session] = deque()
+        self._pending = 0  # requests waiting, over all sessions
+        self._post_lock = threading.Lock()  # guards the above (loop thread vs composing thread)
+        self._work = threading.Event()  # set when something is posted: wakes the composing thread
+        self._notice_seq = 0
         self._wake = threading.Condition()
         self._running = False
         self._threads: list[threading.Thread] = []
@@ -215,11 +240,12 @@ class SessionHost:
             ProtocolError: busy (no free composer stream).
         """
         with self._table_lock:
-            if name is not None and name in self.sessions and not self.sessions[name].closed:
-                self.sessions[name].clients += 1
-                self.sessions[name].last_active = time.monotonic()
-                return self.sessions[name]
-            if sum(1 for s in self.sessions.values() if not s.closed) >= self.composer.max_streams:
+            known = self.sessions.get(name) if name is not None else None
+            if known is not None and not known.closed and not known.closing:
+                known.clients += 1
+                known.last_active = time.monotonic()
+                return known
+            if self._slots_used() >= self.composer.max_streams:
                 raise ProtocolError("busy", f"all {self.composer.max_streams} session slots are in use")
             name = name or f"s-{secrets.token_hex(4)}"
             p = self.profile
@@ -234,12 +260,43 @@ class SessionHost:
         self._post(session, None)  # the composing thread starts it
         return session
 
+    def _slots_used(self) -> int:
+        """Sessions holding a slot (not closing); call under ``_table_lock``."""
+        return sum(1 for s in self.sessions.values() if not (s.closed or s.closing))
+
+    def switch(self, session: Session, name: str) -> Session:
+        """Move one client of ``session`` to the session called ``name`` (joined, or created
+        playing), leaving ``session`` (closed if that was its last client). A client alone in its
+        session may switch to a new one when every slot is in use: its own slot is the one freed.
+
+        Raises:
+            ProtocolError: busy (no free slot, and the client's own is not freed).
+        """
+        if name == session.name and not session.closed and not session.closing:
+            return session
+        with self._table_lock:
+            known = self.sessions.get(name)
+            joining = known is not None and not known.closed and not known.closing
+            frees = session.clients <= 1 and not session.closed and not session.closing
+            if not joining and not frees and self._slots_used() >= self.composer.max_streams:
+                raise ProtocolError("busy", f"all {self.composer.max_streams} session slots are in use")
+            session.clients -= 1
+            last = session.clients <= 0
+            if last:
+                session.closing = True
+        if last:
+            self.close(session)  # before the new session starts: its composer stream is free first
+        return self.open(name)
+
     def subscribe(self, session: Session, subscriber: Subscriber) -> None:
-        if subscriber not in session.subscribers:
-            session.subscribers = (*session.subscribers, subscriber)
+        """Give ``subscriber`` the session's events from now (on the clock thread, in order with
+        the unsubscribes: a subscriber moving between sessions hears the old one end first)."""
+        self._clock_task(ClockTask(session, "subscribe", subscriber=subscriber))
 
     def unsubscribe(self, session: Session, subscriber: Subscriber) -> None:
-        session.subscribers = tuple(s for s in session.subscribers if s != subscriber)
+        """Stop giving ``subscriber`` the session's events; with the ``notes`` output it first
+        gets the note-off of every note it heard start (no note hangs in its synth)."""
+        self._clock_task(ClockTask(session, "unsubscribe", subscriber=subscriber))
 
     def submit(self, session: Session, request: Request) -> dict[str, Any]:
         """Check ``request`` against ``session`` and queue it; returns the reply event.
@@ -256,7 +313,8 @@ class SessionHost:
                 theme_from_notes(args["name"], args["notes"])
         except ValueError as exc:
             raise ProtocolError("bad_argument", str(exc), op, rid) from None
-        if op == "leitmotif" and "notes" in args:
+        if op == "leitmotif" and "notes" in args and args["name"] not in session.themes:
+            self._check_theme_room(session, op, rid)
             session.themes.add(args["name"])
         if op == "param" and args["name"] not in session.profile.params:
             known = sorted(session.profile.params) or "none declared in this profile"
@@ -294,6 +352,21 @@ class SessionHost:
         if op in MUSIC_OPS or op in ("transport", "param", "volume"):
             self._post(session, request)
         return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
+
+    def _check_theme_room(self, session: Session, op: str, rid: Any) -> None:
+        """A new leitmotif fits: at most ``MAX_SESSION_THEMES`` per session and
+        ``MAX_THEMES`` registered in all (replacing one by name is always allowed).
+
+        Raises:
+            ProtocolError: busy (the limit is reached).
+        """
+        if len(session.themes) >= MAX_SESSION_THEMES:
+            message = f"a session registers at most {MAX_SESSION_THEMES} leitmotifs (replace one by its name)"
+            raise ProtocolError("busy", message, op, rid)
+        with self._table_lock:
+            registered = sum(len(s.themes) for s in self.sessions.values() if not s.closed)
+        if registered >= MAX_THEMES:
+            raise ProtocolError("busy", f"the server holds {MAX_THEMES} leitmotifs, its limit", op, rid)
 
     @staticmethod
     def _transport_request(session: Session, action: str, op: str, rid: Any) -> None:
@@ -362,13 +435,19 @@ class SessionHost:
         with self._table_lock:
             session.clients -= 1
             last = session.clients <= 0
+            if last:
+                session.closing = True
         if last:
             self.close(session)
 
     def close(self, session: Session) -> None:
-        """Close a session from any thread (its notes are released by the composing thread)."""
+        """Close a session from any thread (its notes are released by the composing thread); its
+        slot is free at once."""
         session.last_active = -math.inf
-        self._post(session, None)
+        session.closing = True
+        with self._post_lock:
+            self._closing.append(session)
+        self._work.set()
 
     @property
     def stats(self) -> dict[str, int]:
@@ -380,10 +459,31 @@ class SessionHost:
         }
 
     def _post(self, session: Session, request: Request | None) -> None:
-        try:
-            self._inbox.put_nowait((session, request))  # wakes the composing thread
-        except queue_mod.Full:
-            raise ProtocolError("busy", "the server is overloaded; slow down") from None
+        """Queue ``request`` (None: start the session) for the composing thread, in the session's
+        own inbox (see :meth:`_apply_batch`).
+
+        Raises:
+            ProtocolError: rate_limited (the session has ``MAX_SESSION_PENDING`` requests
+                waiting), busy (the server has ``MAX_PENDING``).
+        """
+        with self._post_lock:
+            if request is not None:
+                if len(session.inbox) >= MAX_SESSION_PENDING:
+                    raise ProtocolError(
+                        "rate_limited",
+                        f"{MAX_SESSION_PENDING} requests of this session are waiting; slow down",
+                        request.op, request.request_id,
+                    )  # fmt: skip
+                if self._pending >= MAX_PENDING:
+                    raise ProtocolError(
+                        "busy", "the server is overloaded; slow down", request.op, request.request_id
+                    )
+            session.inbox.append(request)
+            self._pending += 1
+            if not session.queued:
+                session.queued = True
+                self._ready.append(session)
+        self._work.set()
 
     # ---------------------------------------------------------------------- composing thread
     def _start_session(self, session: Session) -> None:
@@ -573,8 +673,12 @@ class SessionHost:
         return moving or session.stop_at_s is not None
 
     def _notice(self, session: Session, time_s: float, event: dict[str, Any]) -> None:
-        event = {**event, "session": session.name}
-        session.notices = sorted([*session.notices, (time_s, event)], key=lambda n: n[0])
+        """Publish ``event`` at ``time_s`` of the session's clock (a full heap drops it: the
+        session is flooding the server with changes)."""
+        if len(session.notices) >= MAX_NOTICES:
+            return
+        self._notice_seq += 1
+        heapq.heappush(session.notices, (time_s, self._notice_seq, {**event, "session": session.name}))
 
     def _release(self, session: Session, until_s: float | None = None, *, keep: bool = False) -> None:
         """Every sounding note of the session's current queue off (see
@@ -594,7 +698,17 @@ class SessionHost:
             self._wake.notify_all()
 
     def _run_task(self, task: ClockTask) -> None:
-        if task.what == "release" and task.events is not None:
+        session, subscriber = task.session, task.subscriber
+        if task.what == "subscribe" and subscriber is not None:
+            if subscriber not in session.subscribers:
+                session.subscribers = (*session.subscribers, subscriber)
+        elif task.what == "unsubscribe" and subscriber is not None:
+            if subscriber in session.subscribers:
+                session.subscribers = tuple(s for s in session.subscribers if s != subscriber)
+                notes = session.outputs.get(NOTES)
+                if isinstance(notes, NoteEvents):
+                    notes.farewell(subscriber, session.now_s())
+        elif task.what == "release" and task.events is not None:
             session = task.session
             if task.until_s is not None and session.events is task.events and not session.closed:
                 self._send_due(session)  # everything up to the end, beats too, at once
@@ -634,23 +748,17 @@ class SessionHost:
         """Apply requests for at most ``APPLY_SLICE_S`` at a time, then always top up the music,
         so neither a flood of requests (or of new sessions) nor composing starves the other."""
         last_sweep = time.monotonic()
-        pending: deque[tuple[Session, Request | None]] = deque()
         while self._running:
-            if not pending:
-                with contextlib.suppress(queue_mod.Empty):
-                    pending.append(self._inbox.get(timeout=0.005))
-            while len(pending) < 4096:
-                try:
-                    pending.append(self._inbox.get_nowait())
-                except queue_mod.Empty:
-                    break
+            if not self._has_requests():
+                self._work.wait(timeout=0.005)
+            self._work.clear()
             try:
                 if self._scripted:
                     self._play_scripts()
                 for session in list(self._fading):
                     if session.closed or not self._step_fades(session):
                         self._fading.discard(session)
-                self._apply_batch(pending, time.perf_counter() + APPLY_SLICE_S)
+                self._apply_batch(time.perf_counter() + APPLY_SLICE_S)
                 self._compose_round()
                 if time.monotonic() - last_sweep > 1.0:
                     last_sweep = time.monotonic()
@@ -659,39 +767,56 @@ class SessionHost:
             except Exception as err:  # keep serving the other sessions; report
                 self.report(f"composing: {type(err).__name__}: {err}")
 
-    def _apply_batch(self, pending: deque[tuple[Session, Request | None]], until: float) -> None:
-        """Apply queued requests in order, taking them from ``pending`` until ``until``
-        (perf_counter). An emotion superseded by a later emotion or parameter of the same session
-        among the pending requests is not applied to the conductor (it would be replaced at once),
-        so a flood of updates costs one change per session."""
-        last: dict[int, int] = {}
-        for i, (session, request) in enumerate(pending):
-            if request is not None and request.op in ("emotion", "param"):
-                last[id(session)] = i
+    def _has_requests(self) -> bool:
+        return bool(self._ready or self._closing)
+
+    def _apply_batch(self, until: float) -> None:
+        """Apply queued requests until ``until`` (perf_counter; one session's turn at least):
+        closes first, then the sessions with requests waiting in turn, at most ``TURN_REQUESTS``
+        of one session per turn (a session flooding the server waits for its own requests; the
+        others' go on at once).
+
+        Within a turn, an emotion superseded by a later emotion or parameter of the same session,
+        or a state by a later state at the same sync, is not applied to the conductor (it would
+        be replaced at once): a flood of updates costs one change per turn.
+        """
         touched: list[Session] = []
-        index = 0
-        while pending:
-            session, request = pending.popleft()
-            if not session.closed:
-                touched.append(session)
-                self._apply_one(session, request, superseded=last.get(id(session), index) != index)
-            index += 1
-            if time.perf_counter() > until:
+        while True:  # one turn at least, then as many as fit before ``until``
+            if touched and time.perf_counter() > until:
                 break
+            with self._post_lock:
+                closing = list(self._closing)
+                self._closing.clear()
+                if not closing:
+                    if not self._ready:
+                        break
+                    session = self._ready.popleft()
+                    turn = [session.inbox.popleft() for _ in range(min(TURN_REQUESTS, len(session.inbox)))]
+                    self._pending -= len(turn)
+                    if session.inbox:
+                        self._ready.append(session)  # its next turn after the others'
+                    else:
+                        session.queued = False
+            if closing:
+                for gone in closing:
+                    self._close(gone)
+                continue
+            if session.closed or session.closing:
+                continue
+            touched.append(session)
+            for request, superseded in zip(turn, _superseded(session, turn), strict=True):
+                self._apply_one(session, request, superseded=superseded)
         if touched:
             self._wake_clock(touched)
 
     def _apply_one(self, session: Session, request: Request | None, *, superseded: bool) -> None:
-        if session.last_active == -math.inf:
-            self._close(session)
-            return
         if session.conductor is None:
             self._start_session(session)
         if request is None:
             return
         self.requests_applied += 1
-        if superseded and request.op in ("emotion", "param"):
-            if request.op == "param":
+        if superseded:
+            if request.op == "param":  # the mapper still moves (a later request reads it)
                 session.mapper.set(request.args["name"], request.args["value"])
             return
         try:
@@ -756,13 +881,14 @@ class SessionHost:
                 max_tokens=len(pick),
             )  # fmt: skip
             self._wake_clock([live[i] for i in pick])
-            if not self._inbox.empty() and time.perf_counter() - started > APPLY_SLICE_S:
+            if self._has_requests() and time.perf_counter() - started > APPLY_SLICE_S:
                 return
 
     def _expire(self) -> None:
         limit = time.monotonic() - self.idle_timeout_s
         for session in list(self.sessions.values()):
             if session.last_active < limit and session.connections == 0:
+                session.closing = True
                 self._close(session)
 
     def _wake_clock(self, touched: list[Session]) -> None:
@@ -804,32 +930,38 @@ class SessionHost:
         heap: list[tuple[float, int, Session]] = []
         seq = 0
         while self._running:
-            with self._wake:
-                dirty, self._dirty = self._dirty, set()
-                tasks = list(self._tasks)
-                self._tasks.clear()
-            for task in tasks:
-                self._run_task(task)
-            for s in dirty:
-                due = self._next_due(s)
-                if due < s.clock_due:
-                    s.clock_due = due
-                    seq += 1
-                    heapq.heappush(heap, (due, seq, s))
-            now = time.perf_counter()
-            while heap and heap[0][0] <= now:
-                due, _, s = heapq.heappop(heap)
-                if due != s.clock_due or s.closed:
-                    continue  # stale: the session was rescheduled or closed
-                if s.paused_s is not None:
-                    s.clock_due = math.inf  # its resume wakes the clock again
-                    continue
-                self._send_due(s)
-                s.clock_due = self._next_due(s)
-                if s.clock_due < math.inf:
-                    seq += 1
-                    heapq.heappush(heap, (s.clock_due, seq, s))
+            seq = self._clock_turn(heap, seq)  # its locals go with it: a closed session is let go
             wait_until(heap[0][0] if heap else math.inf, self._wake, self._has_work)
+
+    def _clock_turn(self, heap: list[tuple[float, int, Session]], seq: int) -> int:
+        """One wake-up of the clock thread: its tasks, the touched sessions rescheduled, what is
+        due sent; returns the heap's next sequence number."""
+        with self._wake:
+            dirty, self._dirty = self._dirty, set()
+            tasks = list(self._tasks)
+            self._tasks.clear()
+        for task in tasks:
+            self._run_task(task)
+        for s in dirty:
+            due = self._next_due(s)
+            if due < s.clock_due:
+                s.clock_due = due
+                seq += 1
+                heapq.heappush(heap, (due, seq, s))
+        now = time.perf_counter()
+        while heap and heap[0][0] <= now:
+            due, _, s = heapq.heappop(heap)
+            if due != s.clock_due or s.closed:
+                continue  # stale: the session was rescheduled or closed
+            if s.paused_s is not None:
+                s.clock_due = math.inf  # its resume wakes the clock again
+                continue
+            self._send_due(s)
+            s.clock_due = self._next_due(s)
+            if s.clock_due < math.inf:
+                seq += 1
+                heapq.heappush(heap, (s.clock_due, seq, s))
+        return seq
 
     def _has_work(self) -> bool:
         """Sessions touched or tasks queued for the clock thread (read under ``_wake``)."""
@@ -881,7 +1013,7 @@ class SessionHost:
                 except Exception as err:
                     self.report(f"{session.name}: {err}")
         while session.notices and session.notices[0][0] <= now:
-            _, event = session.notices.pop(0)
+            _, _, event = heapq.heappop(session.notices)
             session.publish(event, self.report)
 
     def _count(self, session: Session, due_s: float, queued_s: float, now_s: float) -> None:
@@ -917,3 +1049,25 @@ class SessionHost:
             )
             bar_event.update(key=key_name(info.key), layers=list(info.layers), time_s=round(time_s, 6))
             session.publish(bar_event, self.report)
+
+
+def _superseded(session: Session, turn: list[Request | None]) -> list[bool]:
+    """Which requests of a turn a later one of the same turn replaces before it could be heard:
+    an emotion by a later emotion or parameter, a state by a later state at the same sync."""
+    out = [False] * len(turn)
+    last_emotion: int | None = None
+    last_state: dict[str, int] = {}
+    for i in range(len(turn) - 1, -1, -1):
+        request = turn[i]
+        if request is None:
+            continue
+        op = request.op
+        if op in ("emotion", "param"):  # a parameter moves the emotion (its mapper still moves)
+            out[i] = last_emotion is not None
+            last_emotion = i if last_emotion is None else last_emotion
+        elif op == "state":
+            state = session.config.states.get(request.args["name"])
+            key = request.args.get("sync") or (state.sync if state is not None else "")
+            out[i] = key in last_state
+            last_state.setdefault(key, i)
+    return out

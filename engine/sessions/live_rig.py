@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from engine.model.composer import Composer
@@ -52,7 +53,8 @@ class LiveRig:
             see :meth:`add_bar_listener`).
         on_error: called with each problem (a failing output, a bad cue), as a message.
         record_wav: record what the synth plays to this WAV file (needs ``audio``).
-        record_mid: record the MIDI events to this file (a track per layer), written on stop.
+        record_mid: record the MIDI events to this file (a track per layer), written on stop (the
+            session then keeps its whole history: ``config.history_bars`` is None).
         timing_samples: keep this many lateness samples (see :attr:`timing`).
 
     Raises:
@@ -83,6 +85,8 @@ class LiveRig:
         timing_samples: int = 0,
     ) -> None:
         cfg = config or ConductorConfig()
+        if record_mid is not None:  # the file maps every recorded time through the whole tempo map
+            cfg = replace(cfg, history_bars=None)
         profile = Profile("play", cfg, start_state=start_state)  # ValueError: a state it does not have
         self.seed = seed
         self.themes = tuple(themes)

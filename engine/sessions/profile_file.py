@@ -146,7 +146,7 @@ def _names(node: Node, what: str, most: int) -> dict[str, Node]:
     for name, child in items.items():
         if len(name) > MAX_NAME_CHARS or not NAME_PATTERN.fullmatch(name):
             raise child.error(
-                f"bad name {name!r} (allowed: up to {MAX_NAME_CHARS} letters, digits, _ . -; "
+                f"bad name {describe(name)} (allowed: up to {MAX_NAME_CHARS} letters, digits, _ . -; "
                 "starting with a letter, digit or _)",
                 at_key=True,
             )
@@ -233,7 +233,9 @@ def _layers(node: Node | None) -> tuple[Layer, ...]:
     used: dict[int, tuple[str, int]] = {}
     for name, child in node.value.items():
         if name not in LAYER_NAMES:
-            raise child.error(f"unknown layer {name!r} (allowed: {', '.join(LAYER_NAMES)})", at_key=True)
+            raise child.error(
+                f"unknown layer {describe(name)} (allowed: {', '.join(LAYER_NAMES)})", at_key=True
+            )
         d = _DEFAULT_LAYER[name]
         items = mapping(child, ("channel", "program", "instrument", "gain_db", "enter_intensity"))
         channel = integer(items["channel"], 0, 15) if "channel" in items else d.channel
@@ -435,7 +437,8 @@ def load_profile(path: str | os.PathLike[str]) -> Profile:
         path: a YAML file, UTF-8.
 
     Raises:
-        ProfileError: unreadable, not UTF-8, not YAML, or not a valid profile; the message is
+        ProfileError: missing, not a regular file (a directory, FIFO or device), unreadable, too
+            large, not UTF-8, not YAML, or not a valid profile; the message is
             ``PATH:LINE: where: what is wrong (allowed: ...)``.
     """
     p = Path(path)

@@ -16,7 +16,7 @@ ahead of the playhead and handing due events to sinks (MIDI port, synth, recorde
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def render(
         end_beat: the music stops at this beat (every note is released), then ``tail_s`` of
             audio lets the voices ring out.
         seed: the session seed.
-        config: the conductor's settings.
+        config: the conductor's settings (its ``history_bars`` is ignored: everything is kept).
         start_state: the state the music starts in.
         themes: leitmotifs to register.
         audio: render audio with the built-in synth (else only the MIDI recording).
@@ -93,7 +93,8 @@ def render(
     """
     cfg = config or ConductorConfig()
     events = EventQueue()
-    conductor = Conductor(composer, events, seed, cfg, state=start_state)
+    # every bar and tempo change kept: the result lists them all, the MIDI file needs the whole map
+    conductor = Conductor(composer, events, seed, replace(cfg, history_bars=None), state=start_state)
     for theme in themes:
         conductor.register_leitmotif(theme)
     recorder = MidiRecorder(track_names(cfg))

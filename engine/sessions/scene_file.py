@@ -90,8 +90,9 @@ def load_scene(path: str | os.PathLike[str]) -> Scene:
         path: a YAML file, UTF-8.
 
     Raises:
-        SceneFileError: unreadable, not UTF-8, too large, not plain YAML data, or a cue or field
-            is invalid; the message is ``PATH:LINE: where: what is wrong (allowed: ...)``.
+        SceneFileError: missing, not a regular file (a directory, FIFO or device), unreadable,
+            not UTF-8, too large, not plain YAML data, or a cue or field is invalid; the
+            message is ``PATH:LINE: where: what is wrong (allowed: ...)``.
     """
     p = Path(path)
     root = parse_yaml(read_yaml_file(p, _FORMAT), str(p), _FORMAT)

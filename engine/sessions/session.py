@@ -25,6 +25,7 @@ from engine.outputs.sinks import EventSink
 from engine.realtime.clock import Lateness
 from engine.realtime.event_queue import EventQueue
 from engine.realtime.kinds import BEAT, CLOCK, CLOCK_STOP, CONTROL, NOTE_OFF, NOTE_ON
+from engine.server.protocol import Request
 from engine.sessions.ops import Cue
 from engine.sessions.profile import ParamMapper, Profile
 
@@ -82,7 +83,14 @@ class Session:
     last_active: float = field(default_factory=time.monotonic)
     default_sync: str = "immediate"
     themes: set[str] = field(default_factory=set)
-    notices: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (time_s, event), sorted
+    #: events to publish at their time: a heap of (time_s, seq, event) (composing thread pushes,
+    #: clock thread pops)
+    notices: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)
+    #: its requests waiting for the composing thread (None: start or close it), in order; at most
+    #: ``MAX_SESSION_PENDING`` (see :meth:`engine.sessions.host.SessionHost.submit`)
+    inbox: deque[Request | None] = field(default_factory=deque)
+    queued: bool = False  # in the host's round of sessions with requests waiting
+    closing: bool = False  # its last client left or it expired: its slot is free (closed soon)
     timing: Lateness = field(default_factory=Lateness)  # how late its events went out
     script: SessionScript | None = None
     end_s: float = math.inf  # a script's end (session clock): the clock thread sends nothing after it
@@ -273,8 +281,8 @@ class Fade:
 
 @dataclass(frozen=True)
 class ClockTask:
-    """Work for the clock thread: ``release`` the notes of ``events``, or ``route`` the session
-    into ``outputs``."""
+    """Work for the clock thread: ``release`` the notes of ``events``, ``route`` the session into
+    ``outputs``, ``subscribe`` or ``unsubscribe`` a subscriber (done in order)."""
 
     session: Session
     what: str
@@ -283,6 +291,7 @@ class ClockTask:
     t0: float = 0.0  # the clock origin of ``events`` (a restart gives the session a new one)
     until_s: float | None = None  # release: the music ends here (see Session.release_now)
     keep: bool = False  # release (a pause): the queued music stays for its resume
+    subscriber: Subscriber | None = None  # subscribe / unsubscribe: who
 
 
 class NoteEvents:
@@ -293,15 +302,28 @@ class NoteEvents:
         self.session = session
         self.report = report
         self._layer = {layer.channel: layer.name for layer in session.config.layers}
+        self.sounding: set[tuple[int, int]] = set()  # (channel, pitch) its subscribers heard start
 
     def send(self, time_s: float, kind: int, channel: int, a: int, b: int) -> None:
         if kind not in (NOTE_ON, NOTE_OFF):
             return
-        s = self.session
-        event = {"event": "note", "session": s.name, "channel": channel, "pitch": a,
-                 "velocity": b if kind == NOTE_ON else 0, "layer": self._layer.get(channel, "stinger"),
-                 "time_s": round(time_s, 6)}  # fmt: skip
-        s.publish(event, self.report)
+        velocity = b if kind == NOTE_ON else 0
+        (self.sounding.add if velocity else self.sounding.discard)((channel, a))
+        self.session.publish(self._event(time_s, channel, a, velocity), self.report)
+
+    def farewell(self, subscriber: Subscriber, time_s: float) -> None:
+        """A subscriber leaves: the note-off of every note it heard start and not end."""
+        for channel, pitch in sorted(self.sounding):
+            try:
+                subscriber(self._event(time_s, channel, pitch, 0))
+            except Exception as err:  # a failing subscriber must not stop the clock thread
+                self.report(f"{self.session.name}: subscriber: {err}")
+                return
+
+    def _event(self, time_s: float, channel: int, pitch: int, velocity: int) -> dict[str, Any]:
+        return {"event": "note", "session": self.session.name, "channel": channel, "pitch": pitch,
+                "velocity": velocity, "layer": self._layer.get(channel, "stinger"),
+                "time_s": round(time_s, 6)}  # fmt: skip
 
 
 def send_queued(sink: EventSink) -> Callable[[float, int, int, int, int, float], None]:

@@ -1,11 +1,15 @@
 """Strict YAML for hand-written data files (profiles, arcs): plain data, each value with its line.
 
-A file is read with a safe loader that also refuses tags, anchors and aliases (no shared nodes,
-no alias bombs), duplicate keys, mapping keys that are not plain names and oversized input, and
-reads ``1e3`` and ``2.5E-2`` as numbers. The result is a tree of :class:`Node` values that know
-their line and their path in the document (``params.health.range[1]``), so that the field
-readers below, one small check per field (mido-style, built on :mod:`engine.checks`), report every
-mistake as ``FILE:LINE: where: what is wrong (allowed: ...)``.
+A file is read (by :func:`engine.input_files.read_input_file`: a regular file, never more than
+its size limit, whatever ``stat`` says) with a safe loader that also refuses tags, anchors and
+aliases (no shared nodes, no alias bombs), duplicate keys, mapping keys that are not plain
+names, control characters, numbers written with more than MAX_NUMBER_CHARS characters and
+oversized input, and reads ``1e3`` and ``2.5E-2`` as numbers. The result is a tree of
+:class:`Node` values that know their line and their path in the document
+(``params.health.range[1]``), so that the field readers below, one small check per field
+(mido-style, built on :mod:`engine.checks`), report every mistake as ``FILE:LINE: where: what
+is wrong (allowed: ...)``: one line, at most MAX_MESSAGE_CHARS characters, each value it shows
+cut to MAX_SHOWN_CHARS.
 
 Each kind of file describes itself with a :class:`Format` (what it is called, its error class,
 its size limit), then walks the tree with the readers (as :mod:`engine.sessions.scene_file` and
@@ -22,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +35,26 @@ from typing import Any, Final
 import yaml
 
 from engine.checks import MAX_NAME_CHARS, check_choice, check_int, check_real, check_text
+from engine.input_files import InputFileError, read_input_file
 
 #: the longest free text (a description) a field holds
 MAX_TEXT_CHARS: Final = 10_000
+#: the longest number, as written (converting a longer one, like 1:59:59:... in YAML 1.1's base
+#: 60, costs time that grows with the square of its length)
+MAX_NUMBER_CHARS: Final = 100
+#: the most characters of a value (a name, a number, a tag) a message shows
+MAX_SHOWN_CHARS: Final = 40
+#: the longest message (the allowed values are cut short beyond it)
+MAX_MESSAGE_CHARS: Final = 400
+#: what YAML refuses in a file (PyYAML's Reader): C0 and C1 controls but tab, newline, carriage
+#: return and NEL; DEL; surrogates; U+FFFE and U+FFFF
+_NOT_PRINTABLE: Final = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
 
 _TAG: Final = "tag:yaml.org,2002:"
 _SCALAR_TAGS: Final = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_NUMBER_TAGS: Final = frozenset((_TAG + "int", _TAG + "float"))
 
 
 class SourceError(ValueError):
@@ -86,8 +105,20 @@ class Node:
             message: what is wrong, and what is allowed.
             at_key: name the line of the key rather than that of the value.
         """
-        where = f" {self.path}:" if self.path else ""
-        return self.error_type(f"{self.source}:{self.key_line if at_key else self.line}:{where} {message}")
+        where = f" {clip(self.path, 2 * MAX_SHOWN_CHARS)}:" if self.path else ""
+        line = self.key_line if at_key else self.line
+        return self.error_type(one_line(f"{self.source}:{line}:{where} {message}"))
+
+
+def clip(text: str, most: int = MAX_SHOWN_CHARS) -> str:
+    """``text`` cut to about ``most`` characters (saying how long it was)."""
+    return text if len(text) <= most else f"{text[:most]}... ({len(text)} characters)"
+
+
+def one_line(message: str, most: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` on one line, cut to about ``most`` characters."""
+    flat = " ".join(message.split()) if any(c in message for c in "\r\n\x0b\x0c\x85\u2028\u2029") else message
+    return flat if len(flat) <= most else f"{flat[: most - 4]} ..."
 
 
 # ------------------------------------------------------------------------------ loading
@@ -127,18 +158,18 @@ def read_yaml_file(path: str | os.PathLike[str], fmt: Format) -> str:
         fmt: the kind of file (its size limit and error).
 
     Raises:
-        SourceError: (``fmt.error``) unreadable, far too large or not UTF-8; the message starts
-            with the path.
+        SourceError: (``fmt.error``) missing, not a regular file (a directory, FIFO or device),
+            unreadable, far too large or not UTF-8; the message starts with the path.
     """
     p = Path(path)
+    try:  # a UTF-8 character is at most 4 bytes; parse_yaml counts the characters
+        data = read_input_file(p, fmt.kind, 4 * fmt.max_chars, allowed=f"at most {fmt.max_chars} characters")
+    except InputFileError as exc:
+        raise fmt.error(one_line(str(exc))) from exc
     try:
-        if p.stat().st_size > 4 * fmt.max_chars:  # a UTF-8 character is at most 4 bytes
-            raise fmt.error(f"{p}: too large (allowed: at most {fmt.max_chars} characters)")
-        return p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise fmt.error(f"{p}: cannot read ({exc.strerror or exc})") from exc
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise fmt.error(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise fmt.error(one_line(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})")) from exc
 
 
 def parse_yaml(text: str, source: str, fmt: Format) -> Node:
@@ -150,15 +181,30 @@ def parse_yaml(text: str, source: str, fmt: Format) -> Node:
         fmt: the kind of file (its name, size limit and error).
 
     Raises:
-        SourceError: (``fmt.error``) not text, too large, empty, not YAML, more than one document,
-            or not plain data (tags, anchors, aliases, duplicate keys, keys that are not names);
-            the message is ``SOURCE:LINE: what is wrong``.
+        SourceError: (``fmt.error``) not text, too large, a control character, empty, not YAML,
+            more than one document, or not plain data (tags, anchors, aliases, duplicate keys,
+            keys that are not names); the message is ``SOURCE:LINE: what is wrong`` (with the
+            column for a control character).
     """
     if not isinstance(text, str):
         raise fmt.error(f"{source}: expected YAML text, got {type(text).__name__}")
     if len(text) > fmt.max_chars:
         raise fmt.error(f"{source}: too large ({len(text)} characters; allowed: at most {fmt.max_chars})")
-    loader = _Loader(text, fmt.kind)
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is not None:  # PyYAML's reader would refuse it with a traceback-like message, no line
+        at, char = bad.start(), bad.group()
+        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        kind = "control character" if unicodedata.category(char) == "Cc" else "character"
+        raise fmt.error(
+            f"{source}:{line}:{column}: {kind} {char!r} (U+{ord(char):04X}) is not allowed "
+            "(allowed: printable text, tabs and line breaks)"
+        )
+    try:
+        loader = _Loader(text, fmt.kind)
+    except yaml.YAMLError as exc:  # the reader's own checks (the search above finds what they do)
+        raise fmt.error(
+            one_line(f"{source}: not valid YAML ({clip(str(exc), 4 * MAX_SHOWN_CHARS)})")
+        ) from exc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -167,10 +213,12 @@ def parse_yaml(text: str, source: str, fmt: Format) -> Node:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{mark.line + 1}:" if mark is not None else ""
-        what = " ".join(part for part in (exc.context, exc.problem) if part)
-        raise fmt.error(f"{source}:{where} not valid YAML ({what})") from exc
+        what = clip(" ".join(part for part in (exc.context, exc.problem) if part), 4 * MAX_SHOWN_CHARS)
+        raise fmt.error(one_line(f"{source}:{where} not valid YAML ({what})")) from exc
     except yaml.YAMLError as exc:
-        raise fmt.error(f"{source}: not valid YAML ({exc})") from exc
+        raise fmt.error(
+            one_line(f"{source}: not valid YAML ({clip(str(exc), 4 * MAX_SHOWN_CHARS)})")
+        ) from exc
     except RecursionError as exc:
         raise fmt.error(f"{source}: nested too deeply (allowed: a few levels of mappings and lists)") from exc
     finally:
@@ -178,7 +226,7 @@ def parse_yaml(text: str, source: str, fmt: Format) -> Node:
 
 
 def _tag_name(tag: str) -> str:
-    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
+    return clip("!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag)
 
 
 def _convert(
@@ -192,10 +240,15 @@ def _convert(
                 f"YAML tag {_tag_name(node.tag)} is not allowed "
                 "(allowed: plain strings, numbers, booleans, null, lists and mappings; no tags)"
             )
+        if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
+            raise here.error(
+                f"a number of {len(node.value)} characters is too long "
+                f"(allowed: at most {MAX_NUMBER_CHARS} characters)"
+            )
         try:
             value = loader.construct_object(node, deep=True)
         except (ValueError, yaml.YAMLError) as exc:
-            raise here.error(f"cannot read {node.value!r} as {_tag_name(node.tag)}") from exc
+            raise here.error(f"cannot read {describe(node.value)} as {_tag_name(node.tag)}") from exc
         return Node(value, line, key_line, path, source, error)
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _TAG + "seq":
@@ -217,7 +270,7 @@ def _convert(
         key = str(key_node.value)
         if key in mapping:
             raise Node(None, k_line, k_line, path, source, error).error(
-                f"duplicate key {key!r} (first at line {mapping[key].key_line})"
+                f"duplicate key {describe(key)} (first at line {mapping[key].key_line})"
             )
         child = f"{path}.{key}" if path else key
         mapping[key] = _convert(loader, value_node, source, child, k_line, error)
@@ -226,12 +279,23 @@ def _convert(
 
 # ------------------------------------------------------------------------------ field readers
 def describe(value: Any) -> str:
-    """A value for a message: "a mapping", "a list", or its repr."""
+    """A value for a message: "a mapping", "a list", or its repr, cut to MAX_SHOWN_CHARS."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    if isinstance(value, str) and len(value) > MAX_SHOWN_CHARS:
+        return f"{value[:MAX_SHOWN_CHARS]!r}... ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        # repr of a very large int is slow, and refused beyond sys.get_int_max_str_digits()
+        return f"a whole number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    return clip(repr(value))
+
+
+def _listed(names: Sequence[str], most: int = 24) -> str:
+    """``names`` joined for an "(allowed: ...)" list, the first ``most`` of them."""
+    shown = ", ".join(clip(n) for n in names[:most])
+    return shown if len(names) <= most else f"{shown}, ... ({len(names)} in all)"
 
 
 def mapping(
@@ -254,7 +318,7 @@ def mapping(
     items: dict[str, Node] = node.value
     for key, child in items.items():
         if key not in allowed:
-            raise child.error(f"unknown key {key!r} (allowed: {', '.join(allowed)})", at_key=True)
+            raise child.error(f"unknown key {describe(key)} (allowed: {', '.join(allowed)})", at_key=True)
     for key in required:
         if key not in items:
             raise node.error(f"missing required key {key!r} (allowed: {', '.join(allowed)})", at_key=True)
@@ -300,7 +364,7 @@ def number(node: Node, lo: float, hi: float, *, open_lo: bool = False, allowed: 
         hint = " (write numbers without quotes)" if isinstance(value, str) and _looks_numeric(value) else ""
         raise node.error(f"expected a number, got {describe(value)}{hint} (allowed: {bounds})") from exc
     except ValueError as exc:
-        raise node.error(f"{value!r} {_why_not_in_range(value)} (allowed: {bounds})") from exc
+        raise node.error(f"{describe(value)} {_why_not_in_range(value)} (allowed: {bounds})") from exc
 
 
 def _why_not_in_range(value: float) -> str:
@@ -331,7 +395,7 @@ def integer(node: Node, lo: int, hi: int) -> int:
     except TypeError as exc:
         raise node.error(f"expected a whole number, got {describe(value)} (allowed: {lo}..{hi})") from exc
     except ValueError as exc:
-        raise node.error(f"{value!r} is out of range (allowed: {lo}..{hi})") from exc
+        raise node.error(f"{describe(value)} is out of range (allowed: {lo}..{hi})") from exc
 
 
 def choice(node: Node, choices: Sequence[str], what: str) -> str:
@@ -348,7 +412,7 @@ def choice(node: Node, choices: Sequence[str], what: str) -> str:
     try:
         return check_choice(what, node.value, choices)
     except (TypeError, ValueError) as exc:
-        raise node.error(f"unknown {what} {describe(node.value)} (allowed: {', '.join(choices)})") from exc
+        raise node.error(f"unknown {what} {describe(node.value)} (allowed: {_listed(choices)})") from exc
 
 
 def free_text(node: Node, max_chars: int = MAX_TEXT_CHARS) -> str:

@@ -7,6 +7,7 @@ and the tempo map (:func:`bar_seconds` turns it into the length of each bar in s
 
 from __future__ import annotations
 
+import io
 import os
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -16,11 +17,18 @@ from typing import Final
 import mido
 import numpy as np
 
+from engine.input_files import InputFileError, read_input_file
 from engine.outputs.gm import DRUM_CHANNEL
 
 #: The tempo a file without set_tempo plays at (the Standard MIDI File default), in microseconds
 #: per quarter note (120 BPM).
 DEFAULT_TEMPO_US: Final = 500_000
+#: The beat (quarter note) every note of a file must start before: 10,000 bars of 4/4, about
+#: 5.5 hours at 120 BPM. What a file expands to (bars, tokens, features) grows with it, while a few
+#: bytes of delta time can name billions of ticks.
+MAX_BEATS: Final = 40_000
+#: The largest MIDI file read (a long orchestral piece is well under a megabyte).
+MAX_MIDI_BYTES: Final = 8 * 1024 * 1024
 
 
 class MidiFileError(ValueError):
@@ -53,18 +61,22 @@ def read_midi(path: str | os.PathLike[str]) -> ParsedMidi:
     """Read the pitched notes of a MIDI file.
 
     Raises:
-        MidiFileError: the file is missing, not a valid MIDI file, uses SMPTE timing, or has no
-            pitched notes.
+        MidiFileError: the file is missing, not a regular file (a directory, FIFO or device),
+            larger than MAX_MIDI_BYTES, not a valid MIDI file, uses SMPTE timing, has a note
+            starting at or after MAX_BEATS, or has no pitched notes.
     """
     path = Path(path)
     try:
-        midi = mido.MidiFile(path, clip=True)
-    except FileNotFoundError as exc:
-        raise MidiFileError(f"{path}: no such file") from exc
+        data = read_input_file(path, "MIDI file", MAX_MIDI_BYTES)
+    except InputFileError as exc:
+        raise MidiFileError(str(exc)) from exc
+    try:
+        midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise MidiFileError(f"{path}: not a readable MIDI file ({str(exc) or type(exc).__name__})") from exc
     if midi.ticks_per_beat <= 0:
         raise MidiFileError(f"{path}: SMPTE timing (ticks_per_beat={midi.ticks_per_beat}) unsupported")
+    end_of_onsets = MAX_BEATS * midi.ticks_per_beat
     notes: list[RawNote] = []
     time_signatures: list[tuple[int, int, int]] = []
     tempos: list[tuple[int, int]] = []
@@ -83,6 +95,11 @@ def read_midi(path: str | os.PathLike[str]) -> ParsedMidi:
                     continue
                 key = (msg.channel, msg.note)
                 if msg.type == "note_on" and msg.velocity > 0:
+                    if tick >= end_of_onsets:
+                        raise MidiFileError(
+                            f"{path}: too long: a note starts at beat {tick // midi.ticks_per_beat} "
+                            f"(allowed: notes starting before beat {MAX_BEATS}, 10000 bars of 4/4)"
+                        )
                     open_notes[key].append((tick, msg.velocity))
                 elif open_notes[key]:
                     onset, velocity = open_notes[key].popleft()

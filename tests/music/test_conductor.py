@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from engine.model.composer import Composer
-from engine.music.conductor import SCALES, BarInfo
-from engine.music.config import STINGER_CHANNEL, ConductorConfig
+from engine.music.conductor import SCALES, BarInfo, Conductor, compose_ahead
+from engine.music.config import HISTORY_BARS, MIN_HISTORY_BARS, STINGER_CHANNEL, ConductorConfig
 from engine.music.leitmotif import theme_from_notes
+from engine.realtime.event_queue import EventQueue
 from engine.realtime.kinds import NOTE_OFF, NOTE_ON
 from engine.sessions.ops import Cue
 from engine.sessions.render import Rendered, render
+from engine.tokens import vocab as V
 
 THEME = ((0.0, 60, 1.0, 90), (1.0, 64, 1.0, 90), (2.0, 67, 1.0, 90), (3.0, 72, 1.0, 90))  # C major arpeggio
 
@@ -268,3 +270,114 @@ def test_bar_listeners_hear_the_layers_that_sound_not_those_switched_on(composer
         beat_s = 60.0 / info.tempo_bpm
         first_beat = {layer for on, _, layer in notes if start - 1e-6 <= on < start + beat_s - 0.01}
         assert first_beat <= set(info.layers), (info.index, first_beat, info.layers)
+
+
+def _status_bar(c: Conductor, head: float) -> int:
+    """The bar a session status reports (as :meth:`engine.sessions.host.SessionHost.status` reads it)."""
+    bar = max(c.bars) if c.bars else 0
+    while bar > 0 and bar in c.bars and c.bars[bar].start_beat > head + 1e-9:
+        bar -= 1
+    return bar
+
+
+def _notes_kept(c: Conductor) -> int:
+    return sum(len(notes) for notes in c._sounds.values())
+
+
+def test_a_live_conductor_keeps_a_bounded_history_and_plays_the_same_music(composer: Composer) -> None:
+    """The bar infos, the notes ``heard`` reads and the tempo changes are trimmed to
+    ``history_bars`` behind the newest bar, while what the music is and what status, bar
+    listeners and beat events read stay those of a conductor that keeps everything."""
+    history = MIN_HISTORY_BARS
+    queues = (EventQueue(), EventQueue())
+    kept, whole = (
+        Conductor(composer, q, 7, ConductorConfig(history_bars=h), state="combat")
+        for q, h in zip(queues, (history, None), strict=True)
+    )
+    try:
+        for c in (kept, whole):
+            c.start(0.0)
+        meter = kept.meter_beats
+        bars = 48
+        for bar in range(1, bars):
+            head = whole.tempo_map.seconds(bar * meter - 1.3)
+            if bar % 6 == 0:  # the tempo follows arousal as it moves: a change at each bar for a while
+                arousal = 0.9 if bar % 12 else -0.9
+                for c in (kept, whole):
+                    c.set_emotion(head, 0.2, arousal, sync="bar", seek_per_s=0.25)
+            for c in (kept, whole):  # one stream a step: the same numbers as alone
+                compose_ahead(composer, [c], head)
+            assert queues[0].pop_due(head).rows() == queues[1].pop_due(head).rows()
+            beat = whole.playhead_beat(head)
+            assert kept.playhead_beat(head) == beat and kept.tempo_map.tempo_at(
+                beat
+            ) == whole.tempo_map.tempo_at(beat)
+            at = _status_bar(whole, beat)
+            assert _status_bar(kept, beat) == kept.bar_at(beat) == whole.bar_at(beat) == at
+            for b in (at - 1, at, at + 1):
+                assert kept.heard(b) == whole.heard(b) and kept.bar_heard(b) == whole.bar_heard(b)
+            assert len(kept.bars) <= history + 1 and len(kept._sounds) <= history + 1 + kept._reach
+            assert len(kept.tempo_map) <= kept.tempo_map.capacity == 2 * (history + 2)
+        assert min(kept.bars) >= max(kept.bars) - history
+        assert kept.bars == {i: info for i, info in whole.bars.items() if i >= min(kept.bars)}
+        # keeping everything (as every conductor did) grows with the music
+        assert len(whole.bars) == bars - 1 and len(whole.tempo_map) > kept.tempo_map.capacity
+        assert len(whole._sounds) == HISTORY_BARS + 1 + whole._reach  # the notes heard reads: never all
+    finally:
+        for c in (kept, whole):
+            c.stop(0.0)
+
+
+def test_thousands_of_bars_hold_the_history_flat(composer: Composer) -> None:
+    """Thousands of bars (the conductor fed tokens directly, as fast as it takes them) with tempo
+    changes: the history stays the default window's size, and the recent bars read right."""
+    queues = (EventQueue(), EventQueue())
+    kept, whole = (
+        Conductor(composer, q, 3, ConductorConfig(history_bars=h), state="combat")
+        for q, h in zip(queues, (HISTORY_BARS, None), strict=True)
+    )
+    meter = kept.meter_beats
+    rng = random.Random(4)
+    try:
+        for bar in range(3000):
+            if bar % 40 == 20:  # sweeping arousal: the tempo changes at every bar for a while
+                now, arousal = kept.tempo_map.seconds(bar * meter - 0.5), rng.choice([-0.9, 0.9])
+                for c in (kept, whole):
+                    c.set_emotion(now, 0.3, arousal, sync="bar", seek_per_s=0.3)
+            tokens = [V.bar_token(meter)]
+            for step in sorted(rng.sample(range(meter * V.STEPS_PER_BEAT), 4)):
+                pitch = rng.choice([40, 55, 64, 76])  # bass, harmony, melody
+                duration = 64 if rng.random() < 0.1 else rng.choice([1, 2, 4, 8])  # some held for bars
+                tokens += [V.pos_token(step), V.pitch_token(pitch), V.duration_token(duration),
+                           V.velocity_token(80)]  # fmt: skip
+            for c in (kept, whole):
+                for token in tokens:
+                    c.accept(token)
+                    while (forced := c.take_forced()) is not None:  # a change landed: as compose_ahead
+                        c.accept(forced)
+                        c.after_forced()
+            assert kept._cursor.bar_index == whole._cursor.bar_index == bar
+            head = kept.tempo_map.seconds(bar * meter)
+            for q in queues:
+                q.pop_due(head)
+            assert len(kept.bars) <= HISTORY_BARS + 1
+            assert len(kept._sounds) <= HISTORY_BARS + 1 + kept._reach
+            assert len(kept.tempo_map) <= kept.tempo_map.capacity == 2 * (HISTORY_BARS + 2)
+        newest = max(whole.bars)
+        assert newest == 2999 and sorted(kept.bars) == list(range(newest - HISTORY_BARS, newest + 1))
+        for b in range(newest - HISTORY_BARS, newest + 1):
+            assert kept.bar_heard(b) == whole.bar_heard(b)
+            start = whole.bars[b].start_beat
+            for beat in (start, start + 1.75):
+                assert kept.tempo_map.seconds(beat) == whole.tempo_map.seconds(beat)
+            assert kept.bar_at(start + 0.5) == b
+        assert any(kept.heard(b) != () for b in range(newest - 3, newest + 1))
+        most = max(len(notes) for notes in whole._sounds.values())
+        assert _notes_kept(kept) <= most * (HISTORY_BARS + 1 + kept._reach)
+        # without trimming (as before) every bar and tempo change stays; the notes heard reads never do
+        assert len(whole.bars) == 3000 and len(whole.tempo_map) > kept.tempo_map.capacity
+        assert whole._sounds == kept._sounds
+        assert whole.heard(newest - HISTORY_BARS - 1) == () and whole.bars[newest - HISTORY_BARS - 1]
+    finally:
+        for c in (kept, whole):
+            c.stop(0.0)

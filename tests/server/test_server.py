@@ -24,7 +24,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from websockets.asyncio.client import connect
 
 from engine.model.composer import Composer
-from engine.server.protocol import Request
+from engine.server.protocol import ProtocolError, Request
 from engine.server.transports import AffettoServer, ServerSettings
 from engine.sessions.host import SessionHost
 
@@ -334,8 +334,6 @@ def test_stop_then_start_at_once_leaves_no_note_hanging(composer: Composer) -> N
     """A stop's note-offs go to the notes of the music that stopped, even when a start (a new
     queue) follows before the clock thread has sent them. The host's two threads are played by
     this test, in the worst order: stop and start applied, then the clock thread's turn."""
-    from collections import deque
-
     from engine.outputs.sinks import CallbackSink
     from engine.realtime.kinds import NOTE_OFF, NOTE_ON
 
@@ -348,7 +346,8 @@ def test_stop_then_start_at_once_leaves_no_note_hanging(composer: Composer) -> N
     session = host.open(None)
     try:
         combat = Request("state", {"name": "combat", "sync": "immediate"})
-        host._apply_batch(deque([(session, None), (session, combat)]), math.inf)
+        host.submit(session, combat)
+        host._apply_batch(math.inf)  # the session starts, then goes to combat
         host._running = True  # the composing round runs while the host is "running"
         end = time.monotonic() + 1.5
         while time.monotonic() < end and not sounding:
@@ -359,7 +358,9 @@ def test_stop_then_start_at_once_leaves_no_note_hanging(composer: Composer) -> N
         host._threads = [threading.current_thread()]  # as if the clock thread ran: tasks wait for it
         stop = Request("transport", {"action": "stop", "value": None})
         start = Request("transport", {"action": "start", "value": None})
-        host._apply_batch(deque([(session, stop), (session, start)]), math.inf)
+        host.submit(session, stop)
+        host.submit(session, start)
+        host._apply_batch(math.inf)
         host._threads = []
         while host._tasks:  # the clock thread's turn
             host._run_task(host._tasks.popleft())
@@ -370,24 +371,21 @@ def test_stop_then_start_at_once_leaves_no_note_hanging(composer: Composer) -> N
 
 
 def test_requests_are_applied_in_time_slices(composer: Composer) -> None:
-    """The composing thread applies queued requests for a bounded time, then composes: a backlog
-    far larger than one slice stays queued, in order, for the next one."""
-    from collections import deque
+    """The composing thread applies queued requests a turn at a time and stops when its slice is
+    over: the rest stays queued, in order, for the next one."""
+    from engine.sessions.host import MAX_SESSION_PENDING, TURN_REQUESTS
 
     host = SessionHost(composer)
     session = host.open(None)
     try:
-        host._apply_batch(deque([(session, None)]), math.inf)  # starts the session (not timed)
-        valences = [(i % 200) / 100 - 1 for i in range(200_000)]
-        pending: deque[tuple[Any, Request | None]] = deque(
-            (session, Request("emotion", {"valence": v, "arousal": 0.5})) for v in valences
-        )
-        start = time.perf_counter()
-        host._apply_batch(pending, start + 0.01)
-        took = time.perf_counter() - start
-        assert 0 < 200_000 - len(pending) < 200_000 and took < 0.5
-        first = pending[0][1]
-        assert first is not None and first.args["valence"] == ((200_000 - len(pending)) % 200) / 100 - 1
+        host._apply_batch(math.inf)  # starts the session
+        valences = [(i % 200) / 100 - 1 for i in range(MAX_SESSION_PENDING)]
+        for v in valences:
+            host.submit(session, Request("emotion", {"valence": v, "arousal": 0.5}))
+        host._apply_batch(0.0)  # a slice already over: one turn
+        left = list(session.inbox)
+        assert len(left) == MAX_SESSION_PENDING - TURN_REQUESTS
+        assert [r.args["valence"] for r in left if r is not None] == valences[TURN_REQUESTS:]
         assert session.playing
     finally:
         host.stop()
@@ -416,10 +414,15 @@ def test_a_flood_of_requests_does_not_starve_the_music(composer: Composer) -> No
         time.sleep(1.0)
         n_before = len(sent)
         others: list[Any] = []
+        refused = 0
         end = time.monotonic() + 2.0
         for i in itertools.count():  # as fast as this thread can (>100,000 requests/s)
             v = (i % 200) / 100 - 1
-            host.submit(session, Request("emotion", {"valence": v, "arousal": 0.8, "sync": "bar"}))
+            try:
+                host.submit(session, Request("emotion", {"valence": v, "arousal": 0.8, "sync": "bar"}))
+            except ProtocolError as err:  # its inbox is full: the flooder waits for its own requests
+                assert err.code == "rate_limited"
+                refused += 1
             if i % 64 == 63:
                 if time.monotonic() > end:
                     break
@@ -428,7 +431,7 @@ def test_a_flood_of_requests_does_not_starve_the_music(composer: Composer) -> No
                 others.append(host.open(None))  # starting sessions costs the composing thread too
         time.sleep(0.2)
         during = sent[n_before:]
-        assert host.requests_applied > 50_000 and not host.errors
+        assert host.requests_applied > 10_000 and refused > 0 and not host.errors
         assert len(during) >= 4  # it kept playing through the flood
         worst_s = max(out - t for t, out in during)  # 10-50 ms here, ~100 ms under a full CI run
         assert worst_s < 0.5, f"notes went out {worst_s * 1000:.0f} ms after their time: composing starved"

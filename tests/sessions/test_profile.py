@@ -8,10 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine.sessions.profile_file as profile_module
+from engine.cli import main
 from engine.music.config import DEFAULT_STINGERS, ConductorConfig, Emotion
 from engine.sessions.profile import (
     CURVES,
@@ -24,6 +25,7 @@ from engine.sessions.profile import (
     profile_summary,
 )
 from engine.sessions.profile_file import ProfileError, load_profile, parse_profile
+from engine.sessions.yaml_source import MAX_MESSAGE_CHARS, Format, read_yaml_file
 
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "examples" / "profiles"
 SHIPPED = sorted(PROFILES_DIR.glob("*.yaml"))
@@ -604,6 +606,97 @@ def test_unreadable_files_name_the_file(tmp_path: Path) -> None:
         parse_profile("#" * (profile_module.MAX_PROFILE_CHARS + 1))
     with pytest.raises(ProfileError, match=r"nested too deeply|not valid YAML"):
         parse_profile("a: " + "[" * 20_000)
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "shown"),
+    [
+        (b"name: a\x00b\n", "1:8", "'\\x00' (U+0000)"),
+        (b"version: 1\nstates:\n  calm: {valence: 0.5\x07}\n", "3:22", "'\\x07' (U+0007)"),
+        (b'description: "tab\tis fine, \x1b is not"\n', "1:28", "'\\x1b' (U+001B)"),
+    ],
+    ids=["NUL", "BEL", "ESC"],
+)
+def test_control_characters_are_one_line_with_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: bytes, where: str, shown: str
+) -> None:
+    """They gave a traceback (PyYAML's ReaderError, from ``serve --profile`` too)."""
+    path = tmp_path / "game.yaml"
+    path.write_bytes(data)
+    expected = (
+        f"{path}:{where}: control character {shown} is not allowed "
+        "(allowed: printable text, tabs and line breaks)"
+    )
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    assert str(info.value) == expected
+    with pytest.raises(ProfileError, match=re.escape(f"<string>:{where}: control character {shown}")):
+        parse_profile(data.decode())
+    assert main(["serve", "--profile", str(path)]) == 1
+    assert capsys.readouterr().err == f"affetto serve: error: {expected}\n"
+
+
+def test_profiles_that_are_not_regular_files_are_refused_without_opening_them(
+    tmp_path: Path, special_files: list[tuple[Path, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory, a FIFO (opening it blocks) or a device: /dev/zero passed the size check (its
+    size reads 0) and was read until memory ran out."""
+    for path, kind in special_files:
+        why = f"{kind}, not a profile"
+        with pytest.raises(ProfileError) as info:
+            load_profile(path)
+        assert str(info.value) == f"{path} {why}"
+        assert main(["serve", "--profile", str(path)]) == 1
+        assert capsys.readouterr().err == f"affetto serve: error: {path} {why}\n"
+
+
+def test_reading_stops_past_the_limit_whatever_stat_says() -> None:
+    """/proc files are regular files whose size reads 0: at most the limit + 1 bytes are read."""
+    maps = Path("/proc/self/maps")
+    if not maps.is_file() or maps.stat().st_size != 0:
+        pytest.skip("needs Linux's /proc (a regular file whose size reads 0)")
+    tiny = Format("profile", ProfileError, 16, "a mapping of profile settings")
+    with pytest.raises(ProfileError) as info:
+        read_yaml_file(maps, tiny)
+    assert str(info.value) == f"{maps}: too large (allowed: at most 16 characters)"
+
+
+#: what YAML is made of, and what it must not hold
+_YAML_ALPHABET = [*"ab01 .-+:_,[]{}&*!|>'\"#%@`?~=\n\t\r", "\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=200),
+        st.text(st.sampled_from([*_YAML_ALPHABET, "\ufeff", "\ud800", "\uffff", "é"]), max_size=200),
+        st.builds(
+            lambda key, value: f"{key}: {value}\n",
+            st.sampled_from(["version", "name", "tempo", "states", "params", "x" * 500]),
+            st.one_of(st.integers(-(10**120), 10**120).map(str), st.text(st.sampled_from(_YAML_ALPHABET))),
+        ),
+    )
+)
+def test_any_text_is_a_profile_or_one_short_profile_error(text: str) -> None:
+    try:
+        parse_profile(text)
+    except ProfileError as exc:
+        message = str(exc)
+        assert message.startswith("<string>:") and "\n" not in message, message
+        assert len(message) <= MAX_MESSAGE_CHARS, message
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=200))
+def test_any_bytes_are_a_profile_or_one_short_profile_error(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_bytes(data)
+    try:
+        load_profile(path)
+    except ProfileError as exc:
+        message = str(exc)
+        assert message.startswith(f"{path}") and "\n" not in message, message
+        assert len(message) <= len(str(path)) + MAX_MESSAGE_CHARS, message
 
 
 def test_the_profile_is_frozen() -> None:

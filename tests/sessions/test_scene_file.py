@@ -13,6 +13,7 @@ import engine.sessions.scene_file as scene_file
 from engine.cli import main
 from engine.sessions.ops import Cue
 from engine.sessions.scene_file import MAX_SCENE_CHARS, SceneFileError, load_scene
+from engine.sessions.yaml_source import MAX_MESSAGE_CHARS
 
 GOOD = """
 end_beat: 64
@@ -193,3 +194,70 @@ def test_the_example_arc_loads_and_plays(tmp_path: Path) -> None:
     r = render(composer, scene.cues, scene.end_beat, seed=1, start_state=scene.start_state, audio=False)
     assert [cue.op for cue, _ in r.landed] == [c.op for c in scene.cues]
     assert {info.state for info in r.bars.values()} >= {"stealth", "danger", "combat", "victory"}
+
+
+def _billion_laughs() -> str:
+    """The alias bomb: nine levels of nine aliases each, 9**9 "lol"s from a few hundred bytes."""
+    rows = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    rows += [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi", strict=True)]
+    return "\n".join(rows) + "\n"
+
+
+#: file text, what the one line says after "PATH:"
+HOSTILE = {
+    "alias bomb": (_billion_laughs(), "1: not valid YAML (anchors (&name) are not allowed in arc files)"),
+    "deep lists": ("cues: " + "[" * 50_000, " nested too deeply"),
+    "deep mappings": ("cues: " + "{a: " * 20_000, " nested too deeply"),
+    "huge int": ("end_beat: " + "9" * 100_000, "1: end_beat: a number of 100000 characters is too long"),
+    "huge hex": ("end_beat: 0x" + "f" * 5_000, "1: end_beat: a number of 5002 characters is too long"),
+    "huge base 60": (
+        "end_beat: 1" + ":59" * 100_000,
+        "1: end_beat: a number of 300001 characters is too long",
+    ),
+    "long op": (
+        "cues:\n  - {beat: 1, op: " + "x" * 100_000 + "}",
+        "2: cues[0].op: unknown cue op 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... (100000 characters) "
+        "(allowed: emotion, state, stinger, leitmotif, tempo)",
+    ),
+    "long tag": ("end_beat: !" + "t" * 100_000 + " 1", "1: end_beat: YAML tag !tttt"),
+    "NUL": ("cues:\n  - {beat: 1, op: state, name: a\x00b}\n", "2:33: control character '\\x00' (U+0000)"),
+    "BEL": ("end_beat: 4\x07\n", "1:12: control character '\\x07' (U+0007) is not allowed"),
+    "ESC": ("cues:\n  - {beat: 1, op: \x1b[31mstate}\n", "2:19: control character '\\x1b' (U+001B)"),
+    "DEL": ("start_state: a\x7f\n", "1:15: control character '\\x7f' (U+007F)"),
+    "C1": ("start_state: a\x9b\n", "1:15: control character '\\x9b' (U+009B)"),
+}
+
+
+@pytest.mark.parametrize(("text", "message"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_arcs_are_one_short_line(tmp_path: Path, text: str, message: str) -> None:
+    """Every one said so in one line of at most MAX_MESSAGE_CHARS (the alias bomb printed a
+    34.7 MB line; control characters and huge numbers gave tracebacks)."""
+    path = tmp_path / "arc.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SceneFileError) as info:
+        load_scene(path)
+    error = str(info.value)
+    assert error.startswith(f"{path}:{message}"), error
+    assert "\n" not in error and len(error) <= len(str(path)) + MAX_MESSAGE_CHARS, error
+
+
+def test_invalid_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "arc.yaml"
+    path.write_bytes(b"cues: \xff\xfe\n")
+    with pytest.raises(SceneFileError) as info:
+        load_scene(path)
+    assert str(info.value) == f"{path}: not UTF-8 text (invalid start byte at byte 6)"
+
+
+def test_arcs_that_are_not_regular_files_are_refused_without_opening_them(
+    tmp_path: Path, special_files: list[tuple[Path, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory, a FIFO (opening it blocks) or a device (/dev/zero never ends; its size reads 0)."""
+    for path, kind in special_files:
+        why = f"{kind}, not an arc file"
+        with pytest.raises(SceneFileError) as info:
+            load_scene(path)
+        assert str(info.value) == f"{path} {why}"
+        assert main(["play", "--arc", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert err == f"affetto play: error: {path} {why}\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import mido
@@ -19,7 +20,7 @@ from engine.tokens.codec import (
     quantize,
     write_notes_midi,
 )
-from engine.tokens.midi_file import MidiFileError, read_midi
+from engine.tokens.midi_file import MAX_BEATS, MAX_MIDI_BYTES, MidiFileError, read_midi
 
 DATA = Path(os.environ.get("AFFETTO_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 ALL_MIDI = sorted(DATA.glob("**/*.mid"))
@@ -183,3 +184,62 @@ def test_written_midi_reads_back_to_the_same_notes(tmp_path: Path) -> None:
     assert bars == [3, 3]
     with pytest.raises(ValueError, match="tempo_bpm"):
         write_notes_midi(path, notes, [4], tempo_bpm=0.0)
+
+
+def _vlq(n: int) -> bytes:
+    out = [n & 0x7F]
+    while n := n >> 7:
+        out.append(n & 0x7F | 0x80)
+    return bytes(reversed(out))
+
+
+def gap_midi(ticks_per_beat: int, gap_ticks: int) -> bytes:
+    """A one-track file: a note, then ``gap_ticks`` of silence (a 4-byte delta time at most), then
+    a second note: 45 bytes however long the gap."""
+    events = (
+        b"\x00\x90\x3c\x40" + b"\x01\x80\x3c\x00"
+        + _vlq(gap_ticks) + b"\x90\x3e\x40" + b"\x01\x80\x3e\x00" + b"\x00\xff\x2f\x00"
+    )  # fmt: skip
+    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, ticks_per_beat)
+    return header + b"MTrk" + struct.pack(">I", len(events)) + events
+
+
+@pytest.mark.parametrize("ticks_per_beat", [1, 96, 480])
+def test_a_file_that_expands_past_max_beats_is_refused_at_once(tmp_path: Path, ticks_per_beat: int) -> None:
+    """A few bytes of delta time name 2**28 ticks: the reader refuses the note past MAX_BEATS
+    rather than hand on a file of millions of bars (classify took 37 s and 5.8 GB, then died)."""
+    path = tmp_path / "gap.mid"
+    path.write_bytes(gap_midi(ticks_per_beat, 0x0FFFFFFF))
+    assert path.stat().st_size == 45
+    beat = (0x0FFFFFFF + 1) // ticks_per_beat
+    with pytest.raises(MidiFileError) as info:
+        read_midi(path)
+    assert str(info.value) == (
+        f"{path}: too long: a note starts at beat {beat} "
+        f"(allowed: notes starting before beat {MAX_BEATS}, 10000 bars of 4/4)"
+    )
+    for last, ok in ((MAX_BEATS - 1, True), (MAX_BEATS, False)):  # the bound, on either side
+        path.write_bytes(gap_midi(ticks_per_beat, last * ticks_per_beat - 1))
+        if not ok:
+            with pytest.raises(MidiFileError, match=f"starts at beat {MAX_BEATS} "):
+                read_midi(path)
+            continue
+        notes, bars = quantize(read_midi(path))
+        assert notes[-1].onset_step == last * V.STEPS_PER_BEAT and len(bars) == MAX_BEATS // 4
+
+
+def test_read_midi_refuses_what_is_not_a_regular_file_without_opening_it(tmp_path: Path, fifo: Path) -> None:
+    def refused(path: Path | str, why: str) -> None:
+        with pytest.raises(MidiFileError) as info:
+            read_midi(path)
+        assert str(info.value) == f"{path}{why}"
+
+    refused(tmp_path, " is a directory, not a MIDI file")
+    refused(fifo, " is a FIFO (named pipe), not a MIDI file")  # opening it would block until a writer came
+    for device in ("/dev/zero", "/dev/null"):  # /dev/zero never ends
+        if os.path.exists(device):
+            refused(device, " is a device, not a MIDI file")
+    refused(tmp_path / "missing.mid", ": cannot read (no such file)")
+    big = tmp_path / "big.mid"
+    big.write_bytes(gap_midi(96, 1).ljust(MAX_MIDI_BYTES + 1, b"\x00"))
+    refused(big, f": too large (allowed: at most {MAX_MIDI_BYTES} bytes)")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from engine.tokens import grammar
 from engine.tokens import vocab as V
 from engine.tokens.codec import decode_tokens, encode_notes, quantize
-from engine.tokens.midi_file import MidiFileError, read_midi
+from engine.tokens.midi_file import MAX_BEATS, MidiFileError, read_midi
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SEED_MIDI = next(iter(sorted(FIXTURES.glob("*.mid")))).read_bytes()
@@ -48,6 +48,38 @@ def test_read_midi_raises_only_midi_file_errors(tmp_path: Path, data: st.DataObj
     notes, bars = quantize(parsed)
     decoded, decoded_bars = decode_tokens(encode_notes(notes, bars).tokens)
     assert decoded == notes and decoded_bars == bars
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ticks_per_beat=st.integers(1, 960),
+    notes=st.lists(  # (delta time before the note, its length): up to the largest delta a file holds
+        st.tuples(st.integers(0, 0x0FFFFFFF), st.integers(0, 0x0FFFFFFF)), min_size=1, max_size=4
+    ),
+)
+def test_long_silences_and_notes_stay_within_max_beats(
+    tmp_path: Path, ticks_per_beat: int, notes: list[tuple[int, int]]
+) -> None:
+    """Whatever the delta times, a file reads to at most MAX_BEATS of music or is refused."""
+    track = mido.MidiTrack()
+    for gap, length in notes:
+        track += [
+            mido.Message("note_on", note=60, velocity=80, time=gap),
+            mido.Message("note_off", note=60, time=length),
+        ]
+    midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    midi.tracks.append(track)
+    path = tmp_path / "gaps.mid"
+    midi.save(path)
+    onsets = [sum(g + n for g, n in notes[:i]) + notes[i][0] for i in range(len(notes))]
+    try:
+        parsed = read_midi(path)
+    except MidiFileError as exc:
+        assert "too long" in str(exc) and max(onsets) >= MAX_BEATS * ticks_per_beat
+        return
+    assert max(onsets) < MAX_BEATS * ticks_per_beat
+    quantized, bars = quantize(parsed)
+    assert len(bars) <= MAX_BEATS // 2 + 1 and quantized[-1].onset_step <= MAX_BEATS * V.STEPS_PER_BEAT
 
 
 def test_midi_with_note_off_before_on_and_hanging_notes(tmp_path: Path) -> None:
