@@ -748,12 +748,37 @@ namespace Affetto
                 if (!((IPEndPoint)from).Address.Equals(_server.Address)) continue;
                 try
                 {
-                    foreach (OscMessage m in Osc.Decode(buffer, length)) Enqueue(m);
+                    foreach (OscMessage m in Osc.Decode(buffer, length))
+                    {
+                        // The server sends events only once this socket proves it receives them:
+                        // it echoes the subscription's nonce at once (see PROTOCOL.md, Subscriptions).
+                        if (m.Address == "/affetto/challenge" && m.Args.Length == 1 && m.Args[0] is string)
+                            Confirm((string)m.Args[0]);
+                        else
+                            Enqueue(m);
+                    }
                 }
                 catch (FormatException e)
                 {
                     Enqueue(ErrorMessage("received a malformed OSC packet: " + e.Message));
                 }
+            }
+        }
+
+        void Confirm(string nonce)
+        {
+            try
+            {
+                Send("/affetto/confirm", nonce);
+            }
+            catch (ObjectDisposedException)
+            {
+                // closing: no more events are wanted
+            }
+            catch (SocketException e)
+            {
+                Enqueue(new OscMessage("/affetto/error", new object[] {
+                    "closed", "could not confirm the subscription (" + e.SocketErrorCode + "): " + e.Message }));
             }
         }
 

@@ -475,6 +475,19 @@ void UAffettoComponent::HandleOscMessage(const FOSCMessage& Message, const FStri
 			OnHello.Broadcast(H);
 		}
 	}
+	else if (Address == TEXT("/affetto/challenge"))
+	{
+		// The server sends events only once the listening port proves it receives them: echo the
+		// subscription's nonce (see PROTOCOL.md, Subscriptions).
+		FString Nonce;
+		bParsed = UOSCManager::GetString(Message, 0, Nonce);
+		if (bParsed)
+		{
+			FOSCMessage Confirm = MakeMessage(TEXT("/affetto/confirm"));
+			UOSCManager::AddString(Confirm, Nonce);
+			Send(Confirm);
+		}
+	}
 	else if (Address == TEXT("/affetto/error"))
 	{
 		FString Code, Text;

@@ -29,6 +29,7 @@ Not thread-safe: the engine drives each conductor from one thread.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -92,6 +93,12 @@ class _Transition:
     theme: str | None = None
     release_s: float | None = None  # immediate: sounding notes end, the first new note sounds, now
     anchored: bool = False  # the music from ``beat`` on has been cut and is being composed again
+
+
+def _changes(t: _Transition) -> set[str]:
+    """What a transition changes (the kinds it sets)."""
+    kinds = (("target", t.target), ("state", t.state), ("tempo", t.tempo_bpm), ("theme", t.theme))
+    return {kind for kind, value in kinds if value is not None}
 
 
 @dataclass(frozen=True)
@@ -399,8 +406,14 @@ class Conductor:
             now_s = max(now_s, self.queue.sent_until_s + SENT_MARGIN_S)
             beat = self.sync_beat(now_s, sync)
             release = now_s if sync == "immediate" else None
-            self._transitions.append(_Transition(beat, release_s=release, **change))  # type: ignore[arg-type]
-            self._transitions.sort(key=lambda t: t.beat)
+            new = _Transition(beat, release_s=release, **change)  # type: ignore[arg-type]
+            changes = _changes(new)
+            # a change waiting at the same beat that this one wholly replaces goes (a flood of
+            # changes to one sync point costs one), the rest stay in beat order
+            self._transitions = [
+                t for t in self._transitions if abs(t.beat - beat) > _EPS or not _changes(t) <= changes
+            ]
+            bisect.insort(self._transitions, new, key=lambda t: t.beat)
             if any(b.beat >= beat - _EPS for b in self._boundaries):
                 self._cut(beat, release)
         return beat

@@ -25,6 +25,7 @@ MAX_JSON_BYTES: Final = 64 * 1024
 MAX_TEXT_CHARS: Final = 10_000
 MAX_THEME_NOTES: Final = 64
 MAX_OUTPUTS: Final = 8
+MAX_NONCE_CHARS: Final = 64
 ERROR_CODES: Final = (
     "bad_message",
     "unknown_op",
@@ -245,6 +246,8 @@ OP_TABLE: Final[dict[str, OpSpec]] = {
         osc_forms=(("level", "layer", "fade_s"),),
     ),
     "subscribe": OpSpec({"port": (_port, False)}, ("port",)),
+    # OSC: the subscriber proves it receives (the challenge's nonce, echoed); WebSocket: ok, a no-op
+    "confirm": OpSpec({"nonce": (_text(MAX_NONCE_CHARS), True)}, ("nonce",)),
     "unsubscribe": OpSpec({}),
     "session": OpSpec({"name": (_NAME, True)}, ("name",)),
     "output": OpSpec({"outputs": (_outputs, True)}, osc_list="outputs"),
@@ -406,6 +409,7 @@ _OSC_EVENT_FIELDS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("layer_names", "l"),
     ),
     "error": (("code", "s"), ("message", "s")),
+    "challenge": (("nonce", "s"),),
     "note": (("channel", "i"), ("pitch", "i"), ("velocity", "i"), ("time_s", "f"), ("layer", "s")),
     "volume": (("layer", "s"), ("level", "f"), ("fade_s", "f"), ("time_s", "f")),
 }

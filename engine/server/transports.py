@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import secrets
 import socket
 import time
 from collections.abc import Iterable
@@ -115,17 +116,61 @@ class _Bucket:
         return False
 
 
+class _Bytes:
+    """A byte budget: ``rate`` bytes a second up to ``burst``, plus what :meth:`credit` adds."""
+
+    __slots__ = ("burst", "dropped", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, time.monotonic()
+        self.dropped = 0  # what did not fit, in messages
+
+    def credit(self, n_bytes: int) -> None:
+        self.tokens = min(self.burst, self.tokens + n_bytes)
+
+    def take(self, n_bytes: int) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= n_bytes:
+            self.tokens -= n_bytes
+            return True
+        self.dropped += 1
+        return False
+
+
+#: bytes a second (and burst) an OSC client's proven port may be sent: events of a busy session
+#: with the notes output come to ~10 KB/s
+SUBSCRIBER_BYTES_PER_S: Final = 64 * 1024
+SUBSCRIBER_BURST_BYTES: Final = 256 * 1024
+#: what an address that has not proven it receives may be sent (replies, errors, the challenge):
+#: twice the bytes that came from it (``UNPROVEN_FACTOR``), plus this many a second; records of
+#: no client (a ``busy`` refusal) share one such budget
+UNPROVEN_FACTOR: Final = 2
+UNPROVEN_BYTES_PER_S: Final = 512
+UNPROVEN_BURST_BYTES: Final = 4096
+#: addresses of one host with records of their own (two game instances on a machine, ...)
+MAX_OSC_ADDRESSES_PER_HOST: Final = 16
+
+
 @dataclass
 class _OscClient:
     """One OSC client: a host (every packet from its address), or an address of its own (one
     that subscribed from its own socket); see bindings/PROTOCOL.md, Sessions."""
 
     session: Session | None  # None once its session has closed (the record remembers the rest)
-    bucket: _Bucket
-    reply_to: tuple[str, int] | None = None  # its subscribed port (None: reply to each sender)
+    bucket: _Bucket  # its message budget
+    reply_to: tuple[str, int] | None = None  # its subscribed port, proven (None: reply to each sender)
     subscriber: Any = None
     name: str | None = None  # the session it chose (``/affetto/session``), rejoined after expiry
     last_seen: float = field(default_factory=time.monotonic)
+    #: a subscription waiting for its proof: the port to send to and the nonce sent there
+    pending: tuple[tuple[str, int], str] | None = None
+    #: bytes it may be sent: to its proven port, and to where its packets say they come from
+    #: (anyone can put any address there: twice what came from it, plus a little, see _Bytes)
+    sent: _Bytes = field(default_factory=lambda: _Bytes(SUBSCRIBER_BYTES_PER_S, SUBSCRIBER_BURST_BYTES))
+    replies: _Bytes = field(default_factory=lambda: _Bytes(UNPROVEN_BYTES_PER_S, UNPROVEN_BURST_BYTES))
+    own: int = 0  # a host's record: how many of its addresses have records of their own
 
 
 #: how long the record of an OSC client whose session closed is kept (its named session and
@@ -152,6 +197,7 @@ class AffettoServer:
         #: OSC clients by host, or by address for those that subscribed from their own socket
         self._osc_clients: dict[str | tuple[str, int], _OscClient] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        self._stray = _Bytes(UNPROVEN_BYTES_PER_S, UNPROVEN_BURST_BYTES)  # refusals of no client's
         self._ws_open = 0  # WebSocket connections served now, from each address, not yet authorized
         self._ws_per_host: dict[str, int] = {}
         self._ws_unauthorized = 0
@@ -167,6 +213,8 @@ class AffettoServer:
         self.host.start()
         sock = socket.socket(socket.AF_INET6 if ":" in s.bind else socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER_BYTES)  # absorb bursts
+        if sock.family == socket.AF_INET6 and ipaddress.ip_address(s.bind).is_unspecified:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::": IPv4 senders too
         sock.bind((s.bind, s.osc_port))
         self._udp, _ = await self.loop.create_datagram_endpoint(lambda: _OscProtocol(self), sock=sock)
         self._ws = await serve(self._ws_handler, s.bind, s.ws_port, max_size=MAX_JSON_BYTES, max_queue=64)
@@ -211,6 +259,7 @@ class AffettoServer:
             if client is None:
                 return
         client.last_seen = time.monotonic()
+        client.replies.credit(UNPROVEN_FACTOR * len(data))
         if not client.bucket.take(0):  # spent: not even parsed
             self._osc_rate_limited(client, addr)
             return
@@ -219,32 +268,45 @@ class AffettoServer:
             self._osc_rate_limited(client, addr)
             return
         for bad in errors:
-            self._osc_send(client.reply_to or addr, bad.event())
+            self._osc_reply(client, addr, bad.event())
         for request in requests:
             try:
                 self._osc_request(client, addr, request)
             except ProtocolError as err:
-                self._osc_send(client.reply_to or addr, err.event())
+                self._osc_reply(client, addr, err.event())
 
     def _osc_rate_limited(self, client: _OscClient, addr: tuple[str, int]) -> None:
         """Tell the client it is over its budget, at most once a second (no amplification)."""
         now = time.monotonic()
         if now - client.bucket.warned > 1.0:
             client.bucket.warned = now
-            refusal = ProtocolError("rate_limited", "too many messages").event()
-            self._osc_send(client.reply_to or addr, refusal)
+            self._osc_reply(client, addr, ProtocolError("rate_limited", "too many messages").event())
+
+    def _osc_reply(self, client: _OscClient, addr: tuple[str, int], event: dict[str, Any]) -> None:
+        """Answer the client: at its proven port, within that budget, else where the packet says
+        it came from, within the unproven budget (see ``UNPROVEN_FACTOR``)."""
+        target = client.reply_to or addr
+        self._osc_send(target, event, client.sent if target == client.reply_to else client.replies)
 
     def _osc_client(self, key: str | tuple[str, int], addr: tuple[str, int]) -> _OscClient | None:
         """A new client record for ``key`` (a host, or an address), with a fresh session; None if
-        there is no free slot (the sender is told ``busy``)."""
+        there is no free slot or the host has ``MAX_OSC_ADDRESSES_PER_HOST`` addresses of its own
+        (the sender is told, within the shared unproven budget)."""
+        host_record = self._osc_clients.get(plain_host(addr[0])) if isinstance(key, tuple) else None
+        if host_record is not None and host_record.own >= MAX_OSC_ADDRESSES_PER_HOST:
+            refusal = ProtocolError("busy", f"at most {MAX_OSC_ADDRESSES_PER_HOST} OSC clients of one host")
+            self._osc_send(addr, refusal.event(), self._stray)
+            return None
         try:
             session = self.host.open(None)
         except ProtocolError as err:
-            self._osc_send(addr, err.event())
+            self._osc_send(addr, err.event(), self._stray)
             return None
         s = self.settings
         client = _OscClient(session, _Bucket(s.rate_per_s, s.burst, s.burst))
         self._osc_clients[key] = client
+        if host_record is not None:
+            host_record.own += 1
         return client
 
     def _osc_session(self, client: _OscClient) -> Session:
@@ -272,21 +334,23 @@ class AffettoServer:
                 if own is None:
                     return
                 client = own
-            session = self._osc_session(client)
-            client.reply_to = (addr[0], port)
-            if client.subscriber is not None:
-                host.unsubscribe(session, client.subscriber)
-            target = client.reply_to
-            client.subscriber = lambda event: self._threadsafe_osc(target, event)
-            host.subscribe(session, client.subscriber)
+            target = (addr[0], port)
+            self._osc_session(client)
+            if client.reply_to == target and client.subscriber is not None:
+                return  # subscribed and proven there already
+            nonce = secrets.token_hex(8)
+            client.pending = (target, nonce)  # events start once the port proves it receives
+            self._osc_send(target, {"event": "challenge", "nonce": nonce}, client.replies)
+            return
+        if request.op == "confirm":
+            self._osc_confirm(client, addr, request.args["nonce"])
             return
         session = self._osc_session(client)
-        reply_to = client.reply_to or addr
         if request.op == "unsubscribe":
             if client.subscriber is not None:
                 host.unsubscribe(session, client.subscriber)
                 client.subscriber = None
-            client.reply_to = None
+            client.reply_to = client.pending = None
         elif request.op == "session":
             name = request.args["name"]
             if name != session.name:
@@ -294,11 +358,32 @@ class AffettoServer:
             client.name = name
         elif request.op == "hello":
             session.last_active = time.monotonic()
-            self._osc_send(reply_to, host.hello(session))
+            self._osc_reply(client, addr, host.hello(session))
         else:
             reply = host.submit(session, request)
             if reply["event"] == "status":
-                self._osc_send(reply_to, reply)
+                self._osc_reply(client, addr, reply)
+
+    def _osc_confirm(self, client: _OscClient, addr: tuple[str, int], nonce: str) -> None:
+        """The subscribed port proved it receives (it got the challenge's nonce): its events
+        start.
+
+        Raises:
+            ProtocolError: bad_argument (no subscription waits for this nonce from this host).
+        """
+        pending = client.pending
+        if pending is None or pending[0][0] != addr[0] or not hmac.compare_digest(pending[1], nonce):
+            raise ProtocolError(
+                "bad_argument", "no subscription from this address waits for that nonce", "confirm"
+            )
+        target = pending[0]
+        client.pending = None
+        session = self._osc_session(client)
+        if client.subscriber is not None:
+            self.host.unsubscribe(session, client.subscriber)
+        client.reply_to = target
+        client.subscriber = lambda event: self._threadsafe_osc(client, target, event)
+        self.host.subscribe(session, client.subscriber)
 
     def _move(self, client: _OscClient, old: Session, session: Session) -> None:
         """The client has switched from ``old`` to ``session``: its subscription goes along."""
@@ -316,26 +401,35 @@ class AffettoServer:
             if client.session is not None and client.session.closed:
                 client.session = None
             if client.session is None and now - client.last_seen > OSC_CLIENT_MEMORY_S:
-                del self._osc_clients[key]
+                self._forget_osc_client(key)
         excess = len(self._osc_clients) - MAX_OSC_CLIENTS
         if excess > 0:
             idle = sorted(
                 (c.last_seen, i, k) for i, (k, c) in enumerate(self._osc_clients.items()) if c.session is None
             )
             for _, _, key in idle[:excess]:
-                del self._osc_clients[key]
+                self._forget_osc_client(key)
         if self.loop is not None and self._udp is not None:
             self._sweeper = self.loop.call_later(OSC_SWEEP_S, self._sweep_osc_clients)
 
-    def _osc_send(self, target: tuple[str, int], event: dict[str, Any]) -> None:
+    def _forget_osc_client(self, key: str | tuple[str, int]) -> None:
+        del self._osc_clients[key]
+        if isinstance(key, tuple):  # an address of its own: its host has one fewer
+            host_record = self._osc_clients.get(plain_host(key[0]))
+            if host_record is not None:
+                host_record.own = max(0, host_record.own - 1)
+
+    def _osc_send(self, target: tuple[str, int], event: dict[str, Any], budget: _Bytes) -> None:
+        """Send ``event`` to ``target`` if ``budget`` holds its bytes (else it is dropped)."""
         data = event_osc(event)
-        if data is not None and self._udp is not None:
+        if data is not None and self._udp is not None and budget.take(len(data)):
             self._udp.sendto(data, target)
 
-    def _threadsafe_osc(self, target: tuple[str, int], event: dict[str, Any]) -> None:
+    def _threadsafe_osc(self, client: _OscClient, target: tuple[str, int], event: dict[str, Any]) -> None:
+        """A subscriber's event (clock thread), sent on the loop within its port's budget."""
         loop = self.loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._osc_send, target, event)
+            loop.call_soon_threadsafe(self._osc_send, target, event, client.sent)
 
     # ----------------------------------------------------------------------------- WebSocket
     async def _ws_handler(self, ws: ServerConnection) -> None:

@@ -89,6 +89,11 @@ TURN_REQUESTS: Final = 32
 #: leitmotifs registered per session and in all
 MAX_SESSION_THEMES: Final = 32
 MAX_THEMES: Final = 4096
+#: admission: composing is behind when a session's music runs out within this margin of its
+#: clock (past the devices' ``lead_s``); new sessions are then refused (``busy``) for a while
+HEADROOM_S: Final = 0.02
+BEHIND_HOLD_S: Final = 2.0
+HEADROOM_CHECK_S: Final = 0.25
 #: events waiting to be published at their time (transitions, volume) per session; more are dropped
 MAX_NOTICES: Final = 512
 
@@ -155,6 +160,9 @@ class SessionHost:
         self._post_lock = threading.Lock()  # guards the above (loop thread vs composing thread)
         self._work = threading.Event()  # set when something is posted: wakes the composing thread
         self._notice_seq = 0
+        #: composing fell behind recently: new sessions are refused until then (monotonic s)
+        self.behind_until = -math.inf
+        self._was_short = False
         self._wake = threading.Condition()
         self._running = False
         self._threads: list[threading.Thread] = []
@@ -247,6 +255,10 @@ class SessionHost:
                 return known
             if self._slots_used() >= self.composer.max_streams:
                 raise ProtocolError("busy", f"all {self.composer.max_streams} session slots are in use")
+            if time.monotonic() < self.behind_until:
+                raise ProtocolError(
+                    "busy", "the server is at capacity: its sessions' music is composed just in time"
+                )
             name = name or f"s-{secrets.token_hex(4)}"
             p = self.profile
             base = tuple(self.sinks_for(name))
@@ -414,9 +426,7 @@ class SessionHost:
         if c is not None and not c.closed:
             e = c.target
             head = max(0.0, c.playhead_beat(session.now_s()))
-            bar = max(c.bars) if c.bars else 0
-            while bar > 0 and bar in c.bars and c.bars[bar].start_beat > head + 1e-9:
-                bar -= 1  # the bar at the playhead (the composer is a little ahead)
+            bar = c.bar_at(head)  # the bar at the playhead (the composer is a little ahead)
             out.update(
                 state=c.state, valence=e.valence, arousal=e.arousal, tension=e.tension,
                 tempo_bpm=c.tempo_map.tempo_at(head), bar=bar, key=key_name(c.key), layers=list(c.heard(bar)),
@@ -747,7 +757,7 @@ class SessionHost:
     def _compose_loop(self) -> None:
         """Apply requests for at most ``APPLY_SLICE_S`` at a time, then always top up the music,
         so neither a flood of requests (or of new sessions) nor composing starves the other."""
-        last_sweep = time.monotonic()
+        last_sweep = last_headroom = time.monotonic()
         while self._running:
             if not self._has_requests():
                 self._work.wait(timeout=0.005)
@@ -760,6 +770,9 @@ class SessionHost:
                         self._fading.discard(session)
                 self._apply_batch(time.perf_counter() + APPLY_SLICE_S)
                 self._compose_round()
+                if time.monotonic() - last_headroom > HEADROOM_CHECK_S:
+                    last_headroom = time.monotonic()
+                    self._check_headroom()
                 if time.monotonic() - last_sweep > 1.0:
                     last_sweep = time.monotonic()
                     self._check_outputs()
@@ -883,6 +896,24 @@ class SessionHost:
             self._wake_clock([live[i] for i in pick])
             if self._has_requests() and time.perf_counter() - started > APPLY_SLICE_S:
                 return
+
+    def _check_headroom(self) -> float:
+        """How far ahead of its clock the least composed playing session is (s; inf: none);
+        below ``lead_s + HEADROOM_S`` at two checks in a row, composing is behind and new
+        sessions are refused for ``BEHIND_HOLD_S`` (composing thread)."""
+        least = math.inf
+        for s in list(self.sessions.values()):
+            c = s.conductor
+            if not s.playing or c is None or s.script is not None:
+                continue
+            frontier = c.frontier_beat
+            ahead = (c.tempo_map.seconds(frontier) if frontier >= 0 else 0.0) - s.now_s()
+            least = min(least, ahead)
+        short = least < self.lead_s + HEADROOM_S
+        if short and self._was_short:  # twice in a row: not one stall of the machine
+            self.behind_until = time.monotonic() + BEHIND_HOLD_S
+        self._was_short = short
+        return least
 
     def _expire(self) -> None:
         limit = time.monotonic() - self.idle_timeout_s

@@ -238,6 +238,14 @@ class OscDump:
     def messages(self, address: str) -> list[list[str]]:
         return [args for addr, _, args in self.seen if addr == address]
 
+    def confirm(self, osc_port: int) -> None:
+        """Wait for the subscription's challenge here and echo its nonce with ``oscsend`` (the
+        port proves it receives; the server sends it nothing else before)."""
+        self.until(lambda seen: any(m[0] == "/affetto/challenge" for m in seen), 5.0)
+        assert [m[0] for m in self.seen] == ["/affetto/challenge"], self.seen
+        (nonce,) = self.messages("/affetto/challenge")[0]
+        run(["oscsend", "127.0.0.1", str(osc_port), "/affetto/confirm", "s", nonce])
+
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=5)
@@ -654,6 +662,7 @@ def test_liblo_oscsend_subscribe_receives_beats(server: Server, oscdump: Callabl
     require_tools("oscsend", "oscdump")
     dump = oscdump()
     run(["oscsend", "127.0.0.1", str(server.osc_port), "/affetto/subscribe", "i", str(dump.port)])
+    dump.confirm(server.osc_port)
     run(["oscsend", "127.0.0.1", str(server.osc_port), "/affetto/emotion", "ff", "0.5", "-0.2"])
     dump.until(lambda seen: len([m for m in seen if m[0] == "/affetto/beat"]) >= 6, EVENT_WAIT_S)
     for args in dump.messages("/affetto/beat"):
@@ -677,8 +686,10 @@ def test_liblo_one_client_emotion_error_status(
     require_tools("oscsendfile", "oscdump")
     dump = oscdump()
     script = tmp_path / "messages.txt"  # oscdump's own format: "<timetag> <address> <types> <args>"
+    script.write_text(f"00000000.00000000 /affetto/subscribe i {dump.port}\n")
+    run(["oscsendfile", "127.0.0.1", str(server.osc_port), str(script)])
+    dump.confirm(server.osc_port)
     script.write_text(
-        f"00000000.00000000 /affetto/subscribe i {dump.port}\n"
         "00000000.00000000 /affetto/emotion ff 0.5 -0.2\n"
         "00000000.00000000 /affetto/emotion fffs -0.75 0.25 0.5 immediate\n"
         "00000000.00000000 /affetto/state s nosuch\n"

@@ -241,6 +241,27 @@ def test_a_change_never_cuts_what_the_clock_already_sent(composer: Composer) -> 
         conductor.stop(0.0)
 
 
+def test_a_flood_of_changes_to_one_sync_point_waits_as_one(composer: Composer) -> None:
+    """Changes at the same beat that a later one wholly replaces are dropped as it comes (a game
+    flooding state changes costs one waiting change, not a growing list kept sorted)."""
+    from engine.music.conductor import Conductor, compose_ahead
+    from engine.realtime.event_queue import EventQueue
+
+    queue = EventQueue()
+    conductor = Conductor(composer, queue, 5, state="explore")
+    try:
+        conductor.start(0.0)
+        compose_ahead(composer, [conductor], 0.0)
+        beats = {conductor.set_state(0.1, ("combat", "calm")[i % 2], sync="bar") for i in range(2000)}
+        conductor.set_emotion(0.1, 0.2, 0.3, sync="bar")  # replaces no state: both wait
+        conductor.set_tempo(0.1, 100.0)  # another kind at the bar: waits too
+        assert len(beats) == 1 and len(conductor._transitions) == 3
+        compose_ahead(composer, [conductor], 8.0)
+        assert conductor.state == "calm" and conductor.target.valence == 0.2  # the last of each
+    finally:
+        conductor.stop(0.0)
+
+
 def test_bar_listeners_hear_the_layers_that_sound_not_those_switched_on(composer: Composer) -> None:
     """The demo's timeline said ``bass harmony melody`` while the bass played nothing: a bar's
     layers as listeners get them are those with a note sounding in it (as composed by its

@@ -122,7 +122,7 @@ VALID: dict[str, object] = {
     "valence": 0.5, "arousal": -0.2, "tension": 0.1, "sync": "bar", "seek_per_s": 1.0, "name": "combat",
     "value": 0.5, "notes": [[0, 60, 1, 90]], "action": "tempo", "port": 9100, "session": "s1",
     "token": "secret", "outputs": ["midi"], "text": "The wind rose.", "level": 0.5, "fade_s": 2.0,
-    "layer": "drums",
+    "layer": "drums", "nonce": "5f2c9a1e0b7d4c36",
 }  # fmt: skip
 HOSTILE_JSON: list[object] = [
     10**400, -(10**400), 2**63, 1e308, -1e308, 1e-320, 0, -1, 1.5, True, False, None, "", "x" * 100_000,

@@ -24,6 +24,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from websockets.asyncio.client import connect
 
 from engine.model.composer import Composer
+from engine.server.osc_codec import encode_message
 from engine.server.protocol import ProtocolError, Request
 from engine.server.transports import AffettoServer, ServerSettings
 from engine.sessions.host import SessionHost
@@ -144,6 +145,12 @@ class OscListener:
             time.sleep(0.02)
         raise AssertionError(f"timed out; got {self.messages[-5:]}")
 
+    def confirm(self, client: SimpleUDPClient) -> None:
+        """Wait for the subscription's challenge and echo its nonce (the port proves it receives)."""
+        msgs = self.wait(lambda m: m[0] == "/affetto/challenge")
+        nonce = next(args[0] for address, args in msgs if address == "/affetto/challenge")
+        client.send_message("/affetto/confirm", [nonce])
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -155,6 +162,7 @@ async def test_osc_from_python_osc_subscribe_beats_and_errors(server: AffettoSer
     try:
         client = SimpleUDPClient("127.0.0.1", server.osc_port)
         client.send_message("/affetto/subscribe", [listener.port])
+        await asyncio.to_thread(listener.confirm, client)
         client.send_message("/affetto/emotion", [0.5, -0.2])
         client.send_message("/affetto/state", ["combat", "bar"])
         client.send_message("/affetto/state", ["boss"])
@@ -198,11 +206,15 @@ async def test_osc_with_liblo_oscsend_and_oscdump(server: AffettoServer) -> None
     # each oscsend runs from a fresh UDP port: the README's lines, one process each, drive the
     # host's one session (events to the subscribed port, the emotion heard in its bars)
     await oscsend("/affetto/subscribe", "i", str(dump_port))
+    assert dump.stdout is not None
+    first = (await asyncio.wait_for(dump.stdout.readline(), 5.0)).decode()
+    assert " /affetto/challenge s " in first, first  # no events before the port proves it receives
+    await oscsend("/affetto/confirm", "s", first.split()[-1].strip('"'))
     await oscsend("/affetto/output")  # silent (this server has no devices anyway)
     await oscsend("/affetto/emotion", "ffs", "0.5", "-0.25", "immediate")  # sync without tension
     await oscsend("/affetto/hello")
     out, _ = await asyncio.wait_for(dump.communicate(), 10.0)
-    lines = out.decode().splitlines()
+    lines = [first, *out.decode().splitlines()]
     assert len(server.host.sessions) == 1, sorted(server.host.sessions)
     beats = [line.split()[-4:] for line in lines if " /affetto/beat iiff " in line]  # after the time tag
     assert len(beats) >= 4, lines[:10]
@@ -228,6 +240,9 @@ async def test_garbage_packets_never_hurt_the_server(server: AffettoServer) -> N
             s.bind(("127.0.0.1", 0))
             target = ("127.0.0.1", server.osc_port)
             s.sendto(b"/affetto/subscribe\x00\x00,i\x00\x00" + listener.port.to_bytes(4, "big"), target)
+            msgs = await asyncio.to_thread(listener.wait, lambda m: m[0] == "/affetto/challenge")
+            nonce = next(args[0] for address, args in msgs if address == "/affetto/challenge")
+            s.sendto(encode_message("/affetto/confirm", [nonce]), target)
             for junk in (
                 b"",
                 b"\x00" * 3,
@@ -504,9 +519,13 @@ class _Udp:
         self.server = ("127.0.0.1", server_port)
 
     def send(self, address: str, *args: Any) -> None:
-        from engine.server.osc_codec import encode_message
-
         self.sock.sendto(encode_message(address, list(args)), self.server)
+
+    def subscribe(self) -> None:
+        """Subscribe from its own port and answer the challenge there."""
+        self.send("/affetto/subscribe")
+        (nonce,) = self.receive("/affetto/challenge")
+        self.send("/affetto/confirm", nonce)
 
     def receive(self, address: str, timeout_s: float = 5.0) -> tuple[Any, ...]:
         from engine.server.osc_codec import decode_packet
@@ -545,7 +564,7 @@ async def test_osc_clients_are_hosts_unless_they_subscribe_and_come_back_after_e
     try:
         a, b = udp(), udp()
         for game, name in ((a, "unity-a"), (b, "unity-b")):
-            game.send("/affetto/subscribe")
+            await asyncio.to_thread(game.subscribe)
             game.send("/affetto/session", name)
         for _ in range(3):  # oscsend: each message from a new port
             once = udp()

@@ -230,3 +230,53 @@ async def test_an_expired_osc_clients_session_is_let_go(
         for sock in socks:
             sock.close()
         await srv.close()
+
+
+@pytest.mark.asyncio
+async def test_no_events_to_a_port_that_has_not_proven_it_receives(composer: Composer) -> None:
+    """A subscription names any port (a spoofed source could name a victim's): that port gets the
+    challenge and nothing more until its nonce comes back; replies to an unproven address stay
+    within twice the bytes that came from it, plus 512 a second."""
+    srv = AffettoServer(SessionHost(composer), ServerSettings(osc_port=0, ws_port=0))
+    await srv.start()
+    victim = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    victim.bind(("127.0.0.1", 0))
+    victim.settimeout(0.1)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(("127.0.0.1", 0))
+    sender.settimeout(0.1)
+    server = ("127.0.0.1", srv.osc_port)
+
+    def drain(sock: socket.socket, seconds: float) -> list[bytes]:
+        got, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                got.append(sock.recv(65536))
+            except TimeoutError:
+                continue
+        return got
+
+    try:
+        ops = [("/affetto/subscribe", [victim.getsockname()[1]]), ("/affetto/output", ["notes"])]
+        for address, args in [*ops, ("/affetto/state", ["combat"])]:
+            sender.sendto(encode_message(address, args), server)
+        got = await asyncio.to_thread(drain, victim, 2.0)  # the session plays: beats, bars, notes
+        assert [m.address for data in got for m in decode_packet(data)] == ["/affetto/challenge"]
+        status = encode_message("/affetto/status")
+        sent = received = 0
+        start = time.monotonic()
+        for _ in range(200):  # an unproven address asking for status (about 20x its size) fast
+            sender.sendto(status, server)
+            sent += len(status)
+        received = sum(len(d) for d in await asyncio.to_thread(drain, sender, 1.0))
+        allowed = float(transports.UNPROVEN_FACTOR * sent + transports.UNPROVEN_BURST_BYTES)
+        allowed += transports.UNPROVEN_BYTES_PER_S * (time.monotonic() - start)
+        assert 0 < received <= allowed, (received, allowed)
+        (nonce,) = next(m.args for data in got for m in decode_packet(data))
+        victim.sendto(encode_message("/affetto/confirm", [nonce]), server)  # the port proves it
+        proven = await asyncio.to_thread(drain, victim, 1.0)
+        assert any(m.address == "/affetto/beat" for data in proven for m in decode_packet(data))
+    finally:
+        victim.close()
+        sender.close()
+        await srv.close()

@@ -155,3 +155,21 @@ def test_a_subscriber_leaving_a_session_hears_its_notes_end(composer: Composer) 
         assert not host.errors
     finally:
         host.stop()
+
+
+def test_new_sessions_are_refused_while_composing_is_behind(composer: Composer) -> None:
+    """The composing thread is not running here: the playing session's music runs out, the
+    headroom check sees it twice, and a new session is refused; joining one still works."""
+    host = SessionHost(composer)
+    try:
+        a = host.open("a")
+        host._apply_batch(math.inf)  # starts, nothing composed yet
+        time.sleep(0.2)  # its clock passes the music it has (none)
+        assert host._check_headroom() < 0 and host.open(None) is not None  # once: a stall, maybe
+        assert host._check_headroom() < 0
+        with pytest.raises(ProtocolError, match="at capacity") as refused:
+            host.open(None)
+        assert refused.value.code == "busy"
+        assert host.open("a") is a  # its clients may still join
+    finally:
+        host.stop()

@@ -26,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import select
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -264,6 +266,8 @@ class OscClient:
         self._sock: socket.socket | None = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("0.0.0.0", 0))
         self._sock.setblocking(False)
+        self._kept: list[tuple[str, list[Any]]] = []  # received while :meth:`subscribe` waited
+        self._confirmed = False
 
     @property
     def local_port(self) -> int:
@@ -322,14 +326,30 @@ class OscClient:
         available outputs, layer names, each list one comma-separated string)."""
         self.send("hello")
 
-    def subscribe(self) -> int:
-        """Ask the server to send events to this client's socket; returns its port."""
+    def subscribe(self, timeout_s: float = 2.0) -> int:
+        """Ask the server to send events to this client's socket; returns its port.
+
+        The server sends events only once the socket proves it receives them (it echoes the
+        ``/affetto/challenge`` nonce, see PROTOCOL.md): this waits up to ``timeout_s`` for the
+        challenge and answers it (:meth:`poll` answers one that comes later). What else arrives
+        meanwhile is kept for :meth:`poll`.
+        """
         port = self.local_port
+        self._confirmed = False
         self.send("subscribe", port)
+        deadline = time.monotonic() + timeout_s
+        while not self._confirmed and time.monotonic() < deadline:
+            select.select([self._open()], [], [], max(0.0, deadline - time.monotonic()))
+            self._kept.extend(self._receive())
         return port
 
     def poll(self) -> list[tuple[str, list[Any]]]:
         """Events received since the last poll, as (address, arguments)."""
+        out, self._kept = [*self._kept, *self._receive()], []
+        return out
+
+    def _receive(self) -> list[tuple[str, list[Any]]]:
+        """What the server sent (a subscription's challenge answered at once, not returned)."""
         from pythonosc.osc_message import OscMessage
 
         out: list[tuple[str, list[Any]]] = []
@@ -341,7 +361,12 @@ class OscClient:
             if sender[0] != self._server[0]:
                 continue  # only the server sends events
             msg = OscMessage(data)
-            out.append((msg.address, list(msg.params)))
+            params = list(msg.params)
+            if msg.address == "/affetto/challenge" and len(params) == 1 and isinstance(params[0], str):
+                self.send("confirm", params[0])
+                self._confirmed = True
+                continue
+            out.append((msg.address, params))
         return out
 
     def close(self) -> None:
