@@ -1,1 +1,2 @@
-"""``affetto bench``: benchmarks of the composer, engine, server, steering and synth."""
+"""``affetto bench``: benchmarks of the composer, engine, server (also under a flood, and in a long
+soak), steering and synth."""

@@ -1,5 +1,6 @@
 """``affetto bench <what>``: benchmarks. ``composer``: speed of the composer step (see
-:mod:`engine.bench.composer`)."""
+:mod:`engine.bench.composer`); ``flood`` and ``soak``: the server under one client's flood and
+a long run of many sessions (see :mod:`engine.bench.flood`, :mod:`engine.bench.soak`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.commands import CommandError, bounded_int, model_error
+from engine.commands import CommandError, bounded_float, bounded_int, model_error
 from engine.commands.ports import add_port_options, check_existing, port_choice
 
 
@@ -114,6 +115,69 @@ def register(sub: Any) -> None:
     sv.add_argument("--ws-messages", type=bounded_int("ws-messages", 0, 10_000_000), default=100_000)
     sv.add_argument("--json", action="store_true", help="print the results as JSON")
     sv.set_defaults(handler=run_server)
+    fl = what.add_parser(
+        "flood",
+        help="one OSC client floods the server at its message budget: the other sessions' change "
+        "latency, beat lateness and a new session's start",
+        description="One OSC client (a process of its own) sends bundles of 64 emotion/state messages at "
+        "exactly the per-client budget (2000 messages/s) while other sessions (WebSocket clients and one "
+        "OSC client, in another process) change their emotion (sync immediate) every ~0.5 s: change "
+        "latency (request to its transition event), how late their beats went out, and the time a new "
+        "session takes to its first beat. --no-flood runs the same without the flooder (the baseline).",
+    )
+    fl.add_argument(
+        "--seconds", type=bounded_int("seconds", 2, 3600), default=20, help="measured seconds (default 20)"
+    )
+    fl.add_argument(
+        "--sessions",
+        type=bounded_int("sessions", 1, 256),
+        default=8,
+        help="WebSocket sessions measured, besides one OSC session (default 8)",
+    )
+    fl.add_argument("--no-flood", action="store_true", help="no flooder: the baseline")
+    fl.add_argument("--json", action="store_true", help="print the results as JSON")
+    fl.set_defaults(handler=run_flood)
+    so = what.add_parser(
+        "soak",
+        help="a long run of many sessions with random changes and churn: memory, fds, hanging notes, "
+        "errors (24 h: affetto bench soak --minutes 1440)",
+        description="S sessions (WebSocket and OSC clients in processes of their own) with random "
+        "emotion/state/param/tempo/stinger changes, subscribers joining and leaving, sessions switching "
+        "names; every interval the server process's resident memory and open file descriptors. At the "
+        "end: their growth after the first interval, hanging notes (every note-on the clients heard "
+        "through the notes output ended by a note-off) and internal errors. The 24-hour run: "
+        "affetto bench soak --minutes 1440.",
+    )
+    so.add_argument(
+        "--sessions",
+        type=bounded_int("sessions", 1, 4096),
+        default=200,
+        help="sessions asked for (default 200; those the server refuses as busy are reported)",
+    )
+    so.add_argument(
+        "--minutes",
+        type=bounded_float("minutes", 0.0, 100_000.0, low_open=True),
+        default=30.0,
+        help="how long (default 30; 1440 for a day)",
+    )
+    so.add_argument(
+        "--interval-s",
+        type=bounded_float("interval-s", 1.0, 86_400.0),
+        default=60.0,
+        help="seconds between samples (default 60)",
+    )
+    so.add_argument(
+        "--max-sessions",
+        type=bounded_int("max-sessions", 1, 4096),
+        default=256,
+        help="the server's session slots (default 256, as affetto serve)",
+    )
+    so.add_argument(
+        "--profile", type=Path, default=None, help="game profile YAML (default: the default one, one param)"
+    )
+    so.add_argument("--seed", type=bounded_int("seed", 0, 2**31 - 1), default=0, help="random seed")
+    so.add_argument("--json", action="store_true", help="print the samples and summary as JSON")
+    so.set_defaults(handler=run_soak)
 
 
 def run_composer(args: argparse.Namespace) -> int:
@@ -241,4 +305,74 @@ def run_server(args: argparse.Namespace) -> int:
     print(
         f"fuzz: {f['osc_packets']} OSC packets, {f['ws_messages']} WebSocket messages: healthy={f['healthy']}"
     )
+    return 0
+
+
+def run_flood(args: argparse.Namespace) -> int:
+    """Run the flood benchmark and print the results (JSON with --json)."""
+    from engine.bench.flood import under_flood
+
+    r = under_flood(args.seconds, args.sessions, flood=not args.no_flood)
+    if args.json:
+        print(json.dumps(r, indent=2, default=str))
+        return 0
+    f = r["flooder"]
+    print(
+        f"flooder: {f['messages']} messages in {f['bundles']} bundles of 64 ({f['per_s']}/s; budget "
+        f"{r['budget_per_s']:g}/s), refused: {f['refused'] or 'none'}"
+        if f
+        else "no flooder (baseline)"
+    )
+    lat, late, m = r["change_latency"], r["lateness"], r["machine"]
+    print(
+        f"change latency ({r['sessions']} WebSocket + 1 OSC sessions, immediate): {_fmt(lat)}, "
+        f"{lat['unanswered']} unanswered (target <= sync point + {lat['target_ms']:g} ms)"
+    )
+    print(f"  WebSocket: {_fmt(lat['websocket'])}; OSC: {_fmt(lat['osc'])}")
+    print(
+        f"other sessions' events: {late['late']} late of {late['events']} "
+        f"({late['late_outside_machine_stalls']} outside machine stalls), lateness {_fmt(late)} "
+        f"(target p99 <= {late['target_p99_ms']:g} ms)"
+    )
+    print(
+        f"lone probe process: {m['late']} of {m['wakes']} wake-ups late (worst {m['max_lateness_ms']} ms, "
+        f"{m['stalls_over_1ms']} over 1 ms)"
+    )
+    ns = r["new_session_start"]
+    print(
+        f"new session to its first beat: {_fmt(ns)}; {ns['tries_refused_busy']} tries refused busy, "
+        f"{ns['never_started']} never started"
+    )
+    sv = r["server"]
+    print(
+        f"server: {sv['cpu_cores']} cores, {sv['requests_applied']} requests applied, "
+        f"{sv['errors']} errors; targets met: {r['meets_targets']}"
+    )
+    return 0
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    """Run the soak benchmark: a progress line per interval, then the summary (JSON with --json).
+
+    Raises:
+        CommandError: fewer than two intervals, or the profile cannot be read.
+    """
+    from engine.bench.soak import format_summary, soak
+    from engine.sessions.profile_file import ProfileError, load_profile
+
+    if args.minutes * 60 < 2 * args.interval_s:
+        raise CommandError(
+            f"--minutes {args.minutes:g} holds fewer than two intervals of {args.interval_s:g} s "
+            "(the first is the warm-up)"
+        )
+    try:
+        profile = load_profile(args.profile) if args.profile is not None else None
+    except ProfileError as exc:
+        raise CommandError(str(exc)) from exc
+    out = sys.stderr if args.json else sys.stdout
+    result = soak(
+        args.sessions, args.minutes, args.interval_s, max_sessions=args.max_sessions, profile=profile,
+        seed=args.seed, progress=lambda line: print(line, file=out, flush=True),
+    )  # fmt: skip
+    print(json.dumps(result, indent=2, default=str) if args.json else format_summary(result))
     return 0

@@ -547,13 +547,21 @@ class _WsLink:
         if isinstance(message, bytes):
             raise ProtocolError("bad_message", "send JSON as text messages, not binary")
         request = parse_json(message)
-        if not self.authorized:
-            token = request.args.get("token") if request.op == "hello" else None
-            expected = (self.server.settings.token or "").encode()
-            if token is None or not expected or not hmac.compare_digest(token.encode(), expected):
-                raise ProtocolError("unauthorized", 'send the token first: {"op": "hello", "token": ...}')
-            self.authorized = True
-            self.server._ws_unauthorized -= 1
+        try:
+            if not self.authorized:
+                token = request.args.get("token") if request.op == "hello" else None
+                expected = (self.server.settings.token or "").encode()
+                if token is None or not expected or not hmac.compare_digest(token.encode(), expected):
+                    raise ProtocolError("unauthorized", 'send the token first: {"op": "hello", "token": ...}')
+                self.authorized = True
+                self.server._ws_unauthorized -= 1
+            return self._answer(request)
+        except ProtocolError as err:  # raised without the request's op and id (host.open): add them
+            err.op = err.op or request.op
+            err.request_id = request.request_id if err.request_id is None else err.request_id
+            raise
+
+    def _answer(self, request: Request) -> dict[str, Any]:
         host = self.host
         rid = request.request_id
         ok: dict[str, Any] = {"event": "ok", "op": request.op, **({"id": rid} if rid is not None else {})}

@@ -232,6 +232,7 @@ class SessionHost:
         seed: int | None = None,
         themes: tuple[Theme, ...] = (),
         script: SessionScript | None = None,
+        _freeing: bool = False,
     ) -> Session:
         """Join the session called ``name`` (created, and playing, if new; a fresh one if None).
 
@@ -253,9 +254,9 @@ class SessionHost:
                 known.clients += 1
                 known.last_active = time.monotonic()
                 return known
-            if self._slots_used() >= self.composer.max_streams:
+            if not _freeing and self._slots_used() >= self.composer.max_streams:
                 raise ProtocolError("busy", f"all {self.composer.max_streams} session slots are in use")
-            if time.monotonic() < self.behind_until:
+            if not _freeing and time.monotonic() < self.behind_until:
                 raise ProtocolError(
                     "busy", "the server is at capacity: its sessions' music is composed just in time"
                 )
@@ -298,7 +299,7 @@ class SessionHost:
                 session.closing = True
         if last:
             self.close(session)  # before the new session starts: its composer stream is free first
-        return self.open(name)
+        return self.open(name, _freeing=frees)  # one in for one out: no slot or admission check
 
     def subscribe(self, session: Session, subscriber: Subscriber) -> None:
         """Give ``subscriber`` the session's events from now (on the clock thread, in order with

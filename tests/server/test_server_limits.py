@@ -38,7 +38,7 @@ async def request(ws: Any, message: dict[str, Any]) -> dict[str, Any]:
     await ws.send(json.dumps({**message, "id": 7}))
     while True:
         reply = json.loads(await asyncio.wait_for(ws.recv(), 5.0))
-        if reply.get("id") == 7 or (reply["event"] == "error" and "id" not in reply):
+        if reply.get("id") == 7:  # errors too carry the request's id (busy from hello, ...)
             return dict(reply)
 
 
