@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import math
 import secrets
 import socket
 import time
@@ -98,45 +99,31 @@ class ServerSettings:
 
 @dataclass
 class _Bucket:
+    """A token bucket: ``rate`` tokens a second up to ``burst`` (a client's messages, or the bytes
+    it may be sent), plus what :meth:`credit` adds; it starts full."""
+
     rate: float
     burst: float
-    tokens: float = 0.0
+    tokens: float = math.inf  # starts at ``burst``
     stamp: float = field(default_factory=time.monotonic)
-    warned: float = 0.0
+    warned: float = 0.0  # when the client was last told it is over its budget
 
-    def take(self, messages: int = 1) -> bool:
-        """Spend the tokens of ``messages`` messages; False (nothing spent) when the budget
-        does not hold them all (``messages`` 0: whether it holds one)."""
+    def __post_init__(self) -> None:
+        self.tokens = min(self.tokens, self.burst)
+
+    def take(self, amount: int = 1) -> bool:
+        """Spend ``amount`` tokens; False (nothing spent) when the bucket does not hold them all
+        (``amount`` 0: whether it holds one)."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= max(1, messages):
-            self.tokens -= messages
+        if self.tokens >= max(1, amount):
+            self.tokens -= amount
             return True
         return False
 
-
-class _Bytes:
-    """A byte budget: ``rate`` bytes a second up to ``burst``, plus what :meth:`credit` adds."""
-
-    __slots__ = ("burst", "dropped", "rate", "stamp", "tokens")
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, time.monotonic()
-        self.dropped = 0  # what did not fit, in messages
-
-    def credit(self, n_bytes: int) -> None:
-        self.tokens = min(self.burst, self.tokens + n_bytes)
-
-    def take(self, n_bytes: int) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= n_bytes:
-            self.tokens -= n_bytes
-            return True
-        self.dropped += 1
-        return False
+    def credit(self, amount: int) -> None:
+        self.tokens = min(self.burst, self.tokens + amount)
 
 
 #: bytes a second (and burst) an OSC client's proven port may be sent: events of a busy session
@@ -167,9 +154,9 @@ class _OscClient:
     #: a subscription waiting for its proof: the port to send to and the nonce sent there
     pending: tuple[tuple[str, int], str] | None = None
     #: bytes it may be sent: to its proven port, and to where its packets say they come from
-    #: (anyone can put any address there: twice what came from it, plus a little, see _Bytes)
-    sent: _Bytes = field(default_factory=lambda: _Bytes(SUBSCRIBER_BYTES_PER_S, SUBSCRIBER_BURST_BYTES))
-    replies: _Bytes = field(default_factory=lambda: _Bytes(UNPROVEN_BYTES_PER_S, UNPROVEN_BURST_BYTES))
+    #: (anyone can put any address there: twice what came from it, plus a little: see UNPROVEN_FACTOR)
+    sent: _Bucket = field(default_factory=lambda: _Bucket(SUBSCRIBER_BYTES_PER_S, SUBSCRIBER_BURST_BYTES))
+    replies: _Bucket = field(default_factory=lambda: _Bucket(UNPROVEN_BYTES_PER_S, UNPROVEN_BURST_BYTES))
     own: int = 0  # a host's record: how many of its addresses have records of their own
 
 
@@ -197,10 +184,9 @@ class AffettoServer:
         #: OSC clients by host, or by address for those that subscribed from their own socket
         self._osc_clients: dict[str | tuple[str, int], _OscClient] = {}
         self._sweeper: asyncio.TimerHandle | None = None
-        self._stray = _Bytes(UNPROVEN_BYTES_PER_S, UNPROVEN_BURST_BYTES)  # refusals of no client's
-        self._ws_open = 0  # WebSocket connections served now, from each address, not yet authorized
-        self._ws_per_host: dict[str, int] = {}
-        self._ws_unauthorized = 0
+        self._stray = _Bucket(UNPROVEN_BYTES_PER_S, UNPROVEN_BURST_BYTES)  # refusals of no client's
+        self._ws_links: set[_WsLink] = set()  # the WebSocket connections served now
+        self._ws_per_host: dict[str, int] = {}  # how many of them from each address
         self.ignored_packets = 0
         self.osc_packets_received = 0
         self.osc_ports: tuple[int, int] = (0, 0)
@@ -303,7 +289,7 @@ class AffettoServer:
             self._osc_send(addr, err.event(), self._stray)
             return None
         s = self.settings
-        client = _OscClient(session, _Bucket(s.rate_per_s, s.burst, s.burst))
+        client = _OscClient(session, _Bucket(s.rate_per_s, s.burst))
         self._osc_clients[key] = client
         if host_record is not None:
             host_record.own += 1
@@ -419,7 +405,7 @@ class AffettoServer:
             if host_record is not None:
                 host_record.own = max(0, host_record.own - 1)
 
-    def _osc_send(self, target: tuple[str, int], event: dict[str, Any], budget: _Bytes) -> None:
+    def _osc_send(self, target: tuple[str, int], event: dict[str, Any], budget: _Bucket) -> None:
         """Send ``event`` to ``target`` if ``budget`` holds its bytes (else it is dropped)."""
         data = event_osc(event)
         if data is not None and self._udp is not None and budget.take(len(data)):
@@ -450,15 +436,13 @@ class AffettoServer:
         if refusal is not None:
             await ws.close(1013, refusal)
             return
-        self._ws_open += 1
-        self._ws_per_host[peer] = self._ws_per_host.get(peer, 0) + 1
-        self._ws_unauthorized += not authorized
         link = _WsLink(self, ws, authorized)
+        self._ws_links.add(link)
+        self._ws_per_host[peer] = self._ws_per_host.get(peer, 0) + 1
         try:
             await link.serve()
         finally:
-            self._ws_open -= 1
-            self._ws_unauthorized -= not link.authorized
+            self._ws_links.discard(link)
             left = self._ws_per_host[peer] - 1
             if left:
                 self._ws_per_host[peer] = left
@@ -467,11 +451,11 @@ class AffettoServer:
 
     def _ws_admit(self, peer: str, authorized: bool) -> str | None:
         """Why a new connection from ``peer`` is refused (None: it is served)."""
-        if self._ws_open >= MAX_WS_CONNECTIONS:
+        if len(self._ws_links) >= MAX_WS_CONNECTIONS:
             return f"the server serves at most {MAX_WS_CONNECTIONS} connections"
         if self._ws_per_host.get(peer, 0) >= MAX_WS_PER_HOST:
             return f"at most {MAX_WS_PER_HOST} connections from one address"
-        if not authorized and self._ws_unauthorized >= MAX_UNAUTHORIZED:
+        if not authorized and sum(not link.authorized for link in self._ws_links) >= MAX_UNAUTHORIZED:
             return f"{MAX_UNAUTHORIZED} connections are waiting to authorize"
         return None
 
@@ -487,7 +471,7 @@ class _WsLink:
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=EVENT_QUEUE_LIMIT)
         self.loop = asyncio.get_running_loop()
         s = server.settings
-        self.bucket = _Bucket(s.rate_per_s, s.burst, s.burst)
+        self.bucket = _Bucket(s.rate_per_s, s.burst)
 
     def enqueue(self, event: dict[str, Any]) -> None:
         if self.outbox.full():
@@ -554,7 +538,6 @@ class _WsLink:
                 if token is None or not expected or not hmac.compare_digest(token.encode(), expected):
                     raise ProtocolError("unauthorized", 'send the token first: {"op": "hello", "token": ...}')
                 self.authorized = True
-                self.server._ws_unauthorized -= 1
             return self._answer(request)
         except ProtocolError as err:  # raised without the request's op and id (host.open): add them
             err.op = err.op or request.op

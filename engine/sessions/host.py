@@ -293,10 +293,7 @@ class SessionHost:
             frees = session.clients <= 1 and not session.closed and not session.closing
             if not joining and not frees and self._slots_used() >= self.composer.max_streams:
                 raise ProtocolError("busy", f"all {self.composer.max_streams} session slots are in use")
-            session.clients -= 1
-            last = session.clients <= 0
-            if last:
-                session.closing = True
+            last = self._drop_client(session)
         if last:
             self.close(session)  # before the new session starts: its composer stream is free first
         return self.open(name, _freeing=frees)  # one in for one out: no slot or admission check
@@ -444,12 +441,19 @@ class SessionHost:
     def leave(self, session: Session) -> None:
         """One client leaves ``session``; the last one closes it (see :meth:`close`)."""
         with self._table_lock:
-            session.clients -= 1
-            last = session.clients <= 0
-            if last:
-                session.closing = True
+            last = self._drop_client(session)
         if last:
             self.close(session)
+
+    @staticmethod
+    def _drop_client(session: Session) -> bool:
+        """Uncount one client of ``session``; True if it was the last (the session is closing,
+        its slot free); call under ``_table_lock``."""
+        session.clients -= 1
+        last = session.clients <= 0
+        if last:
+            session.closing = True
+        return last
 
     def close(self, session: Session) -> None:
         """Close a session from any thread (its notes are released by the composing thread); its

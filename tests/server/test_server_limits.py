@@ -42,6 +42,14 @@ async def request(ws: Any, message: dict[str, Any]) -> dict[str, Any]:
             return dict(reply)
 
 
+def udp_socket(timeout_s: float) -> socket.socket:
+    """A client's UDP socket on a port of its own on loopback."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(timeout_s)
+    return sock
+
+
 def bundle(n: int) -> bytes:
     builder = OscBundleBuilder(IMMEDIATELY)
     for i in range(n):
@@ -58,9 +66,7 @@ async def test_the_osc_budget_counts_messages_not_packets(composer: Composer) ->
         SessionHost(composer), ServerSettings(osc_port=0, ws_port=0, rate_per_s=1.0, burst=100)
     )
     await srv.start()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5.0)
+    sock = udp_socket(5.0)
     try:
         for _ in range(2):  # 128 messages against a budget of 100: the second bundle is refused
             sock.sendto(bundle(64), ("127.0.0.1", srv.osc_port))
@@ -189,9 +195,7 @@ async def test_a_dual_stack_server_answers_ipv4_osc_clients(composer: Composer) 
         await srv.start()
     except OSError as exc:
         pytest.skip(f"cannot bind a dual-stack socket here: {exc}")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5.0)
+    sock = udp_socket(5.0)
     try:
         sock.sendto(encode_message("/affetto/status"), ("127.0.0.1", srv.osc_port))
         (reply,) = decode_packet(await asyncio.to_thread(sock.recv, 65536))
@@ -239,12 +243,8 @@ async def test_no_events_to_a_port_that_has_not_proven_it_receives(composer: Com
     within twice the bytes that came from it, plus 512 a second."""
     srv = AffettoServer(SessionHost(composer), ServerSettings(osc_port=0, ws_port=0))
     await srv.start()
-    victim = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    victim.bind(("127.0.0.1", 0))
-    victim.settimeout(0.1)
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender.bind(("127.0.0.1", 0))
-    sender.settimeout(0.1)
+    victim = udp_socket(0.1)
+    sender = udp_socket(0.1)
     server = ("127.0.0.1", srv.osc_port)
 
     def drain(sock: socket.socket, seconds: float) -> list[bytes]:
