@@ -2,9 +2,9 @@
 //
 // One file, no dependency beyond the .NET base library. It holds:
 //   * Affetto.Osc               a tiny OSC 1.0 encoder/decoder (messages and bundles);
-//   * Affetto.AffettoOscClient  the client: operations (emotion, state, stinger, volume, ...) and
-//                               events (beat, bar, transition, status, hello, note, volume, error),
-//                               raised by Poll();
+//   * Affetto.AffettoOscClient  the client: operations (emotion, state, stinger, volume, text, ...)
+//                               and events (beat, bar, transition, status, hello, note, volume, text,
+//                               error), raised by Poll();
 //   * Affetto.AffettoClient     (Unity only) a MonoBehaviour wrapper that calls Poll() in Update(),
 //                               so every event is raised on Unity's main thread.
 // Outside Unity (compiled with `mcs`, or any C# compiler) only the first two exist.
@@ -56,6 +56,9 @@ namespace Affetto
     /// <summary>A volume change starts: the layer (null: the whole session), the level it moves to in
     /// [0, 1], over fadeS seconds (0: at once), from timeS on the session's clock.</summary>
     public delegate void VolumeHandler(string layer, float level, float fadeS, float timeS);
+
+    /// <summary>The reading of a line of story text sent with Text(), once the server has read it.</summary>
+    public delegate void TextHandler(AffettoText text);
 
     /// <summary>An error reported by the server (code: bad_argument, unknown_op, rate_limited, ...), or
     /// found by the client: a malformed packet from the server ("bad_message"), or the socket failed
@@ -119,6 +122,33 @@ namespace Affetto
         {
             return "hello from " + Session + " (protocol " + Version + "): states " + string.Join(",", States)
                    + "; outputs " + string.Join(",", AvailableOutputs);
+        }
+    }
+
+    /// <summary>The reading of one line of story text (the answer to <see cref="AffettoOscClient.Text"/>,
+    /// sent to this client only, a few ms after the line).</summary>
+    public sealed class AffettoText
+    {
+        /// <summary>The line's own valence, [-1, 1].</summary>
+        public float Valence { get; internal set; }
+        /// <summary>The line's own arousal, [-1, 1].</summary>
+        public float Arousal { get; internal set; }
+        /// <summary>How sure the model is of them, (0, 1].</summary>
+        public float Confidence { get; internal set; }
+        /// <summary>The session's story arc after this line (its scene): valence, [-1, 1].</summary>
+        public float SceneValence { get; internal set; }
+        /// <summary>The scene's arousal, [-1, 1].</summary>
+        public float SceneArousal { get; internal set; }
+        /// <summary>The scene's quadrant: "+V+A", "-V+A", "-V-A" or "+V-A".</summary>
+        public string Scene { get; internal set; }
+        /// <summary>Whether this line began a new scene: the session's emotion moves to the scene's at the
+        /// profile's transition sync point, and OnTransition follows.</summary>
+        public bool Changed { get; internal set; }
+
+        public override string ToString()
+        {
+            return "text: line (" + Valence + ", " + Arousal + ") at " + Confidence + ", scene " + Scene
+                   + " (" + SceneValence + ", " + SceneArousal + ")" + (Changed ? ", changed" : "");
         }
     }
 
@@ -317,6 +347,9 @@ namespace Affetto
         public const int DefaultServerPort = 9000;
         public const int MaxNameLength = 64;
         public const int MaxTextLength = 10000;
+        /// <summary>The most UTF-8 bytes of a Text() line: its /affetto/text message must fit one OSC packet
+        /// (<see cref="Osc.MaxPacketBytes"/>, less the address, the type tags and the string's NUL).</summary>
+        public const int MaxTextBytes = Osc.MaxPacketBytes - 16 - 4 - 1;
         public const int MaxOutputs = 8;
         public const int MaxTokenLength = 256;
         /// <summary>The longest fade, in seconds (SetVolume, Transport("stop", fadeOutS)).</summary>
@@ -345,6 +378,8 @@ namespace Affetto
         public event NoteHandler OnNote;
         /// <summary>A volume change starts (subscribers only).</summary>
         public event VolumeHandler OnVolume;
+        /// <summary>The reading of a line sent with <see cref="Text"/> (to this client, subscribed or not).</summary>
+        public event TextHandler OnText;
         /// <summary>The server rejected an operation, or sent a malformed packet.</summary>
         public event ErrorHandler OnError;
         /// <summary>Every message received, before the typed events (for addresses this client does not know).</summary>
@@ -550,13 +585,22 @@ namespace Affetto
             Send("/affetto/output", args);
         }
 
-        /// <summary>Send story text for emotion analysis (1 to 10,000 characters).</summary>
+        /// <summary>Send one line of story text (1 to 10,000 characters, at most <see cref="MaxTextBytes"/> bytes
+        /// in UTF-8). Once the server has read it (a few ms later) <see cref="OnText"/> gets its reading: the
+        /// line's emotion and the session's story arc after it, which changes only when the story does (never
+        /// on one line); a new scene moves the music there at the profile's transition sync point
+        /// (OnTransition follows). Subscribe first: the reading comes to this socket either way, but before
+        /// Subscribe() the line drives the host's session. A server without a text emotion model answers
+        /// OnError "unsupported"; 8 lines of the session waiting to be read, "rate_limited".</summary>
         public void Text(string text)
         {
             if (text == null) throw new ArgumentNullException("text");
             if (text.Length == 0 || text.Length > MaxTextLength)
                 throw new ArgumentException("text must be 1.." + MaxTextLength + " characters, got " + text.Length, "text");
             CheckNoNul(text, "text");
+            int bytes = Encoding.UTF8.GetByteCount(text);
+            if (bytes > MaxTextBytes)
+                throw new ArgumentException("text is " + bytes + " bytes in UTF-8; one OSC packet holds " + MaxTextBytes, "text");
             Send("/affetto/text", text);
         }
 
@@ -669,6 +713,17 @@ namespace Affetto
                     string volumeLayer = (string)a[0];
                     if (onVolume != null)
                         onVolume(volumeLayer.Length == 0 ? null : volumeLayer, AsFloat(a[1]), AsFloat(a[2]), AsFloat(a[3]));
+                    break;
+                case "/affetto/text":
+                    if (!Shape(m, "nnnnnns")) return;
+                    var onText = OnText;
+                    if (onText != null)
+                        onText(new AffettoText
+                        {
+                            Valence = AsFloat(a[0]), Arousal = AsFloat(a[1]), Confidence = AsFloat(a[2]),
+                            SceneValence = AsFloat(a[3]), SceneArousal = AsFloat(a[4]), Changed = AsInt(a[5]) != 0,
+                            Scene = (string)a[6],
+                        });
                     break;
                 case "/affetto/error":
                     if (!Shape(m, "ss")) return;
@@ -899,6 +954,7 @@ namespace Affetto
         public event HelloHandler OnHello;
         public event NoteHandler OnNote;
         public event VolumeHandler OnVolume;
+        public event TextHandler OnText;
         public event ErrorHandler OnError;
 
         void Awake()
@@ -928,6 +984,7 @@ namespace Affetto
                 if (h != null) h(channel, pitch, velocity, layer, time);
             };
             Client.OnVolume += (layer, level, fade, time) => { var h = OnVolume; if (h != null) h(layer, level, fade, time); };
+            Client.OnText += text => { var h = OnText; if (h != null) h(text); };
             Client.OnError += (code, message) =>
             {
                 if (logErrors) Debug.LogWarning("affetto: " + code + ": " + message, this);
@@ -975,6 +1032,7 @@ namespace Affetto
         public void Unsubscribe() { Open.Unsubscribe(); }
         public void Session(string name) { Open.Session(name); }
         public void SetOutputs(params string[] names) { Open.SetOutputs(names); }
+        public void Text(string text) { Open.Text(text); }
         public void Status() { Open.Status(); }
         public void Hello(string token = null) { Open.Hello(token); }
 

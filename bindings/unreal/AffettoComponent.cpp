@@ -15,8 +15,61 @@ namespace
 	constexpr int32 AffettoMaxNameChars = 64;
 	constexpr int32 AffettoMaxOutputs = 8;
 	constexpr int32 AffettoMaxTokenChars = 256;
+	constexpr int32 AffettoMaxTextChars = 10000;
+	// The longest line whose /affetto/text message fits an OSC packet (8 KiB): the address (16 bytes), the type
+	// tags (4) and the string with its NUL, padded to 4 bytes.
+	constexpr int32 AffettoMaxTextBytes = 8192 - 16 - 4 - 1;
 	constexpr float AffettoMaxFadeSeconds = 60.f;
 	const TCHAR* const AffettoSyncPoints[] = { TEXT("immediate"), TEXT("beat"), TEXT("bar"), TEXT("phrase") };
+
+	// Line's UTF-8 bytes, one per TCHAR. The OSC plugin writes a string one byte per TCHAR (its stream's WriteString
+	// keeps each TCHAR's low byte), which is right for ASCII only: sent this way, a line's "é" or "’" reaches the
+	// server as the UTF-8 it reads. (TCHAR is UTF-16: a surrogate pair is one code point; a lone one is U+FFFD.)
+	FString OscUtf8(const FString& Line)
+	{
+		FString Bytes;
+		auto Append = [&Bytes](uint32 Byte) { Bytes.AppendChar(static_cast<TCHAR>(Byte)); };
+		for (int32 Index = 0; Index < Line.Len(); ++Index)
+		{
+			uint32 C = static_cast<uint32>(Line[Index]);
+			if (C >= 0xD800 && C <= 0xDBFF && Index + 1 < Line.Len())
+			{
+				const uint32 Low = static_cast<uint32>(Line[Index + 1]);
+				if (Low >= 0xDC00 && Low <= 0xDFFF)
+				{
+					C = 0x10000 + ((C - 0xD800) << 10) + (Low - 0xDC00);
+					++Index;
+				}
+			}
+			if (C >= 0xD800 && C <= 0xDFFF)
+			{
+				C = 0xFFFD;
+			}
+			if (C < 0x80)
+			{
+				Append(C);
+			}
+			else if (C < 0x800)
+			{
+				Append(0xC0 | (C >> 6));
+				Append(0x80 | (C & 0x3F));
+			}
+			else if (C < 0x10000)
+			{
+				Append(0xE0 | (C >> 12));
+				Append(0x80 | ((C >> 6) & 0x3F));
+				Append(0x80 | (C & 0x3F));
+			}
+			else
+			{
+				Append(0xF0 | (C >> 18));
+				Append(0x80 | ((C >> 12) & 0x3F));
+				Append(0x80 | ((C >> 6) & 0x3F));
+				Append(0x80 | (C & 0x3F));
+			}
+		}
+		return Bytes;
+	}
 }
 
 UAffettoComponent::UAffettoComponent()
@@ -315,6 +368,26 @@ bool UAffettoComponent::SetOutputs(const TArray<FString>& Names)
 	return Send(Message);
 }
 
+bool UAffettoComponent::Text(const FString& Line)
+{
+	if (Line.IsEmpty() || Line.Len() > AffettoMaxTextChars)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: the text must be 1..%d characters, got %d"), AffettoMaxTextChars,
+			Line.Len());
+		return false;
+	}
+	const FString Bytes = OscUtf8(Line);
+	if (Bytes.Len() > AffettoMaxTextBytes)
+	{
+		UE_LOG(LogAffetto, Warning, TEXT("affetto: the text is %d bytes in UTF-8; one OSC packet holds %d"),
+			Bytes.Len(), AffettoMaxTextBytes);
+		return false;
+	}
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/text"));
+	UOSCManager::AddString(Message, Bytes);
+	return Send(Message);
+}
+
 bool UAffettoComponent::Status()
 {
 	FOSCMessage Message = MakeMessage(TEXT("/affetto/status"));
@@ -475,6 +548,20 @@ void UAffettoComponent::HandleOscMessage(const FOSCMessage& Message, const FStri
 			OnHello.Broadcast(H);
 		}
 	}
+	else if (Address == TEXT("/affetto/text"))
+	{
+		FAffettoText T;
+		int32 Changed = 0;
+		bParsed = UOSCManager::GetFloat(Message, 0, T.Valence) && UOSCManager::GetFloat(Message, 1, T.Arousal)
+			&& UOSCManager::GetFloat(Message, 2, T.Confidence) && UOSCManager::GetFloat(Message, 3, T.SceneValence)
+			&& UOSCManager::GetFloat(Message, 4, T.SceneArousal) && UOSCManager::GetInt32(Message, 5, Changed)
+			&& UOSCManager::GetString(Message, 6, T.Scene);
+		if (bParsed)
+		{
+			T.bChanged = Changed != 0;
+			OnText.Broadcast(T);
+		}
+	}
 	else if (Address == TEXT("/affetto/challenge"))
 	{
 		// The server sends events only once the listening port proves it receives them: echo the
@@ -490,12 +577,12 @@ void UAffettoComponent::HandleOscMessage(const FOSCMessage& Message, const FStri
 	}
 	else if (Address == TEXT("/affetto/error"))
 	{
-		FString Code, Text;
-		bParsed = UOSCManager::GetString(Message, 0, Code) && UOSCManager::GetString(Message, 1, Text);
+		FString Code, Why;
+		bParsed = UOSCManager::GetString(Message, 0, Code) && UOSCManager::GetString(Message, 1, Why);
 		if (bParsed)
 		{
-			UE_LOG(LogAffetto, Warning, TEXT("affetto: %s: %s"), *Code, *Text);
-			OnError.Broadcast(Code, Text);
+			UE_LOG(LogAffetto, Warning, TEXT("affetto: %s: %s"), *Code, *Why);
+			OnError.Broadcast(Code, Why);
 		}
 	}
 	if (!bParsed)
@@ -539,10 +626,10 @@ bool UAffettoComponent::CheckFade(float Seconds, const TCHAR* What)
 }
 
 // A list of names over OSC: one string, the names separated by commas ("": none).
-TArray<FString> UAffettoComponent::SplitNames(const FString& Text)
+TArray<FString> UAffettoComponent::SplitNames(const FString& Joined)
 {
 	TArray<FString> Names;
-	Text.ParseIntoArray(Names, TEXT(","), true);
+	Joined.ParseIntoArray(Names, TEXT(","), true);
 	return Names;
 }
 

@@ -2,8 +2,8 @@
 //
 // Add the component to an actor, set ServerHost/ServerPort (`affetto serve --osc-port`) and
 // ListenPort (where the events come back), and bind OnBeat/OnBar/OnTransition/OnNote/OnVolume/
-// OnStatus/OnHello/OnError in Blueprint or C++. Operations return false (and log why) for bad arguments instead of
-// sending them. The protocol: bindings/PROTOCOL.md. Setup: bindings/unreal/README.md.
+// OnStatus/OnHello/OnText/OnError in Blueprint or C++. Operations return false (and log why) for bad arguments
+// instead of sending them. The protocol: bindings/PROTOCOL.md. Setup: bindings/unreal/README.md.
 //
 // Written against the OSC plugin's UOSCManager, UOSCClient and UOSCServer API of UE 5.x (5.3/5.4). affetto's
 // tests have no Unreal: they compile this against API stand-ins (bindings/unreal/tests/stubs), not a real engine.
@@ -72,6 +72,28 @@ struct FAffettoHello
 	UPROPERTY(BlueprintReadOnly, Category = "Affetto") TArray<FString> LayerNames;
 };
 
+/** The reading of a line of story text sent with Text(): to this client only, once the server has read it. */
+USTRUCT(BlueprintType)
+struct FAffettoText
+{
+	GENERATED_BODY()
+
+	/** The line's own valence, [-1, 1]. */
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") float Valence = 0.f;
+	/** The line's own arousal, [-1, 1]. */
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") float Arousal = 0.f;
+	/** How sure the model is of them, (0, 1]. */
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") float Confidence = 0.f;
+	/** The session's story arc after this line (its scene): valence and arousal, [-1, 1]. */
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") float SceneValence = 0.f;
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") float SceneArousal = 0.f;
+	/** The scene's quadrant: "+V+A", "-V+A", "-V-A" or "+V-A". */
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") FString Scene;
+	/** This line began a new scene: the session's emotion moves to the scene's at the profile's transition sync
+	  * point, and OnTransition follows. */
+	UPROPERTY(BlueprintReadOnly, Category = "Affetto") bool bChanged = false;
+};
+
 /** A beat sounded: Beat 0 is the downbeat; TimeS is when, on the session's clock. */
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_FourParams(FAffettoBeatEvent, int32, Bar, int32, Beat, float, TempoBpm, float, TimeS);
 /** A bar started, with the session's musical state, its key ("Bb minor"), the layers heard in it (a note
@@ -91,6 +113,8 @@ DECLARE_DYNAMIC_MULTICAST_DELEGATE_FiveParams(FAffettoNoteEvent, int32, Channel,
   * TimeS on the session's clock. */
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_FourParams(FAffettoVolumeEvent, const FString&, Layer, float, Level, float, FadeS,
 	float, TimeS);
+/** The reading of a line of story text sent with Text(). */
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_OneParam(FAffettoTextEvent, const FAffettoText&, Reading);
 /** The server rejected an operation (Code: bad_argument, unknown_op, rate_limited, ...). */
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FAffettoErrorEvent, const FString&, Code, const FString&, Message);
 
@@ -143,6 +167,7 @@ public:
 	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoVolumeEvent OnVolume;
 	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoStatusEvent OnStatus;
 	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoHelloEvent OnHello;
+	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoTextEvent OnText;
 	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoErrorEvent OnError;
 
 	/** Valence and arousal in [-1, 1]; the tension stays. Sync: "" (immediate), beat, bar or phrase. */
@@ -219,6 +244,14 @@ public:
 	UFUNCTION(BlueprintCallable, Category = "Affetto")
 	bool SetOutputs(const TArray<FString>& Names);
 
+	/** One line of story text: 1 to 10,000 characters, sent as UTF-8 (at most 8171 bytes: one OSC packet). Once the
+	  * server has read it (a few ms later) its reading raises OnText: the line's emotion and the session's story arc
+	  * after it, which changes only when the story does; a new scene moves the music there at the profile's
+	  * transition sync point (OnTransition follows). A server without a text emotion model raises OnError
+	  * "unsupported". The reading comes to ListenPort once subscribed (before that, to the client's own port). */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool Text(const FString& Line);
+
 	/** Request the status; the answer raises OnStatus. */
 	UFUNCTION(BlueprintCallable, Category = "Affetto")
 	bool Status();
@@ -243,7 +276,7 @@ private:
 	static bool CheckName(const FString& Name, const TCHAR* What);
 	static bool CheckSync(const FString& Sync);
 	static bool CheckFade(float Seconds, const TCHAR* What);
-	static TArray<FString> SplitNames(const FString& Text);
+	static TArray<FString> SplitNames(const FString& Joined);
 
 	UPROPERTY(Transient)
 	TObjectPtr<UOSCClient> Client;

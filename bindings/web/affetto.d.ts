@@ -22,6 +22,9 @@ export declare const EVENTS: readonly (keyof AffettoEvents)[];
 export declare const NOTES_OUTPUT: "notes";
 /** The longest fade in seconds (volume, transport stop): 60. */
 export declare const MAX_FADE_S: number;
+/** The quadrant of a scene of the story arc: valence and arousal, each positive or negative. */
+export type Scene = "+V+A" | "-V+A" | "-V-A" | "+V-A";
+export declare const SCENES: readonly Scene[];
 
 /** The `ok` reply to an operation. */
 export interface OkReply {
@@ -135,6 +138,34 @@ export interface VolumeEvent {
   [key: string]: unknown;
 }
 
+/** The reading of one line of story text sent with `text()` (to this connection only). */
+export interface TextEvent {
+  event: "text";
+  session: string;
+  /** The line's own valence, [-1, 1]. */
+  valence: number;
+  /** The line's own arousal, [-1, 1]. */
+  arousal: number;
+  /** How sure the model is of them, (0, 1]. */
+  confidence: number;
+  /** The session's story arc after this line (its scene): valence, [-1, 1]. */
+  scene_valence: number;
+  /** The scene's arousal, [-1, 1]. */
+  scene_arousal: number;
+  /** The scene's quadrant. */
+  scene: Scene;
+  /** This line began a new scene: the session's emotion moves to the scene's at `sync`, and a
+   * "transition" event follows for subscribers. */
+  changed: boolean;
+  /** Where the change lands (the profile's transition sync point); null when not changed. */
+  sync: SyncPoint | null;
+  /** Seconds since the session's first line. */
+  time_s: number;
+  /** The id of the `text` request it answers. */
+  id?: unknown;
+  [key: string]: unknown;
+}
+
 /** Any event as received (what "message" handlers get). */
 export interface AnyEvent {
   event: string;
@@ -170,6 +201,8 @@ export interface AffettoEvents {
   status: StatusEvent;
   note: NoteEvent;
   volume: VolumeEvent;
+  /** The reading of each line sent with `text()`. */
+  text: TextEvent;
   /** Errors that answer no pending operation (those reject the operation's promise instead). */
   error: AffettoError;
   close: CloseEvent;
@@ -249,6 +282,7 @@ export declare class AffettoClient {
   session(name: string): Promise<OkReply>;
   /** Play into these outputs ("notes", "audio", "midi"; at most 8); none: silent. */
   output(...names: string[]): Promise<OkReply>;
+  /** One line of story text (1..10,000 characters); resolves with the ok, its reading comes to "text" handlers. */
   text(text: string): Promise<OkReply>;
   /** Resolves with the status event. */
   status(): Promise<StatusEvent>;

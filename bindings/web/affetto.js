@@ -12,6 +12,8 @@
 //   await affetto.subscribe();
 //   await affetto.output("notes");   // the session's notes as "note" events, for your own instruments
 //   await affetto.emotion(0.5, -0.2);
+//   affetto.on("text", (t) => { if (t.changed) console.log(`the story turns ${t.scene}`); });
+//   await affetto.text("The wolf howled.");   // "ok" now; its "text" event once the line is read
 //
 // Every operation validates its arguments (a bad one rejects with TypeError or RangeError before
 // anything is sent), then resolves with the server's `ok` reply, matched by `id`, or rejects with
@@ -23,14 +25,18 @@ export const SYNC_POINTS = Object.freeze(["immediate", "beat", "bar", "phrase"])
 /** Transport actions. */
 export const TRANSPORT_ACTIONS = Object.freeze(["start", "stop", "pause", "resume", "tempo", "seed", "sync"]);
 /** Events a handler can be registered for with `on` ("message": every event the server sends). */
-export const EVENTS = Object.freeze(["beat", "bar", "transition", "status", "note", "volume", "error", "close", "message"]);
+export const EVENTS = Object.freeze([
+  "beat", "bar", "transition", "status", "note", "volume", "text", "error", "close", "message",
+]);
 /** The output every server has: the session's notes as "note" events (`output(NOTES_OUTPUT)`). */
 export const NOTES_OUTPUT = "notes";
 /** The longest fade, in seconds (`volume` and `transport("stop", fadeS)`). */
 export const MAX_FADE_S = 60;
+/** The quadrants a scene of the story arc is in (a "text" event's `scene`). */
+export const SCENES = Object.freeze(["+V+A", "-V+A", "-V-A", "+V-A"]);
 
 // The server's events that go to the handlers of the same name (the rest: "message" handlers only).
-const DISPATCHED = new Set(["beat", "bar", "transition", "status", "note", "volume"]);
+const DISPATCHED = new Set(["beat", "bar", "transition", "status", "note", "volume", "text"]);
 
 const MAX_NAME = 64;
 const MAX_TEXT = 10000;
@@ -134,8 +140,8 @@ export class AffettoClient {
   }
 
   /**
-   * Register a handler for "beat" | "bar" | "transition" | "status" | "note" | "volume" | "error" |
-   * "close" | "message". "error" receives AffettoError objects for errors that answer no pending
+   * Register a handler for "beat" | "bar" | "transition" | "status" | "note" | "volume" | "text" |
+   * "error" | "close" | "message". "text" receives the reading of each line sent with `text()`. "error" receives AffettoError objects for errors that answer no pending
    * operation (those reject the operation's promise instead). "message" receives every event the
    * server sends, replies included, before its own handlers: the way to see an event this client
    * has no name for (the others are ignored). A name not in EVENTS throws TypeError (a typo).
@@ -269,7 +275,14 @@ export class AffettoClient {
     return this._request({ op: "output", outputs: names.map((name, i) => checkName(name, `outputs[${i}]`)) });
   }
 
-  /** Story text for emotion analysis (1 to 10,000 characters). */
+  /**
+   * Send one line of story text (1 to 10,000 characters); resolves with the `ok` reply. Once the
+   * server has read it (a few ms later) its reading comes to the "text" handlers, with this
+   * request's `id` (no subscription needed): the line's valence, arousal and confidence, and the
+   * session's story arc after it (scene_valence, scene_arousal, scene, changed, sync). A line the
+   * server cannot read after all comes to the "error" handlers. Rejects with code `unsupported`
+   * (the server has no text emotion model), `rate_limited` (8 lines of the session waiting), `busy`.
+   */
   async text(text) {
     if (typeof text !== "string") throw new TypeError("text must be a string");
     if (text.length === 0 || text.length > MAX_TEXT) {
@@ -373,8 +386,10 @@ export class AffettoClient {
   }
 
   // The pending operation a reply answers: the one with its id or, for a status event without
-  // one, the oldest pending status request. Events (beat, bar, ...) carry no id.
+  // one, the oldest pending status request. Events (beat, bar, ...) carry no id; a "text" event
+  // carries its line's, but answers after the line's "ok" (it is never the reply).
   _takePending(event) {
+    if (event.event === "text") return undefined;
     let id = event.id;
     if (id === undefined && event.event === "status") {
       id = [...this._pending].find(([, entry]) => entry.op === "status")?.[0];

@@ -20,6 +20,7 @@ COMMAND_MODULES: Final = (
     "engine.commands.demo",
     "engine.commands.play",
     "engine.commands.serve",
+    "engine.commands.story",
 )
 
 

@@ -137,6 +137,20 @@ def register(sub: Any) -> None:
     fl.add_argument("--no-flood", action="store_true", help="no flooder: the baseline")
     fl.add_argument("--json", action="store_true", help="print the results as JSON")
     fl.set_defaults(handler=run_flood)
+    sy = what.add_parser(
+        "story",
+        help="the text emotion model's speed, the live text op's latency, scoring a transcript",
+        description="Lines per second of the text emotion model on one CPU thread (one at a time and "
+        "batched), line -> text event over a real WebSocket server (p50/p99), and scoring a transcript "
+        "(x real time, |downbeat - scene start| p95), as JSON, with the accuracy recorded in the model's "
+        "manifest.",
+    )
+    sy.add_argument(
+        "transcript", type=Path, nargs="?", default=None,
+        help="a story file (default: the Call of the Wild episode 1 transcript, ../shared/data/dnd/ep1.csv)",
+    )  # fmt: skip
+    sy.add_argument("--no-audio", action="store_true", help="score without rendering audio")
+    sy.set_defaults(handler=run_story)
     so = what.add_parser(
         "soak",
         help="a long run of many sessions with random changes and churn: memory, fds, hanging notes, "
@@ -375,4 +389,22 @@ def run_soak(args: argparse.Namespace) -> int:
         seed=args.seed, progress=lambda line: print(line, file=out, flush=True),
     )  # fmt: skip
     print(json.dumps(result, indent=2, default=str) if args.json else format_summary(result))
+    return 0
+
+
+def run_story(args: argparse.Namespace) -> int:
+    """Run the story benchmark.
+
+    Raises:
+        CommandError: no transcript given and the default one is not there.
+    """
+    from engine.bench.story import run
+
+    transcript = args.transcript
+    if transcript is None:
+        transcript = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dnd" / "ep1.csv"
+        if not transcript.is_file():
+            raise CommandError(f"{transcript} is not here: name a transcript (SRT, WebVTT, CSV or text)")
+    result = run(transcript, audio=not args.no_audio)
+    print(json.dumps(result, indent=2, default=str))
     return 0

@@ -12,19 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
 from engine.commands import CommandError, bounded_float, bounded_int, model_error
+from engine.commands.progress import ProgressLine
 
 MAX_BARS = 10_000
 MAX_TEMPERATURE = 100.0
 MIDI_SUFFIXES: Final = (".mid", ".midi")
 WAV_SUFFIX: Final = ".wav"
 WAV_RATE_HZ: Final = 48_000
-#: the progress line is rewritten at most this often (s)
-PROGRESS_INTERVAL_S: Final = 0.1
 
 
 def register(sub: Any) -> None:
@@ -159,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(f"--steer needs the emotion recognizer: {exc}") from exc
-    progress = BarProgress(sys.stderr) if sys.stderr.isatty() else None
+    progress = ProgressLine(sys.stderr, lambda done, total: f"composing: {done}/{total} bars")
     notes, bar_beats = composer.compose(
         args.valence,
         args.arousal,
@@ -174,8 +172,7 @@ def run(args: argparse.Namespace) -> int:
         tempo_bpm=args.tempo_bpm,
         on_bar=progress,
     )
-    if progress is not None:
-        progress.close()
+    progress.close()
     try:
         if suffix == WAV_SUFFIX:
             seconds = _write_wav(args.output, notes, bar_beats, args.tempo_bpm)
@@ -212,28 +209,3 @@ def _write_wav(path: Path, notes: list[Any], bar_beats: list[int], tempo_bpm: fl
         audio = render_midi(midi, WAV_RATE_HZ)
     write_wav(path, audio, WAV_RATE_HZ)
     return audio.shape[0] / WAV_RATE_HZ
-
-
-class BarProgress:
-    """``composing: 12/256 bars (3.1 s)`` on a terminal, rewritten in place at most every
-    :data:`PROGRESS_INTERVAL_S` (and at the last bar); :meth:`close` ends the line."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.started = time.perf_counter()
-        self._shown_at = -float("inf")
-        self._shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done < total and now - self._shown_at < PROGRESS_INTERVAL_S:
-            return
-        self._shown_at = now
-        self._shown = True
-        self.stream.write(f"\rcomposing: {done}/{total} bars ({now - self.started:.1f} s)")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self._shown:
-            self.stream.write("\n")
-            self.stream.flush()

@@ -412,6 +412,15 @@ _OSC_EVENT_FIELDS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     "challenge": (("nonce", "s"),),
     "note": (("channel", "i"), ("pitch", "i"), ("velocity", "i"), ("time_s", "f"), ("layer", "s")),
     "volume": (("layer", "s"), ("level", "f"), ("fade_s", "f"), ("time_s", "f")),
+    "text": (
+        ("valence", "f"),
+        ("arousal", "f"),
+        ("confidence", "f"),
+        ("scene_valence", "f"),
+        ("scene_arousal", "f"),
+        ("changed", "i"),
+        ("scene", "s"),
+    ),
 }
 
 

@@ -14,6 +14,7 @@ a message budget (token bucket); every argument is validated and answered with a
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import ipaddress
 import math
@@ -346,7 +347,7 @@ class AffettoServer:
             session.last_active = time.monotonic()
             self._osc_reply(client, addr, host.hello(session))
         else:
-            reply = host.submit(session, request)
+            reply = host.submit(session, request, functools.partial(self._osc_reply_later, client, addr))
             if reply["event"] == "status":
                 self._osc_reply(client, addr, reply)
 
@@ -410,6 +411,13 @@ class AffettoServer:
         data = event_osc(event)
         if data is not None and self._udp is not None and budget.take(len(data)):
             self._udp.sendto(data, target)
+
+    def _osc_reply_later(self, client: _OscClient, addr: tuple[str, int], event: dict[str, Any]) -> None:
+        """An answer that comes later (a ``text`` event, from the story thread), sent on the loop
+        as :meth:`_osc_reply` sends."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._osc_reply, client, addr, event)
 
     def _threadsafe_osc(self, client: _OscClient, target: tuple[str, int], event: dict[str, Any]) -> None:
         """A subscriber's event (clock thread), sent on the loop within its port's budget."""
@@ -564,7 +572,7 @@ class _WsLink:
             host.unsubscribe(session, self.subscriber)
             self.subscribed = False
             return ok
-        return host.submit(session, request)
+        return host.submit(session, request, self.subscriber)
 
     def own(self) -> Session:
         """The connection's session, a fresh one opened now if it has none.

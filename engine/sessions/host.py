@@ -67,6 +67,7 @@ from engine.sessions.session import (
     Subscriber,
     forget,
 )
+from engine.story.live_text import StoryReader
 
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
 PREROLL_S: Final = 0.1
@@ -115,6 +116,7 @@ class SessionHost:
             output process gone), from the thread that met it; it must not block. The latest
             1000 are also kept in :attr:`errors`.
         timing_samples: keep this many lateness samples in :attr:`timing` (for percentiles).
+        text_model_dir: the text emotion model the ``text`` op reads with (None: the shipped one).
 
     Raises:
         ValueError: ``default_outputs`` names an output this host does not have.
@@ -132,6 +134,7 @@ class SessionHost:
         default_outputs: tuple[str, ...] | None = None,
         on_error: Callable[[str], None] | None = None,
         timing_samples: int = 0,
+        text_model_dir: str | None = None,
     ) -> None:
         self.composer = composer
         self.on_error = on_error
@@ -174,6 +177,8 @@ class SessionHost:
         self._fading: set[Session] = set()  # sessions with volume fades or a fading stop (composing thread)
         self._dirty: set[Session] = set()
         self._table_lock = threading.Lock()  # guards ``sessions`` (loop thread vs composing thread)
+        #: reads the ``text`` op's lines on a thread of its own (the model loads with the first line)
+        self.story = StoryReader(self._post, self.report, text_model_dir)
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -214,6 +219,7 @@ class SessionHost:
     def stop(self) -> None:
         """Stop the threads and release every session's notes."""
         self._running = False
+        self.story.stop()
         with self._wake:
             self._wake.notify_all()
         for th in self._threads:
@@ -308,12 +314,18 @@ class SessionHost:
         gets the note-off of every note it heard start (no note hangs in its synth)."""
         self._clock_task(ClockTask(session, "unsubscribe", subscriber=subscriber))
 
-    def submit(self, session: Session, request: Request) -> dict[str, Any]:
+    def submit(
+        self, session: Session, request: Request, reply: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
         """Check ``request`` against ``session`` and queue it; returns the reply event.
+
+        ``reply`` (thread-safe, non-blocking) gets the answers that come later: the ``text``
+        event of a line of story text (:mod:`engine.story.live_text`).
 
         Raises:
             ProtocolError: bad_argument (an unknown state, stinger, leitmotif or parameter),
-                unsupported (text).
+                unsupported (``text`` without a text emotion model), rate_limited and busy (see
+                :meth:`_post`, :class:`engine.story.live_text.StoryReader`).
         """
         session.last_active = time.monotonic()
         op, args, rid = request.op, request.args, request.request_id
@@ -341,9 +353,8 @@ class SessionHost:
             self._post(session, request)
             return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
         if op == "text":
-            raise ProtocolError(
-                "unsupported", "story text analysis is not available in this server yet", op, rid
-            )
+            self.story.submit(session, args["text"], rid, reply)
+            return {"event": "ok", "op": op, **({"id": rid} if rid is not None else {})}
         if op == "status":
             return self.status(session, rid)
         if op == "volume" and args.get("layer") is not None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.model.composer import Composer
 from engine.music.conductor import BarInfo, Conductor, compose_ahead
-from engine.music.config import STINGER_CHANNEL, ConductorConfig
+from engine.music.config import STINGER_CHANNEL, ConductorConfig, Emotion
 from engine.music.leitmotif import Theme
 from engine.music.tempo_map import TempoMap
 from engine.outputs.recorders import MidiRecorder
@@ -60,6 +60,7 @@ def render(
     seed: int,
     config: ConductorConfig | None = None,
     start_state: str | None = "explore",
+    start_emotion: Emotion | None = None,
     themes: Sequence[Theme] = (),
     audio: bool = True,
     sample_rate_hz: int = 48_000,
@@ -79,6 +80,7 @@ def render(
         seed: the session seed.
         config: the conductor's settings (its ``history_bars`` is ignored: everything is kept).
         start_state: the state the music starts in.
+        start_emotion: the emotion it starts at (None: the start state's).
         themes: leitmotifs to register.
         audio: render audio with the built-in synth (else only the MIDI recording).
         sample_rate_hz: audio rate.
@@ -94,7 +96,8 @@ def render(
     cfg = config or ConductorConfig()
     events = EventQueue()
     # every bar and tempo change kept: the result lists them all, the MIDI file needs the whole map
-    conductor = Conductor(composer, events, seed, replace(cfg, history_bars=None), state=start_state)
+    conductor = Conductor(composer, events, seed, replace(cfg, history_bars=None), state=start_state,
+                            emotion=start_emotion)  # fmt: skip
     for theme in themes:
         conductor.register_leitmotif(theme)
     recorder = MidiRecorder(track_names(cfg))

@@ -99,6 +99,7 @@ class Session:
     connections: int = 0  # open WebSocket connections: a session with one never idles out
     clock_due: float = math.inf  # when the clock thread will next look at it (perf_counter)
     closed: bool = False
+    story: Any = None  # its live story (engine.story.live_text.SessionStory), from its first ``text``
     #: what its requests so far ask for (loop thread; the composing thread catches up):
     #: "playing", "paused" or "stopped"
     transport: str = "playing"

@@ -11,7 +11,12 @@
   ``/affetto/emotion ff 0.5 -0.2`` and ``/affetto/subscribe`` and receives the beats.
 * Both clients' keep-alive holds a listening session past a short server idle timeout.
 * C++ (bindings/unreal): ``g++ -fsyntax-only`` type-checks the Unreal component against stand-ins for
-  the UE 5.x API it uses (bindings/unreal/tests/stubs); no engine, nothing run.
+  the UE 5.x API it uses (bindings/unreal/tests/stubs); no engine, nothing run but the UTF-8
+  encoding of its ``Text`` lines, compiled on its own.
+* Story text (``text``): the C# client's OnText and affetto.js's "text" handlers read the
+  reference's ``text`` event from servers of this file's own (fixed OSC bytes, JSON); against
+  ``affetto serve`` the C#, JavaScript and liblo clients get a reading in range when the server has
+  the text emotion model (models/text_emotion), ``unsupported`` when it has none.
 
 Each part skips when its tool is missing (apt: mono-mcs mono-runtime liblo-tools g++; Node.js ≥ 20),
 but fails instead under ``AFFETTO_REQUIRE_BINDINGS=1`` (CI sets it).
@@ -39,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from text_contract import SCENES, TEXT_EVENT, TEXT_OSC, TEXT_OSC_UNCHANGED
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
@@ -54,6 +60,8 @@ REQUIRED = os.environ.get("AFFETTO_REQUIRE_BINDINGS") == "1"
 SERVER_START_S = 120.0  # loading the model on a slow CI machine
 EVENT_WAIT_S = 30.0
 SHORT_IDLE_S = 2.0
+#: the text emotion model `affetto serve` reads story text with (without it: ``unsupported``)
+TEXT_MODEL_MANIFEST = ROOT / "models" / "text_emotion" / "manifest.json"
 APT_HINT = {
     "mcs": "mono-mcs",
     "mono": "mono-runtime",
@@ -735,3 +743,222 @@ def test_web_keepalive_keeps_a_listening_session(short_idle_server: Server) -> N
     listen = WEB / "tests" / "listen.mjs"
     proc = run([*node, str(listen), short_idle_server.ws_url, str(SHORT_IDLE_S + 3.5), "500"])
     assert_listened_past_idle_timeout(proc.stdout, "web client")
+
+
+# ------------------------------------------------------------------------------------ story text
+#: lines of story text (one with characters beyond ASCII, sent as UTF-8)
+TEXT_LINES = ["The wolf howled at the door.", "« Ça va ? » she whispered, and laughed \u2014 \U0001f43a"]
+
+
+def _reading(event: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(event[k] for k in ("valence", "arousal", "confidence", "scene_valence", "scene_arousal",
+                                    "changed", "scene"))  # fmt: skip
+
+
+def assert_reading(event: dict[str, Any], what: str, *, osc: bool) -> None:
+    """A text event within the reference's ranges."""
+    for key in ("valence", "arousal", "scene_valence", "scene_arousal"):
+        assert isinstance(event[key], int | float) and -1 <= event[key] <= 1, f"{what}: {key}: {event}"
+    assert 0 < event["confidence"] <= 1, f"{what}: {event}"
+    assert event["scene"] in SCENES and isinstance(event["changed"], bool), f"{what}: {event}"
+    if not osc:
+        assert (event["sync"] is None) == (not event["changed"]), f"{what}: {event}"
+        assert isinstance(event["time_s"], int | float) and event["time_s"] >= 0, f"{what}: {event}"
+
+
+def test_csharp_text_event_from_fixed_bytes(smoke_exe: Path) -> None:
+    """Text() sends each line as /affetto/text s (UTF-8 kept); OnText reads the reference's
+    /affetto/text bytes (fixed here, sent back by this test's own server) into AffettoText's typed
+    fields, changed (the int 1 or 0) as a bool."""
+    answers = iter([TEXT_OSC, TEXT_OSC_UNCHANGED])
+    received: list[tuple[str, list[Any]]] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as fake:
+        fake.bind(("127.0.0.1", 0))
+        fake.settimeout(0.1)
+        cmd = ["mono", str(smoke_exe), "text", "127.0.0.1", str(fake.getsockname()[1]), "20", *TEXT_LINES]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                data, sender = fake.recvfrom(65536)
+            except TimeoutError:
+                continue
+            for message in decode_packet(data):
+                received.append((message.address, list(message.args)))
+                if message.address == "/affetto/text":
+                    fake.sendto(next(answers), sender)
+        if proc.poll() is None:
+            proc.kill()
+        stdout, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, f"{stdout}\n{stderr}"
+    sent = [args for address, args in received if address == "/affetto/text"]
+    assert sent == [[line] for line in TEXT_LINES], received
+    assert received[0][0] == "/affetto/subscribe", received
+    readings = [json.loads(line[5:]) for line in stdout.splitlines() if line.startswith("TEXT ")]
+    expected = _reading(TEXT_EVENT)
+    assert [_reading(r) for r in readings] == [expected, (*expected[:5], False, "+V-A")], stdout
+
+
+def test_web_client_text_events_from_its_own_server(tmp_path: Path) -> None:
+    """text() resolves with the ok; the text event that follows (with the line's id) reaches the
+    "text" handlers, also when it comes before the ok; a line answered after its ok with an
+    error reaches the "error" handlers; a refused line (rate_limited) rejects. The server here
+    is this test's own, answering as the reference says."""
+    from websockets.sync.server import ServerConnection, serve
+
+    node = node_command()
+    requests: list[dict[str, Any]] = []
+
+    def error(code: str, rid: Any) -> dict[str, Any]:
+        return {"event": "error", "code": code, "message": "...", "op": "text", "id": rid}
+
+    def handler(ws: ServerConnection) -> None:
+        for message in ws:
+            request = json.loads(message)
+            requests.append(request)
+            ok = {"event": "ok", "op": "text", "id": request["id"]}
+            reading = {**TEXT_EVENT, "id": request["id"]}
+            n = len(requests)
+            if n == 1:
+                ws.send(json.dumps(ok))
+                ws.send(json.dumps(reading))
+            elif n == 2:  # the reading first: still a "text" event, and the ok still resolves text()
+                ws.send(json.dumps({**reading, "changed": False, "sync": None, "scene": "+V-A"}))
+                ws.send(json.dumps(ok))
+            elif n == 3:  # read after its ok, and found unreadable
+                ws.send(json.dumps(ok))
+                ws.send(json.dumps(error("unsupported", request["id"])))
+            else:
+                ws.send(json.dumps(error("rate_limited", request["id"])))
+
+    lines = [*TEXT_LINES, "unreadable", "one too many"]
+    with serve(handler, "127.0.0.1", 0) as ws_server:
+        threading.Thread(target=ws_server.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{ws_server.socket.getsockname()[1]}"
+        proc = run([*node, str(WEB / "tests" / "text.mjs"), url, "10", *lines], timeout_s=30)
+        ws_server.shutdown()
+    assert [(r["op"], r["text"]) for r in requests] == [("text", line) for line in lines], requests
+    out = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in proc.stdout.splitlines()]
+    ids = [r["id"] for r in requests]
+    assert [e["id"] for kind, e in out if kind == "OK"] == ids[:3], proc.stdout
+    texts = [e for kind, e in out if kind == "TEXT"]
+    unchanged = {**TEXT_EVENT, "id": ids[1], "changed": False, "sync": None, "scene": "+V-A"}
+    assert texts == [{**TEXT_EVENT, "id": ids[0]}, unchanged], proc.stdout
+    errors = [e for kind, e in out if kind == "ERROR"]
+    assert [(e["code"], e["op"], e["id"]) for e in errors] == [("unsupported", "text", ids[2])], proc.stdout
+    rejected = [e for kind, e in out if kind == "REJECTED"]
+    assert [(e["code"], e["id"]) for e in rejected] == [("rate_limited", ids[3])], proc.stdout
+
+
+def test_text_against_server(smoke_exe: Path, server: Server, oscdump: Callable[[], OscDump]) -> None:
+    """Story text against ``affetto serve``, from the C# client (OSC), affetto.js (WebSocket) and
+    liblo (``oscsend`` to a subscribed oscdump: the event's types are the reference's ``fffffis``).
+    With the text emotion model each line gets a reading in range (WebSocket: with the line's id,
+    after its ok); without it, each is refused with ``unsupported``."""
+    has_model = TEXT_MODEL_MANIFEST.is_file()
+    # C#: one line (a second could land in the same 30 s scene; the reading is what is checked)
+    port, wait = str(server.osc_port), str(EVENT_WAIT_S)
+    cs = run(["mono", str(smoke_exe), "text", "127.0.0.1", port, wait, TEXT_LINES[1]])
+    cs_lines = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in cs.stdout.splitlines()]
+    cs_texts = [e for kind, e in cs_lines if kind == "TEXT"]
+    cs_errors = [e for kind, e in cs_lines if kind == "ERROR"]
+    # JavaScript
+    node = node_command()
+    js = run([*node, str(WEB / "tests" / "text.mjs"), server.ws_url, wait, *TEXT_LINES])
+    js_lines = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in js.stdout.splitlines()]
+    # liblo
+    require_tools("oscsend", "oscdump")
+    dump = oscdump()
+    run(["oscsend", "127.0.0.1", port, "/affetto/subscribe", "i", str(dump.port)])
+    dump.confirm(server.osc_port)
+    run(["oscsend", "127.0.0.1", port, "/affetto/text", "s", TEXT_LINES[0]])
+    replies = ("/affetto/text", "/affetto/error")
+    dump.until(lambda seen: any(m[0] in replies for m in seen), EVENT_WAIT_S)
+    answers = [(addr, types, args) for addr, types, args in dump.seen if addr in replies]
+
+    if not has_model:
+        assert not cs_texts and [e["code"] for e in cs_errors] == ["unsupported"], cs.stdout
+        rejected = [e for kind, e in js_lines if kind == "REJECTED"]
+        assert [e["code"] for e in rejected] == ["unsupported"] * len(TEXT_LINES), js.stdout
+        assert not [e for kind, e in js_lines if kind in ("OK", "TEXT")], js.stdout
+        assert answers and answers[0][0] == "/affetto/error" and answers[0][2][0] == "unsupported", dump.seen
+        return
+    assert not cs_errors and len(cs_texts) == 1, cs.stdout
+    assert_reading(cs_texts[0], "C# client", osc=True)
+    oks = [e for kind, e in js_lines if kind == "OK"]
+    texts = [e for kind, e in js_lines if kind == "TEXT"]
+    assert [e["op"] for e in oks] == ["text"] * len(TEXT_LINES), js.stdout
+    assert [e["id"] for e in texts] == [e["id"] for e in oks], js.stdout
+    for event in texts:
+        assert event["event"] == "text" and isinstance(event["session"], str) and event["session"], event
+        assert_reading(event, "web client", osc=False)
+    assert texts[0]["time_s"] <= texts[1]["time_s"], js.stdout
+    assert answers and answers[0][:2] == ("/affetto/text", "fffffis"), dump.seen
+    *numbers, changed, scene = answers[0][2]
+    keys = ("valence", "arousal", "confidence", "scene_valence", "scene_arousal")
+    reading = {**dict(zip(keys, map(float, numbers), strict=True)), "changed": changed == "1", "scene": scene}
+    assert_reading(reading, "oscdump", osc=True)
+    assert changed in ("0", "1"), answers
+
+
+#: Unreal's Text() hands the OSC plugin (which writes one byte per TCHAR) a line's UTF-8 bytes, one
+#: per TCHAR: OscUtf8 in AffettoComponent.cpp, compiled here on its own with an FString of std::u16string.
+UTF8_HARNESS = r"""
+#include <cstdint>
+#include <cstdio>
+#include <string>
+using TCHAR = char16_t;
+using int32 = std::int32_t;
+using uint32 = std::uint32_t;
+struct FString
+{
+	std::u16string S;
+	int32 Len() const { return static_cast<int32>(S.size()); }
+	const TCHAR& operator[](int32 Index) const { return S[Index]; }
+	FString& AppendChar(TCHAR C) { S.push_back(C); return *this; }
+};
+namespace
+{
+@FUNCTION@
+}
+int main()  // each input line: UTF-16 code units in hex; each output line: the TCHARs sent, in hex
+{
+	unsigned Unit;
+	FString Line;
+	while (std::scanf("%x", &Unit) == 1)
+	{
+		Line.S.push_back(static_cast<TCHAR>(Unit));
+		if (std::getchar() == '\n')
+		{
+			for (TCHAR C : OscUtf8(Line).S) std::printf("%x ", static_cast<unsigned>(C));
+			std::printf("\n");
+			Line.S.clear();
+		}
+	}
+}
+"""
+
+
+def test_cpp_text_is_sent_as_utf8(tmp_path: Path) -> None:
+    """Unreal's OSC plugin writes a string one byte per TCHAR (the low byte): Text() therefore
+    hands it the line's UTF-8 bytes, one per TCHAR, each < 256, which on the wire are the line in
+    UTF-8 (accents, curly quotes, a surrogate pair; a lone surrogate becomes U+FFFD)."""
+    require_tools("g++")
+    source = (UNREAL / "AffettoComponent.cpp").read_text()
+    body = source[source.index("bool UAffettoComponent::Text(") :]
+    body = body[: body.index("\n}\n")]
+    assert "= OscUtf8(Line);" in body and "AddString(Message, Bytes);" in body, body  # what Text() sends
+    start = source.index("\tFString OscUtf8(const FString& Line)")
+    end = source.index("\n\t}\n", start) + 4
+    harness = tmp_path / "utf8.cpp"
+    harness.write_text(UTF8_HARNESS.replace("@FUNCTION@", source[start:end]))
+    exe = tmp_path / "utf8"
+    run(["g++", "-std=c++20", "-Wall", "-Werror", "-o", str(exe), str(harness)])
+    cases = [*TEXT_LINES, "plain", "\u00e9\u2019\u20ac", "\U0001f43a", "\ud83d", "a\udc3ab", "\udc3a\ud83d"]
+    utf16 = [case.encode("utf-16-be", "surrogatepass") for case in cases]
+    stdin = "".join(raw.hex(" ", 2) + "\n" for raw in utf16)  # "0061 00e9 ...": one code unit each
+    proc = subprocess.run([str(exe)], input=stdin, capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 0, proc.stderr
+    sent = [bytes(int(x, 16) for x in line.split()) for line in proc.stdout.splitlines()]
+    # the line's UTF-8, a lone surrogate as U+FFFD
+    assert sent == [raw.decode("utf-16-be", "replace").encode("utf-8") for raw in utf16]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -11,12 +12,15 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from affetto_client import NOTES, AffettoClient, AffettoError, Note, OscClient
+from affetto_client import NOTES, SCENES, AffettoClient, AffettoError, Note, OscClient, TextEvent
+from text_contract import TEXT_EVENT, TEXT_OSC, TEXT_OSC_UNCHANGED
 
 from engine.model.composer import Composer
+from engine.server.protocol import event_osc
 from engine.server.transports import AffettoServer, ServerSettings
 from engine.sessions.host import SessionHost
 from engine.sessions.profile_file import load_profile
+from engine.story.text_model import MANIFEST_NAME, default_text_model_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,3 +185,125 @@ async def test_python_client_volume_pause_stop_hello(server: AffettoServer) -> N
     assert version == 1 and "combat" in states.split(",") and "hit" in stingers.split(","), got
     assert "health" in params.split(",") and NOTES in outputs.split(",") and layer in layer_names.split(",")
     assert len(got["/affetto/status"]) == 17 and got["/affetto/status"][0] == session, got
+
+
+# ------------------------------------------------------------------------------------- text
+def test_text_event_from_fixed_osc_bytes() -> None:
+    """The reference's OSC form of the text event (fixed bytes) reads as a TextEvent, and is what
+    the server encodes for the event."""
+    from pythonosc.osc_message import OscMessage
+
+    message = OscMessage(TEXT_OSC)
+    assert message.address == "/affetto/text"
+    reading = TextEvent.from_osc(list(message.params))
+    assert reading == TextEvent(-0.40625, 0.625, 0.71875, -0.8125, 0.6875, "-V+A", True)
+    assert reading.sync is None and reading.time_s is None and reading.session == "" and reading.id is None
+    unchanged = TextEvent.from_osc(list(OscMessage(TEXT_OSC_UNCHANGED).params))
+    assert unchanged.changed is False and unchanged.scene == "+V-A", unchanged
+    assert event_osc(TEXT_EVENT) == TEXT_OSC
+
+
+def test_text_event_from_websocket_event() -> None:
+    reading = TextEvent.from_event(TEXT_EVENT)
+    assert reading == TextEvent(-0.40625, 0.625, 0.71875, -0.8125, 0.6875, "-V+A", True, "bar", 12.5, "s", 3)
+    quiet = TextEvent.from_event({**TEXT_EVENT, "changed": False, "sync": None, "scene": "+V-A"})
+    assert quiet.changed is False and quiet.sync is None and quiet.scene in SCENES
+
+
+@pytest.mark.asyncio
+async def test_python_client_text_against_its_own_server() -> None:
+    """text() resolves with the ok; the text event that follows with the request's id reaches
+    on_text as a TextEvent (and on("text")); an error answering the line after its ok reaches
+    the "error" handlers. The server is this test's own, sending what the reference says."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    sent: list[dict[str, Any]] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        async for message in ws:
+            request = json.loads(message)
+            sent.append(request)
+            await ws.send(json.dumps({"event": "ok", "op": request["op"], "id": request["id"]}))
+            if request["op"] == "text" and request["text"] == "The wolf howled.":
+                await asyncio.sleep(0.01)
+                await ws.send(json.dumps({**TEXT_EVENT, "id": request["id"]}))
+            elif request["op"] == "text":
+                error = {"event": "error", "code": "unsupported", "message": "the line could not be read",
+                         "op": "text", "id": request["id"]}  # fmt: skip
+                await ws.send(json.dumps(error))
+
+    readings: list[TextEvent] = []
+    raw: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    async with serve(handler, "127.0.0.1", 0) as ws_server:
+        port = next(iter(ws_server.sockets)).getsockname()[1]
+        async with AffettoClient(f"ws://127.0.0.1:{port}") as music:
+            music.on_text(readings.append)
+            music.on("text", raw.append)
+            music.on("error", errors.append)
+            ok = await music.text("The wolf howled.")
+            assert ok["event"] == "ok" and ok["op"] == "text", ok
+            assert (await music.text("unreadable"))["event"] == "ok"
+            await until(lambda: len(readings) == 1 and len(errors) == 1)
+    assert sent[-2:] == [{"op": "text", "text": "The wolf howled.", "id": ok["id"]},
+                         {"op": "text", "text": "unreadable", "id": ok["id"] + 1}]  # fmt: skip
+    assert readings == [TextEvent.from_event({**TEXT_EVENT, "id": ok["id"]})] and readings[0].id == ok["id"]
+    assert raw[0]["event"] == "text" and readings[0].scene == "-V+A", raw
+    assert [(e["code"], e["op"], e["id"]) for e in errors] == [("unsupported", "text", ok["id"] + 1)], errors
+
+
+def has_text_model() -> bool:
+    return (default_text_model_dir() / MANIFEST_NAME).is_file()
+
+
+def assert_text_event(reading: TextEvent, *, osc: bool) -> None:
+    """A reading within the reference's ranges."""
+    assert -1 <= reading.valence <= 1 and -1 <= reading.arousal <= 1 and 0 < reading.confidence <= 1, reading
+    assert -1 <= reading.scene_valence <= 1 and -1 <= reading.scene_arousal <= 1, reading
+    assert reading.scene in SCENES and isinstance(reading.changed, bool), reading
+    if not osc:
+        assert reading.time_s is not None and reading.time_s >= 0 and reading.session, reading
+        assert (reading.sync is None) == (not reading.changed), reading
+
+
+@pytest.mark.asyncio
+async def test_python_clients_text(server: AffettoServer) -> None:
+    """The text op against the real server, over WebSocket and OSC: with the text emotion model
+    (models/text_emotion) the ok and then a text event (for the request's id) over WebSocket, and
+    an /affetto/text over OSC; without it, the error unsupported on both."""
+    lines = ["The wolf howled at the door.", "She laughed and ran into the sunny meadow."]
+    readings: list[TextEvent] = []
+    async with AffettoClient(f"ws://127.0.0.1:{server.ws_port}", timeout_s=30) as music:
+        music.on_text(readings.append)
+        if not has_text_model():
+            with pytest.raises(AffettoError, match="unsupported"):
+                await music.text(lines[0])
+        else:
+            oks = [await music.text(line) for line in lines]
+            assert all(ok["event"] == "ok" and ok["op"] == "text" for ok in oks), oks
+            await until(lambda: len(readings) == len(lines), timeout_s=60)
+            assert [r.id for r in readings] == [ok["id"] for ok in oks], readings
+            for reading in readings:
+                assert_text_event(reading, osc=False)
+            first, second = (r.time_s for r in readings)  # seconds since the session's first line
+            assert first is not None and second is not None, readings
+            assert first == pytest.approx(0.0, abs=0.05) and second >= first, readings
+
+    osc = OscClient("127.0.0.1", server.osc_port)
+    got: list[tuple[str, list[Any]]] = []
+    try:
+        osc.subscribe()
+        osc.text(lines[0])
+
+        def poll() -> None:
+            got.extend((a, args) for a, args in osc.poll() if a in ("/affetto/text", "/affetto/error"))
+
+        await until(lambda: bool(got), timeout_s=60, poll=poll)
+    finally:
+        osc.close()
+    address, args = got[0]
+    if not has_text_model():
+        assert address == "/affetto/error" and args[0] == "unsupported", got
+    else:
+        assert address == "/affetto/text" and len(args) == 7, got
+        assert_text_event(TextEvent.from_osc(args), osc=True)

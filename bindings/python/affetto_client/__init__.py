@@ -3,11 +3,13 @@
 * :class:`AffettoClient`: WebSocket (asyncio). Each operation awaits its ``ok`` reply and raises
   :class:`AffettoError` on an ``error`` event (the server checks every argument and says what
   it allows); events (beat, bar, transition, note, volume, ...) go to handlers registered with
-  :meth:`AffettoClient.on`, and the notes of the ``notes`` output to :meth:`AffettoClient.on_note`
-  as :class:`Note` objects.
+  :meth:`AffettoClient.on`, the notes of the ``notes`` output to :meth:`AffettoClient.on_note`
+  as :class:`Note` objects, and the readings of story text (:meth:`AffettoClient.text`) to
+  :meth:`AffettoClient.on_text` as :class:`TextEvent` objects.
 * :class:`OscClient`: OSC over UDP with python-osc, for tools that prefer fire-and-forget; one
   socket sends the operations and receives the events: :meth:`OscClient.subscribe` asks the
-  server to send them back to it and :meth:`OscClient.poll` returns those received.
+  server to send them back to it and :meth:`OscClient.poll` returns those received
+  (:meth:`Note.from_osc` and :meth:`TextEvent.from_osc` read the typed ones).
 
 Example::
 
@@ -19,6 +21,8 @@ Example::
         await music.state("combat")
         await music.emotion(-0.4, 0.9, sync="bar")
         await music.volume(0.3, fade_s=2.0, layer="drums")
+        music.on_text(lambda t: print(f"scene {t.scene}" + (" (new)" if t.changed else "")))
+        await music.text("The wolf howled.")  # ok now; its TextEvent once the line is read
 """
 
 from __future__ import annotations
@@ -78,6 +82,62 @@ class Note:
         return cls(int(channel), int(pitch), int(velocity), str(layer), float(time_s))
 
 
+#: the quadrants a scene of the story arc is in (``TextEvent.scene``)
+SCENES = ("+V+A", "-V+A", "-V-A", "+V-A")
+
+
+@dataclass(frozen=True)
+class TextEvent:
+    """The reading of one line of story text (the ``text`` event answering :meth:`AffettoClient.text`
+    or :meth:`OscClient.text`), sent to the client that sent the line.
+
+    Attributes:
+        valence, arousal: the line's own emotion, each in [-1, 1].
+        confidence: how sure the model is of them, in (0, 1].
+        scene_valence, scene_arousal: the session's story arc after this line (its scene), in [-1, 1].
+        scene: the scene's quadrant, one of :data:`SCENES` (``"-V+A"``: negative valence, high arousal).
+        changed: this line began a new scene: the session's emotion moves to the scene's at ``sync``
+            (the profile's transition sync point), and a ``transition`` event follows for subscribers.
+        sync: where the change lands (``"bar"``, ...); None when not changed, and over OSC.
+        time_s: seconds since the session's first line (None over OSC, which does not carry it).
+        session: the session's name ("" over OSC).
+        id: the request's id (WebSocket), None without one.
+    """
+
+    valence: float
+    arousal: float
+    confidence: float
+    scene_valence: float
+    scene_arousal: float
+    scene: str
+    changed: bool
+    sync: str | None = None
+    time_s: float | None = None
+    session: str = ""
+    id: Any = None
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> TextEvent:
+        """From a WebSocket ``text`` event."""
+        sync, time_s = event.get("sync"), event.get("time_s")
+        return cls(
+            float(event["valence"]), float(event["arousal"]), float(event["confidence"]),
+            float(event["scene_valence"]), float(event["scene_arousal"]), str(event["scene"]),
+            bool(event["changed"]), None if sync is None else str(sync),
+            None if time_s is None else float(time_s), str(event.get("session", "")), event.get("id"),
+        )  # fmt: skip
+
+    @classmethod
+    def from_osc(cls, args: Sequence[Any]) -> TextEvent:
+        """From the arguments of an ``/affetto/text`` event (valence, arousal, confidence,
+        scene_valence, scene_arousal, changed (1 or 0), scene)."""
+        valence, arousal, confidence, scene_valence, scene_arousal, changed, scene = args[:7]
+        return cls(
+            float(valence), float(arousal), float(confidence), float(scene_valence), float(scene_arousal),
+            str(scene), bool(changed),
+        )  # fmt: skip
+
+
 class AffettoError(Exception):
     """The server answered an operation with an error event."""
 
@@ -128,13 +188,18 @@ class AffettoClient:
 
     def on(self, event: str, handler: Callable[[dict[str, Any]], None]) -> None:
         """Call ``handler(event_dict)`` for every event of this kind (beat, bar, transition, note,
-        volume, status, error, ...; events nobody handles are ignored)."""
+        volume, status, text, error, ...; events nobody handles are ignored)."""
         self._handlers.setdefault(event, []).append(handler)
 
     def on_note(self, handler: Callable[[Note], None]) -> None:
         """Call ``handler(note)`` for every note of the ``notes`` output (``output("notes")``, once
         subscribed): a :class:`Note` with its channel, pitch, velocity (0: off), layer and time."""
         self.on("note", lambda event: handler(Note.from_event(event)))
+
+    def on_text(self, handler: Callable[[TextEvent], None]) -> None:
+        """Call ``handler(reading)`` with the :class:`TextEvent` of every line this client sent with
+        :meth:`text`, once the server has read it (a few ms after its ``ok``; no subscription needed)."""
+        self.on("text", lambda event: handler(TextEvent.from_event(event)))
 
     async def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """Send one operation and wait for its reply.
@@ -222,6 +287,17 @@ class AffettoClient:
         ``"audio"``, ``"midi"``: the server's devices); none: silent."""
         return await self.request("output", outputs=list(names))
 
+    async def text(self, text: str) -> dict[str, Any]:
+        """Send one line of story text (1 to 10,000 characters); returns the ``ok`` reply. Its
+        reading comes later as a ``text`` event (:meth:`on_text`, or ``on("text", ...)``), with this
+        request's id; a line the server cannot read after all comes as an ``error`` event.
+
+        Raises:
+            AffettoError: ``unsupported`` (the server has no text emotion model), ``rate_limited``
+                (8 lines of this session are waiting to be read), ``busy`` (256 in all), ...
+        """
+        return await self.request("text", text=text)
+
     async def status(self) -> dict[str, Any]:
         """The status event: playing, paused, state, emotion, tempo, bar, key, profile, outputs,
         params, states, stingers, layers, level, layer_levels."""
@@ -237,7 +313,9 @@ class AffettoClient:
         async for message in self._ws:
             event = json.loads(message)
             rid = event.get("id")
-            future = self._pending.get(rid) if isinstance(rid, int) else None
+            # a text event carries its line's id but follows the line's ok: never the reply
+            reply = isinstance(rid, int) and event.get("event") != "text"
+            future = self._pending.get(rid) if reply else None
             if future is not None and not future.done():
                 future.set_result(event)
                 continue
@@ -316,6 +394,11 @@ class OscClient:
 
     def session(self, name: str) -> None:
         self.send("session", name)
+
+    def text(self, text: str) -> None:
+        """Send one line of story text (1 to 10,000 characters); its reading comes back to
+        :meth:`poll` as ``/affetto/text`` (see :meth:`TextEvent.from_osc`), or an ``/affetto/error``."""
+        self.send("text", text)
 
     def status(self) -> None:
         """Ask for the status (``/affetto/status`` comes back to :meth:`poll`)."""

@@ -5,6 +5,7 @@
 //   mono smoke.exe send 127.0.0.1 PORT            # every operation once, e.g. to `oscdump PORT`
 //   mono smoke.exe listen 127.0.0.1 9000 SECONDS KEEPALIVE_S   # subscribe, then only Poll()
 //   mono smoke.exe control 127.0.0.1 9000        # volume, pause/resume, stop with a fade-out, hello
+//   mono smoke.exe text 127.0.0.1 9000 SECONDS LINE...   # subscribe, send the lines, print their readings
 //
 // `run` checks the client-side validation, then subscribes, sends emotion/state/stinger/tempo, no
 // outputs (silent), an output the server lacks, a bad state name, a status request and the "notes"
@@ -16,7 +17,11 @@
 // note-on and a note-off among them), or after the time limit (seconds, default 20). Exit status 0
 // when all were seen, 1 otherwise, 2 for bad usage.
 // `control` prints the lines bindings/web/tests/control.mjs prints ("KIND elapsed_ms {json}"), for
-// the same steps over OSC. tests/bindings/test_bindings.py runs each and checks the printed events.
+// the same steps over OSC.
+// `text` subscribes, sends each LINE with Text() and prints "TEXT {json}" for each OnText (its typed
+// fields), "TRANSITION {json}" and "ERROR {json}", until every line is answered (a TEXT or an ERROR)
+// or SECONDS pass; exit status 0 when every line was answered, 1 otherwise.
+// tests/bindings/test_bindings.py runs each and checks the printed events.
 
 using System;
 using System.Collections.Generic;
@@ -35,16 +40,24 @@ static class SmokeTest
         bool send = argv.Length == 3 && argv[0] == "send";
         bool listen = argv.Length == 5 && argv[0] == "listen";
         bool control = argv.Length == 3 && argv[0] == "control";
-        if (!run && !send && !listen && !control)
+        bool text = argv.Length >= 5 && argv[0] == "text";
+        if (!run && !send && !listen && !control && !text)
         {
             Console.Error.WriteLine("usage: mono smoke.exe run HOST OSC_PORT [SECONDS] | send HOST PORT"
-                                    + " | listen HOST OSC_PORT SECONDS KEEPALIVE_S | control HOST OSC_PORT");
+                                    + " | listen HOST OSC_PORT SECONDS KEEPALIVE_S | control HOST OSC_PORT"
+                                    + " | text HOST OSC_PORT SECONDS LINE...");
             return 2;
         }
         string host = argv[1];
         int port = int.Parse(argv[2], CultureInfo.InvariantCulture);
         if (send) return SendEveryOperation(host, port);
         if (control) return Control(host, port);
+        if (text)
+        {
+            var lines = new string[argv.Length - 4];
+            Array.Copy(argv, 4, lines, 0, lines.Length);
+            return Text(host, port, double.Parse(argv[3], CultureInfo.InvariantCulture), lines);
+        }
         if (listen)
             return Listen(host, port, double.Parse(argv[3], CultureInfo.InvariantCulture),
                           float.Parse(argv[4], CultureInfo.InvariantCulture));
@@ -127,6 +140,41 @@ static class SmokeTest
             }
         }
         return 0;
+    }
+
+    // Subscribe, send the lines of story text, print the readings (OnText) and errors until each
+    // line is answered.
+    static int Text(string host, int port, double seconds, string[] lines)
+    {
+        using (var client = new AffettoOscClient(host, port))
+        {
+            client.KeepAliveSeconds = 0f;
+            int answered = 0;
+            client.OnText += t =>
+            {
+                answered++;
+                Console.WriteLine("TEXT " + Json("valence", t.Valence, "arousal", t.Arousal, "confidence", t.Confidence,
+                                                 "scene_valence", t.SceneValence, "scene_arousal", t.SceneArousal,
+                                                 "changed", t.Changed, "scene", t.Scene));
+            };
+            client.OnTransition += (op, beat) => Console.WriteLine("TRANSITION " + Json("op", op, "beat", beat));
+            client.OnError += (code, message) =>
+            {
+                answered++;
+                Console.WriteLine("ERROR " + Json("code", code, "message", message));
+            };
+            client.Subscribe();
+            Thread.Sleep(100);  // the subscription's challenge answered (Poll() raises nothing for it)
+            foreach (string line in lines) client.Text(line);
+            var deadline = DateTime.UtcNow.AddSeconds(seconds);
+            while (DateTime.UtcNow < deadline && answered < lines.Length)
+            {
+                client.Poll();
+                Thread.Sleep(5);
+            }
+            Console.Out.Flush();
+            return answered >= lines.Length ? 0 : 1;
+        }
     }
 
     // Every operation once, in a fixed order (tests/bindings/test_bindings.py compares oscdump's view of them).
@@ -360,6 +408,8 @@ static class SmokeTest
             () => client.SetOutputs("a", "b", "c", "d", "e", "f", "g", "h", "i"),
             () => client.Text(new string('x', 10001)),
             () => client.Text(""),
+            () => client.Text(new string('\u00e9', 4086)),  // 8172 bytes in UTF-8: over one OSC packet
+            () => client.Text("a\0b"),
         };
         bool ok = true;
         for (int i = 0; i < bad.Length; i++)

@@ -40,6 +40,8 @@ public:
 	FString(const TCHAR* Src);  // implicit, like the engine's FString(const CharType*)
 
 	const TCHAR* operator*() const;
+	const TCHAR& operator[](int32 Index) const;
+	FString& AppendChar(TCHAR InChar);
 	bool IsEmpty() const;
 	int32 Len() const;
 	bool Equals(const FString& Other, ESearchCase::Type SearchCase = ESearchCase::CaseSensitive) const;

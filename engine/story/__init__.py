@@ -1,0 +1,1 @@
+"""Story text: readers, the text emotion model, arcs, scoring."""

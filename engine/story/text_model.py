@@ -1,0 +1,228 @@
+"""The text emotion model at run time: ONNX Runtime and a torch-free tokenizer.
+
+A model directory (written by :mod:`export.text_emotion`) holds::
+
+    manifest.json          config, files, data, the command that made it, measured metrics
+    encoder.int8.onnx      (input_ids, attention_mask) -> (embedding, line_va, line_logvar)
+    scene_head.onnx        (embeddings, line_va) over the last K lines -> scene_logits
+    tokenizer.json         the encoder's WordPiece tokenizer (the ``tokenizers`` library)
+
+Each line is encoded once; its scene probabilities read the embeddings of the lines before it
+(:meth:`TextEmotionModel.analyse` for a whole text, :class:`TextContext` for live lines). Runs on the
+CPU: a line is a few milliseconds, and the int8 encoder is CPU-only in onnxruntime. The int8
+encoder quantizes its activations with each batch's range (a line read beside others would read
+differently: by up to 0.07 in valence), so it reads one line at a time (~320 lines/s on one
+thread); a float encoder reads ``MAX_BATCH_LINES`` at once, which gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import onnxruntime as ort
+
+import models
+
+MANIFEST_NAME: Final = "manifest.json"
+ENCODER_INPUTS: Final = ("input_ids", "attention_mask")
+ENCODER_OUTPUTS: Final = ("embedding", "line_va", "line_logvar")
+SCENE_INPUTS: Final = ("embeddings", "line_va")
+SCENE_OUTPUTS: Final = ("scene_logits",)
+MAX_BATCH_LINES: Final = 64
+
+
+def default_text_model_dir() -> Path:
+    """The shipped text emotion model, ``<models package>/text_emotion``."""
+    return Path(models.__file__).resolve().parent / "text_emotion"
+
+
+@dataclass(frozen=True)
+class LineEmotion:
+    """One line's emotion.
+
+    Attributes:
+        valence, arousal: the line's own, in [-1, 1].
+        confidence: how sure the line head is of them, in (0, 1].
+        p_scene_valence, p_scene_arousal: the probability that the line's scene (the line read
+            after the lines before it) is positive in valence / arousal.
+    """
+
+    valence: float
+    arousal: float
+    confidence: float
+    p_scene_valence: float
+    p_scene_arousal: float
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
+        raise ValueError(f"{path}: onnxruntime cannot load the graph ({exc})") from exc
+
+
+def _check_io(
+    path: Path, session: ort.InferenceSession, inputs: tuple[str, ...], outputs: tuple[str, ...]
+) -> None:
+    got_in = tuple(i.name for i in session.get_inputs())
+    got_out = tuple(o.name for o in session.get_outputs())
+    if sorted(got_in) != sorted(inputs) or sorted(got_out) != sorted(outputs):
+        raise ValueError(f"{path}: graph has {got_in} -> {got_out}, expected {inputs} -> {outputs}")
+
+
+def confidence_of(logvar: np.ndarray) -> np.ndarray:
+    """(N, 2) log-variances → (N,) confidence ``1 / (1 + sigma)``, sigma the mean standard deviation."""
+    sigma = np.exp(0.5 * logvar).mean(axis=-1)
+    return 1.0 / (1.0 + sigma)
+
+
+class TextEmotionModel:
+    """The encoder and scene head of a model directory, ready to run."""
+
+    def __init__(self, model_dir: str | os.PathLike[str] | None = None, *, threads: int = 1) -> None:
+        """Open a model directory.
+
+        Args:
+            model_dir: None: the shipped model (:func:`default_text_model_dir`).
+            threads: onnxruntime threads per operator (>= 1).
+
+        Raises:
+            FileNotFoundError: the directory, its manifest or a file it names is missing.
+            ValueError: a bad manifest or graph.
+        """
+        from tokenizers import Tokenizer
+
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise ValueError(f"threads must be an int >= 1, not {threads!r}")
+        directory = Path(model_dir) if model_dir is not None else default_text_model_dir()
+        manifest_path = directory / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{manifest_path}: no text emotion model manifest")
+        try:
+            manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+            files = manifest["files"]
+            config = manifest["config"]
+            self.context_lines = int(config["context_lines"])
+            self.hidden = int(config["hidden"])
+            max_tokens = int(config["max_tokens"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{manifest_path}: not a text emotion manifest ({exc})") from exc
+        paths = {key: directory / str(files[key]) for key in ("encoder", "scene_head", "tokenizer")}
+        for path in paths.values():
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: named in {manifest_path} but missing")
+        self.manifest = manifest
+        self.directory = directory
+        self.encoder = _session(paths["encoder"], threads)
+        self.scene_head = _session(paths["scene_head"], threads)
+        _check_io(paths["encoder"], self.encoder, ENCODER_INPUTS, ENCODER_OUTPUTS)
+        _check_io(paths["scene_head"], self.scene_head, SCENE_INPUTS, SCENE_OUTPUTS)
+        #: lines per encoder call: 1 for an int8 graph (see the module docstring)
+        self.batch_lines = 1 if str(files["encoder"]).endswith(".int8.onnx") else MAX_BATCH_LINES
+        self.tokenizer = Tokenizer.from_file(str(paths["tokenizer"]))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_tokens)
+
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Encode lines (batched by length).
+
+        Returns:
+            embeddings (N, D) float32, valence/arousal (N, 2) in [-1, 1], confidence (N,).
+        """
+        n = len(texts)
+        emb = np.zeros((n, self.hidden), np.float32)
+        va = np.zeros((n, 2), np.float32)
+        conf = np.zeros(n, np.float32)
+        if n == 0:
+            return emb, va, conf
+        encoded = self.tokenizer.encode_batch(list(texts))
+        order = sorted(range(n), key=lambda i: len(encoded[i].ids))
+        for s in range(0, n, self.batch_lines):
+            idx = order[s : s + self.batch_lines]
+            width = max(len(encoded[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), np.int64)
+            mask = np.zeros((len(idx), width), np.int64)
+            for row, i in enumerate(idx):
+                ids[row, : len(encoded[i].ids)] = encoded[i].ids
+                mask[row, : len(encoded[i].ids)] = 1
+            e, v, lv = self.encoder.run(None, {"input_ids": ids, "attention_mask": mask})
+            emb[idx], va[idx], conf[idx] = e, v, confidence_of(lv)
+        return emb, va, conf
+
+    def scene_probabilities(self, embeddings: np.ndarray, line_va: np.ndarray) -> np.ndarray:
+        """(B, K, D) and (B, K, 2) windows (oldest first, zeros before the start) → (B, 2) probabilities."""
+        (logits,) = self.scene_head.run(
+            None, {"embeddings": embeddings.astype(np.float32), "line_va": line_va.astype(np.float32)}
+        )
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def analyse(self, texts: Sequence[str]) -> list[LineEmotion]:
+        """Every line of a text, each read after the lines before it."""
+        emb, va, conf = self.encode(texts)
+        n, k = len(texts), self.context_lines
+        pad_e = np.concatenate([np.zeros((k - 1, self.hidden), np.float32), emb])
+        pad_v = np.concatenate([np.zeros((k - 1, 2), np.float32), va])
+        out: list[LineEmotion] = []
+        for s in range(0, n, MAX_BATCH_LINES * 4):
+            rows = np.arange(s, min(n, s + MAX_BATCH_LINES * 4))
+            idx = rows[:, None] + np.arange(k)[None, :]
+            p = self.scene_probabilities(pad_e[idx], pad_v[idx])
+            out += [_line(va[i], conf[i], p[j]) for j, i in enumerate(rows)]
+        return out
+
+    def context(self) -> TextContext:
+        """A live context: lines added one by one, each read after the ones before it."""
+        return TextContext(self)
+
+
+def _line(va: np.ndarray, confidence: float, p: np.ndarray) -> LineEmotion:
+    def clean(x: float, lo: float, hi: float) -> float:
+        x = float(x)
+        return min(hi, max(lo, x)) if math.isfinite(x) else 0.5 * (lo + hi)
+
+    return LineEmotion(
+        valence=clean(va[0], -1.0, 1.0),
+        arousal=clean(va[1], -1.0, 1.0),
+        confidence=clean(confidence, 0.0, 1.0),
+        p_scene_valence=clean(p[0], 0.0, 1.0),
+        p_scene_arousal=clean(p[1], 0.0, 1.0),
+    )
+
+
+class TextContext:
+    """The last ``context_lines`` lines of one live story (a session's), in fixed memory."""
+
+    def __init__(self, model: TextEmotionModel) -> None:
+        self.model = model
+        self._emb: deque[np.ndarray] = deque(maxlen=model.context_lines)
+        self._va: deque[np.ndarray] = deque(maxlen=model.context_lines)
+
+    def add(self, text: str) -> LineEmotion:
+        """Read one more line (after the ones before it) and keep it as context for the next."""
+        emb, va, conf = self.model.encode([text])
+        self._emb.append(emb[0])
+        self._va.append(va[0])
+        k = self.model.context_lines
+        window_e = np.zeros((1, k, self.model.hidden), np.float32)
+        window_v = np.zeros((1, k, 2), np.float32)
+        have = len(self._emb)
+        window_e[0, k - have :] = np.stack(self._emb)
+        window_v[0, k - have :] = np.stack(self._va)
+        p = self.model.scene_probabilities(window_e, window_v)
+        return _line(va[0], float(conf[0]), p[0])
+
+    def clear(self) -> None:
+        self._emb.clear()
+        self._va.clear()
