@@ -96,7 +96,8 @@ async def test_websocket_ops_replies_and_beats(server: AffettoServer) -> None:
         ('{"op": "param", "name": "health", "value": 1}', "bad_argument"),
         ('{"op": "leitmotif", "name": "never-registered"}', "bad_argument"),
         ('{"op": "transport", "action": "tempo", "value": 1000}', "bad_argument"),
-        ('{"op": "text", "text": "The wolf howled."}', "unsupported"),
+        ('{"op": "text", "text": ""}', "bad_argument"),
+        ('{"op": "text", "text": 7}', "bad_argument"),
     ],
 )
 async def test_bad_websocket_messages_get_error_events(

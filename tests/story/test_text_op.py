@@ -149,3 +149,21 @@ async def test_an_osc_line_is_answered_where_it_came_from(composer: Composer) ->
     finally:
         sock.close()
         await srv.close()
+
+
+@pytest.mark.asyncio
+async def test_a_server_without_a_text_model_refuses_text_as_unsupported(
+    composer: Composer, tmp_path: Any
+) -> None:
+    host = SessionHost(composer, text_model_dir=str(tmp_path / "no-model"))
+    server = AffettoServer(host, ServerSettings(osc_port=0, ws_port=0, bind="127.0.0.1"))
+    await server.start()
+    try:
+        async with connect(f"ws://127.0.0.1:{server.ws_port}") as ws:
+            await ws.send(json.dumps({"op": "text", "text": "The wolf howled.", "id": 3}))
+            error = (await _events(ws, "error", 1))[0]
+            assert (error["code"], error["op"], error["id"]) == ("unsupported", "text", 3)
+            await ws.send(json.dumps({"op": "status"}))
+            assert (await _events(ws, "status", 1))[0]["playing"] is True  # the session goes on
+    finally:
+        await server.close()
