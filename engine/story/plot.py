@@ -47,20 +47,11 @@ def plot_arc(
         for i, scene in enumerate(analysis.scenes):
             x0 = scene.start_s / 60 if i else 0.0
             x1 = analysis.scenes[i + 1].start_s / 60 if i + 1 < len(analysis.scenes) else end_min
-            ax.plot(
-                [x0, x1],
-                [scene.valence] * 2,
-                color="tab:blue",
-                lw=3,
-                label="scene valence" if i == 0 else None,
-            )
-            ax.plot(
-                [x0, x1],
-                [scene.arousal] * 2,
-                color="tab:red",
-                lw=3,
-                label="scene arousal" if i == 0 else None,
-            )
+            for name, value, color in (
+                ("valence", scene.valence, "tab:blue"),
+                ("arousal", scene.arousal, "tab:red"),
+            ):
+                ax.plot([x0, x1], [value] * 2, color=color, lw=3, label=f"scene {name}" if i == 0 else None)
             ax.text(x0, 1.13, scene.quadrant, fontsize=8, va="bottom")
             if i:
                 ax.axvline(x0, color="0.3", ls="--", lw=0.8)
