@@ -128,7 +128,8 @@ class _Cursor:
 class _Boundary:
     beat: float
     snapshot: StreamSnapshot
-    cursor: _Cursor
+    cursor: _Cursor  # as it was before the changes due here were applied
+    applied: tuple[_Transition, ...] = ()  # the changes applied here (a cut back here gives them back)
 
 
 class Conductor:
@@ -408,14 +409,15 @@ class Conductor:
             release = now_s if sync == "immediate" else None
             new = _Transition(beat, release_s=release, **change)  # type: ignore[arg-type]
             changes = _changes(new)
+            if any(b.beat >= beat - _EPS for b in self._boundaries):
+                self._cut(beat, release)  # gives back the changes applied from ``beat`` on
+                new = replace(new, anchored=True)
             # a change waiting at the same beat that this one wholly replaces goes (a flood of
             # changes to one sync point costs one), the rest stay in beat order
             self._transitions = [
                 t for t in self._transitions if abs(t.beat - beat) > _EPS or not _changes(t) <= changes
             ]
             bisect.insort(self._transitions, new, key=lambda t: t.beat)
-            if any(b.beat >= beat - _EPS for b in self._boundaries):
-                self._cut(beat, release)
         return beat
 
     # ------------------------------------------------------------------------ composition
@@ -490,6 +492,8 @@ class Conductor:
         fixed = c.fixed_tempo_bpm
         emotion = c.emotion
         due = [t for t in self._transitions if t.beat <= beat + _EPS and (is_bar or t.theme is None)]
+        if due:
+            self._boundaries[-1] = replace(self._boundaries[-1], applied=tuple(due))
         for tr in due:
             self._transitions.remove(tr)
             if tr.target is not None:
@@ -655,10 +659,14 @@ class Conductor:
             return
         back = self._boundaries[k]
         top = self._cursor.bar_index  # the newest bar composed: no bar or note is past it
+        # the changes applied at the boundaries cut away apply again when the music gets there
+        # (first, as they came first); those at or before the cut are composed again from now
+        given_back = [t for b in self._boundaries[k:] for t in b.applied]
         del self._boundaries[k:]
-        self._transitions = [
-            replace(t, anchored=True) if t.beat <= beat + _EPS else t for t in self._transitions
-        ]
+        waiting = given_back + self._transitions
+        self._transitions = sorted(
+            (replace(t, anchored=True) if t.beat <= beat + _EPS else t for t in waiting), key=lambda t: t.beat
+        )
         self._forced.clear()
         self.composer.restore(self.stream, back.snapshot, _mix_seed(self.seed, beat))
         c = replace(

@@ -262,6 +262,32 @@ def test_a_flood_of_changes_to_one_sync_point_waits_as_one(composer: Composer) -
         conductor.stop(0.0)
 
 
+@pytest.mark.parametrize("second", ["emotion", "state", "tempo"])
+def test_changes_to_one_bar_all_land_though_music_was_composed_between_them(
+    composer: Composer, second: str
+) -> None:
+    """A change cuts the music composed past its bar; one that comes later to the same bar cuts
+    it again, and the first must not be lost with the music cut (the render composes ahead after
+    each cue, as a live session does between messages)."""
+    # given within the lookahead (1 beat) of bar 2's downbeat, so bar 2 is composed between them
+    args = {
+        "emotion": Cue(7.5, "emotion", valence=-0.7, arousal=-0.9, sync="bar"),
+        "state": Cue(7.5, "state", "sorrow", sync="bar"),
+        "tempo": Cue(7.5, "tempo", tempo_bpm=90.0, sync="bar"),  # replaces the first: the last wins
+    }
+    cues = [Cue(7.5, "tempo", tempo_bpm=120.0, sync="bar"), args[second]]
+    r = render(composer, cues, 16.0, seed=4, audio=False)
+    assert [b for _, b in r.landed] == [8.0, 8.0]
+    assert r.tempo_map.tempo_at(4.0) != pytest.approx(120.0)
+    assert r.tempo_map.tempo_at(8.0) == pytest.approx(90.0 if second == "tempo" else 120.0)
+    bar = r.bars[2]
+    assert bar.start_beat == 8.0
+    if second == "state":
+        assert bar.state == "sorrow"
+    if second == "emotion":
+        assert bar.emotion.valence < 0
+
+
 def test_bar_listeners_hear_the_layers_that_sound_not_those_switched_on(composer: Composer) -> None:
     """The demo's timeline said ``bass harmony melody`` while the bass played nothing: a bar's
     layers as listeners get them are those with a note sounding in it (as composed by its
