@@ -47,6 +47,10 @@ namespace Affetto
     /// <summary>The answer to Hello(): what the session's profile and the server offer.</summary>
     public delegate void HelloHandler(AffettoHello hello);
 
+    /// <summary>The answer to Sessions(): the sessions open on the server (at most 256, by name) and
+    /// each one's profile, in the same order.</summary>
+    public delegate void SessionsHandler(string[] names, string[] profiles);
+
     /// <summary>One note of the session, with the "notes" output (SetOutputs(AffettoOscClient.NotesOutput)):
     /// MIDI channel (0..15), pitch (0..127), velocity (1..127 for a note-on, 0 for a note-off), the
     /// profile layer it belongs to ("stinger" for a stinger's notes), and when it sounds on the
@@ -374,6 +378,8 @@ namespace Affetto
         public event StatusHandler OnStatus;
         /// <summary>The answer to <see cref="Hello"/>.</summary>
         public event HelloHandler OnHello;
+        /// <summary>The answer to <see cref="Sessions"/>.</summary>
+        public event SessionsHandler OnSessions;
         /// <summary>A note-on or note-off of the session (subscribers with the "notes" output only).</summary>
         public event NoteHandler OnNote;
         /// <summary>A volume change starts (subscribers only).</summary>
@@ -610,6 +616,13 @@ namespace Affetto
             Send("/affetto/status");
         }
 
+        /// <summary>Request the list of the sessions open on the server (to join one with
+        /// <see cref="Session"/>); the answer raises <see cref="OnSessions"/>.</summary>
+        public void Sessions()
+        {
+            Send("/affetto/sessions");
+        }
+
         /// <summary>Request the hello (the session's name, the protocol version, the profile's states,
         /// stingers, parameters and layers, the server's outputs); the answer raises <see cref="OnHello"/>.
         /// token: the shared secret, when the server is bound beyond loopback (null: none).</summary>
@@ -701,6 +714,11 @@ namespace Affetto
                             Session = (string)a[0], Version = AsInt(a[1]), States = Names(a[2]), Stingers = Names(a[3]),
                             Params = Names(a[4]), AvailableOutputs = Names(a[5]), LayerNames = Names(a[6]),
                         });
+                    break;
+                case "/affetto/sessions":
+                    if (!Shape(m, "ss")) return;
+                    var onSessions = OnSessions;
+                    if (onSessions != null) onSessions(Names(a[0]), Names(a[1]));
                     break;
                 case "/affetto/note":
                     if (!Shape(m, "nnnns")) return;
@@ -952,6 +970,7 @@ namespace Affetto
         public event TransitionHandler OnTransition;
         public event StatusHandler OnStatus;
         public event HelloHandler OnHello;
+        public event SessionsHandler OnSessions;
         public event NoteHandler OnNote;
         public event VolumeHandler OnVolume;
         public event TextHandler OnText;
@@ -978,6 +997,7 @@ namespace Affetto
             Client.OnTransition += (op, beat) => { var h = OnTransition; if (h != null) h(op, beat); };
             Client.OnStatus += status => { var h = OnStatus; if (h != null) h(status); };
             Client.OnHello += hello => { var h = OnHello; if (h != null) h(hello); };
+            Client.OnSessions += (names, profiles) => { var h = OnSessions; if (h != null) h(names, profiles); };
             Client.OnNote += (channel, pitch, velocity, layer, time) =>
             {
                 var h = OnNote;
@@ -1035,6 +1055,7 @@ namespace Affetto
         public void Text(string text) { Open.Text(text); }
         public void Status() { Open.Status(); }
         public void Hello(string token = null) { Open.Hello(token); }
+        public void Sessions() { Open.Sessions(); }
 
         AffettoOscClient Open
         {

@@ -394,6 +394,12 @@ bool UAffettoComponent::Status()
 	return Send(Message);
 }
 
+bool UAffettoComponent::Sessions()
+{
+	FOSCMessage Message = MakeMessage(TEXT("/affetto/sessions"));
+	return Send(Message);
+}
+
 bool UAffettoComponent::Hello(const FString& Token)
 {
 	if (Token.Len() > AffettoMaxTokenChars)
@@ -546,6 +552,15 @@ void UAffettoComponent::HandleOscMessage(const FOSCMessage& Message, const FStri
 			H.AvailableOutputs = SplitNames(Outputs);
 			H.LayerNames = SplitNames(Layers);
 			OnHello.Broadcast(H);
+		}
+	}
+	else if (Address == TEXT("/affetto/sessions"))
+	{
+		FString Names, Profiles;
+		bParsed = UOSCManager::GetString(Message, 0, Names) && UOSCManager::GetString(Message, 1, Profiles);
+		if (bParsed)
+		{
+			OnSessions.Broadcast(SplitNames(Names), SplitNames(Profiles));
 		}
 	}
 	else if (Address == TEXT("/affetto/text"))

@@ -104,6 +104,9 @@ DECLARE_DYNAMIC_MULTICAST_DELEGATE_NineParams(FAffettoBarEvent, int32, Bar, cons
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FAffettoTransitionEvent, const FString&, Op, float, Beat);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_OneParam(FAffettoStatusEvent, const FAffettoStatus&, Status);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_OneParam(FAffettoHelloEvent, const FAffettoHello&, Hello);
+/** The answer to Sessions(): the sessions open on the server (at most 256, by name) and each one's profile. */
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FAffettoSessionsEvent, const TArray<FString>&, Names,
+	const TArray<FString>&, Profiles);
 /** One note of the session (with the "notes" output): MIDI channel 0..15, pitch 0..127, velocity 1..127 for a
   * note-on and 0 for a note-off, its profile layer ("stinger" for a stinger's notes), and when it sounds on the
   * session's clock (OnBeat's TimeS). Play it with the game's own instruments. */
@@ -167,6 +170,7 @@ public:
 	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoVolumeEvent OnVolume;
 	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoStatusEvent OnStatus;
 	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoHelloEvent OnHello;
+	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoSessionsEvent OnSessions;
 	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoTextEvent OnText;
 	UPROPERTY(BlueprintAssignable, Category = "Affetto") FAffettoErrorEvent OnError;
 
@@ -260,6 +264,10 @@ public:
 	  * layers, the server's outputs); the answer raises OnHello. Token: the shared secret ("": none). */
 	UFUNCTION(BlueprintCallable, Category = "Affetto")
 	bool Hello(const FString& Token = TEXT(""));
+
+	/** Request the sessions open on the server (to join one with Session); the answer raises OnSessions. */
+	UFUNCTION(BlueprintCallable, Category = "Affetto")
+	bool Sessions();
 
 protected:
 	virtual void BeginPlay() override;

@@ -81,9 +81,14 @@ export interface StatusEvent {
   paused: boolean;
   /** While stopped: what `start` begins from (its state and emotion, bar 0). */
   state: string;
+  /** Where the music is going (the target). */
   valence: number;
   arousal: number;
   tension: number;
+  /** Where the music is now, seeking the target. */
+  current_valence: number;
+  current_arousal: number;
+  current_tension: number;
   tempo_bpm: number;
   bar: number;
   /** The key, e.g. "Bb minor" ("" before the music has one). */
@@ -96,6 +101,8 @@ export interface StatusEvent {
   params: string[];
   states: string[];
   stingers: string[];
+  /** The leitmotifs it can play. */
+  leitmotifs: string[];
   /** The layers heard in the current bar. */
   layers: string[];
   /** The session's volume, [0, 1]. */
@@ -239,6 +246,35 @@ export interface HelloReply {
   available_outputs: string[];
   /** The profile's layers. */
   layer_names: string[];
+  /** The session's profile's name. */
+  profile: string;
+  /** The leitmotifs the session can play (`leitmotif(name)`). */
+  leitmotifs: string[];
+  /** Each parameter's range in game units, [lo, hi] (values outside are clamped). */
+  param_ranges: Record<string, [number, number]>;
+  /** The profile's transition sync point (where states and parameter changes land by default). */
+  sync: string;
+  [key: string]: unknown;
+}
+
+/** A session open on the server. */
+export interface SessionInfo {
+  name: string;
+  profile: string;
+  /** "playing", "paused" or "stopped". */
+  transport: string;
+  /** How many clients share it. */
+  clients: number;
+}
+
+export interface SessionsEvent {
+  event: "sessions";
+  names: string[];
+  profiles: string[];
+  sessions: SessionInfo[];
+  /** Sessions open but not listed (the list holds at most 256). */
+  more: number;
+  id?: unknown;
   [key: string]: unknown;
 }
 
@@ -286,6 +322,8 @@ export declare class AffettoClient {
   text(text: string): Promise<OkReply>;
   /** Resolves with the status event. */
   status(): Promise<StatusEvent>;
+  /** Resolves with the sessions open on the server (opens none). */
+  sessions(): Promise<SessionsEvent>;
   /** Authenticate (instead of the token option) and/or join a session. */
   hello(options?: { token?: string; session?: string }): Promise<HelloReply>;
 }

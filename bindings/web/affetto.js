@@ -293,17 +293,29 @@ export class AffettoClient {
 
   /**
    * The session's status: resolves with the status event (it also reaches "status" handlers):
-   * playing, paused, state, emotion, tempo_bpm, bar, key, profile, outputs, params, states,
-   * stingers, layers (those heard), level and layer_levels.
+   * playing, paused, state, emotion (valence, arousal, tension: where it is going;
+   * current_valence, current_arousal, current_tension: where the music is), tempo_bpm, bar, key,
+   * profile, outputs, params, states, stingers, leitmotifs, layers (those heard), level and
+   * layer_levels.
    */
   async status() {
     return this._request({ op: "status" });
   }
 
   /**
+   * Resolves with the sessions event: the sessions open on the server (`names`, `profiles`, and
+   * `sessions`: {name, profile, transport, clients}; `more`: how many were not listed). Opens no
+   * session: join one with `session(name)`.
+   */
+  async sessions() {
+    return this._request({ op: "sessions" });
+  }
+
+  /**
    * Authenticate with the shared secret (instead of the `token` option) and/or join a session;
    * resolves with the hello event: the session's name, the protocol version, the profile's states,
-   * stingers, params and layer_names, and the server's available_outputs.
+   * stingers, params (and their param_ranges), leitmotifs, layer_names, profile and transition
+   * sync point, and the server's available_outputs.
    */
   async hello({ token, session } = {}) {
     const message = { op: "hello" };

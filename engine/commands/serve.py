@@ -40,6 +40,14 @@ def register(sub: Any) -> None:
         help="sessions send MIDI clock (24 ppqn, Start/Stop/Continue/Song Position) on the MIDI port; "
         "meant for one session on the port (each session has its own clock)",
     )
+    p.add_argument(
+        "--ui", action="store_true",
+        help="serve the control surface: a page to see, steer and hear every session (--ui-port)",
+    )  # fmt: skip
+    p.add_argument(
+        "--ui-port", type=bounded_int("ui-port", 0, 65535), default=9002,
+        help="TCP port of the --ui page (default 9002; on --bind, with the --token rule beyond loopback)",
+    )  # fmt: skip
     p.add_argument("--token", default=None, help="WebSocket shared secret (required beyond loopback)")
     p.add_argument(
         "--allow",
@@ -99,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = ServerSettings(
             bind=args.bind, osc_port=args.osc_port, ws_port=args.ws_port, token=args.token,
-            osc_allow=parse_allowlist(args.allow),
+            osc_allow=parse_allowlist(args.allow), ui_port=args.ui_port if args.ui else None,
         )  # fmt: skip
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
@@ -184,6 +192,10 @@ async def _serve(server: Any) -> None:
         f"outputs: {', '.join(server.host.output_names)}  (Ctrl-C to stop)",
         flush=True,
     )
+    if server.page is not None:
+        host = server.settings.bind if ":" not in server.settings.bind else f"[{server.settings.bind}]"
+        token = "/?token=<the token>" if server.page.token_required else "/"
+        print(f"affetto serve: control surface http://{host}:{server.page.bound_port}{token}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

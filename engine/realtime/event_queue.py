@@ -174,6 +174,7 @@ def _cut(
 ) -> tuple[int, int]:  # pragma: no cover - numba
     """Drop cuttable events whose note starts at/after from_beat; returns (kept, offs to move).
 
+    The NOTE_OFF of a note already sounding is never dropped (whatever its note's beat).
     With release_s >= 0 the NOTE_OFFs of notes already sounding that fall after release_s are
     taken out too and their indices' data written to ``moved`` rows (channel, pitch, id) so the
     caller re-inserts them at release_s.
@@ -183,12 +184,14 @@ def _cut(
     for i in range(n):
         k = kind[i]
         drop = cols_i[i, 4] == 1 and cols_f[i, 0] >= from_beat
-        if not drop and release_s >= 0.0 and k == NOTE_OFF and time_s[i] > release_s:
+        if k == NOTE_OFF:
             ch, a, nid = cols_i[i, 0], cols_i[i, 1], cols_i[i, 3]
-            if owner[ch, a] == nid and m < moved.shape[0]:
-                moved[m, 0], moved[m, 1], moved[m, 2] = ch, a, nid
-                m += 1
-                drop = True
+            if owner[ch, a] == nid:  # its note sounds: its end is never dropped (a note pulled
+                drop = False  # to sound before its beat, as an immediate change's first notes are)
+                if release_s >= 0.0 and time_s[i] > release_s and m < moved.shape[0]:
+                    moved[m, 0], moved[m, 1], moved[m, 2] = ch, a, nid
+                    m += 1
+                    drop = True
         if drop:
             continue
         time_s[w] = time_s[i]

@@ -253,6 +253,7 @@ OP_TABLE: Final[dict[str, OpSpec]] = {
     "output": OpSpec({"outputs": (_outputs, True)}, osc_list="outputs"),
     "text": OpSpec({"text": (_text(MAX_TEXT_CHARS), True)}, ("text",)),
     "status": OpSpec({}),
+    "sessions": OpSpec({}),  # the sessions open on the server (answered with a ``sessions`` event)
 }
 OPS: Final = tuple(OP_TABLE)
 
@@ -408,6 +409,7 @@ _OSC_EVENT_FIELDS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("available_outputs", "l"),
         ("layer_names", "l"),
     ),
+    "sessions": (("names", "l"), ("profiles", "l")),
     "error": (("code", "s"), ("message", "s")),
     "challenge": (("nonce", "s"),),
     "note": (("channel", "i"), ("pitch", "i"), ("velocity", "i"), ("time_s", "f"), ("layer", "s")),

@@ -38,6 +38,7 @@ from engine.server.protocol import (
     parse_json,
     parse_osc_packet,
 )
+from engine.server.ui_page import PageServer
 from engine.sessions.host import SessionHost
 from engine.sessions.session import Session
 
@@ -61,6 +62,8 @@ class ServerSettings:
         token: the WebSocket shared secret; required when ``bind`` is not loopback.
         osc_allow: client addresses (or networks) OSC accepts beyond loopback.
         rate_per_s, burst: each client's message budget.
+        ui_port: where the browser control surface's page is served (``affetto serve --ui``; on
+            ``bind``, with the same token rule); None: no page.
     """
 
     bind: str = "127.0.0.1"
@@ -70,6 +73,7 @@ class ServerSettings:
     osc_allow: tuple[str, ...] = ()
     rate_per_s: float = 2000.0
     burst: float = 4000.0
+    ui_port: int | None = None
 
     def __post_init__(self) -> None:
         if not self.loopback:
@@ -191,6 +195,7 @@ class AffettoServer:
         self.ignored_packets = 0
         self.osc_packets_received = 0
         self.osc_ports: tuple[int, int] = (0, 0)
+        self.page: PageServer | None = None  # the control surface's page (``settings.ui_port``)
 
     # ------------------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -206,6 +211,9 @@ class AffettoServer:
         self._udp, _ = await self.loop.create_datagram_endpoint(lambda: _OscProtocol(self), sock=sock)
         self._ws = await serve(self._ws_handler, s.bind, s.ws_port, max_size=MAX_JSON_BYTES, max_queue=64)
         self._sweeper = self.loop.call_later(OSC_SWEEP_S, self._sweep_osc_clients)
+        if s.ui_port is not None:
+            self.page = PageServer(s.bind, s.ui_port, self.ws_port, s.token, token_required=not s.loopback)
+            await self.page.start()
 
     @property
     def osc_port(self) -> int:
@@ -219,6 +227,8 @@ class AffettoServer:
 
     async def close(self) -> None:
         """Stop listening, close every session (releasing its notes), stop the host."""
+        if self.page is not None:
+            await self.page.close()
         if self._ws is not None:
             self._ws.close()
             await self._ws.wait_closed()
@@ -331,6 +341,9 @@ class AffettoServer:
             return
         if request.op == "confirm":
             self._osc_confirm(client, addr, request.args["nonce"])
+            return
+        if request.op == "sessions":
+            self._osc_reply(client, addr, host.listing())
             return
         session = self._osc_session(client)
         if request.op == "unsubscribe":
@@ -563,6 +576,8 @@ class _WsLink:
         if request.op == "session":
             self.join(request.args["name"])
             return ok
+        if request.op == "sessions":  # needs no session of its own (a control surface choosing one)
+            return host.listing(rid)
         session = self.own()
         if request.op == "subscribe":
             host.subscribe(session, self.subscriber)

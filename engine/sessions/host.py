@@ -87,6 +87,8 @@ MAX_PENDING: Final = 65_536
 #: the composing thread applies at most this many of one session's requests before the next
 #: session's turn (round robin: one session's flood never delays another's changes)
 TURN_REQUESTS: Final = 32
+#: sessions a ``sessions`` event lists (by name; it counts the rest)
+MAX_LISTED_SESSIONS: Final = 256
 #: leitmotifs registered per session and in all
 MAX_SESSION_THEMES: Final = 32
 MAX_THEMES: Final = 4096
@@ -413,6 +415,30 @@ class SessionHost:
         out.update(
             available_outputs=list(self.output_names), layer_names=[layer.name for layer in cfg.layers]
         )
+        params = session.profile.params
+        out.update(profile=session.profile.name, leitmotifs=sorted(session.themes))
+        out["param_ranges"] = {name: list(params[name].range) for name in sorted(params)}
+        out["sync"] = session.profile.transition.sync  # the profile's transition sync point
+        if rid is not None:
+            out["id"] = rid
+        return out
+
+    def listing(self, rid: Any = None) -> dict[str, Any]:
+        """The ``sessions`` event: the sessions open on the server (at most
+        ``MAX_LISTED_SESSIONS``, by name; ``more`` counts the rest), for a control surface to
+        choose one to join."""
+        with self._table_lock:
+            live = sorted(
+                (s for s in self.sessions.values() if not (s.closed or s.closing)), key=lambda s: s.name
+            )
+        shown = live[:MAX_LISTED_SESSIONS]
+        out: dict[str, Any] = {"event": "sessions", "names": [s.name for s in shown]}
+        out["profiles"] = [s.profile.name for s in shown]
+        out["sessions"] = [
+            {"name": s.name, "profile": s.profile.name, "transport": s.transport, "clients": s.clients}
+            for s in shown
+        ]
+        out["more"] = len(live) - len(shown)
         if rid is not None:
             out["id"] = rid
         return out
@@ -427,7 +453,9 @@ class SessionHost:
         out["profile"] = session.profile.name
         out["outputs"] = list(session.chosen_outputs)
         out["params"] = sorted(session.profile.params)
-        out.update(states=sorted(cfg.states), stingers=sorted(cfg.stingers))
+        out.update(
+            states=sorted(cfg.states), stingers=sorted(cfg.stingers), leitmotifs=sorted(session.themes)
+        )
         out.update(
             level=session.level,
             layer_levels={x.name: session.layer_levels.get(x.name, 1.0) for x in cfg.layers},
@@ -436,13 +464,16 @@ class SessionHost:
             e = c.target
             head = max(0.0, c.playhead_beat(session.now_s()))
             bar = c.bar_at(head)  # the bar at the playhead (the composer is a little ahead)
+            now = c.emotion  # what the music is composed at now (``valence``...: where it is going)
             out.update(
                 state=c.state, valence=e.valence, arousal=e.arousal, tension=e.tension,
+                current_valence=now.valence, current_arousal=now.arousal, current_tension=now.tension,
                 tempo_bpm=c.tempo_map.tempo_at(head), bar=bar, key=key_name(c.key), layers=list(c.heard(bar)),
             )  # fmt: skip
         else:  # not started yet, or stopped: what ``start`` begins from
             state, e = session.start_point()
             out.update(state=state, valence=e.valence, arousal=e.arousal, tension=e.tension)
+            out.update(current_valence=e.valence, current_arousal=e.arousal, current_tension=e.tension)
             tempo = session.start_tempo_bpm or cfg.tempo_for(e)
             out.update(tempo_bpm=tempo, bar=0, key="", layers=[])
         if rid is not None:

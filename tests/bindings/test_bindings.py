@@ -24,17 +24,12 @@ but fails instead under ``AFFETTO_REQUIRE_BINDINGS=1`` (CI sets it).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import queue
 import re
 import shlex
-import shutil
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,120 +39,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from served import Server, free_port, node_command, require_tools, serve
 from text_contract import SCENES, TEXT_EVENT, TEXT_OSC, TEXT_OSC_UNCHANGED
-from websockets.exceptions import WebSocketException
-from websockets.sync.client import connect
 
 from engine.music.config import LAYER_NAMES
-from engine.server.osc_codec import OscDecodeError, decode_packet, encode_message
+from engine.server.osc_codec import decode_packet, encode_message
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITY = ROOT / "bindings" / "unity"
 WEB = ROOT / "bindings" / "web"
 UNREAL = ROOT / "bindings" / "unreal"
 EXAMPLES = ROOT / "examples"
-REQUIRED = os.environ.get("AFFETTO_REQUIRE_BINDINGS") == "1"
-SERVER_START_S = 120.0  # loading the model on a slow CI machine
 EVENT_WAIT_S = 30.0
 SHORT_IDLE_S = 2.0
 #: the text emotion model `affetto serve` reads story text with (without it: ``unsupported``)
 TEXT_MODEL_MANIFEST = ROOT / "models" / "text_emotion" / "manifest.json"
-APT_HINT = {
-    "mcs": "mono-mcs",
-    "mono": "mono-runtime",
-    "node": "nodejs>=20",
-    "oscsend": "liblo-tools",
-    "oscsendfile": "liblo-tools",
-    "oscdump": "liblo-tools",
-    "g++": "g++",
-}
-
-
-def require_tools(*tools: str) -> None:
-    """Skip (or, under AFFETTO_REQUIRE_BINDINGS=1, fail) unless every tool is on PATH."""
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        packages = sorted({APT_HINT.get(tool, tool) for tool in missing})
-        reason = f"{', '.join(missing)} not found (apt-get install {' '.join(packages)})"
-        if REQUIRED:
-            pytest.fail(f"AFFETTO_REQUIRE_BINDINGS=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-
-
-def free_port(kind: int) -> int:
-    """A port the OS reports free for ``kind`` (SOCK_DGRAM or SOCK_STREAM) on loopback."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# ----------------------------------------------------------------------------------- server
-@dataclass
-class Server:
-    osc_port: int
-    ws_port: int
-    log: Path
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}"
-
-
-def _osc_status(sock: socket.socket, port: int) -> bool:
-    """Whether the OSC port answers /affetto/status within 0.5 s."""
-    sock.sendto(encode_message("/affetto/status"), ("127.0.0.1", port))
-    try:
-        data, _ = sock.recvfrom(65536)
-        return any(m.address == "/affetto/status" for m in decode_packet(data))
-    except (TimeoutError, ConnectionRefusedError, OscDecodeError):
-        return False
-
-
-def _ws_status(url: str) -> bool:
-    """Whether the WebSocket port answers {"op": "status"}."""
-    try:
-        with connect(url, open_timeout=1.0, close_timeout=1.0) as ws:
-            ws.send(json.dumps({"op": "status", "id": 1}))
-            reply = json.loads(ws.recv(timeout=1.0))
-            return bool(reply.get("event") == "status")
-    except (OSError, TimeoutError, WebSocketException):
-        return False
-
-
-@contextlib.contextmanager
-def serve(log_dir: Path, idle_timeout_s: float) -> Iterator[Server]:
-    """``affetto serve`` on free ports, ready once both ports answer a status request; stopped
-    with SIGINT (it must exit 0)."""
-    osc_port, ws_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
-    log = log_dir / "serve.log"
-    cmd = [sys.executable, "-m", "engine.cli", "serve", "--osc-port", str(osc_port)]
-    cmd += ["--ws-port", str(ws_port), "--idle-timeout", str(idle_timeout_s)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    srv = Server(osc_port, ws_port, log)
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.settimeout(0.5)
-            deadline = time.monotonic() + SERVER_START_S
-            osc_ok = ws_ok = False
-            while not (osc_ok and ws_ok):
-                if proc.poll() is not None:
-                    pytest.fail(f"affetto serve exited: {proc.returncode}\n{log.read_text()}", pytrace=False)
-                if time.monotonic() > deadline:
-                    pytest.fail(f"affetto serve not ready in {SERVER_START_S:g} s:\n{log.read_text()}")
-                osc_ok = osc_ok or _osc_status(probe, osc_port)
-                ws_ok = ws_ok or _ws_status(srv.ws_url)
-                if not (osc_ok and ws_ok):
-                    time.sleep(0.2)
-        yield srv
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, f"affetto serve exited with {proc.returncode}:\n{log.read_text()}"
 
 
 @pytest.fixture(scope="module")
@@ -444,6 +340,11 @@ def check_control(stdout: str, what: str, *, osc: bool) -> None:
     assert hello["params"] == [] and "notes" in hello["available_outputs"], hello
     assert hello["layer_names"] and set(hello["layer_names"]) <= set(DEFAULT_LAYERS), hello
     layer = hello["layer_names"][0]
+    # sessions: the server's open sessions, this one among them, each with its profile
+    listed = events("SESSIONS")
+    assert len(listed) == 1, f"{what}: no sessions answer:\n{stdout}"
+    names, profiles = listed[0].event["names"], listed[0].event["profiles"]
+    assert hello["session"] in names and len(profiles) == len(names) and "default" in profiles, listed
 
     # volume events as each change starts: the session's fade, then one layer's
     volumes = [line.event for line in events("VOLUME")]
@@ -559,20 +460,6 @@ def test_cpp_stubs_reject_api_misuse(tmp_path: Path, old: str, new: str, error: 
 
 
 # ------------------------------------------------------------------------------- JavaScript
-def node_command() -> list[str]:
-    """``node`` with a global WebSocket: Node 20/21 need --experimental-websocket, 22+ have it."""
-    require_tools("node")
-    version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
-    major = int(version.strip().lstrip("v").split(".")[0])
-    if major < 20:
-        reason = f"node {version.strip()} is too old (the web binding needs Node >= 20)"
-        if REQUIRED:
-            pytest.fail(f"AFFETTO_REQUIRE_BINDINGS=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-    has_global = subprocess.run(["node", "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"])
-    return ["node"] if has_global.returncode == 0 else ["node", "--experimental-websocket"]
-
-
 def test_web_client_against_server(server: Server) -> None:
     """Validation, ok replies matched by id, consecutive beats with a downbeat, the rejected
     output (this server has none) and unknown state, the status with no outputs, and typed note

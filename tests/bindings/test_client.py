@@ -143,7 +143,10 @@ async def test_python_client_volume_pause_stop_hello(server: AffettoServer) -> N
         hello = await music.hello()
         assert {"params", "available_outputs", "layer_names"} <= hello.keys(), hello
         assert "health" in hello["params"] and NOTES in hello["available_outputs"], hello
+        assert hello["param_ranges"]["health"] == [0.0, 100.0] and hello["sync"] in ("beat", "bar", "phrase")
         layer = hello["layer_names"][0]
+        listed = await music.sessions()
+        assert hello["session"] in listed["names"] and listed["more"] == 0, listed
         music.on("volume", volumes.append)
         await music.subscribe()
         await music.volume(0.5, fade_s=0.2)
@@ -173,18 +176,23 @@ async def test_python_client_volume_pause_stop_hello(server: AffettoServer) -> N
         osc.subscribe()
         osc.hello()
         osc.status()
+        osc.sessions()
         got: dict[str, list[Any]] = {}
 
         def poll() -> None:
             got.update(osc.poll())
 
-        await until(lambda: {"/affetto/hello", "/affetto/status"} <= got.keys(), poll=poll)
+        await until(
+            lambda: {"/affetto/hello", "/affetto/status", "/affetto/sessions"} <= got.keys(), poll=poll
+        )
     finally:
         osc.close()
     session, version, states, stingers, params, outputs, layer_names = got["/affetto/hello"]
     assert version == 1 and "combat" in states.split(",") and "hit" in stingers.split(","), got
     assert "health" in params.split(",") and NOTES in outputs.split(",") and layer in layer_names.split(",")
     assert len(got["/affetto/status"]) == 17 and got["/affetto/status"][0] == session, got
+    names, profiles = got["/affetto/sessions"]
+    assert session in names.split(",") and len(profiles.split(",")) == len(names.split(",")), got
 
 
 # ------------------------------------------------------------------------------------- text

@@ -288,6 +288,41 @@ def test_changes_to_one_bar_all_land_though_music_was_composed_between_them(
         assert bar.emotion.valence < 0
 
 
+def test_a_flood_of_immediate_changes_leaves_no_note_hanging(composer: Composer) -> None:
+    """A pad dragged at ``immediate``: a change every 40 ms for 2 s, the clock popping every 10 ms
+    as a live session's does. Each change sounds its first notes at once (ahead of their beat)
+    and the next cuts from a beat before theirs: every note that sounded still has its end
+    queued (popping everything queued, with no all-notes-off, leaves nothing on)."""
+    import random as rand
+
+    rng = rand.Random(0)
+    queue = EventQueue()
+    conductor = Conductor(composer, queue, 0, state="explore")
+    sounding: dict[tuple[int, int], float] = {}
+    held: list[float] = []
+    try:
+        conductor.start(0.0)
+        for step in range(1, 1001):
+            t = step / 100
+            if 100 <= step < 300 and step % 4 == 0:
+                conductor.set_emotion(t, rng.uniform(-1, 1), rng.uniform(-1, 1), 0.0, sync="immediate")
+            compose_ahead(composer, [conductor], t)
+            for when, kind, ch, pitch, _ in queue.pop_due(t).rows():
+                if kind == NOTE_ON:
+                    sounding[(ch, pitch)] = when
+                elif kind == NOTE_OFF and (ch, pitch) in sounding:
+                    held.append(when - sounding.pop((ch, pitch)))
+        for _, kind, ch, pitch, _ in queue.pop_due(1e9).rows():  # what is queued, composed no further
+            if kind == NOTE_ON:
+                sounding[(ch, pitch)] = 0.0
+            elif kind == NOTE_OFF:
+                sounding.pop((ch, pitch), None)
+    finally:
+        conductor.stop(10.0)
+    assert len(held) > 50
+    assert sounding == {} and queue.sounding == 0
+
+
 def test_bar_listeners_hear_the_layers_that_sound_not_those_switched_on(composer: Composer) -> None:
     """The demo's timeline said ``bass harmony melody`` while the bass played nothing: a bar's
     layers as listeners get them are those with a note sounding in it (as composed by its

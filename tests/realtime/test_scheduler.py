@@ -63,6 +63,23 @@ def test_cut_drops_notes_from_the_beat_and_can_release_sounding_ones() -> None:
     assert q.sounding == 0
 
 
+def test_a_cut_never_drops_the_end_of_a_sounding_note_whatever_its_beat() -> None:
+    """An immediate change's first notes sound at once, ahead of their beat (the next 16th): a
+    second change before that beat cuts from a beat they belong past. They sounded, so their
+    note-offs must still come (released at the second change), or the notes hang."""
+    q = EventQueue()
+    q.push_note(1.0, 3.0, 0, 64, 80, origin_beat=2.25)  # sounds at 1.0 s though its beat is 2.25
+    q.push_note(2.5, 3.0, 0, 67, 80, origin_beat=5.0)  # not started: cut
+    assert [k for _, k, _, _, _ in q.pop_due(1.05).rows()] == [NOTE_ON]
+    q.cut(2.2, release_s=1.1)  # from a beat before the sounding note's own
+    assert kinds(q.pop_due(10.0).rows()) == [(1.1, NOTE_OFF, 64)]
+    q.push_note(2.0, 4.0, 0, 65, 80, origin_beat=9.0)
+    q.pop_due(2.1)
+    q.cut(8.0)  # not immediate: it ends when it was to end
+    assert kinds(q.pop_due(10.0).rows()) == [(4.0, NOTE_OFF, 65)]
+    assert q.sounding == 0
+
+
 def test_all_notes_off_releases_exactly_what_sounds() -> None:
     q = EventQueue()
     q.push_note(0.0, 5.0, 0, 60, 80, origin_beat=0.0)
@@ -85,7 +102,12 @@ def test_midi_bytes() -> None:
 OPS = st.lists(
     st.one_of(
         st.tuples(
-            st.just("note"), st.floats(0, 20), st.floats(0.01, 3), st.integers(0, 3), st.integers(58, 62)
+            st.just("note"),
+            st.floats(0, 20),
+            st.floats(0.01, 3),
+            st.integers(0, 3),
+            st.integers(58, 62),
+            st.sampled_from([0.0, 0.0, 0.25, 0.5]),
         ),
         st.tuples(st.just("pop"), st.floats(0, 2)),
         st.tuples(st.just("cut"), st.floats(0, 40), st.booleans()),
@@ -97,23 +119,25 @@ OPS = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(OPS)
 def test_every_note_on_gets_exactly_one_note_off(ops: list[tuple]) -> None:
-    """Whatever is pushed, popped and cut, the output is well-formed MIDI with nothing left on."""
+    """Whatever is pushed (notes may be pulled ahead of their beat), popped and cut, the output is
+    well-formed MIDI and every note ends on its own."""
     q = EventQueue(capacity=16)
     now = 0.0
     out: list[tuple[float, int, int, int, int]] = []
     for op in ops:
         if op[0] == "note":
-            _, start, dur, ch, pitch = op
+            _, start, dur, ch, pitch, pull = op
             t = now + start
-            q.push_note(t, t + dur, ch, pitch, 64, origin_beat=2 * t)
+            q.push_note(t, t + dur, ch, pitch, 64, origin_beat=2 * t + pull)  # pulled ahead of its beat
         elif op[0] == "pop":
             now += op[1]
             out += q.pop_due(now).rows()
         else:
             beat = 2 * now + op[1] / 10
             q.cut(beat, release_s=now if op[2] else None)
-    out += q.pop_due(now + 10.0).rows()
-    out += q.all_notes_off(now + 10.0).rows()
+    out += q.pop_due(now + 30.0).rows()
+    assert q.sounding == 0  # every note ended on its own: no all-notes-off needed
+    out += q.all_notes_off(now + 30.0).rows()
     on: dict[tuple[int, int], bool] = {}
     last_t = -1.0
     for t, k, ch, a, _ in out:

@@ -80,7 +80,7 @@ JSON_VALUES = st.recursive(
     max_leaves=20,
 )
 OP_NAMES = st.sampled_from(["emotion", "state", "param", "stinger", "leitmotif", "transport", "subscribe",
-                            "session", "text", "status", "hello", "bogus"])  # fmt: skip
+                            "session", "text", "status", "sessions", "hello", "bogus"])  # fmt: skip
 FIELD_NAMES = st.sampled_from(
     ["valence", "arousal", "tension", "sync", "seek_per_s", "name", "value", "action", "notes", "port",
      "text", "token", "session", "id", "extra"]

@@ -126,6 +126,41 @@ async def test_named_session_shared_and_released_by_the_last_client(server: Affe
     assert "level-3" not in server.host.sessions
 
 
+@pytest.mark.asyncio
+async def test_sessions_are_listed_and_status_shows_where_the_music_is_and_goes(
+    server: AffettoServer,
+) -> None:
+    """What a control surface needs: the sessions to choose from (without opening one), and the
+    emotion the music is at (``current_*``) beside the one it seeks (``valence``...)."""
+    url = f"ws://127.0.0.1:{server.ws_port}"
+    async with connect(url) as watcher, connect(url) as game:
+        await watcher.send(json.dumps({"op": "sessions", "id": 1}))
+        empty = json.loads(await watcher.recv())
+        assert empty == {"event": "sessions", "names": [], "profiles": [], "sessions": [], "more": 0, "id": 1}
+        await game.send(json.dumps({"op": "session", "name": "cave", "id": 1}))
+        assert json.loads(await game.recv())["event"] == "ok"
+        await watcher.send(json.dumps({"op": "sessions", "id": 2}))
+        listed = json.loads(await watcher.recv())
+        assert listed["names"] == ["cave"] and listed["profiles"] == ["default"]
+        assert listed["sessions"] == [
+            {"name": "cave", "profile": "default", "transport": "playing", "clients": 1}
+        ]
+        assert "cave" in server.host.sessions and len(server.host.sessions) == 1  # listing opened none
+        await watcher.send(json.dumps({"op": "hello", "session": "cave", "id": 3}))
+        hello = json.loads(await watcher.recv())
+        assert hello["profile"] == "default" and hello["param_ranges"] == {} and hello["sync"] == "bar"
+        assert hello["leitmotifs"] == []
+        await game.send(json.dumps({"op": "emotion", "valence": -0.9, "arousal": 0.9, "seek_per_s": 0.2}))
+        await recv_until(game, lambda m: m["event"] == "ok")
+        await asyncio.sleep(0.6)
+        await watcher.send(json.dumps({"op": "status", "id": 4}))
+        status = json.loads(await watcher.recv())
+        assert status["valence"] == pytest.approx(-0.9) and status["arousal"] == pytest.approx(0.9)
+        # seeking at 0.2 a second: on its way, not there yet
+        assert -0.9 < status["current_valence"] < 0.5 and status["current_arousal"] < 0.9
+        assert status["leitmotifs"] == []
+
+
 class OscListener:
     """A python-osc UDP server collecting /affetto/* messages (an independent OSC peer)."""
 
@@ -470,6 +505,9 @@ async def test_profile_parameters_move_the_music(composer: Composer) -> None:
             await ws.send(json.dumps({"op": "status", "id": 1}))
             before = json.loads(await ws.recv())
             assert before["profile"] == "action" and before["state"] == action.start_state
+            await ws.send(json.dumps({"op": "hello", "id": 5}))
+            ranges = json.loads(await ws.recv())["param_ranges"]
+            assert ranges["enemies_near"] == list(action.params["enemies_near"].range)
             await ws.send(json.dumps({"op": "param", "name": "enemies_near", "value": 8, "id": 2}))
             assert json.loads(await ws.recv())["event"] == "ok"
             await ws.send(json.dumps({"op": "param", "name": "mana", "value": 1, "id": 3}))

@@ -299,13 +299,21 @@ class AffettoClient:
         return await self.request("text", text=text)
 
     async def status(self) -> dict[str, Any]:
-        """The status event: playing, paused, state, emotion, tempo, bar, key, profile, outputs,
-        params, states, stingers, layers, level, layer_levels."""
+        """The status event: playing, paused, state, emotion (``valence``...: where it is going;
+        ``current_valence``...: where the music is), tempo, bar, key, profile, outputs, params,
+        states, stingers, leitmotifs, layers, level, layer_levels."""
         return await self.request("status")
+
+    async def sessions(self) -> dict[str, Any]:
+        """The sessions event: the sessions open on the server (``names``, ``profiles`` and
+        ``sessions``: name, profile, transport, clients; ``more``: how many were not listed).
+        Opens no session; join one with :meth:`session`."""
+        return await self.request("sessions")
 
     async def hello(self, *, token: str | None = None, session: str | None = None) -> dict[str, Any]:
         """The hello event (session, version, states, stingers, params, available_outputs,
-        layer_names); ``session`` joins that named session first."""
+        layer_names, profile, leitmotifs, param_ranges, sync); ``session`` joins that named session
+        first."""
         return await self.request("hello", token=token, session=session)
 
     async def _read(self) -> None:
@@ -403,6 +411,11 @@ class OscClient:
     def status(self) -> None:
         """Ask for the status (``/affetto/status`` comes back to :meth:`poll`)."""
         self.send("status")
+
+    def sessions(self) -> None:
+        """Ask for the sessions open on the server (``/affetto/sessions s:names s:profiles`` comes
+        back to :meth:`poll`, each list one comma-separated string)."""
+        self.send("sessions")
 
     def hello(self) -> None:
         """Ask for the hello (``/affetto/hello``: session, version, states, stingers, params,

@@ -249,6 +249,12 @@ static class SmokeTest
                                    "params", h.Params, "available_outputs", h.AvailableOutputs,
                                    "layer_names", h.LayerNames));
             };
+            string[] listed = null;
+            client.OnSessions += (names, profiles) =>
+            {
+                listed = names;
+                line("SESSIONS", Json("names", names, "profiles", profiles));
+            };
             client.OnError += (code, message) => line("ERROR", Json("code", code, "message", message));
             Action<string> mark = step => line("MARK", Json("step", step));
             Action<Func<bool>, int> pollUntil = (until, ms) =>
@@ -283,6 +289,9 @@ static class SmokeTest
             mark("hello");
             client.Hello();
             pollUntil(() => hello != null, 5000);
+            mark("sessions");
+            client.Sessions();
+            pollUntil(() => listed != null, 5000);
             waitBeats(4);
             mark("volume");
             client.SetVolume(0.5f, 0.5f);

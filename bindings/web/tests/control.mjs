@@ -4,9 +4,9 @@
 //   node --experimental-websocket bindings/web/tests/control.mjs ws://127.0.0.1:9001
 //
 // Prints one line per event and step, each "KIND elapsed_ms {json}":
-//   MARK (a step begins: {"step": name}) | HELLO | STATUS | BEAT | NOTE | VOLUME | OK | REJECTED
+//   MARK (a step begins: {"step": name}) | HELLO | SESSIONS | STATUS | BEAT | NOTE | VOLUME | OK | REJECTED
 //   (an operation the server refused, as the test expects) | ERROR (any other error)
-// The steps: hello; four beats; volume 0.5 over 0.5 s; the first layer at 0.25; an unknown layer
+// The steps: hello; sessions; four beats; volume 0.5 over 0.5 s; the first layer at 0.25; an unknown layer
 // (refused); status; pause, 2 s, status; resume, two beats, status; stop with a 0.5 s fade-out,
 // 1.5 s, status; a stinger while stopped (refused: not_playing); start, two beats, status.
 // bindings/unity/tests/SmokeTest.cs `control` prints the same lines over OSC, and
@@ -60,6 +60,7 @@ async function main() {
   await step("output", () => client.output(NOTES_OUTPUT));
   await step("tempo", () => client.transport("tempo", 240));
   const hello = await step("hello", () => client.hello(), "HELLO");
+  await step("sessions", () => client.sessions(), "SESSIONS");
   await beatsOrTimeout(4);
   await step("volume", () => client.volume(0.5, { fadeS: 0.5 }));
   const layer = hello?.layer_names?.[0] ?? "melody";
