@@ -108,8 +108,11 @@ async function connect() {
   const listed = await client.sessions();
   const wanted = query.get("session") || listed.names[0];
   await join(wanted);
-  setInterval(pollStatus, STATUS_EVERY_MS);
-  setInterval(pollSessions, SESSIONS_EVERY_MS);
+  if (!polling) {
+    polling = true; // once: a reconnection polls through the same timers
+    setInterval(pollStatus, STATUS_EVERY_MS);
+    setInterval(pollSessions, SESSIONS_EVERY_MS);
+  }
   renderSessions(listed);
 }
 
@@ -139,6 +142,7 @@ async function join(name) {
   pollSessions();
 }
 
+let polling = false;
 let statusBusy = false;
 async function pollStatus() {
   if (!ui.client || statusBusy) return;
