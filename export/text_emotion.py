@@ -115,7 +115,13 @@ def write_manifest(out: Path, cfg: TextEmotionConfig, encoder_file: str, metrics
                 if metrics.get("domain_epochs", 0)
                 else ""
             ),
-            "scene_head": "Call of the Wild episodes 1-6",
+            "scene_head": "Call of the Wild episodes 1-6"
+            + (
+                f" ({round(100 * metrics['short_share'])} % of the training windows shortened to a story "
+                "begun 1-15 lines ago)"
+                if metrics.get("short_share", 0)
+                else ""
+            ),
             "xed_to_valence_arousal": {name: [v, a] for name, v, a in PLUTCHIK_VA.values()},
         },
         "command": command,

@@ -208,6 +208,10 @@ def finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the share of training windows shortened to a story that began a few lines ago
+SHORT_CONTEXT_SHARE = 0.1
+
+
 def context_windows(emb: np.ndarray, va: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per line, the last ``k`` lines' embeddings and estimates (zeros before the start)."""
     n, d = emb.shape
@@ -217,6 +221,21 @@ def context_windows(emb: np.ndarray, va: np.ndarray, k: int) -> tuple[np.ndarray
     return pad_e[idx], pad_v[idx]
 
 
+def shorten_contexts(
+    e: torch.Tensor, v: torch.Tensor, share: float, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``share`` of the windows (B, K, ...) with their oldest lines blanked, as if the story had
+    begun 1..K-1 lines ago: only an episode's first lines have blanks otherwise, so without this
+    the head reads a short context as an episode's opening (the transcripts open calm and
+    cheerful) and a live story's first lines, whatever they say, as +V-A."""
+    b, k = e.shape[0], e.shape[1]
+    chosen = torch.rand(b, generator=gen) < share
+    keep = torch.randint(1, k, (b,), generator=gen)  # lines kept, the current one included
+    first_kept = torch.where(chosen, k - keep, torch.zeros_like(keep))
+    blank = torch.arange(k)[None, :] < first_kept[:, None]  # (B, K)
+    return e.masked_fill(blank[:, :, None], 0.0), v.masked_fill(blank[:, :, None], 0.0)
+
+
 def train_scene_head(
     cfg: TextEmotionConfig,
     windows: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
@@ -224,8 +243,10 @@ def train_scene_head(
     seed: int,
     epochs: int,
     balance: bool = False,
+    short_share: float = SHORT_CONTEXT_SHARE,
 ) -> SceneHead:
-    """Fit a scene head on (embeddings (N, K, D), estimates (N, K, 2), labels (N, 2)) of episodes."""
+    """Fit a scene head on (embeddings (N, K, D), estimates (N, K, 2), labels (N, 2)) of episodes;
+    ``short_share`` of each batch's windows are shortened (see :func:`shorten_contexts`)."""
     torch.manual_seed(seed)
     head = SceneHead(cfg)
     e = torch.from_numpy(np.concatenate([w[0] for w in windows]))
@@ -239,7 +260,10 @@ def train_scene_head(
     for _ in range(epochs):
         head.train()
         for idx in torch.randperm(len(y), generator=gen).split(64):
-            logits = head(e[idx], v[idx])
+            be, bv = (
+                shorten_contexts(e[idx], v[idx], short_share, gen) if short_share > 0 else (e[idx], v[idx])
+            )
+            logits = head(be, bv)
             w = torch.where(y[idx] > 0.5, 0.5 / pos, 0.5 / (1 - pos)) if balance else None
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y[idx], weight=w)
             opt.zero_grad()
@@ -339,7 +363,13 @@ def scene(args: argparse.Namespace) -> int:
         train_eps = {ep: lines for ep, lines in episodes.items() if ep != held}
         encoder = domain_finetune(base, list(train_eps.values()), general, args)
         windows = _windows(encoder, episodes)
-        head = train_scene_head(cfg, [windows[ep] for ep in train_eps], seed=args.seed, epochs=args.epochs)
+        head = train_scene_head(
+            cfg,
+            [windows[ep] for ep in train_eps],
+            seed=args.seed,
+            epochs=args.epochs,
+            short_share=args.short_share,
+        )
         p = scene_probabilities(head, windows[held][0], windows[held][1])
         labels = windows[held][2]
         lines = episodes[held]
@@ -374,7 +404,9 @@ def scene(args: argparse.Namespace) -> int:
     print("the shipped model: every episode", file=sys.stderr, flush=True)
     encoder = domain_finetune(base, list(episodes.values()), general, args)
     windows = _windows(encoder, episodes)
-    head = train_scene_head(cfg, list(windows.values()), seed=args.seed, epochs=args.epochs)
+    head = train_scene_head(
+        cfg, list(windows.values()), seed=args.seed, epochs=args.epochs, short_share=args.short_share
+    )
     tok = tokenizer()
     line_metrics = {
         src: evaluate_lines(encoder, tok, [s for s in test if s.source == src]) for src in ("emobank", "xed")
@@ -388,6 +420,7 @@ def scene(args: argparse.Namespace) -> int:
                 "line_test": line_metrics,
                 "call_of_the_wild_leave_one_episode_out": {"folds": folds, "mean": mean},
                 "domain_epochs": args.domain_epochs,
+                "short_share": args.short_share,
             },
             indent=1,
         )
@@ -415,6 +448,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="scene: epochs adapting the encoder to transcripts (0: none)",
     )
     p.add_argument("--domain-lr", type=float, default=2e-5)
+    p.add_argument(
+        "--short-share",
+        type=float,
+        default=SHORT_CONTEXT_SHARE,
+        help="scene: share of training windows shortened to a story begun 1..15 lines ago (0: none)",
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.epochs is None:

@@ -547,12 +547,9 @@ class SessionHost:
         """Start (or start again) the session's music from bar 0, from what its requests asked
         for while stopped (state, emotion, tempo, leitmotifs, volume)."""
         events = EventQueue(capacity=512, clock=session.now_s)
-        session.events = events
         p = session.profile
         state, emotion = session.start_point()
-        session.conductor = c = Conductor(
-            self.composer, events, session.seed, p.config, state=state, emotion=emotion
-        )
+        c = Conductor(self.composer, events, session.seed, p.config, state=state, emotion=emotion)
         for theme in session.start_themes:
             c.register_leitmotif(theme)
         if session.script is not None and session not in self._scripted:
@@ -561,7 +558,11 @@ class SessionHost:
         session.t0 = time.perf_counter() + PREROLL_S
         c.start(0.0)
         if session.start_tempo_bpm is not None:
-            c.set_tempo(0.0, session.start_tempo_bpm)
+            c.set_tempo(0.0, session.start_tempo_bpm)  # from bar 0: nothing of it can be sent yet
+        # the clock thread sees the new music from here (had it seen the queue before the tempo,
+        # a slow moment here could let it send past 0, and the tempo would land on bar 1)
+        session.conductor = c
+        session.events = events
         if session.fades or session.level != 1.0 or session.layer_levels:  # the outputs may hold another
             self._move_levels(session, 0.0, 0.0)
         self._clock_task(ClockTask(session, "route", session.chosen_outputs))

@@ -1,0 +1,68 @@
+"""The text emotion model's scene head training (models/train_text_emotion.py), on synthetic
+windows: contexts padded as a story's start is, and short contexts taught to be no opening."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from models.text_emotion_model import TextEmotionConfig  # noqa: E402
+from models.train_text_emotion import (  # noqa: E402
+    context_windows,
+    scene_probabilities,
+    shorten_contexts,
+    train_scene_head,
+)
+
+
+def test_context_windows_pad_the_start_of_a_story_with_zeros() -> None:
+    emb = np.arange(1, 6, dtype=np.float32)[:, None].repeat(3, 1)  # lines 1..5, 3 dims
+    va = np.ones((5, 2), np.float32)
+    we, wv = context_windows(emb, va, 4)
+    assert we.shape == (5, 4, 3) and wv.shape == (5, 4, 2)
+    assert we[0, :, 0].tolist() == [0, 0, 0, 1] and we[4, :, 0].tolist() == [2, 3, 4, 5]
+    assert wv[1, :, 0].tolist() == [0, 0, 1, 1]
+
+
+def test_shortened_contexts_keep_the_current_line_and_blank_the_oldest() -> None:
+    gen = torch.Generator().manual_seed(0)
+    e = torch.ones(2000, 16, 3)
+    v = torch.ones(2000, 16, 2)
+    se, sv = shorten_contexts(e, v, 0.3, gen)
+    kept = (se[:, :, 0] != 0).sum(1)
+    assert bool((se[:, -1] == 1).all()) and bool((sv[:, -1] == 1).all())  # the current line stays
+    shortened = kept < 16
+    assert 0.25 < float(shortened.float().mean()) < 0.35
+    assert int(kept.min()) == 1 and int(kept[shortened].max()) == 15
+    # blanks only before the kept lines: each row is zeros, then ones
+    assert bool((se[:, 1:, 0] >= se[:, :-1, 0]).all())
+    same_e, same_v = shorten_contexts(e, v, 0.0, gen)
+    assert torch.equal(same_e, e) and torch.equal(same_v, v)
+
+
+def test_a_short_context_is_not_read_as_the_opening_once_taught() -> None:
+    """Synthetic episodes that open in one scene (their first 16 lines: label 1) and go on in
+    another (label 0) with lines that look the same: without shortening, a 2-line context says
+    "opening"; with it, blanks no longer tell the opening apart."""
+    cfg = TextEmotionConfig(hidden=8, scene_width=16, context_lines=16)
+    rng = np.random.default_rng(0)
+    windows = []
+    for _ in range(40):
+        n = 40
+        emb = rng.normal(size=(n, cfg.hidden)).astype(np.float32)
+        va = np.zeros((n, 2), np.float32)
+        labels = np.zeros((n, 2), np.float32)
+        labels[:16] = 1.0
+        we, wv = context_windows(emb, va, cfg.context_lines)
+        windows.append((we, wv, labels))
+    probe_e = np.zeros((200, 16, cfg.hidden), np.float32)
+    probe_e[:, -2:] = rng.normal(size=(200, 2, cfg.hidden))
+    probe_v = np.zeros((200, 16, 2), np.float32)
+    plain = train_scene_head(cfg, windows, seed=0, epochs=12, short_share=0.0)
+    taught = train_scene_head(cfg, windows, seed=0, epochs=12, short_share=0.5)
+    p_plain = scene_probabilities(plain, probe_e, probe_v)[:, 0].mean()
+    p_taught = scene_probabilities(taught, probe_e, probe_v)[:, 0].mean()
+    assert p_plain > 0.7  # the padding alone says "opening"
+    assert p_taught < p_plain - 0.25
