@@ -103,6 +103,8 @@ export interface StatusEvent {
   stingers: string[];
   /** The leitmotifs it can play. */
   leitmotifs: string[];
+  /** Each parameter's value: the latest sent, else the profile's default (absent: neither). */
+  param_values: Record<string, number>;
   /** The layers heard in the current bar. */
   layers: string[];
   /** The session's volume, [0, 1]. */

@@ -453,6 +453,9 @@ class SessionHost:
         out["profile"] = session.profile.name
         out["outputs"] = list(session.chosen_outputs)
         out["params"] = sorted(session.profile.params)
+        # each parameter's value: what the game sent, else the profile's default (absent: neither)
+        defaults = {n: p.default for n, p in session.profile.params.items() if p.default is not None}
+        out["param_values"] = {**defaults, **session.mapper.values}
         out.update(
             states=sorted(cfg.states), stingers=sorted(cfg.stingers), leitmotifs=sorted(session.themes)
         )

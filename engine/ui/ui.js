@@ -223,6 +223,13 @@ function showStatus(s) {
   for (const chip of $("layers").children) chip.classList.toggle("on", sounding.has(chip.dataset.layer));
   for (const chip of $("layers").children) chip.style.background = chip.classList.contains("on") ? layerColour(chip.dataset.layer) : "";
   for (const b of $("states").children) b.classList.toggle("current", b.dataset.name === s.state);
+  for (const input of $("params").querySelectorAll("input[data-param]")) {
+    const value = s.param_values?.[input.dataset.param];
+    if (value !== undefined && document.activeElement !== input) {
+      input.value = String(value); // another client (the game) may have moved it
+      input.nextElementSibling.textContent = Number(value).toFixed(2);
+    }
+  }
   if (!s.playing) $("position").textContent = s.paused ? "paused" : "stopped";
 }
 

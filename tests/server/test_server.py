@@ -517,6 +517,7 @@ async def test_profile_parameters_move_the_music(composer: Composer) -> None:
             await ws.send(json.dumps({"op": "status", "id": 4}))
             after = json.loads(await ws.recv())
             assert after["arousal"] > before["arousal"] + 0.5 and after["tension"] > before["tension"]
+            assert after["param_values"]["enemies_near"] == 8 and before["param_values"]["health"] == 100
     finally:
         await srv.close()
     cozy = load_profile(root / "cozy.yaml")  # a profile without "explore" starts in its own state
