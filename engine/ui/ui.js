@@ -324,15 +324,16 @@ function button(label, onClick, extra = {}) {
 
 function buildControls(hello) {
   const sync = () => $("sync").value;
+  const themeSync = () => (sync() === "immediate" ? "beat" : sync()); // a theme starts on a beat at the soonest
   $("states").replaceChildren(
     ...hello.states.map((name, i) =>
-      button(i < 8 ? `${i + 1} ${name}` : name, () => ui.client.state(name, { sync: stateSync() }), { name }),
+      button(i < 8 ? `${i + 1} ${name}` : name, () => ui.client.state(name, { sync: sync() }), { name }),
     ),
   );
   $("stingers").replaceChildren(...hello.stingers.map((name) => button(name, () => ui.client.stinger(name), { name })));
   $("leitmotifs").replaceChildren(
     ...(hello.leitmotifs.length
-      ? hello.leitmotifs.map((name) => button(name, () => ui.client.leitmotif(name, { sync: sync() === "immediate" ? "beat" : sync() }), { name }))
+      ? hello.leitmotifs.map((name) => button(name, () => ui.client.leitmotif(name, { sync: themeSync() }), { name }))
       : [Object.assign(document.createElement("span"), { className: "dim", textContent: "none registered" })]),
   );
   const params = Object.entries(hello.param_ranges);
@@ -367,12 +368,6 @@ function buildControls(hello) {
       return chip;
     }),
   );
-  $("sync").dataset.profile = hello.sync;
-}
-
-/** States land at the sync point chosen, or the profile's own when "immediate" is not meant for them. */
-function stateSync() {
-  return $("sync").value;
 }
 
 async function toggleAudio() {
@@ -399,7 +394,10 @@ async function toggleAudio() {
 
 $("audio").addEventListener("click", () => toggleAudio().catch(fail));
 $("volume").addEventListener("input", () => ui.synth?.setVolume(Number($("volume").value)));
-$("tension").addEventListener("input", () => steer(target.valence, target.arousal, (target.tension = Number($("tension").value))));
+$("tension").addEventListener("input", () => {
+  target.tension = Number($("tension").value);
+  steer(target.valence, target.arousal);
+});
 for (const b of document.querySelectorAll("[data-transport]")) {
   b.addEventListener("click", () => {
     const action = b.dataset.transport;
@@ -456,7 +454,7 @@ document.addEventListener("keydown", (event) => {
     steer(target.valence, target.arousal);
   } else if (/^[1-8]$/.test(event.key) && Number(event.key) <= ui.hello.states.length) {
     const name = ui.hello.states[Number(event.key) - 1];
-    ui.client.state(name, { sync: stateSync() }).catch(fail);
+    ui.client.state(name, { sync: $("sync").value }).catch(fail);
   } else if (event.key in STINGER_KEYS && ui.hello.stingers.includes(STINGER_KEYS[event.key])) {
     ui.client.stinger(STINGER_KEYS[event.key]).catch(fail);
   } else if (event.key === "i") {

@@ -4,10 +4,12 @@
 const LAYER_COLOURS = { melody: "#f0b44c", harmony: "#6fa8dc", bass: "#93c47d", drums: "#e06666" };
 const SPARE_COLOURS = ["#c27ba0", "#76a5af", "#ffd966", "#b4a7d6", "#f6b26b"];
 
-export function layerColour(layer, known = new Map()) {
+const spare = new Map(); // layer -> its spare colour, given once, so every view agrees
+
+export function layerColour(layer) {
   if (LAYER_COLOURS[layer]) return LAYER_COLOURS[layer];
-  if (!known.has(layer)) known.set(layer, SPARE_COLOURS[known.size % SPARE_COLOURS.length]);
-  return known.get(layer);
+  if (!spare.has(layer)) spare.set(layer, SPARE_COLOURS[spare.size % SPARE_COLOURS.length]);
+  return spare.get(layer);
 }
 
 /** Size a canvas's pixels to its displayed size (crisp on any width and pixel ratio). */
@@ -114,7 +116,6 @@ export class PianoRoll {
     this.maxNotes = maxNotes;
     this.notes = []; // {on, off (null: sounding), pitch, channel, layer}
     this.sounding = new Map(); // channel * 128 + pitch -> note
-    this.colours = new Map();
     this.received = 0;
   }
 
@@ -162,7 +163,7 @@ export class PianoRoll {
       const x0 = ((n.on - from) / this.windowS) * w;
       const x1 = ((end - from) / this.windowS) * w;
       const yy = h - ((clamp(n.pitch, lo, hi) - lo) / (hi - lo)) * h;
-      c.fillStyle = layerColour(n.layer, this.colours);
+      c.fillStyle = layerColour(n.layer);
       c.fillRect(x0, yy - 2, Math.max(2, x1 - x0 - 1), 4); // a gap: repeated notes stay apart
     }
   }
