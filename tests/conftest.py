@@ -145,7 +145,7 @@ def portaudio() -> None:
 
 @pytest.fixture(scope="session")
 def jack_server() -> Iterator[Any]:
-    """A headless JACK server (dummy driver, 48 kHz, 256-frame periods) for real MIDI/audio ports.
+    """A headless JACK server (dummy driver, 48 kHz, 512-frame periods) for real MIDI/audio ports.
 
     ``JACK_DEFAULT_SERVER`` names it in ``os.environ`` while it runs. Skips when jackd2 is not
     installed or cannot start, but fails instead under ``AFFETTO_REQUIRE_JACK=1`` (CI sets it).

@@ -8,7 +8,7 @@
   MIDI output port, and returns its events as ``(time_s, bytes)``; ``time_s`` is CLOCK_MONOTONIC
   (``time.monotonic()``) taken in the JACK cycle that delivers the event. rtmidi's JACK output
   delivers each message at the start of the next JACK period, so arrival times are quantised to
-  ``period_frames`` (5.3 ms at 256 frames / 48 kHz).
+  ``period_frames`` (10.7 ms at 512 frames / 48 kHz).
 * :class:`AudioCapture` runs ``jack_rec`` on audio output ports (by default the dummy driver's
   ``system:monitor_1/2``, which carry exactly what reaches ``system:playback_1/2``, one period
   late) and returns the samples as float32. The driver fills a monitor port only while it is
@@ -89,6 +89,9 @@ class JackServer:
         name: server name; default ``affetto-<8 random hex digits>``.
         sample_rate_hz: the dummy driver's rate in Hz.
         period_frames: frames per JACK period (the dummy driver paces periods in real time).
+            512 by default: on a virtual machine even a SCHED_FIFO thread on an idle host wakes
+            up to ~8 ms late now and then (``cyclictest -p 80 -i 1000``: max 7.6 ms here), which
+            at 256-frame (5.3 ms) periods is an xrun that the code under test did not cause.
         start_timeout_s: how long to wait for the server to accept clients, in seconds.
         realtime: run jackd and its clients' process threads with SCHED_FIFO (``--realtime``),
             so other processes on a busy machine cannot make them miss periods (xruns). Where
@@ -104,7 +107,7 @@ class JackServer:
         name: str | None = None,
         *,
         sample_rate_hz: int = 48_000,
-        period_frames: int = 256,
+        period_frames: int = 512,
         start_timeout_s: float = 10.0,
         realtime: bool = True,
     ) -> None:
@@ -634,13 +637,19 @@ class AudioCapture:
 
 
 def measure_without_glitches(
-    server: JackServer, measure: Callable[[], T], *, ours: str = "", attempts: int = 3
+    server: JackServer,
+    measure: Callable[[], T],
+    *,
+    ours: str = "",
+    attempts: int = 5,
+    pause_s: float = 1.0,
 ) -> T:
     """Run a timing measurement until the JACK server logs no xrun during it.
 
-    On a shared machine another process can make a JACK client (a capture tool) or the driver
-    miss a period; JACK then reports an xrun to every client and may drop that period's data,
-    so the measurement proves nothing either way and is repeated.
+    On a shared machine (a CI host whose neighbours steal its CPUs) the whole machine can stall:
+    the dummy driver's real-time thread then wakes late, or every client misses the same period.
+    JACK reports an xrun to every client and may drop that period's data, so the measurement
+    proves nothing either way: it is repeated after ``pause_s`` (stalls come in bursts).
 
     Args:
         server: the server.
@@ -648,15 +657,21 @@ def measure_without_glitches(
         ours: client-name prefix of the code under test (e.g. ``"PortAudio"``): if only that
             client was late, fail at once instead of retrying.
         attempts: how many measurements to try.
+        pause_s: seconds to wait after a stalled attempt before the next.
 
     Returns:
         The first result measured without a server-side xrun.
 
     Raises:
-        AssertionError: the client under test missed a period, or every attempt glitched.
+        AssertionError: the client under test alone missed a period.
+        pytest.skip.Exception: every attempt was a machine-wide stall (the driver or another
+            client late as well): timing cannot be measured on this machine right now. The
+            reason names what was late in each attempt.
     """
-    glitches: list[str] = []
-    for _ in range(attempts):
+    import pytest
+
+    stalls: list[list[str]] = []
+    for attempt in range(attempts):
         mark = server.log_mark()
         result = measure()
         glitches = server.glitches_since(mark)
@@ -664,11 +679,14 @@ def measure_without_glitches(
             return result
         late_ours = [name for name in glitches if ours and name.startswith(ours)]
         # ours alone late: our fault. The driver (or another client) late too: the machine stalled
-        # everyone (a loaded CI host), which says nothing about our code: measure again.
+        # everyone, which says nothing about our code: measure again once the burst has passed.
         assert not late_ours or len(late_ours) < len(glitches), (
             f"the client under test missed a JACK period: {glitches}"
         )
-    raise AssertionError(f"JACK glitched (late: {glitches}) in all {attempts} attempts")
+        stalls.append(sorted(set(glitches)))
+        if attempt + 1 < attempts:
+            time.sleep(pause_s)
+    pytest.skip(f"the machine stalled JACK in all {attempts} attempts (late in each: {stalls})")
 
 
 @contextlib.contextmanager
@@ -676,7 +694,7 @@ def gc_paused() -> Iterator[None]:
     """Collect, then keep Python's cyclic GC off for a timing-critical section.
 
     In a pytest process a generation-2 collection takes 10-20 ms, holding the GIL: the PortAudio
-    callback thread waits for it (an xrun at 5.3 ms periods) and a timed send loop stalls.
+    callback thread waits for it (an xrun at 5-10 ms periods) and a timed send loop stalls.
     """
     was_enabled = gc.isenabled()
     gc.collect()
