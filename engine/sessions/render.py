@@ -15,6 +15,7 @@ ahead of the playhead and handing due events to sinks (MIDI port, synth, recorde
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -102,22 +103,22 @@ def render(
         conductor.register_leitmotif(theme)
     recorder = MidiRecorder(track_names(cfg))
     sinks: list[EventSink] = [recorder]
-    synth = None
+    frame = 0
+    blocks: BlockRenderer | None = None
     if audio:
         from engine.synth.polysynth import Synth  # compiles numba code: only loaded when audio is wanted
 
         synth = Synth(sample_rate_hz)
-    if synth is not None:
-        sinks.append(SynthSink(synth, lambda t: round(t * sample_rate_hz)))
+        blocks = BlockRenderer(synth, block_frames)
+        # an event due before the block being filled sounds at its start, as it would if the synth
+        # rendered each block right after its events (its worker may be a few blocks behind)
+        sinks.append(SynthSink(synth, lambda t: max(round(t * sample_rate_hz), frame)))
     if on_event is not None:
         sinks.append(CallbackSink(on_event, tuple(range(len(KIND_NAMES)))))
     if on_bar is not None:
         sinks.append(BarSink(conductor, on_bar))
     pending = sorted(cues, key=lambda c: c.beat)
     landed: list[tuple[Cue, float]] = []
-    block = np.zeros((block_frames, 2), dtype=np.float32)
-    chunks: list[np.ndarray] = []
-    frame = 0
     end_s: float | None = None
     t_end = 0.0
 
@@ -142,16 +143,17 @@ def render(
                     end_s = end_at
             if end_s is None:
                 _send(events.pop_due(t_end), sinks)
-            if synth is not None:
-                synth.process(block)
-                chunks.append(block.copy())
+            if blocks is not None:
+                blocks.ready()
             frame += block_frames
             if end_s is not None and t_end >= end_s + tail_s:
                 break
     finally:
         if not conductor.closed:
             conductor.stop(frame / sample_rate_hz)
-    audio_out = np.concatenate(chunks) if chunks else None
+        if blocks is not None:
+            blocks.close()
+    audio_out = blocks.audio() if blocks is not None else None
     duration_s = frame / sample_rate_hz
     return Rendered(audio_out, sample_rate_hz, recorder, conductor.tempo_map, conductor.bars, duration_s,
                     landed)  # fmt: skip
@@ -161,6 +163,87 @@ def _send(due: DueEvents, sinks: Sequence[EventSink]) -> None:
     for t, k, ch, a, b in due.rows():
         for sink in sinks:
             sink.send(t, k, ch, a, b)
+
+
+class BlockRenderer:
+    """Renders a synth's blocks on a worker thread while the caller composes the next ones.
+
+    The synth's event ring is single-producer/single-consumer and its kernel releases the GIL, so
+    the caller keeps pushing events (composing, which mostly waits in ONNX Runtime, also without
+    the GIL) while the worker renders: an offline render uses two cores. The caller pushes block
+    ``n``'s events, then calls :meth:`ready`; the worker renders block ``n`` only after that, and
+    the caller is never more than ``max_lead`` blocks ahead (bounding what the ring holds).
+
+    Args:
+        synth: the :class:`engine.synth.polysynth.Synth` to render (only this thread calls process).
+        block_frames: frames per block.
+        max_lead: most blocks handed over and not yet rendered.
+    """
+
+    def __init__(self, synth: object, block_frames: int, max_lead: int = 8) -> None:
+        self._synth = synth
+        self._block_frames = block_frames
+        self._max_lead = max_lead
+        self._changed = threading.Condition()
+        self._handed = 0  # blocks whose events are all pushed
+        self._rendered = 0  # blocks rendered
+        self._done = False
+        self._error: BaseException | None = None
+        self._chunks: list[np.ndarray] = []
+        self._thread = threading.Thread(target=self._run, name="affetto-render-synth", daemon=True)
+        self._thread.start()
+
+    def ready(self) -> None:
+        """The next block's events are all pushed: render it (waits while ``max_lead`` are pending).
+
+        Raises:
+            RuntimeError: the worker failed (its exception is the cause).
+        """
+        with self._changed:
+            while self._handed - self._rendered >= self._max_lead and self._error is None:
+                self._changed.wait()
+            self._check()
+            self._handed += 1
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Render what was handed over and stop the worker. Idempotent."""
+        with self._changed:
+            self._done = True
+            self._changed.notify_all()
+        self._thread.join()
+
+    def audio(self) -> np.ndarray | None:
+        """After :meth:`close`: the blocks rendered, ``(frames, 2)`` float32 (None: none).
+
+        Raises:
+            RuntimeError: the worker failed (its exception is the cause).
+        """
+        self._check()
+        return np.concatenate(self._chunks) if self._chunks else None
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise RuntimeError("the synth's render thread failed") from self._error
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._changed:
+                    while self._rendered == self._handed and not self._done:
+                        self._changed.wait()
+                    if self._rendered == self._handed:
+                        return
+                out = np.zeros((self._block_frames, 2), dtype=np.float32)
+                self._synth.process(out)  # type: ignore[attr-defined]
+                self._chunks.append(out)
+                with self._changed:
+                    self._rendered += 1
+                    self._changed.notify_all()
+        except BaseException as exc:  # handed to the caller at its next ready() or finish()
+            with self._changed:
+                self._error = exc
+                self._changed.notify_all()
 
 
 class BarSink:
