@@ -240,7 +240,7 @@ class BlockRenderer:
                 with self._changed:
                     self._rendered += 1
                     self._changed.notify_all()
-        except BaseException as exc:  # handed to the caller at its next ready() or finish()
+        except BaseException as exc:  # raised in the caller at its next ready() or audio()
             with self._changed:
                 self._error = exc
                 self._changed.notify_all()
