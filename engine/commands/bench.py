@@ -13,6 +13,9 @@ from typing import Any
 from engine.commands import CommandError, bounded_float, bounded_int, model_error
 from engine.commands.ports import add_port_options, check_existing, port_choice
 
+#: the shared data directory beside the checkout (../shared/data)
+_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
 
 def _batches(text: str) -> list[int]:
     try:
@@ -71,6 +74,23 @@ def register(sub: Any) -> None:
     st.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
     st.add_argument("--json", action="store_true", help="print the results as JSON")
     st.set_defaults(handler=run_steering)
+    fm = what.add_parser(
+        "form",
+        help="the form of what the live engine plays against held-out game music (muspy, music21)",
+        description="Sessions per valence/arousal quadrant through the live conductor path, first BARS bars "
+        "each; muspy's pitch-class entropy, scale consistency, groove consistency and polyphony, rhythm "
+        "repetition and 4-bar key stability, against VGMIDI pieces held out from training: each "
+        "descriptor's distribution overlap (OA, 1 = indistinguishable) and their mean.",
+    )
+    fm.add_argument(
+        "--pieces", type=bounded_int("pieces", 1, 256), default=25, help="per quadrant (default 25)"
+    )
+    fm.add_argument(
+        "--bars", type=bounded_int("bars", 8, 64), default=16, help="bars per excerpt (default 16)"
+    )
+    fm.add_argument("--data", type=Path, default=_DATA, help=f"the shared data directory (default {_DATA})")
+    fm.add_argument("--json", action="store_true", help="print the results as JSON")
+    fm.set_defaults(handler=run_form)
     en = what.add_parser(
         "engine",
         help="real-time engine: event timing, control latency, synth speed vs FluidSynth, live CPU/xruns",
@@ -238,6 +258,38 @@ def run_steering(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_form(args: argparse.Namespace) -> int:
+    """Run the form benchmark and print a table (or JSON).
+
+    Raises:
+        CommandError: music21 or muspy is missing, or the data directory has no VGMIDI pieces.
+    """
+    from engine.bench.form import DESCRIPTORS
+    from engine.bench.form import run_form as measure_form
+    from engine.model.composer import Composer
+
+    if not (args.data / "vgmidi").is_dir():
+        raise CommandError(f"no vgmidi/ under {args.data} (the held-out pieces); give --data")
+    composer = Composer(max_streams=4 * args.pieces, intra_op_threads=1)
+    try:
+        result = measure_form(composer, args.data, pieces=args.pieces, bars=args.bars)
+    except ImportError as exc:
+        raise CommandError(f"music21/muspy not installed ({exc}); pip install 'affetto[train]'") from exc
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.bars}-bar excerpts: {4 * args.pieces} played, {result['held_out_pieces']} held-out VGMIDI")
+    print(f"{'descriptor':<22}{'played':>14}{'held out':>14}{'OA':>7}")
+    for d in DESCRIPTORS:
+        ours, real = result["played"][d], result["held_out"][d]
+        print(
+            f"{d:<22}{ours['mean']:>8.2f} ±{ours['sd']:.2f}{real['mean']:>8.2f} ±{real['sd']:.2f}"
+            f"{result['overlap_area'][d]:>7.2f}"
+        )
+    print(f"mean OA {result['mean_overlap_area']:.2f}")
+    return 0
+
+
 def run_engine(args: argparse.Namespace) -> int:
     """Run the engine benchmark and print the results (JSON with --json)."""
     from engine.bench.engine import run_engine_bench
@@ -402,7 +454,7 @@ def run_story(args: argparse.Namespace) -> int:
 
     transcript = args.transcript
     if transcript is None:
-        transcript = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dnd" / "ep1.csv"
+        transcript = _DATA / "dnd" / "ep1.csv"
         if not transcript.is_file():
             raise CommandError(f"{transcript} is not here: name a transcript (SRT, WebVTT, CSV or text)")
     result = run(transcript, audio=not args.no_audio)

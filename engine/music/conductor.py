@@ -13,8 +13,15 @@ The conductor owns one composer stream and turns its tokens into events on the s
   :meth:`engine.model.composer.Composer.snapshot`) and composed again with a note on the sync point;
   in immediate mode that first note sounds at once, and sounding notes are released;
 * **layers**: each note is melody (the top of its chord, from middle C up), bass (below
-  ``BASS_BELOW``) or harmony, each on its own channel; layers enter and leave with intensity at
-  bar lines; drums come from the beat grid (:mod:`engine.music.percussion`);
+  ``BASS_BELOW``) or harmony, each on its own channel. The bass is a part of its own: on each
+  strong beat (beats 1 and 3 in 4/4, the downbeat otherwise) whose chord has no note in its
+  register it plays the chord's lowest note, an octave or two down, to the next strong beat
+  (a pianist's left hand), so it sounds whenever its layer is on. Layers enter and leave with
+  intensity at phrase boundaries (and at the first bar after a change, which starts one);
+  drums come from the beat grid (:mod:`engine.music.percussion`);
+* **form**: as a bar opens, the conductor may fix its onsets to an earlier bar's of the same
+  section (:mod:`engine.music.form`): phrases restate their idea and return to the first
+  phrase's; a cut frees the rest of the bar it lands in;
 * **stingers** play on the next beat in the key and mode of the moment; **leitmotifs** are fed
   to the composer at the next bar (or phrase) as its own music, transformed to the moment;
 * **history**: the bars composed (:attr:`Conductor.bars`), the notes :meth:`Conductor.heard` reads
@@ -49,6 +56,7 @@ from engine.music.config import (
     check_sync,
     check_unit,
 )
+from engine.music.form import EMOTION_TOLERANCE, GROUP_PHRASES, MIN_ONSETS, positions, rhythm_source
 from engine.music.leitmotif import Theme, theme_tokens, transform
 from engine.music.percussion import bar_hits, drum_velocity
 from engine.music.tempo_map import TempoMap, check_tempo
@@ -59,6 +67,7 @@ from engine.tokens import vocab as V
 
 MELODY_FROM: Final = 60  # the top note of a chord is melody from middle C up
 BASS_BELOW: Final = 50
+BASS_FROM: Final = 28  # E1: the lowest pitch the bass part doubles down to
 MODE_HYSTERESIS: Final = 0.2  # valence must pass ±this to switch mode
 LAYER_HYSTERESIS: Final = 0.05
 SCALES: Final = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -122,6 +131,10 @@ class _Cursor:
     pull_to_s: float = -1.0  # immediate transition: this group sounds at this time
     pull_next_s: float = -1.0  # ... set by the cut, taken by the next onset group
     forced_melody: bool = False
+    onsets: int = 0  # the current bar's onset positions so far (bit p: sixteenth p)
+    group_closed: bool = True  # the bass has been decided for the current onset group
+    velocity: int = 0  # the last note's
+    section_bar: int = 0  # the first bar after the latest change of emotion or state (see form)
 
 
 @dataclass(frozen=True)
@@ -209,6 +222,9 @@ class Conductor:
         #: (the composing thread appends, and replaces a bar's list when it drops some of it: a
         #: reader's list never shrinks under it); kept for ``_heard_bars`` (and ``_reach``) bars
         self._sounds: dict[int, list[tuple[float, float, str]]] = {}
+        #: each finished bar's onset positions (bit mask) and emotion, the form's sources
+        #: (:mod:`engine.music.form`); kept for a form group of bars
+        self._rhythms: dict[int, tuple[int, Emotion]] = {}
         self.closed = False
 
     # ---------------------------------------------------------------------------- reading
@@ -445,18 +461,23 @@ class Conductor:
 
     def accept(self, token: int) -> None:
         """Turn the stream's next token (sampled or forced) into music."""
-        c = self._cursor
-        if token < V.PITCH_OFFSET:  # a bar or an onset: the frontier moves
+        if token < V.PITCH_OFFSET:  # a bar or an onset: the frontier moves, the onset group is whole
             self._needed_after_s = None
+            self._close_group()
+        c = self._cursor
         if V.BAR_OFFSET <= token < V.POS_OFFSET:
             beats = V.BAR_BEATS[token - V.BAR_OFFSET]
             start = c.bar_start + self.meter_beats if c.bar_index >= 0 else 0.0
             if self._boundary(start, is_bar=True):
                 self._open_bar(start, beats)
         elif V.POS_OFFSET <= token < V.PITCH_OFFSET:
-            onset = self._cursor.bar_start + (token - V.POS_OFFSET) / V.STEPS_PER_BEAT
+            step = token - V.POS_OFFSET
+            onset = self._cursor.bar_start + step / V.STEPS_PER_BEAT
             if self._boundary(onset):
-                self._cursor = replace(self._cursor, onset=onset, group_notes=0)
+                c = self._cursor
+                self._cursor = replace(
+                    c, onset=onset, group_notes=0, onsets=c.onsets | 1 << step, group_closed=False
+                )
         elif V.PITCH_OFFSET <= token < V.DUR_OFFSET:
             self._cursor = replace(c, pitch=token - V.PITCH_OFFSET + V.PITCH_MIN)
         elif V.DUR_OFFSET <= token < V.VEL_OFFSET:
@@ -494,8 +515,11 @@ class Conductor:
         due = [t for t in self._transitions if t.beat <= beat + _EPS and (is_bar or t.theme is None)]
         if due:
             self._boundaries[-1] = replace(self._boundaries[-1], applied=tuple(due))
+        section = c.section_bar
         for tr in due:
             self._transitions.remove(tr)
+            if tr.target is not None or tr.state is not None:
+                section = c.bar_index + 1  # the form starts again at the next bar
             if tr.target is not None:
                 target, seek = tr.target, tr.seek_per_s
                 if seek is None:
@@ -516,7 +540,7 @@ class Conductor:
             self.composer.set_key(self.stream, key[0], key[1], self.config.key_strength)
         self._cursor = replace(
             c, emotion=emotion, target=target, seek_per_s=seek, state=state, boundary_s=now_s, key=key,
-            fixed_tempo_bpm=fixed,
+            fixed_tempo_bpm=fixed, section_bar=section,
             pull_to_s=-1.0 if is_bar else c.pull_next_s,  # the first onset group takes the pull
             pull_next_s=c.pull_next_s if is_bar else -1.0,
         )  # fmt: skip
@@ -536,10 +560,17 @@ class Conductor:
         index = c.bar_index + 1
         tempo = c.fixed_tempo_bpm or self.config.tempo_for(c.emotion)
         self.tempo_map.set_tempo(start, tempo)
-        layers = self._layers_for(c.emotion.intensity, c.layers)
-        self._cursor = replace(c, bar_index=index, bar_start=start, onset=start, group_notes=0, layers=layers)
+        layers = c.layers
+        if index == c.section_bar or (index - c.section_bar) % self.config.phrase_bars == 0:
+            layers = self._layers_for(c.emotion.intensity, c.layers)
+        if c.bar_index >= 0:
+            self._rhythms[c.bar_index] = (c.onsets, c.emotion)
+        self._cursor = replace(
+            c, bar_index=index, bar_start=start, onset=start, group_notes=0, layers=layers, onsets=0
+        )
         # one bar in, one out (a cut only ever removes bars)
         self._sounds.pop(index - self._heard_bars - 1 - self._reach, None)
+        self._rhythms.pop(index - GROUP_PHRASES * self.config.phrase_bars - 1, None)
         if self._history is not None:
             self.bars.pop(index - self._history - 1, None)
             self.tempo_map.forget_before(start - self._history * self.meter_beats)
@@ -554,11 +585,25 @@ class Conductor:
             tuple(sorted(layers)),
         )
         self._push_grid(start, start)
+        if self._theme_next is None and not self._forced:  # the conductor plans only bars it composes
+            self._restate_rhythm(index, c.emotion)
         self._pending_snap = self.composer.snapshot(self.stream)
         self._pending_cursor = self._cursor
         if self._theme_next is not None:
             self._queue_theme(self._theme_next)
             self._theme_next = None
+
+    def _restate_rhythm(self, bar: int, emotion: Emotion) -> None:
+        """Make the bar just opened restate its form source's rhythm (:mod:`engine.music.form`)."""
+        source = rhythm_source(bar, self._cursor.section_bar, self.config.phrase_bars)
+        if source is None or source not in self._rhythms:
+            return
+        mask, then = self._rhythms[source]
+        if mask.bit_count() < MIN_ONSETS:
+            return
+        if max(abs(then.valence - emotion.valence), abs(then.arousal - emotion.arousal)) > EMOTION_TOLERANCE:
+            return
+        self.composer.set_bar_rhythm(self.stream, positions(mask))
 
     def _layers_for(self, intensity: float, current: frozenset[str]) -> frozenset[str]:
         on = set()
@@ -610,12 +655,38 @@ class Conductor:
             name = "bass"
         else:
             name = "harmony"
-        self._cursor = replace(c, group_notes=c.group_notes + 1)
+        self._cursor = replace(c, group_notes=c.group_notes + 1, velocity=velocity)
         layer = self.config.layer(name) or self.config.layer("melody")
         if layer is None or layer.name not in c.layers:
             return
-        on_beat = c.onset
-        off_beat = on_beat + c.duration_steps / V.STEPS_PER_BEAT
+        self._play(
+            layer.name, layer.channel, c.onset, c.onset + c.duration_steps / V.STEPS_PER_BEAT, pitch, velocity
+        )
+
+    def _close_group(self) -> None:
+        """The current onset group is whole: play the bass under it (see the module docstring)."""
+        c = self._cursor
+        if c.group_closed:
+            return
+        self._cursor = replace(c, group_closed=True)
+        bass = self.config.layer("bass")
+        if c.group_notes == 0 or c.pitch < BASS_BELOW or bass is None or bass.name not in c.layers:
+            return  # no chord, its lowest note is the bass already, or no bass
+        strong = 2 if self.meter_beats == 4 else self.meter_beats  # beats between strong beats
+        offset = c.onset - c.bar_start
+        if abs(offset / strong - round(offset / strong)) > _EPS:
+            return
+        pitch = c.pitch - 12 * ((c.pitch - BASS_BELOW) // 12 + 1)
+        if pitch < BASS_FROM:
+            pitch += 12
+        end = min(c.onset + strong, c.bar_start + self.meter_beats)
+        self._play(bass.name, bass.channel, c.onset, end - 1.0 / V.STEPS_PER_BEAT, pitch, c.velocity)
+
+    def _play(
+        self, layer: str, channel: int, on_beat: float, off_beat: float, pitch: int, velocity: int
+    ) -> None:
+        """Queue one note of the current onset group (pulled, humanized) and remember it for :meth:`heard`."""
+        c = self._cursor
         on_s = self.tempo_map.seconds(on_beat)
         off_s = self.tempo_map.seconds(off_beat)
         if c.pull_to_s >= 0:  # the first note after an immediate change sounds at once
@@ -626,8 +697,8 @@ class Conductor:
             jitter = rng.normal(0.0, 1.0, 2).clip(-2.0, 2.0)
             on_s += float(jitter[0]) * cfg.humanize_ms / 1000.0
             velocity = max(1, min(127, round(velocity + float(jitter[1]) * cfg.humanize_velocity)))
-        self.queue.push_note(on_s, off_s, layer.channel, pitch, velocity, origin_beat=on_beat)
-        self._sound(on_beat, off_beat, layer.name)
+        self.queue.push_note(on_s, off_s, channel, pitch, velocity, origin_beat=on_beat)
+        self._sound(on_beat, off_beat, layer)
 
     def _sound(self, on_beat: float, off_beat: float, layer: str) -> None:
         """Remember a note of the current bar for :meth:`heard`."""
@@ -669,15 +740,19 @@ class Conductor:
         )
         self._forced.clear()
         self.composer.restore(self.stream, back.snapshot, _mix_seed(self.seed, beat))
+        self.composer.set_bar_rhythm(self.stream, None)  # the bar composed again is free from here
+        # the group before the point was whole when the music first got here: its bass is queued
         c = replace(
-            back.cursor, forced_melody=False, pull_next_s=release_s if release_s is not None else -1.0
-        )
+            back.cursor, forced_melody=False, pull_next_s=release_s if release_s is not None else -1.0,
+            group_closed=True,
+        )  # fmt: skip
         self._cursor = c
         self._pending_snap, self._pending_cursor = back.snapshot, c
         self.queue.cut(beat, release_s)
         self.tempo_map.truncate(beat)
         _drop_after(self.bars, c.bar_index, top)
         _drop_after(self._sounds, c.bar_index, top)
+        _drop_after(self._rhythms, c.bar_index - 1, top)
         notes = self._sounds.get(c.bar_index)
         if notes is not None:  # as the queue's cut drops them (earlier bars' notes start before it)
             self._sounds[c.bar_index] = [n for n in notes if n[0] < beat - _EPS]

@@ -12,10 +12,18 @@ Rules (see :mod:`engine.tokens.vocab` for the token layout):
 * After ``POS_p``: a pitch. After a pitch: a duration. After a duration: a velocity.
 * After a velocity: a lower pitch (same onset), a later ``POS`` in the bar, a bar, or ``EOS``.
 * Nothing after ``EOS``; ``PAD`` is never allowed.
+
+A bar may carry a **rhythm**: the set of its onset positions, fixed in advance (a bit mask in
+``STATE_RHYTHM``, bit ``p`` for ``POS_p``; 0: free), which :func:`set_rhythm` sets right after
+the bar opens. Then the bar's onsets are exactly those positions, in order: after the bar or a
+velocity the only ``POS`` allowed is the next one in the mask, and the bar may close (a bar
+token or ``EOS``) only once every one has been used. Chords are free. The mask is dropped when
+the next bar opens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -28,7 +36,8 @@ STATE_PHASE: Final = 0
 STATE_BAR_STEPS: Final = 1
 STATE_POS: Final = 2
 STATE_LAST_PITCH: Final = 3
-STATE_SIZE: Final = 4
+STATE_RHYTHM: Final = 4
+STATE_SIZE: Final = 5
 
 # Phases.
 EXPECT_BOS: Final = 0
@@ -64,21 +73,43 @@ def new_states(batch: int, *, after_bos: bool = False) -> np.ndarray:
     return states
 
 
+@njit(cache=True, nogil=True)
+def _next_onset(state: np.ndarray) -> int:  # pragma: no cover - numba
+    """The first position of the bar's rhythm after its current onset; -1 when none is left."""
+    rhythm = state[4]
+    for p in range(state[2] + 1, state[1]):
+        if (rhythm >> p) & 1:
+            return p
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _rhythm_done(state: np.ndarray) -> bool:  # pragma: no cover - numba
+    """True when the bar has no rhythm or has used every onset of it."""
+    return state[4] == 0 or _next_onset(state) < 0
+
+
 @njit(cache=True)
 def advance(state: np.ndarray, token: int) -> bool:  # pragma: no cover - numba
-    """Move ``state`` (int32[4], updated in place) by ``token``; False if it is not allowed."""
+    """Move ``state`` (int32[STATE_SIZE], updated in place) by ``token``; False if it is not allowed."""
     phase = state[0]
     if token >= _BAR0 and token < _POS0:
-        if phase == EXPECT_BAR or phase == AFTER_BAR or phase == AFTER_VEL:
+        if (phase == EXPECT_BAR or phase == AFTER_BAR or phase == AFTER_VEL) and _rhythm_done(state):
             state[0] = AFTER_BAR
             state[1] = _BAR_BEATS[token - _BAR0] * _SPB
             state[2] = -1
             state[3] = _END
+            state[4] = 0
             return True
         return False
     if token >= _POS0 and token < _PITCH0:
         p = token - _POS0
-        if (phase == AFTER_BAR or phase == AFTER_VEL) and p > state[2] and p < state[1]:
+        if (
+            (phase == AFTER_BAR or phase == AFTER_VEL)
+            and p > state[2]
+            and p < state[1]
+            and (state[4] == 0 or p == _next_onset(state))
+        ):
             state[0] = AFTER_POS
             state[2] = p
             state[3] = _END
@@ -106,7 +137,7 @@ def advance(state: np.ndarray, token: int) -> bool:  # pragma: no cover - numba
             return True
         return False
     if token == V.EOS:
-        if phase == AFTER_BAR or phase == AFTER_VEL:
+        if (phase == AFTER_BAR or phase == AFTER_VEL) and _rhythm_done(state):
             state[0] = ENDED
             return True
         return False
@@ -120,7 +151,7 @@ def fill_masks(
     """Write into ``out`` (bool[B, VOCAB_SIZE]) the tokens each state may take next.
 
     Args:
-        states: int32[B, 4] grammar states.
+        states: int32[B, STATE_SIZE] grammar states.
         allowed_bars: bool[len(BAR_BEATS)], which bar lengths may be opened (the engine's meter).
         allow_eos: whether a piece may end.
         out: written in full; no allocation.
@@ -137,14 +168,23 @@ def fill_masks(
             for k in range(allowed_bars.shape[0]):
                 row[_BAR0 + k] = allowed_bars[k]
         elif phase == AFTER_BAR or phase == AFTER_VEL:
-            for k in range(allowed_bars.shape[0]):
-                row[_BAR0 + k] = allowed_bars[k]
-            for p in range(pos + 1, bar_steps):
-                row[_POS0 + p] = True
+            if states[b, 4] == 0:
+                for k in range(allowed_bars.shape[0]):
+                    row[_BAR0 + k] = allowed_bars[k]
+                for p in range(pos + 1, bar_steps):
+                    row[_POS0 + p] = True
+                row[V.EOS] = allow_eos
+            else:
+                p = _next_onset(states[b])
+                if p < 0:  # every onset of the rhythm is used: the bar may close
+                    for k in range(allowed_bars.shape[0]):
+                        row[_BAR0 + k] = allowed_bars[k]
+                    row[V.EOS] = allow_eos
+                else:
+                    row[_POS0 + p] = True
             if phase == AFTER_VEL:
                 for t in range(_PITCH0, states[b, 3]):
                     row[t] = True
-            row[V.EOS] = allow_eos
         elif phase == AFTER_POS:
             row[_PITCH0:_DUR0] = True
         elif phase == AFTER_PITCH:
@@ -164,3 +204,34 @@ def only_bar(beats: int) -> np.ndarray:
     mask = np.zeros(len(V.BAR_BEATS), dtype=np.bool_)
     mask[V.bar_token(beats) - V.BAR_OFFSET] = True
     return mask
+
+
+def rhythm_mask(positions: Sequence[int], bar_steps: int) -> int:
+    """The ``STATE_RHYTHM`` mask of onset ``positions`` in a bar of ``bar_steps`` sixteenths.
+
+    Raises:
+        ValueError: no position, or one outside 0..bar_steps-1.
+    """
+    mask = 0
+    for p in positions:
+        if not 0 <= int(p) < bar_steps:
+            raise ValueError(f"rhythm positions must be in 0..{bar_steps - 1}, got {p}")
+        mask |= 1 << int(p)
+    if mask == 0:
+        raise ValueError("a rhythm needs at least one onset position")
+    return mask
+
+
+def set_rhythm(state: np.ndarray, positions: Sequence[int] | None) -> None:
+    """Fix the onsets of the bar ``state`` (int32[STATE_SIZE]) has just opened; None frees it.
+
+    Raises:
+        ValueError: a rhythm is given but the bar has had an onset already (or no bar is open),
+            or a position is outside the bar (:func:`rhythm_mask`).
+    """
+    if positions is None:
+        state[STATE_RHYTHM] = 0
+        return
+    if state[STATE_PHASE] != AFTER_BAR:
+        raise ValueError("a bar's rhythm is set right after the bar opens, before its first onset")
+    state[STATE_RHYTHM] = rhythm_mask(positions, int(state[STATE_BAR_STEPS]))

@@ -29,11 +29,11 @@ def fill_masks_rows(
     """Write into ``out[:n]`` the next-token masks of ``states[rows]`` (n = len(rows)).
 
     Args:
-        states: int32[S, 4], one grammar state per stream slot.
+        states: int32[S, STATE_SIZE], one grammar state per stream slot.
         rows: int[n], the slots to mask.
         allowed_bars: see :func:`engine.tokens.grammar.fill_masks`.
         allow_eos: see :func:`engine.tokens.grammar.fill_masks`.
-        scratch: int32[>= n, 4], overwritten.
+        scratch: int32[>= n, STATE_SIZE], overwritten.
         out: bool[>= n, VOCAB_SIZE]; rows 0..n-1 are written.
     """
     n = rows.shape[0]

@@ -127,6 +127,64 @@ def test_mask_and_advance_agree() -> None:
         decode_tokens(seq)
 
 
+def test_a_bar_with_a_rhythm_starts_its_notes_exactly_there() -> None:
+    """Random walks that fix each bar's rhythm as it opens: mask and advance agree on every
+    token, and every bar's onsets are exactly its rhythm's positions (chords free)."""
+    rng = np.random.default_rng(1)
+    states = grammar.new_states(6, after_bos=True)
+    mask = np.zeros((6, V.VOCAB_SIZE), dtype=np.bool_)
+    full = np.zeros_like(mask)  # every bar length and EOS: what the grammar itself allows
+    sequences: list[list[int]] = [[] for _ in range(6)]
+    rhythms: list[list[list[int] | None]] = [[] for _ in range(6)]
+    for _ in range(600):
+        grammar.fill_masks(states, grammar.only_bar(4), False, mask)
+        grammar.fill_masks(states, grammar.all_bars(), True, full)
+        for b in range(6):
+            for token in range(V.VOCAB_SIZE):  # the mask is exactly what advance accepts
+                assert grammar.advance(states[b].copy(), token) == full[b, token]
+            token = int(rng.choice(np.flatnonzero(mask[b])))
+            assert grammar.advance(states[b], token)
+            sequences[b].append(token)
+            if token == V.bar_token(4):
+                chosen = (
+                    None if rng.random() < 0.3 else sorted(rng.choice(16, rng.integers(1, 6), replace=False))
+                )
+                grammar.set_rhythm(states[b], None if chosen is None else [int(p) for p in chosen])
+                rhythms[b].append(None if chosen is None else [int(p) for p in chosen])
+    checked = 0
+    for seq, bar_rhythms in zip(sequences, rhythms, strict=True):
+        notes, _ = decode_tokens(seq)
+        for index, rhythm in enumerate(bar_rhythms[:-1]):  # the last bar may be unfinished
+            if rhythm is not None:
+                onsets = sorted(
+                    {
+                        n.onset_step - 16 * index
+                        for n in notes
+                        if 16 * index <= n.onset_step < 16 * (index + 1)
+                    }
+                )
+                assert onsets == rhythm
+                checked += 1
+    assert checked > 20
+
+
+def test_a_rhythm_is_set_only_on_an_open_bar_inside_it() -> None:
+    state = grammar.new_states(1, after_bos=True)[0]
+    with pytest.raises(ValueError, match="right after the bar opens"):
+        grammar.set_rhythm(state, [0])
+    assert grammar.advance(state, V.bar_token(3))
+    with pytest.raises(ValueError, match=r"0\.\.11"):
+        grammar.set_rhythm(state, [0, 12])
+    with pytest.raises(ValueError, match="at least one"):
+        grammar.set_rhythm(state, [])
+    grammar.set_rhythm(state, [4])
+    assert grammar.advance(state, V.pos_token(4))
+    with pytest.raises(ValueError, match="right after the bar opens"):
+        grammar.set_rhythm(state, [8])
+    grammar.set_rhythm(state, None)  # freeing the rest of a bar is always allowed
+    assert state[grammar.STATE_RHYTHM] == 0
+
+
 def test_meter_mask_only_opens_the_engine_meter() -> None:
     states = grammar.new_states(1, after_bos=True)
     mask = np.zeros((1, V.VOCAB_SIZE), dtype=np.bool_)

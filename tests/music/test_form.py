@@ -1,0 +1,122 @@
+"""Form: phrases restate their ideas (engine.music.form), on the shipped model, and the form bench's
+descriptors (engine.bench.form)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.bench.form import (
+    BAR_STEPS,
+    Excerpt,
+    held_out_excerpts,
+    overlap_area,
+    played_excerpts,
+    rhythm_repetition,
+)
+from engine.model.composer import Composer
+from engine.music.conductor import BASS_BELOW
+from engine.music.config import ConductorConfig, Emotion, Layer
+from engine.music.form import rhythm_source
+from engine.realtime.kinds import NOTE_ON
+from engine.sessions.ops import Cue
+from engine.sessions.render import render
+from engine.tokens import vocab as V
+
+DATA = Path(os.environ.get("AFFETTO_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+#: every composed note sounds (no layer waits for intensity), drums aside
+ALL_HEARD = ConductorConfig(layers=(Layer("melody", 0, 0), Layer("harmony", 1, 0), Layer("bass", 2, 33)))
+
+
+@pytest.fixture(scope="module")
+def composer() -> Iterator[Composer]:
+    yield Composer(max_streams=4, intra_op_threads=1)
+
+
+def test_the_plan_states_an_idea_and_returns_to_it() -> None:
+    plan = [rhythm_source(bar, 0, 4) for bar in range(17)]
+    assert plan == [None, 0, None, None, 0, 4, 2, None, None, 8, 2, None, 0, 12, 2, None, None]
+    # a new section starts the plan again; a phrase's cadence bar and phrases of one bar are free
+    assert [rhythm_source(bar, 5, 4) for bar in range(5, 11)] == [None, 5, None, None, 5, 9]
+    assert rhythm_source(3, 0, 1) is None
+
+
+def patterns(excerpt: Excerpt) -> list[frozenset[int]]:
+    out = [frozenset[int]() for _ in range(excerpt.bars)]
+    for n in excerpt.notes:
+        bar, step = divmod(n.onset_step, BAR_STEPS)
+        out[bar] = out[bar] | {step}
+    return out
+
+
+def test_bars_restate_their_sources_rhythm_with_new_notes(composer: Composer) -> None:
+    """At a fixed emotion every bar the plan gives a source (with two onsets or more) starts its
+    notes exactly where the source's did, and its pitches are the model's own again."""
+    excerpts = played_excerpts(composer, [(0.5, 0.3), (-0.6, 0.7)], 16, seed=3, config=ALL_HEARD)
+    checked = varied = 0
+    for excerpt in excerpts:
+        bars = patterns(excerpt)
+        for bar in range(16):
+            source = rhythm_source(bar, 0, 4)
+            if source is None or len(bars[source]) < 2:
+                continue
+            assert bars[bar] == bars[source], (bar, source)
+            checked += 1
+            pitches = [
+                sorted(n.pitch for n in excerpt.notes if n.onset_step // BAR_STEPS == b)
+                for b in (bar, source)
+            ]
+            varied += pitches[0] != pitches[1]
+        assert rhythm_repetition(excerpt) >= 0.4
+    assert checked >= 12 and varied >= checked // 2
+
+
+def test_a_change_inside_a_restating_bar_composes_the_rest_freely(composer: Composer) -> None:
+    """Bar 1 restates bar 0; an immediate change at beat 5.3 cuts it and adds a note at once."""
+    r = render(composer, [Cue(5.3, "emotion", valence=-0.8, arousal=0.9, sync="immediate")], 16.0,
+               seed=5, audio=False, config=ALL_HEARD)  # fmt: skip
+    assert r.landed[0][1] == pytest.approx(5.3)
+    steps = {
+        round(r.tempo_map.beat(t) * V.STEPS_PER_BEAT) for t, kind, *_ in r.recorder.events if kind == NOTE_ON
+    }
+    bar0 = {s for s in steps if s < BAR_STEPS}
+    assert len(bar0) >= 2 and {s for s in steps if BAR_STEPS <= s < 21} == {
+        s + BAR_STEPS for s in bar0 if s < 5
+    }
+    assert any(abs(r.tempo_map.beat(t) - 5.3) < 0.05 for t, kind, *_ in r.recorder.events if kind == NOTE_ON)
+    assert set(range(4)) <= set(r.bars)
+
+
+def test_rhythm_repetition_and_overlap_area() -> None:
+    def note(step: int) -> V.Note:
+        return V.Note(step, 60, 2, 80)
+
+    a = Excerpt([note(0), note(4), note(16), note(20), note(32), note(48), note(52)], 4)
+    assert rhythm_repetition(a) == pytest.approx(2 / 4)  # bars 1 and 3 repeat bar 0
+    assert rhythm_repetition(Excerpt([], 4)) == 0.0  # silence repeats nothing
+    assert overlap_area([0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(1.0, abs=1e-3)
+    assert overlap_area([0.1, 0.2, 0.15], [5.0, 5.1, 5.2]) < 1e-3
+
+
+@pytest.mark.skipif(not (DATA / "vgmidi").is_dir(), reason=f"no VGMIDI under {DATA}")
+def test_held_out_game_music_restates_its_rhythms() -> None:
+    excerpts = held_out_excerpts(DATA, 16)
+    assert len(excerpts) >= 10
+    assert all(e.notes and max(n.onset_step for n in e.notes) < 16 * BAR_STEPS for e in excerpts)
+    assert sum(rhythm_repetition(e) for e in excerpts) / len(excerpts) > 0.4
+
+
+def test_the_bass_plays_on_every_strong_beat_with_a_chord(composer: Composer) -> None:
+    """A part of its own: every chord on beat 1 or 3 has a bass note under it (below BASS_BELOW),
+    which lasts at most to the next strong beat."""
+    r = render(composer, [], 32.0, seed=8, audio=False, config=ALL_HEARD, start_emotion=Emotion(0.4, 0.2))
+    ons = [(r.tempo_map.beat(t), ch, a) for t, kind, ch, a, _ in r.recorder.events if kind == NOTE_ON]
+    strong = sorted(
+        {round(b) for b, ch, _ in ons if ch in (0, 1) and b < 32 and abs(b / 2 - round(b / 2)) < 0.02}
+    )
+    assert len(strong) >= 8
+    bass = {round(b): p for b, ch, p in ons if ch == 2 and abs(b - round(b)) < 0.02}
+    assert all(b in bass and bass[b] < BASS_BELOW for b in strong)
