@@ -48,6 +48,9 @@ DESCRIPTORS: Final = (
     "rhythm_repetition",
     "key_stability",
 )
+#: reported per quadrant beside the descriptors: music21's mode (1: major), notes per bar, mean
+#: MIDI velocity and pitch
+EXTRAS: Final = ("major", "notes_per_bar", "velocity", "pitch")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ def rhythm_repetition(excerpt: Excerpt) -> float:
 
 
 def _key(notes: Sequence[V.Note]) -> str:
+    """music21's key of ``notes``, e.g. ``"B- minor"``."""
     import music21
 
     stream: Any = music21.stream.Stream()
@@ -85,9 +89,10 @@ def _key(notes: Sequence[V.Note]) -> str:
     return f"{key.tonic.name} {key.mode}"
 
 
-def key_stability(excerpt: Excerpt) -> float:
-    """The share of 4-bar windows, one bar apart, in the key music21 finds for the excerpt."""
-    whole = _key(excerpt.notes)
+def key_stability(excerpt: Excerpt, whole: str | None = None) -> float:
+    """The share of 4-bar windows, one bar apart, in the key music21 finds for the excerpt
+    (``whole``, when already known)."""
+    whole = whole or _key(excerpt.notes)
     windows = range(excerpt.bars - KEY_WINDOW_BARS + 1)
     same = 0
     for w in windows:
@@ -98,9 +103,12 @@ def key_stability(excerpt: Excerpt) -> float:
 
 
 def measure(excerpt: Excerpt) -> dict[str, float]:
-    """Every descriptor of one excerpt."""
+    """Every descriptor of one excerpt, and the extras."""
     import muspy
 
+    if not excerpt.notes:
+        raise ValueError("an excerpt without notes has no form to measure")
+    whole = _key(excerpt.notes)
     music = muspy.Music(
         resolution=V.STEPS_PER_BEAT,
         tracks=[
@@ -115,7 +123,11 @@ def measure(excerpt: Excerpt) -> dict[str, float]:
         "groove_consistency": float(muspy.groove_consistency(music, BAR_STEPS)),
         "polyphony": float(muspy.polyphony(music)),
         "rhythm_repetition": rhythm_repetition(excerpt),
-        "key_stability": key_stability(excerpt),
+        "key_stability": key_stability(excerpt, whole),
+        "major": float(whole.endswith("major")),
+        "notes_per_bar": len(excerpt.notes) / excerpt.bars,
+        "velocity": float(np.mean([n.velocity for n in excerpt.notes])),
+        "pitch": float(np.mean([n.pitch for n in excerpt.notes])),
     }
 
 
@@ -230,18 +242,20 @@ def run_form(
     targets = [t for t in QUADRANT_TARGETS.values() for _ in range(pieces)]
     played = played_excerpts(composer, targets, bars, seed, config)
     quadrant_of = [q for q in QUADRANT_TARGETS for _ in range(pieces)]
-    ours = [measure(e) for e in played]
+    quadrant_of = [q for q, e in zip(quadrant_of, played, strict=True) if e.notes]
+    ours = [measure(e) for e in played if e.notes]
     real = [measure(e) for e in held_out_excerpts(data_dir, bars)]
 
     def stats(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
         return {d: {"mean": float(np.mean([r[d] for r in rows])), "sd": float(np.std([r[d] for r in rows]))}
-                for d in DESCRIPTORS}  # fmt: skip
+                for d in (*DESCRIPTORS, *EXTRAS)}  # fmt: skip
 
     oa = {d: overlap_area([r[d] for r in ours], [r[d] for r in real]) for d in DESCRIPTORS}
     return {
         "bars": bars,
         "pieces_per_quadrant": pieces,
         "held_out_pieces": len(real),
+        "silent_pieces": len(played) - len(ours),
         "played": stats(ours),
         "per_quadrant": {
             str(q): stats([r for r, qq in zip(ours, quadrant_of, strict=True) if qq == q])

@@ -287,6 +287,11 @@ def run_form(args: argparse.Namespace) -> int:
             f"{result['overlap_area'][d]:>7.2f}"
         )
     print(f"mean OA {result['mean_overlap_area']:.2f}")
+    extras = ("major", "notes_per_bar", "velocity", "pitch")
+    print(f"{'quadrant':<10}" + "".join(f"{name:>19}" for name in extras))
+    for q, row in result["per_quadrant"].items():
+        cells = (row[name] for name in extras)
+        print(f"Q{q:<9}" + "".join(f"{cell['mean']:>12.2f} ±{cell['sd']:<5.2f}" for cell in cells))
     return 0
 
 

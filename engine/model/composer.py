@@ -58,6 +58,7 @@ from engine.model.steering import MAX_STEER, Steering, check_steer
 from engine.model.tonal_primer import (
     choose_key,
     key_bias,
+    offbeat_bias,
     primer_notes_per_beat,
     primer_tokens,
     primer_velocity,
@@ -253,6 +254,8 @@ class Composer:
         self._keys: list[tuple[int, str] | None] = [None] * S
         self._key_bias = np.zeros((S, V.VOCAB_SIZE), dtype=np.float32)  # logit bias toward the key
         self._biased = np.zeros(S, dtype=np.bool_)
+        self._offbeat_pull = np.ones(S, dtype=np.float32)  # share of the key pull off the beat
+        self._offbeat_bias = np.zeros((S, V.VOCAB_SIZE), dtype=np.float32)  # its bias (tonal_primer)
         self._rng = UniformBank(S)
         self._sampler = BatchSampler(S, V.VOCAB_SIZE)
         self._scratch = _Scratch(S, L, H)
@@ -282,6 +285,7 @@ class Composer:
         steer: int = 0,
         key: tuple[int, str] | None = None,
         tempo_bpm: float = DEFAULT_TEMPO_BPM,
+        offbeat_pull: float = 1.0,
     ) -> int:
         """Open a stream at the start of a piece; returns its id.
 
@@ -304,6 +308,9 @@ class Composer:
             tempo_bpm: with ``steer``, the tempo the stream will be played at (> 0): the
                 recognizer judges candidates by how they sound at it (notes per second). Plain
                 streams ignore it (tokens have no tempo).
+            offbeat_pull: the share of ``key_strength`` on notes starting between beats, in
+                [0, 1] (1: the same pull everywhere; the mode's own degrees keep the full pull,
+                see :func:`engine.model.tonal_primer.offbeat_bias`).
 
         Raises:
             TypeError, ValueError: an argument is out of range.
@@ -314,6 +321,7 @@ class Composer:
         t, p = check_temperature(temperature), check_top_p(top_p)
         g = check_guidance(guidance)
         strength = check_key_strength(key_strength)
+        offbeat = check_weight("offbeat_pull", offbeat_pull, 1.0)
         k = check_steer(steer)
         tempo = check_positive("tempo_bpm", tempo_bpm)
         if k > 1:
@@ -338,6 +346,7 @@ class Composer:
         self._rng.reset(s, seed)
         self._keys[s] = None
         self._biased[s] = False
+        self._offbeat_pull[s] = offbeat
         self._steer[s] = k if k > 1 else 0
         self._steering.open(s, k, tempo)
         if tonal_prime:
@@ -350,6 +359,7 @@ class Composer:
             self._keys[s] = (tonic, mode)
             if strength > 0:
                 self._key_bias[s] = key_bias(tonic, mode, strength)
+                self._offbeat_bias[s] = offbeat_bias(tonic, mode, strength, offbeat)
                 self._biased[s] = True
         return s
 
@@ -463,7 +473,9 @@ class Composer:
         self._bars[stream] = 1
         self._count[stream] = 1
 
-    def set_key(self, stream: int, tonic_pc: int, mode: str, strength: float) -> None:
+    def set_key(
+        self, stream: int, tonic_pc: int, mode: str, strength: float, *, offbeat_pull: float | None = None
+    ) -> None:
         """Pull ``stream`` toward a key from its next token on (a modulation; see tonal_primer).
 
         Args:
@@ -471,6 +483,8 @@ class Composer:
             tonic_pc: tonic pitch class, 0 (C) .. 11 (B).
             mode: "major" or "minor".
             strength: logit penalty of the least fitting pitch class, nats in [0, 8]; 0: no pull.
+            offbeat_pull: the share of the pull on notes starting between beats, in [0, 1]
+                (passing and neighbour tones may leave the key); None: as it was.
 
         Raises:
             TypeError, ValueError: an argument is out of range or the stream is not open.
@@ -478,8 +492,11 @@ class Composer:
         self._check_ids(stream)
         k = check_key_strength(strength)
         bias = key_bias(tonic_pc, mode, k)  # validates tonic and mode
+        if offbeat_pull is not None:
+            self._offbeat_pull[stream] = check_weight("offbeat_pull", offbeat_pull, 1.0)
         self._keys[stream] = (int(tonic_pc), mode)
         self._key_bias[stream] = bias
+        self._offbeat_bias[stream] = offbeat_bias(tonic_pc, mode, k, float(self._offbeat_pull[stream]))
         self._biased[stream] = k > 0
 
     def set_bar_rhythm(self, stream: int, positions: Sequence[int] | None) -> None:
@@ -808,7 +825,12 @@ class Composer:
             logits[rows_guided] = own + weight * (own - logits[n:])
         logits = logits[:n]
         if self._biased[ids].any():
-            logits += np.take(self._key_bias, ids, axis=0, out=sc.bias[:n], mode="clip")
+            bias = np.take(self._key_bias, ids, axis=0, out=sc.bias[:n], mode="clip")
+            # an onset between beats (a passing or neighbour tone) is pulled less
+            offbeat = self._grammar[ids, grammar.STATE_POS] % V.STEPS_PER_BEAT != 0
+            if offbeat.any():
+                bias[offbeat] = self._offbeat_bias[ids[offbeat]]
+            logits += bias
         mask = sc.mask[:n]
         fill_masks_rows(self._grammar, ids, self._allowed_bars, False, sc.states, sc.mask)
         if forced is not None:
@@ -846,7 +868,8 @@ class Composer:
             table[:, dst] = table[:, src]
         for arr in (
             self._next_token, self._cond, self._target, self._temperature, self._top_p, self._grammar,
-            self._bars, self._count, self._guidance, self._key_bias, self._biased,
+            self._bars, self._count, self._guidance, self._key_bias, self._biased, self._offbeat_pull,
+            self._offbeat_bias,
         ):  # fmt: skip
             arr[dst] = arr[src]
 

@@ -111,3 +111,28 @@ def key_bias(tonic_pc: int, mode: str, strength: float) -> np.ndarray:
     pitches = np.arange(V.PITCH_MIN, V.PITCH_MAX + 1)
     bias[V.PITCH_OFFSET : V.DUR_OFFSET] = per_pc[(pitches - tonic_pc) % 12]
     return bias
+
+
+#: Pitch classes above the tonic that would say the parallel mode: a note between beats may be
+#: chromatic, but not one of these (major: the minor third and sixth; minor: the major third).
+MODE_GUARD: Final = {"major": (3, 8), "minor": (4,)}
+
+
+def offbeat_bias(tonic_pc: int, mode: str, strength: float, pull: float) -> np.ndarray:
+    """float32[VOCAB_SIZE] logit bias for notes starting between beats (passing, neighbour tones).
+
+    ``pull`` (in [0, 1]) of :func:`key_bias`, and its full penalty on the pitch classes of
+    ``MODE_GUARD``, so chromatic colour never blurs the mode.
+
+    Raises:
+        ValueError: an argument is out of range.
+    """
+    if not (math.isfinite(pull) and 0.0 <= pull <= 1.0):
+        raise ValueError(f"pull must be in [0, 1], got {pull}")
+    full = key_bias(tonic_pc, mode, strength)
+    bias = (pull * full).astype(np.float32)
+    pitches = np.arange(V.PITCH_MIN, V.PITCH_MAX + 1)
+    guarded = np.isin((pitches - tonic_pc) % 12, MODE_GUARD[mode])
+    tokens = V.PITCH_OFFSET + np.flatnonzero(guarded)
+    bias[tokens] = full[tokens]
+    return bias

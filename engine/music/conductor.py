@@ -194,6 +194,7 @@ class Conductor:
             top_p=self.config.top_p,
             tonal_prime=True,
             key_strength=self.config.key_strength,
+            offbeat_pull=self._offbeat_pull(start),
             key=(tonic, mode),
         )
         key = composer.info(self.stream).key or (0, "major")
@@ -536,8 +537,8 @@ class Conductor:
         if emotion != c.emotion:
             self.composer.set_emotion(self.stream, emotion.valence, emotion.arousal, immediate=True)
         key = self._key_for(emotion, c.key)
-        if key != c.key:
-            self.composer.set_key(self.stream, key[0], key[1], self.config.key_strength)
+        if key != c.key or emotion != c.emotion:
+            self._set_key(key, emotion)
         self._cursor = replace(
             c, emotion=emotion, target=target, seek_per_s=seek, state=state, boundary_s=now_s, key=key,
             fixed_tempo_bpm=fixed, section_bar=section,
@@ -545,6 +546,18 @@ class Conductor:
             pull_next_s=c.pull_next_s if is_bar else -1.0,
         )  # fmt: skip
         return True
+
+    def _offbeat_pull(self, emotion: Emotion) -> float:
+        """The share of the key pull on notes between beats: ``config.offbeat_pull``, falling to
+        none as the emotion darkens (-V+A: danger wants chromatic colour)."""
+        darkness = max(0.0, -emotion.valence) * (1.0 + emotion.arousal) / 2.0
+        return self.config.offbeat_pull * (1.0 - darkness)
+
+    def _set_key(self, key: tuple[int, str], emotion: Emotion) -> None:
+        """Pull the stream toward ``key`` as ``emotion`` wants it (see :meth:`_offbeat_pull`)."""
+        self.composer.set_key(
+            self.stream, key[0], key[1], self.config.key_strength, offbeat_pull=self._offbeat_pull(emotion)
+        )
 
     def _key_for(self, emotion: Emotion, key: tuple[int, str]) -> tuple[int, str]:
         if self.config.mode_policy != "auto":
@@ -741,6 +754,7 @@ class Conductor:
         self._forced.clear()
         self.composer.restore(self.stream, back.snapshot, _mix_seed(self.seed, beat))
         self.composer.set_bar_rhythm(self.stream, None)  # the bar composed again is free from here
+        self._set_key(back.cursor.key, back.cursor.emotion)  # the pull as it was there
         # the group before the point was whole when the music first got here: its bass is queued
         c = replace(
             back.cursor, forced_melody=False, pull_next_s=release_s if release_s is not None else -1.0,

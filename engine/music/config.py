@@ -201,6 +201,10 @@ class ConductorConfig:
         phrase_bars: bars per phrase (the "phrase" sync point).
         lookahead_beats: how far ahead of the playhead music is composed, in (0, 4] beats.
         key_strength: pull toward the key of the moment (nats; see engine.model.tonal_primer).
+        offbeat_pull: the share of that pull on notes starting between beats in bright music,
+            in [0, 1]; it falls to none as the emotion darkens toward -V+A (danger wants
+            chromatic colour: passing and neighbour tones leave the key, the degrees that say the
+            mode keep the full pull; see Conductor._offbeat_pull).
         temperature, top_p: the composer's sampling.
         humanize_ms: timing jitter (standard deviation, ms; 0: off).
         humanize_velocity: velocity jitter (standard deviation; 0: off).
@@ -220,6 +224,7 @@ class ConductorConfig:
     phrase_bars: int = 4
     lookahead_beats: float = 1.0
     key_strength: float = 1.5
+    offbeat_pull: float = 1.0
     temperature: float = 1.0
     top_p: float = 0.95
     humanize_ms: float = 0.0
@@ -253,6 +258,8 @@ class ConductorConfig:
             raise ValueError(
                 f"lookahead_beats must be in (0, 4] (at most one bar), got {self.lookahead_beats!r}"
             )
+        if not 0.0 <= self.offbeat_pull <= 1.0:
+            raise ValueError(f"offbeat_pull must be in [0, 1], got {self.offbeat_pull!r}")
         if not 0.0 <= self.humanize_ms <= 30.0:
             raise ValueError(f"humanize_ms must be in [0, 30], got {self.humanize_ms!r}")
         if not 0.0 <= self.humanize_velocity <= 30.0:

@@ -318,3 +318,39 @@ def test_key_pull(artifact: ModelArtifact) -> None:
     for bad, error in ((-1.0, ValueError), (8.5, ValueError), (math.inf, ValueError), (None, TypeError)):
         with pytest.raises(error, match="key_strength"):
             c.open_stream(seed=1, tonal_prime=True, key_strength=bad)  # type: ignore[arg-type]
+
+
+def test_notes_between_beats_may_leave_the_key_but_not_the_mode(artifact: ModelArtifact) -> None:
+    """``offbeat_pull`` frees passing tones (between beats) from the key pull, except the degrees
+    that would say the parallel mode; notes on the beat keep the full pull."""
+    from engine.model.tonal_primer import key_bias, offbeat_bias
+
+    full, free = key_bias(0, "major", 2.0), offbeat_bias(0, "major", 2.0, 0.0)
+    for p in range(60, 72):
+        t = V.pitch_token(p)
+        assert free[t] == (full[t] if p % 12 in (3, 8) else 0.0)  # C major: E-flat and A-flat stay pulled
+    assert np.array_equal(offbeat_bias(0, "major", 2.0, 1.0), full)
+    c = Composer(artifact=artifact, max_streams=12)
+    scale = {0, 2, 4, 5, 7, 9, 11}
+
+    def chromatic_share(pull: float) -> tuple[float, float]:
+        ids = [
+            c.open_stream(
+                seed=s, valence=0.6, tonal_prime=True, key=(0, "major"), key_strength=4.0, offbeat_pull=pull
+            )
+            for s in range(12)
+        ]
+        seqs = c.generate_bars(ids, 6)
+        for s in ids:
+            c.close_stream(s)
+        notes = [n for seq in seqs for n in decode_tokens(seq)[0]]
+        on = [n.pitch % 12 not in scale for n in notes if n.onset_step % V.STEPS_PER_BEAT == 0]
+        off = [n.pitch % 12 not in scale for n in notes if n.onset_step % V.STEPS_PER_BEAT]
+        return float(np.mean(on)), float(np.mean(off))
+
+    on_full, off_full = chromatic_share(1.0)
+    on_free, off_free = chromatic_share(0.0)
+    assert off_free > off_full + 0.03
+    assert on_free < 0.08 and on_full < 0.08
+    with pytest.raises(ValueError, match="offbeat_pull"):
+        c.open_stream(seed=1, offbeat_pull=1.5)

@@ -415,7 +415,7 @@ def test_a_live_conductor_keeps_a_bounded_history_and_plays_the_same_music(compo
         assert min(kept.bars) >= max(kept.bars) - history
         assert kept.bars == {i: info for i, info in whole.bars.items() if i >= min(kept.bars)}
         # keeping everything (as every conductor did) grows with the music
-        assert len(whole.bars) == bars - 1 and len(whole.tempo_map) > kept.tempo_map.capacity
+        assert len(whole.bars) >= bars - 1 and len(whole.tempo_map) > kept.tempo_map.capacity
         assert len(whole._sounds) == HISTORY_BARS + 1 + whole._reach  # the notes heard reads: never all
     finally:
         for c in (kept, whole):
