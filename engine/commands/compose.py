@@ -1,6 +1,12 @@
 """``affetto compose``: write one piece at a fixed emotion to a MIDI file, or to a WAV file
 rendered by the built-in synth.
 
+The piece is what a game hears at that emotion: one session of the live engine on the offline
+clock (:func:`engine.sessions.render.render`: the conductor's form, layers and drums, a MIDI
+track per layer, the profile's settings with ``--profile``). ``--steer``, ``--guidance`` and
+``--no-tonal-prime`` are research settings of the composer alone, which the live engine does not
+have yet: with any of them the piece is the composer's bare stream, one piano track.
+
 The file's extension chooses what is written: ``.mid``/``.midi`` a MIDI file, ``.wav`` audio
 (16-bit stereo at 48 kHz); any other is refused before composing. While composing, the bars done
 are shown on stderr when stderr is a terminal (rewritten in place); nothing else is written to
@@ -12,11 +18,16 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from engine.commands import CommandError, bounded_float, bounded_int, model_error
 from engine.commands.progress import ProgressLine
+
+if TYPE_CHECKING:
+    from engine.music.conductor import BarInfo
+    from engine.music.config import ConductorConfig
 
 MAX_BARS = 10_000
 MAX_TEMPERATURE = 100.0
@@ -96,8 +107,13 @@ def register(sub: Any) -> None:
         type=bounded_int("steer", 0, 32),
         default=0,
         help="emotion-steered decoding: sample K candidates per bar, keep the one the emotion "
-        "recognizer puts closest to the target (weighed with its likelihood); 0..32 (default 0/1: off)",
+        "recognizer puts closest to the target (weighed with its likelihood); 0..32 (default 0/1: off). "
+        "The composer alone (one piano track): the live engine does not steer yet",
     )
+    p.add_argument(
+        "--profile", type=Path, default=None,
+        help="a game profile (layers, tempo range, key, composer settings) to play the piece with",
+    )  # fmt: skip
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
     p.add_argument(
         "--provider",
@@ -121,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         CommandError: the model cannot be loaded or the file cannot be written.
     """
     from engine.model.composer import DEFAULT_KEY_STRENGTH, Composer, check_seed
+    from engine.music.config import Emotion
     from engine.music.tempo_map import tempo_for_emotion
     from engine.tokens import codec
 
@@ -133,8 +150,12 @@ def run(args: argparse.Namespace) -> int:
             "use .mid or .midi (MIDI) or .wav (audio through the built-in synth)"
         )
     seed = check_seed(args.seed)
+    config = _config(args)
+    bare = args.steer > 1 or args.guidance > 0 or args.no_tonal_prime
     if args.tempo_bpm is None:
-        args.tempo_bpm = tempo_for_emotion(args.arousal)
+        args.tempo_bpm = (
+            tempo_for_emotion(args.arousal) if bare else config.tempo_for(Emotion(args.valence, args.arousal))
+        )
     try:
         composer = Composer(
             args.model,
@@ -158,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(f"--steer needs the emotion recognizer: {exc}") from exc
     progress = ProgressLine(sys.stderr, lambda done, total: f"composing: {done}/{total} bars")
+    if not bare:
+        return _play(args, composer, replace(config, fixed_tempo_bpm=args.tempo_bpm), seed, progress)
     notes, bar_beats = composer.compose(
         args.valence,
         args.arousal,
@@ -187,7 +210,75 @@ def run(args: argparse.Namespace) -> int:
         f"at {args.tempo_bpm:g} BPM (valence {args.valence:+.2f}, arousal {args.arousal:+.2f}, "
         f"seed {seed}, provider {composer.provider}"
         + (f", steered with {args.steer} candidates/bar" if args.steer > 1 else "")
-        + ")",
+        + ", the composer alone)",
+        file=sys.stdout,
+    )
+    return 0
+
+
+def _config(args: argparse.Namespace) -> ConductorConfig:
+    """The conductor settings: the profile's (or the defaults), with the options given.
+
+    Raises:
+        CommandError: the profile cannot be read.
+    """
+    from engine.music.config import ConductorConfig
+    from engine.sessions.profile_file import ProfileError, load_profile
+
+    config = ConductorConfig()
+    if args.profile is not None:
+        try:
+            config = load_profile(args.profile).config
+        except ProfileError as exc:
+            raise CommandError(str(exc)) from exc
+    config = replace(config, temperature=args.temperature, top_p=args.top_p)
+    if args.key_strength is not None:
+        config = replace(config, key_strength=args.key_strength)
+    return config
+
+
+def _play(
+    args: argparse.Namespace, composer: Any, config: ConductorConfig, seed: int, progress: ProgressLine
+) -> int:
+    """Play the piece on the live engine's offline clock and write it (a track per layer).
+
+    Raises:
+        CommandError: the file cannot be written.
+    """
+    from engine.music.config import Emotion
+    from engine.outputs.recorders import write_wav
+    from engine.realtime.kinds import NOTE_ON
+    from engine.sessions.render import render
+
+    bars, meter = args.bars, composer.meter_beats
+    wav = args.output.suffix.lower() == WAV_SUFFIX
+
+    def on_bar(info: BarInfo, _time_s: float) -> None:
+        if info.index < bars:
+            progress(info.index + 1, bars)
+
+    rendered = render(
+        composer, [], float(bars * meter), seed=seed, config=config, start_state=None,
+        start_emotion=Emotion(args.valence, args.arousal), audio=wav, sample_rate_hz=WAV_RATE_HZ,
+        on_bar=on_bar,
+    )  # fmt: skip
+    progress.close()
+    notes = sum(1 for _, kind, *_ in rendered.recorder.events if kind == NOTE_ON)
+    heard = sorted({name for b in rendered.bars.values() if b.index < bars for name in b.layers})
+    try:
+        if wav:
+            assert rendered.audio is not None
+            write_wav(args.output, rendered.audio, rendered.sample_rate_hz)
+            what = f"{rendered.duration_s:.1f} s of audio from "
+        else:
+            rendered.recorder.write(args.output, rendered.tempo_map, meter)
+            what = ""
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    print(
+        f"wrote {args.output}: {what}{notes} notes, {bars} bars of {meter}/4 at {args.tempo_bpm:g} BPM "
+        f"(valence {args.valence:+.2f}, arousal {args.arousal:+.2f}, seed {seed}, "
+        f"provider {composer.provider}; layers {' '.join(heard)})",
         file=sys.stdout,
     )
     return 0

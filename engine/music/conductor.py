@@ -69,6 +69,7 @@ MELODY_FROM: Final = 60  # the top note of a chord is melody from middle C up
 BASS_BELOW: Final = 50
 BASS_FROM: Final = 28  # E1: the lowest pitch the bass part doubles down to
 MODE_HYSTERESIS: Final = 0.2  # valence must pass ±this to switch mode
+PULL_STEP: Final = 0.125  # the off-beat key pull follows the emotion in steps of this
 LAYER_HYSTERESIS: Final = 0.05
 SCALES: Final = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 MIDI_CLOCK_PPQN: Final = 24
@@ -194,10 +195,12 @@ class Conductor:
             top_p=self.config.top_p,
             tonal_prime=True,
             key_strength=self.config.key_strength,
-            offbeat_pull=self._offbeat_pull(start),
+            offbeat_pull=self._pull_step(start),
             key=(tonic, mode),
         )
         key = composer.info(self.stream).key or (0, "major")
+        #: the key and off-beat pull the stream was last given (see _set_key)
+        self._pulled = (key, self._pull_step(start))
         self._history = self.config.history_bars
         #: bars a note can sound past the bar it starts in (the longest duration)
         self._reach = math.ceil(max(V.DURATION_STEPS) / (V.STEPS_PER_BEAT * composer.meter_beats))
@@ -554,10 +557,16 @@ class Conductor:
         return self.config.offbeat_pull * (1.0 - darkness)
 
     def _set_key(self, key: tuple[int, str], emotion: Emotion) -> None:
-        """Pull the stream toward ``key`` as ``emotion`` wants it (see :meth:`_offbeat_pull`)."""
-        self.composer.set_key(
-            self.stream, key[0], key[1], self.config.key_strength, offbeat_pull=self._offbeat_pull(emotion)
-        )
+        """Pull the stream toward ``key`` as ``emotion`` wants it (see :meth:`_offbeat_pull`); the
+        pull moves in steps of ``PULL_STEP``, so a seek re-tunes it a few times, not every onset."""
+        pull = self._pull_step(emotion)
+        if (key, pull) == self._pulled:
+            return
+        self._pulled = (key, pull)
+        self.composer.set_key(self.stream, key[0], key[1], self.config.key_strength, offbeat_pull=pull)
+
+    def _pull_step(self, emotion: Emotion) -> float:
+        return round(self._offbeat_pull(emotion) / PULL_STEP) * PULL_STEP
 
     def _key_for(self, emotion: Emotion, key: tuple[int, str]) -> tuple[int, str]:
         if self.config.mode_policy != "auto":

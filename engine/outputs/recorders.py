@@ -48,17 +48,18 @@ class MidiRecorder:
             return
         self.events.append((float(time_s), int(kind), int(channel), int(a), int(b)))
 
-    def write(self, path: str | os.PathLike[str], tempo_map: TempoMap) -> Path:
+    def write(self, path: str | os.PathLike[str], tempo_map: TempoMap, meter_beats: int = 4) -> Path:
         """Write the events as a type-1 MIDI file; returns the path.
 
         Args:
             path: the .mid file to write (parent directories must exist).
             tempo_map: the session's tempo map (maps event times to beats, and is written).
+            meter_beats: quarter-note beats per bar (the time signature written).
         """
         out = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
         tempo_track = mido.MidiTrack()
         tempo_track.append(mido.MetaMessage("track_name", name="affetto", time=0))
-        tempo_track.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
+        tempo_track.append(mido.MetaMessage("time_signature", numerator=meter_beats, denominator=4, time=0))
         last = 0
         for beat, _, bpm in tempo_map.segments:
             tick = round(beat * TICKS_PER_BEAT)

@@ -55,7 +55,7 @@ from engine.realtime.clock import (
 from engine.realtime.event_queue import EventQueue
 from engine.realtime.kinds import BEAT, CLOCK, CLOCK_CONTINUE, CONTROL, SONG_POSITION
 from engine.server.protocol import PROTOCOL_VERSION, ProtocolError, Request
-from engine.sessions.ops import MUSIC_OPS, Cue, apply_due_cues, apply_op, check_names
+from engine.sessions.ops import MUSIC_OPS, Cue, apply_due_cues, apply_op, check_names, script_end_s
 from engine.sessions.profile import DEFAULT_PROFILE, ParamMapper, Profile
 from engine.sessions.session import (
     NOTES,
@@ -915,7 +915,7 @@ class SessionHost:
             self.report(f"{session.name}: cue at beat {cue.beat:g}: {err}")
 
         apply_due_cues(c, script.cues, now + SCRIPT_AHEAD_S, land, refused)
-        end_s = c.tempo_map.seconds(script.end_beat) if script.end_beat is not None else math.inf
+        end_s = script_end_s(c, script.end_beat) if script.end_beat is not None else math.inf
         session.end_s = end_s  # the clock thread sends nothing after it (tempo cues move it)
         if landed:
             self._wake_clock([session])

@@ -193,3 +193,9 @@ def apply_due_cues(
             on_error(cue, err)
             continue
         on_landed(cue, beat)
+
+
+def script_end_s(conductor: Conductor, end_beat: float) -> float:
+    """The last instant of a script's music that ends at ``end_beat`` (session clock): just before
+    the beat, so what starts on it (the next bar's downbeat) is not played, live or offline."""
+    return math.nextafter(conductor.tempo_map.seconds(end_beat), -math.inf)

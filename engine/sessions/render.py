@@ -30,7 +30,7 @@ from engine.outputs.recorders import MidiRecorder
 from engine.outputs.sinks import CallbackSink, EventSink, SynthSink
 from engine.realtime.event_queue import DueEvents, EventQueue
 from engine.realtime.kinds import BEAT, KIND_NAMES
-from engine.sessions.ops import Cue, apply_due_cues
+from engine.sessions.ops import Cue, apply_due_cues, script_end_s
 
 
 def track_names(config: ConductorConfig) -> dict[int, str]:
@@ -135,7 +135,7 @@ def render(
             if end_s is None:
                 compose_ahead(composer, [conductor], t_end)
                 apply_due_cues(conductor, pending, t_end, land)
-                end_at = conductor.tempo_map.seconds(end_beat)
+                end_at = script_end_s(conductor, end_beat)
                 if end_at < t_end:
                     _send(events.pop_due(end_at), sinks)
                     _send(events.all_notes_off(end_at), sinks)

@@ -20,6 +20,9 @@ from system_parts import portaudio_missing
 
 from engine.cli import main
 from engine.model.composer import Composer
+from engine.music.config import ConductorConfig, Emotion
+from engine.realtime.kinds import NOTE_ON
+from engine.sessions.render import render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,14 +54,30 @@ def test_compose_writes_requested_bars(
     meta = [m for m in midi.tracks[0] if m.is_meta]
     assert any(m.type == "set_tempo" and round(mido.tempo2bpm(m.tempo)) == 90 for m in meta)
     assert [(m.numerator, m.denominator) for m in meta if m.type == "time_signature"] == [(4, 4)]
-    # Same notes as the library call with the same seed, all inside the 16 bars.
-    notes, bars = Composer(model_dir, providers="cpu", max_streams=1).compose(0.7, -0.4, 16, seed=3)
-    assert bars == [4] * 16
+    # what the live engine plays at that emotion: a track per layer, the notes of the library's
+    # offline render with the same seed, all inside the 16 bars
+    names = [t.name for t in midi.tracks]
+    assert {"melody", "harmony", "bass"} <= set(names) and "layers bass harmony melody" in summary
+    composer = Composer(model_dir, providers="cpu", max_streams=1)
+    config = ConductorConfig(fixed_tempo_bpm=90.0)
+    r = render(
+        composer,
+        [],
+        64.0,
+        seed=3,
+        config=config,
+        start_state=None,
+        start_emotion=Emotion(0.7, -0.4),
+        audio=False,
+    )
+    played = [
+        (round(r.tempo_map.beat(t) * midi.ticks_per_beat), a)
+        for t, k, _, a, _ in r.recorder.events
+        if k == NOTE_ON
+    ]
     ons = _note_ons(out)
-    assert len(ons) == len(notes) and f"{len(notes)} notes" in summary
-    tpb = midi.ticks_per_beat
-    assert all(tick < 16 * 4 * tpb for tick, _ in ons)
-    assert sorted(ons) == sorted((n.onset_step * tpb // 4, n.pitch) for n in notes)
+    assert sorted(ons) == sorted(played) and f"{len(ons)} notes" in summary
+    assert all(tick < 16 * 4 * midi.ticks_per_beat for tick, _ in ons)
 
 
 def test_installed_script(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -190,7 +209,7 @@ def test_compose_steered(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.Ca
     out = tmp_path / "steered.mid"
     argv = [*shlex.split("compose --valence -0.5 --arousal 0.5 --bars 2 --seed 1 --steer 3"), "-o", str(out)]
     assert main([*argv, "--model", str(tiny_model_dir)]) == 0
-    assert "steered with 3 candidates/bar" in capsys.readouterr().out
+    assert "steered with 3 candidates/bar" in capsys.readouterr().out  # the composer alone
     assert mido.MidiFile(out).tracks
     assert main([*shlex.split("compose --steer 33 -o x.mid")]) == 2
     assert "steer" in capsys.readouterr().err
