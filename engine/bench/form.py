@@ -59,6 +59,7 @@ class Excerpt:
 
     notes: list[V.Note]
     bars: int
+    tempo_bpm: float = 120.0
 
 
 def rhythm_repetition(excerpt: Excerpt) -> float:
@@ -180,7 +181,12 @@ def played_excerpts(
             c.stop(head)
     for i, (c, q) in enumerate(zip(conductors, queues, strict=True)):
         _collect(q.pop_due(math.inf).rows(), c, ons[i], notes[i])
-    return [Excerpt(sorted(n for n in piece if n.onset_step < bars * BAR_STEPS), bars) for piece in notes]
+    return [
+        Excerpt(
+            sorted(n for n in piece if n.onset_step < bars * BAR_STEPS), bars, cfg.tempo_for(Emotion(v, a))
+        )
+        for piece, (v, a) in zip(notes, targets, strict=True)
+    ]
 
 
 def _collect(
@@ -236,9 +242,13 @@ def held_out_excerpts(data_dir: Path, bars: int) -> list[Excerpt]:
 
 def run_form(
     composer: Composer, data_dir: Path, *, pieces: int = 25, bars: int = 16, seed: int = 0,
-    config: ConductorConfig | None = None,
+    config: ConductorConfig | None = None, judge: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    """Measure played and held-out excerpts; the report ``affetto bench form --json`` prints."""
+    """Measure played and held-out excerpts; the report ``affetto bench form --json`` prints.
+
+    With ``judge``, the played excerpts are also judged by the held-out emotion judge
+    (:mod:`engine.bench.judge`, fitted here: about a minute and a half on this machine).
+    """
     targets = [t for t in QUADRANT_TARGETS.values() for _ in range(pieces)]
     played = played_excerpts(composer, targets, bars, seed, config)
     quadrant_of = [q for q in QUADRANT_TARGETS for _ in range(pieces)]
@@ -251,7 +261,11 @@ def run_form(
                 for d in (*DESCRIPTORS, *EXTRAS)}  # fmt: skip
 
     oa = {d: overlap_area([r[d] for r in ours], [r[d] for r in real]) for d in DESCRIPTORS}
+    report: dict[str, Any] = {}
+    if judge:
+        report["judge"] = _judged(data_dir, [e for e in played if e.notes], quadrant_of)
     return {
+        **report,
         "bars": bars,
         "pieces_per_quadrant": pieces,
         "held_out_pieces": len(real),
@@ -264,4 +278,30 @@ def run_form(
         "held_out": stats(real),
         "overlap_area": oa,
         "mean_overlap_area": float(np.nanmean(list(oa.values()))),
+    }
+
+
+def _judged(data_dir: Path, played: list[Excerpt], quadrant_of: list[int]) -> dict[str, Any]:
+    """The held-out judge's accuracy on the played excerpts, per quadrant and overall."""
+    from engine.bench.judge import Piece, fit_judge
+
+    judge = fit_judge(data_dir)
+    valence, arousal = judge.judge([Piece(e.notes, e.tempo_bpm) for e in played])
+    want_v = np.asarray([QUADRANT_TARGETS[q][0] > 0 for q in quadrant_of])
+    want_a = np.asarray([QUADRANT_TARGETS[q][1] > 0 for q in quadrant_of])
+    right_v, right_a = valence == want_v, arousal == want_a
+    quadrants = np.asarray(quadrant_of)
+
+    def rates(keep: np.ndarray) -> dict[str, float]:
+        return {
+            "quadrant": float(np.mean(right_v[keep] & right_a[keep])),
+            "valence": float(np.mean(right_v[keep])),
+            "arousal": float(np.mean(right_a[keep])),
+        }
+
+    return {
+        "judge_held_out": judge.held_out,
+        "judge_pieces": judge.pieces,
+        "played": rates(np.ones(len(played), dtype=np.bool_)),
+        "per_quadrant": {str(q): rates(quadrants == q) for q in QUADRANT_TARGETS},
     }

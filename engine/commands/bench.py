@@ -89,6 +89,10 @@ def register(sub: Any) -> None:
         "--bars", type=bounded_int("bars", 8, 64), default=16, help="bars per excerpt (default 16)"
     )
     fm.add_argument("--data", type=Path, default=_DATA, help=f"the shared data directory (default {_DATA})")
+    fm.add_argument(
+        "--no-judge", action="store_true",
+        help="skip the held-out emotion judge (fitted on listener-labelled train-split pieces, ~90 s)",
+    )  # fmt: skip
     fm.add_argument("--json", action="store_true", help="print the results as JSON")
     fm.set_defaults(handler=run_form)
     en = what.add_parser(
@@ -272,7 +276,9 @@ def run_form(args: argparse.Namespace) -> int:
         raise CommandError(f"no vgmidi/ under {args.data} (the held-out pieces); give --data")
     composer = Composer(max_streams=4 * args.pieces, intra_op_threads=1)
     try:
-        result = measure_form(composer, args.data, pieces=args.pieces, bars=args.bars)
+        result = measure_form(
+            composer, args.data, pieces=args.pieces, bars=args.bars, judge=not args.no_judge
+        )
     except ImportError as exc:
         raise CommandError(f"music21/muspy not installed ({exc}); pip install 'affetto[train]'") from exc
     if args.json:
@@ -292,6 +298,18 @@ def run_form(args: argparse.Namespace) -> int:
     for q, row in result["per_quadrant"].items():
         cells = (row[name] for name in extras)
         print(f"Q{q:<9}" + "".join(f"{cell['mean']:>12.2f} ±{cell['sd']:<5.2f}" for cell in cells))
+    if "judge" in result:
+        judged = result["judge"]
+        h = judged["judge_held_out"]
+        print(
+            f"held-out judge (right on {h['quadrant']:.0%} quadrant, {h['valence']:.0%} valence, "
+            f"{h['arousal']:.0%} arousal of {judged['judge_pieces']['held_out']} held-out pieces):"
+        )
+        for q, r in [*judged["per_quadrant"].items(), ("all", judged["played"])]:
+            print(
+                f"  Q{q:<4} quadrant {r['quadrant']:.0%}  valence {r['valence']:.0%}  "
+                f"arousal {r['arousal']:.0%}"
+            )
     return 0
 
 

@@ -3,14 +3,17 @@ descriptors (engine.bench.form)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.bench.form import (
     BAR_STEPS,
+    DESCRIPTORS,
     Excerpt,
     held_out_excerpts,
     overlap_area,
@@ -120,3 +123,34 @@ def test_the_bass_plays_on_every_strong_beat_with_a_chord(composer: Composer) ->
     assert len(strong) >= 8
     bass = {round(b): p for b, ch, p in ons if ch == 2 and abs(b - round(b)) < 0.02}
     assert all(b in bass and bass[b] < BASS_BELOW for b in strong)
+
+
+def test_the_judges_features_and_regression() -> None:
+    """Features of a bright fast piece and a dark slow one differ where they should, and the
+    regression separates what can be separated."""
+    from engine.bench.judge import Piece, _Logistic, features
+
+    up = Piece([V.Note(2 * i, 72 + (0, 4, 7, 12)[i % 4], 2, 100) for i in range(64)], 150.0)  # C major, busy
+    down = Piece([V.Note(8 * i, 48 + (0, 3, 7, 3)[i % 4], 8, 50) for i in range(16)], 70.0)  # C minor, sparse
+    f_up, f_down = features(up), features(down)
+    assert np.isfinite(f_up).all() and f_up.shape == f_down.shape
+    assert f_up[0] > f_down[0] and f_up[7] == 1.0 and f_down[7] == 0.0  # notes/s (log); music21's mode
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] - 0.5 * x[:, 2] > 0).astype(np.float64)
+    model = _Logistic.fit(x, y)
+    assert np.mean(model.positive(x) == (y > 0)) > 0.95
+
+
+@pytest.mark.skipif(not (DATA / "vgmidi").is_dir(), reason=f"no VGMIDI under {DATA}")
+def test_bench_form_reports_every_descriptor(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    assert (
+        main(["bench", "form", "--pieces", "1", "--bars", "8", "--no-judge", "--data", str(DATA), "--json"])
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["overlap_area"]) == set(DESCRIPTORS) and report["held_out_pieces"] >= 10
+    assert all(0.0 <= report["overlap_area"][d] <= 1.0 + 1e-6 for d in DESCRIPTORS)
+    assert set(report["per_quadrant"]) == {"1", "2", "3", "4"} and "judge" not in report
