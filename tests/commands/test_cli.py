@@ -287,3 +287,23 @@ def test_compose_shows_no_progress_when_stderr_is_not_a_terminal(
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out.startswith("wrote ")
+
+
+def test_compose_plays_with_a_profile(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--profile plays the piece with the profile's layers (their programs, a track each)."""
+    out = tmp_path / "horror.mid"
+    argv = [
+        *shlex.split("compose --valence -0.6 --arousal 0.9 --bars 2 --seed 1 --profile"),
+        str(ROOT / "examples/profiles/horror.yaml"),
+    ]
+    assert main([*argv, "-o", str(out), "--model", str(tiny_model_dir)]) == 0
+    assert "layers " in capsys.readouterr().out
+    midi = mido.MidiFile(out)
+    programs = {m.channel: m.program for t in midi.tracks for m in t if m.type == "program_change"}
+    assert programs[0] == 94 and programs[1] == 92  # the profile's melody and harmony pads
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 2\n", encoding="utf-8")
+    assert main(["compose", "--profile", str(bad), "-o", str(out), "--model", str(tiny_model_dir)]) == 1
+    assert "version" in capsys.readouterr().err
