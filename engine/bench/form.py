@@ -78,15 +78,30 @@ def rhythm_repetition(excerpt: Excerpt) -> float:
     return repeats / excerpt.bars
 
 
-def _key(notes: Sequence[V.Note]) -> str:
-    """music21's key of ``notes``, e.g. ``"B- minor"``."""
+def music21_key(notes: Sequence[V.Note]) -> Any:
+    """music21's key analysis of ``notes`` (a ``music21.key.Key``)."""
     import music21
 
     stream: Any = music21.stream.Stream()
     for n in notes:
         note = music21.note.Note(n.pitch, quarterLength=n.duration_steps / V.STEPS_PER_BEAT)
         stream.insert(n.onset_step / V.STEPS_PER_BEAT, note)
-    key = stream.analyze("key")
+    return stream.analyze("key")
+
+
+def muspy_music(notes: Sequence[V.Note]) -> Any:
+    """``notes`` as one muspy track (resolution: the sixteenth grid)."""
+    import muspy
+
+    track = muspy.Track(
+        notes=[muspy.Note(n.onset_step, n.pitch, n.duration_steps, n.velocity) for n in notes]
+    )
+    return muspy.Music(resolution=V.STEPS_PER_BEAT, tracks=[track])
+
+
+def _key(notes: Sequence[V.Note]) -> str:
+    """music21's key of ``notes``, e.g. ``"B- minor"``."""
+    key = music21_key(notes)
     return f"{key.tonic.name} {key.mode}"
 
 
@@ -110,14 +125,7 @@ def measure(excerpt: Excerpt) -> dict[str, float]:
     if not excerpt.notes:
         raise ValueError("an excerpt without notes has no form to measure")
     whole = _key(excerpt.notes)
-    music = muspy.Music(
-        resolution=V.STEPS_PER_BEAT,
-        tracks=[
-            muspy.Track(
-                notes=[muspy.Note(n.onset_step, n.pitch, n.duration_steps, n.velocity) for n in excerpt.notes]
-            )
-        ],
-    )
+    music = muspy_music(excerpt.notes)
     return {
         "pitch_class_entropy": float(muspy.pitch_class_entropy(music)),
         "scale_consistency": float(muspy.scale_consistency(music)),
@@ -283,21 +291,16 @@ def run_form(
 
 def _judged(data_dir: Path, played: list[Excerpt], quadrant_of: list[int]) -> dict[str, Any]:
     """The held-out judge's accuracy on the played excerpts, per quadrant and overall."""
-    from engine.bench.judge import Piece, fit_judge
+    from engine.bench.judge import Piece, accuracy, fit_judge
 
     judge = fit_judge(data_dir)
     valence, arousal = judge.judge([Piece(e.notes, e.tempo_bpm) for e in played])
     want_v = np.asarray([QUADRANT_TARGETS[q][0] > 0 for q in quadrant_of])
     want_a = np.asarray([QUADRANT_TARGETS[q][1] > 0 for q in quadrant_of])
-    right_v, right_a = valence == want_v, arousal == want_a
     quadrants = np.asarray(quadrant_of)
 
     def rates(keep: np.ndarray) -> dict[str, float]:
-        return {
-            "quadrant": float(np.mean(right_v[keep] & right_a[keep])),
-            "valence": float(np.mean(right_v[keep])),
-            "arousal": float(np.mean(right_a[keep])),
-        }
+        return accuracy(valence[keep], arousal[keep], want_v[keep], want_a[keep])
 
     return {
         "judge_held_out": judge.held_out,

@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
@@ -40,33 +40,22 @@ class Piece:
 
 def features(piece: Piece) -> np.ndarray:
     """The judge's feature vector of one piece (float64)."""
-    import music21
     import muspy
+
+    from engine.bench.form import music21_key, muspy_music
 
     notes = piece.notes
     step_s = 60.0 / piece.tempo_bpm / V.STEPS_PER_BEAT
     span_s = max(
         (max(n.onset_step + n.duration_steps for n in notes) - min(n.onset_step for n in notes)) * step_s, 1.0
     )
-    stream: Any = music21.stream.Stream()
-    for n in notes:
-        stream.insert(
-            n.onset_step / V.STEPS_PER_BEAT, music21.note.Note(n.pitch, quarterLength=n.duration_steps / 4)
-        )
-    key = stream.analyze("key")
+    key = music21_key(notes)
     tonic = key.tonic.pitchClass
     histogram = np.zeros(12)
     for n in notes:
         histogram[(n.pitch - tonic) % 12] += 1
     histogram /= histogram.sum()
-    music = muspy.Music(
-        resolution=V.STEPS_PER_BEAT,
-        tracks=[
-            muspy.Track(
-                notes=[muspy.Note(n.onset_step, n.pitch, n.duration_steps, n.velocity) for n in notes]
-            )
-        ],
-    )
+    music = muspy_music(notes)
     pitches = np.asarray([n.pitch for n in notes], dtype=np.float64)
     velocities = np.asarray([n.velocity for n in notes], dtype=np.float64)
     stats = [
@@ -194,14 +183,17 @@ def fit_judge(data_dir: Path) -> Judge:
     valence, arousal = _Logistic.fit(x[fit], pos_v[fit]), _Logistic.fit(x[fit], pos_a[fit])
     held = ~fit
     pv, pa = valence.positive(x[held]), arousal.positive(x[held])
-    tv, ta = pos_v[held] > 0, pos_a[held] > 0
-    return Judge(
-        valence,
-        arousal,
-        {
-            "quadrant": float(np.mean((pv == tv) & (pa == ta))),
-            "valence": float(np.mean(pv == tv)),
-            "arousal": float(np.mean(pa == ta)),
-        },
-        {"train": int(fit.sum()), "held_out": int(held.sum())},
-    )
+    held_out = accuracy(pv, pa, pos_v[held] > 0, pos_a[held] > 0)
+    return Judge(valence, arousal, held_out, {"train": int(fit.sum()), "held_out": int(held.sum())})
+
+
+def accuracy(
+    valence: np.ndarray, arousal: np.ndarray, true_valence: np.ndarray, true_arousal: np.ndarray
+) -> dict[str, float]:
+    """Shares of pieces judged right: quadrant (both signs), valence sign, arousal sign."""
+    right_v, right_a = valence == true_valence, arousal == true_arousal
+    return {
+        "quadrant": float(np.mean(right_v & right_a)),
+        "valence": float(np.mean(right_v)),
+        "arousal": float(np.mean(right_a)),
+    }

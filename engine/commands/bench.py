@@ -268,7 +268,7 @@ def run_form(args: argparse.Namespace) -> int:
     Raises:
         CommandError: music21 or muspy is missing, or the data directory has no VGMIDI pieces.
     """
-    from engine.bench.form import DESCRIPTORS
+    from engine.bench.form import DESCRIPTORS, EXTRAS
     from engine.bench.form import run_form as measure_form
     from engine.model.composer import Composer
 
@@ -293,10 +293,9 @@ def run_form(args: argparse.Namespace) -> int:
             f"{result['overlap_area'][d]:>7.2f}"
         )
     print(f"mean OA {result['mean_overlap_area']:.2f}")
-    extras = ("major", "notes_per_bar", "velocity", "pitch")
-    print(f"{'quadrant':<10}" + "".join(f"{name:>19}" for name in extras))
+    print(f"{'quadrant':<10}" + "".join(f"{name:>19}" for name in EXTRAS))
     for q, row in result["per_quadrant"].items():
-        cells = (row[name] for name in extras)
+        cells = (row[name] for name in EXTRAS)
         print(f"Q{q:<9}" + "".join(f"{cell['mean']:>12.2f} ±{cell['sd']:<5.2f}" for cell in cells))
     if "judge" in result:
         judged = result["judge"]

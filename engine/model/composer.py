@@ -826,9 +826,9 @@ class Composer:
         logits = logits[:n]
         if self._biased[ids].any():
             bias = np.take(self._key_bias, ids, axis=0, out=sc.bias[:n], mode="clip")
-            # an onset between beats (a passing or neighbour tone) is pulled less
-            offbeat = self._grammar[ids, grammar.STATE_POS] % V.STEPS_PER_BEAT != 0
-            if offbeat.any():
+            loose = self._offbeat_pull[ids] < 1.0  # only these pull notes between beats less
+            if loose.any():  # an onset between beats (a passing or neighbour tone)
+                offbeat = loose & (self._grammar[ids, grammar.STATE_POS] % V.STEPS_PER_BEAT != 0)
                 bias[offbeat] = self._offbeat_bias[ids[offbeat]]
             logits += bias
         mask = sc.mask[:n]

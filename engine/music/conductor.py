@@ -67,7 +67,6 @@ from engine.tokens import vocab as V
 
 MELODY_FROM: Final = 60  # the top note of a chord is melody from middle C up
 BASS_BELOW: Final = 50
-BASS_FROM: Final = 28  # E1: the lowest pitch the bass part doubles down to
 MODE_HYSTERESIS: Final = 0.2  # valence must pass ±this to switch mode
 PULL_STEP: Final = 0.125  # the off-beat key pull follows the emotion in steps of this
 LAYER_HYSTERESIS: Final = 0.05
@@ -187,6 +186,7 @@ class Conductor:
             tonic = self.config.key_tonic_pc
         if self.config.mode_policy != "auto":
             mode = self.config.mode_policy
+        pull = self._pull_step(start)
         self.stream = composer.open_stream(
             seed,
             start.valence,
@@ -195,12 +195,12 @@ class Conductor:
             top_p=self.config.top_p,
             tonal_prime=True,
             key_strength=self.config.key_strength,
-            offbeat_pull=self._pull_step(start),
+            offbeat_pull=pull,
             key=(tonic, mode),
         )
         key = composer.info(self.stream).key or (0, "major")
         #: the key and off-beat pull the stream was last given (see _set_key)
-        self._pulled = (key, self._pull_step(start))
+        self._pulled = (key, pull)
         self._history = self.config.history_bars
         #: bars a note can sound past the bar it starts in (the longest duration)
         self._reach = math.ceil(max(V.DURATION_STEPS) / (V.STEPS_PER_BEAT * composer.meter_beats))
@@ -583,7 +583,7 @@ class Conductor:
         tempo = c.fixed_tempo_bpm or self.config.tempo_for(c.emotion)
         self.tempo_map.set_tempo(start, tempo)
         layers = c.layers
-        if index == c.section_bar or (index - c.section_bar) % self.config.phrase_bars == 0:
+        if (index - c.section_bar) % self.config.phrase_bars == 0:  # a phrase (or a section) starts
             layers = self._layers_for(c.emotion.intensity, c.layers)
         if c.bar_index >= 0:
             self._rhythms[c.bar_index] = (c.onsets, c.emotion)
@@ -698,9 +698,7 @@ class Conductor:
         offset = c.onset - c.bar_start
         if abs(offset / strong - round(offset / strong)) > _EPS:
             return
-        pitch = c.pitch - 12 * ((c.pitch - BASS_BELOW) // 12 + 1)
-        if pitch < BASS_FROM:
-            pitch += 12
+        pitch = c.pitch - 12 * ((c.pitch - BASS_BELOW) // 12 + 1)  # the octave just below BASS_BELOW
         end = min(c.onset + strong, c.bar_start + self.meter_beats)
         self._play(bass.name, bass.channel, c.onset, end - 1.0 / V.STEPS_PER_BEAT, pitch, c.velocity)
 
