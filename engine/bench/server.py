@@ -25,15 +25,18 @@ import resource
 import socket
 import struct
 import time
+from dataclasses import replace
 from typing import Any
 
 from engine.model.composer import Composer
+from engine.model.steering import MAX_STEER
 from engine.outputs.midi_port import MidiPortError
 from engine.outputs.output_process import OutputProcess, OutputProcessError
 from engine.server.osc_codec import OscArg, encode_message
 from engine.server.protocol import Request
 from engine.server.transports import AffettoServer, ServerSettings
 from engine.sessions.host import SessionHost
+from engine.sessions.profile import DEFAULT_PROFILE, Profile
 
 
 def _rss_bytes() -> int:
@@ -84,6 +87,7 @@ def sessions_held(
     midi_port: str | None = "affetto-bench",
     midi_api: str | None = None,
     midi_virtual: bool = True,
+    steer: int = 0,
 ) -> dict[str, Any]:
     """Late events with N sessions playing, for each N, every session into a MIDI port played by
     the output process, as ``affetto serve --virtual-port`` does (see
@@ -95,12 +99,22 @@ def sessions_held(
     it names). Without a port (``midi_port`` None, or it cannot be opened: ``device_error``) the
     sessions play into nothing and only the server process's clock is measured.
 
+    ``steer`` > 1: every session is steered with that many candidates per bar (a profile with
+    ``composer: {steer: K}``, the host's steering budget all of them).
+
     Each run also has a lone probe process wake every 3 ms (``machine``): its late wake-ups are
     the machine's own stalls (a loaded VM's vCPU can be descheduled for milliseconds), which no
     code can avoid.
     """
-    out: dict[str, Any] = {"late_threshold_ms": late_ms, "seconds": seconds, "runs": []}
-    composer = Composer(max_streams=max(counts), intra_op_threads=1, precision="int8")  # as affetto serve
+    out: dict[str, Any] = {"late_threshold_ms": late_ms, "seconds": seconds, "steer": steer, "runs": []}
+    composer = Composer(  # as affetto serve
+        max_streams=max(counts),
+        intra_op_threads=1,
+        precision="int8",
+        steer_rows=max(MAX_STEER, steer * max(counts)),
+    )
+    config = replace(DEFAULT_PROFILE.config, steer=steer)
+    profile = replace(DEFAULT_PROFILE, config=config)
     device: OutputProcess | None = None
     if midi_port is not None:
         try:
@@ -112,7 +126,7 @@ def sessions_held(
             out["device_error"] = str(exc)
     try:
         for n in counts:
-            out["runs"].append(_sessions_run(composer, device, n, seconds, late_ms))
+            out["runs"].append(_sessions_run(composer, device, n, seconds, late_ms, profile))
     finally:
         if device is not None:
             device.close()
@@ -125,11 +139,18 @@ def sessions_held(
 
 
 def _sessions_run(
-    composer: Composer, device: OutputProcess | None, n: int, seconds: float, late_ms: float
+    composer: Composer, device: OutputProcess | None, n: int, seconds: float, late_ms: float, profile: Profile
 ) -> dict[str, Any]:
     if device is not None:
         device.start()
-    host = SessionHost(composer, idle_timeout_s=3600.0, late_threshold_s=late_ms / 1000, outputs=device)
+    host = SessionHost(
+        composer,
+        profile,
+        idle_timeout_s=3600.0,
+        late_threshold_s=late_ms / 1000,
+        outputs=device,
+        max_steered=n,
+    )
     host.start()
     try:
         sessions = [host.open(None) for _ in range(n)]

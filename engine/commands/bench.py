@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from engine.commands import CommandError, bounded_float, bounded_int, model_error
 from engine.commands.ports import add_port_options, check_existing, port_choice
@@ -93,6 +93,10 @@ def register(sub: Any) -> None:
         "--no-judge", action="store_true",
         help="skip the held-out emotion judge (fitted on listener-labelled train-split pieces, ~90 s)",
     )  # fmt: skip
+    fm.add_argument(
+        "--steer", type=bounded_int("steer", 0, 32), default=0,
+        help="the sessions steer live, this many candidates per bar (default 0: plain)",
+    )  # fmt: skip
     fm.add_argument("--json", action="store_true", help="print the results as JSON")
     fm.set_defaults(handler=run_form)
     en = what.add_parser(
@@ -137,6 +141,10 @@ def register(sub: Any) -> None:
     sv.add_argument("--midi-api", default=None, help="MIDI API: alsa, jack, coremidi, winmm")
     sv.add_argument("--osc-packets", type=bounded_int("osc-packets", 0, 100_000_000), default=1_000_000)
     sv.add_argument("--ws-messages", type=bounded_int("ws-messages", 0, 10_000_000), default=100_000)
+    sv.add_argument(
+        "--steer", type=bounded_int("steer", 0, 32), default=4,
+        help="also hold steered sessions, this many candidates per bar (default 4; 0: plain only)",
+    )  # fmt: skip
     sv.add_argument("--json", action="store_true", help="print the results as JSON")
     sv.set_defaults(handler=run_server)
     fl = what.add_parser(
@@ -271,20 +279,27 @@ def run_form(args: argparse.Namespace) -> int:
     from engine.bench.form import DESCRIPTORS, EXTRAS
     from engine.bench.form import run_form as measure_form
     from engine.model.composer import Composer
+    from engine.music.config import ConductorConfig
 
     if not (args.data / "vgmidi").is_dir():
         raise CommandError(f"no vgmidi/ under {args.data} (the held-out pieces); give --data")
-    composer = Composer(max_streams=4 * args.pieces, intra_op_threads=1)
+    rows = max(32, args.steer * 4 * args.pieces)  # every steered session's candidates together
+    composer = Composer(max_streams=4 * args.pieces, intra_op_threads=1, steer_rows=rows)
     try:
         result = measure_form(
-            composer, args.data, pieces=args.pieces, bars=args.bars, judge=not args.no_judge
-        )
+            composer, args.data, pieces=args.pieces, bars=args.bars, judge=not args.no_judge,
+            config=ConductorConfig(steer=args.steer),
+        )  # fmt: skip
     except ImportError as exc:
         raise CommandError(f"music21/muspy not installed ({exc}); pip install 'affetto[train]'") from exc
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{args.bars}-bar excerpts: {4 * args.pieces} played, {result['held_out_pieces']} held-out VGMIDI")
+    steered = f", steered live with {args.steer} candidates per bar" if args.steer > 1 else ""
+    print(
+        f"{args.bars}-bar excerpts: {4 * args.pieces} played{steered}, "
+        f"{result['held_out_pieces']} held-out VGMIDI"
+    )
     print(f"{'descriptor':<22}{'played':>14}{'held out':>14}{'OA':>7}")
     for d in DESCRIPTORS:
         ours, real = result["played"][d], result["held_out"][d]
@@ -337,53 +352,65 @@ def _fmt(q: dict[str, Any]) -> str:
     return f"p50 {q['p50_ms']:.3f} ms, p99 {q['p99_ms']:.3f} ms, max {q['max_ms']:.3f} ms (n={q['n']})"
 
 
+#: steered session counts ``affetto bench server`` tries
+STEERED_COUNTS: Final = (4, 8, 16, 32)
+
+
 def run_server(args: argparse.Namespace) -> int:
     """Run the server benchmark and print the results (JSON with --json)."""
     from engine.bench.server import fuzz, idle_session_memory, osc_throughput, sessions_held
 
     choice = None if args.no_midi else port_choice(args)
     check_existing(choice, args.midi_api)
+    port = {
+        "midi_port": choice.name if choice is not None else None,
+        "midi_virtual": choice.virtual if choice is not None else True,
+        "midi_api": args.midi_api,
+    }
     result = {
-        "sessions": sessions_held(
-            seconds=args.seconds,
-            midi_port=choice.name if choice is not None else None,
-            midi_virtual=choice.virtual if choice is not None else True,
-            midi_api=args.midi_api,
-        ),
+        "sessions": sessions_held(seconds=args.seconds, **port),
         "osc": osc_throughput(),
         "memory": idle_session_memory(),
         "fuzz": fuzz(args.osc_packets, args.ws_messages),
     }
+    if args.steer > 1:
+        result["steered"] = sessions_held(STEERED_COUNTS, seconds=args.seconds, steer=args.steer, **port)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
-    held = result["sessions"]
+    first = result["sessions"]
     print(
-        held.get("device") or f"no device ({held.get('device_error', 'none asked for')}): server clock only"
+        first.get("device") or f"no device ({first.get('device_error', 'none asked for')}): server clock only"
     )
-    for run in held["runs"]:
-        m, sv = run["machine"], run["server"]
-        dev = run.get("device")
-        at_device = (
-            f"device {dev['late']} late of {dev['events']} ({dev['late_outside_machine_stalls']} outside "
-            f"machine stalls; worst {dev['max_lateness_ms']} ms, "
-            f"{dev['cpu_cores']} cores, {dev['priority']}); "
-            if dev
-            else ""
-        )
+    for label, runs in (("plain", result["sessions"]), ("steered", result.get("steered"))):
+        if runs is None:
+            continue
+        held = runs
+        if label == "steered":
+            print(f"steered sessions ({held['steer']} candidates per bar):")
+        for run in held["runs"]:
+            m, sv = run["machine"], run["server"]
+            dev = run.get("device")
+            at_device = (
+                f"device {dev['late']} late of {dev['events']} ({dev['late_outside_machine_stalls']} outside "
+                f"machine stalls; worst {dev['max_lateness_ms']} ms, "
+                f"{dev['cpu_cores']} cores, {dev['priority']}); "
+                if dev
+                else ""
+            )
+            print(
+                f"{run['sessions']:4d} sessions: {at_device}server {sv['late']} late of {sv['events']} "
+                f"(worst {sv['max_lateness_ms']} ms); {run['cpu_cores']} cores (server process); "
+                f"lone probe process: {m['late']} of {m['wakes']} wake-ups late "
+                f"(worst {m['max_lateness_ms']} ms, {m['stalls_over_1ms']} over 1 ms)"
+            )
         print(
-            f"{run['sessions']:4d} sessions: {at_device}server {sv['late']} late of {sv['events']} "
-            f"(worst {sv['max_lateness_ms']} ms); {run['cpu_cores']} cores (server process); "
-            f"lone probe process: {m['late']} of {m['wakes']} wake-ups late "
-            f"(worst {m['max_lateness_ms']} ms, {m['stalls_over_1ms']} over 1 ms)"
+            f"max {label} sessions without late events:",
+            held["max_sessions_without_late_events"],
+            "; outside machine stalls:",
+            held["max_sessions_without_late_events_outside_machine_stalls"],
+            "(target >= 200)" if label == "plain" else "",
         )
-    print(
-        "max sessions without late events:",
-        held["max_sessions_without_late_events"],
-        "; outside machine stalls:",
-        held["max_sessions_without_late_events_outside_machine_stalls"],
-        "(target >= 200)",
-    )
     print(f"OSC messages/s parsed, validated, applied: {result['osc']['per_s']} (target >= 20000)")
     print(
         f"memory per idle session: {result['memory']['bytes_per_session'] / 1024:.0f} KiB "

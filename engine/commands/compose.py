@@ -3,9 +3,11 @@ rendered by the built-in synth.
 
 The piece is what a game hears at that emotion: one session of the live engine on the offline
 clock (:func:`engine.sessions.render.render`: the conductor's form, layers and drums, a MIDI
-track per layer, the profile's settings with ``--profile``). ``--steer``, ``--guidance`` and
-``--no-tonal-prime`` are research settings of the composer alone, which the live engine does not
-have yet: with any of them the piece is the composer's bare stream, one piano track.
+track per layer, the profile's settings with ``--profile``), ``--steer`` the live engine's
+steering (each bar chosen among K candidates, as a session with ``composer: {steer: K}`` plays).
+``--guidance`` and ``--no-tonal-prime`` are research settings of the composer alone, which the
+live engine does not have: with either the piece is the composer's bare stream, one piano track
+(steered by the composer itself with ``--steer``).
 
 The file's extension chooses what is written: ``.mid``/``.midi`` a MIDI file, ``.wav`` audio
 (16-bit stereo at 48 kHz); any other is refused before composing. While composing, the bars done
@@ -105,10 +107,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--steer",
         type=bounded_int("steer", 0, 32),
-        default=0,
+        default=None,
         help="emotion-steered decoding: sample K candidates per bar, keep the one the emotion "
-        "recognizer puts closest to the target (weighed with its likelihood); 0..32 (default 0/1: off). "
-        "The composer alone (one piano track): the live engine does not steer yet",
+        "recognizer puts closest to the target (weighed with its likelihood); 0..32 (default: the "
+        "profile's, else 0/1: off), as the live engine steers",
     )
     p.add_argument(
         "--profile", type=Path, default=None,
@@ -151,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
         )
     seed = check_seed(args.seed)
     config = _config(args)
-    bare = args.steer > 1 or args.guidance > 0 or args.no_tonal_prime
+    bare = args.guidance > 0 or args.no_tonal_prime
+    if args.steer is None:
+        args.steer = 0 if bare else config.steer
     if args.tempo_bpm is None:
         args.tempo_bpm = (
             tempo_for_emotion(args.arousal) if bare else config.tempo_for(Emotion(args.valence, args.arousal))
@@ -180,7 +184,9 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"--steer needs the emotion recognizer: {exc}") from exc
     progress = ProgressLine(sys.stderr, lambda done, total: f"composing: {done}/{total} bars")
     if not bare:
-        return _play(args, composer, replace(config, fixed_tempo_bpm=args.tempo_bpm), seed, progress)
+        return _play(
+            args, composer, replace(config, fixed_tempo_bpm=args.tempo_bpm, steer=args.steer), seed, progress
+        )
     notes, bar_beats = composer.compose(
         args.valence,
         args.arousal,
@@ -278,7 +284,9 @@ def _play(
     print(
         f"wrote {args.output}: {what}{notes} notes, {bars} bars of {meter}/4 at {args.tempo_bpm:g} BPM "
         f"(valence {args.valence:+.2f}, arousal {args.arousal:+.2f}, seed {seed}, "
-        f"provider {composer.provider}; layers {' '.join(heard)})",
+        f"provider {composer.provider}; layers {' '.join(heard)}"
+        + (f"; steered with {config.steer} candidates/bar" if config.steer > 1 else "")
+        + ")",
         file=sys.stdout,
     )
     return 0

@@ -687,6 +687,118 @@ class Composer:
                 out[k].append(token)
         return [np.asarray(seq, dtype=np.int64) for seq in out]
 
+    def load_recognizer(self) -> None:
+        """Load the shipped emotion recognizer for steering unless one is set (at most once).
+
+        Raises:
+            FileNotFoundError, ValueError: see
+                :meth:`engine.recognizer.emotion_recognizer.EmotionRecognizer.load`.
+        """
+        self._steering.load_recognizer()
+
+    def start_search(self, stream: int, steer: int, prefix: Sequence[int], tempo_bpm: float) -> bool:
+        """Live steering: start choosing the rest of plain ``stream``'s current bar among
+        ``steer`` candidates (:mod:`engine.model.live_steering`); :meth:`advance_searches` runs
+        it, :meth:`search_result` gives the chosen tokens. The stream does not move: the caller
+        feeds them to it with :meth:`force_step` (so it can snapshot, and cut, inside the bar).
+
+        Args:
+            stream: an open plain stream that has output its bar's BAR token and ``prefix`` since,
+                holding no token.
+            steer: candidates, 2..MAX_STEER.
+            prefix: the bar's tokens so far, its BAR token first.
+            tempo_bpm: the stream's tempo (> 0): the recognizer hears notes per second.
+
+        Returns:
+            False (nothing started) when fewer than ``steer`` hidden candidate slots are free.
+
+        Raises:
+            TypeError, ValueError: a bad stream, count, prefix or tempo; a steered stream; a stream
+                that holds a token.
+            FileNotFoundError: no recognizer was given and none is shipped.
+        """
+        self._check_ids(stream)
+        k = check_steer(steer)
+        if k < 2:
+            raise ValueError(f"a search needs 2..{MAX_STEER} candidates, got {k}")
+        tempo = check_positive("tempo_bpm", tempo_bpm)
+        if self._steer[stream]:
+            raise ValueError(f"stream {stream} is steered; searches work on plain streams")
+        if self._held[stream] != _NO_TOKEN:
+            raise ValueError(f"stream {stream} holds a token; step it first")
+        tokens = [int(t) for t in prefix]
+        if not tokens or not V.BAR_OFFSET <= tokens[0] < V.POS_OFFSET:
+            raise ValueError(f"stream {stream}: a prefix starts with the bar's BAR token")
+        self._steering.load_recognizer()
+        return self._steering.live.start(self, int(stream), k, tokens, tempo)
+
+    def advance_searches(self) -> int:
+        """One token for every candidate of every search in flight (batched); returns how many."""
+        return self._steering.live.advance(self)
+
+    def search_result(self, stream: int) -> np.ndarray | None:
+        """``stream``'s chosen tokens once its search is done (the rest of its bar, then the BAR
+        that closes it; given once), else None."""
+        return self._steering.live.result(stream)
+
+    def cancel_search(self, stream: int) -> None:
+        """Drop ``stream``'s search (or its result not taken)."""
+        self._steering.live.cancel(stream)
+
+    def search_bar(
+        self, stream_ids: Sequence[int], steer: Sequence[int], prefixes: Sequence[Sequence[int]],
+        tempo_bpm: Sequence[float],
+    ) -> list[np.ndarray]:  # fmt: skip
+        """:meth:`start_search` for each listed stream, run to the end; the chosen tokens of each.
+
+        Raises:
+            ValueError: see :meth:`start_search`, or the lists' lengths differ.
+            RuntimeError: not enough hidden candidate slots for them all.
+        """
+        if not (len(stream_ids) == len(steer) == len(prefixes) == len(tempo_bpm)):
+            raise ValueError("stream_ids, steer, prefixes and tempo_bpm need one entry per stream")
+        for stream, k, prefix, tempo in zip(stream_ids, steer, prefixes, tempo_bpm, strict=True):
+            if not self.start_search(stream, k, prefix, tempo):
+                for s in stream_ids:
+                    self.cancel_search(s)
+                raise RuntimeError(f"not enough hidden candidate slots for {sum(steer)} candidates")
+        out: list[np.ndarray | None] = [None] * len(stream_ids)
+        while any(x is None for x in out):
+            self.advance_searches()
+            out = [
+                x if x is not None else self.search_result(s) for x, s in zip(out, stream_ids, strict=True)
+            ]
+        return [x for x in out if x is not None]
+
+    def force_step(
+        self, stream_ids: int | Sequence[int] | np.ndarray, tokens: Sequence[int] | np.ndarray
+    ) -> None:
+        """:meth:`force` one token into each listed stream, in one batched model run (a stream
+        that holds a BAR token must be given it: it is released, as :meth:`force` does).
+
+        Raises:
+            TypeError, ValueError: bad ids, one token per stream not given, a steered stream, a
+                held token not given, or a token the grammar refuses (as :meth:`force`).
+        """
+        ids = self._check_ids(stream_ids)
+        seq = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        if seq.size != ids.size:
+            raise ValueError(f"force_step takes one token per stream ({ids.size}), got {seq.size}")
+        if self._steer[ids].any():
+            steered = ids[self._steer[ids] > 0].tolist()
+            raise ValueError(f"streams {steered} are steered; they take no forced tokens")
+        held = self._held[ids] != _NO_TOKEN
+        if held.any():
+            wrong = held & (self._held[ids] != seq)
+            if wrong.any():
+                k = int(np.flatnonzero(wrong)[0])
+                raise ValueError(
+                    f"stream {ids[k]} holds {V.token_name(int(self._held[ids[k]]))} (not output yet); "
+                    "it must be forced first"
+                )
+            self._held[ids[held]] = _NO_TOKEN
+        self._advance(ids[~held], seq[~held])
+
     def compose(
         self,
         valence: float,

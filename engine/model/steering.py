@@ -68,7 +68,7 @@ def check_steer(value: object) -> int:
 
 
 @dataclass
-class _Encoder:
+class EncoderState:
     """A steered stream's recognizer-encoder state: BOS and the emitted tokens fed (cond 0, 0).
 
     ``h``/``c`` (L, H) hold the state before the current bar's first token; ``sum_h``/``sum_c``/
@@ -100,7 +100,13 @@ class Steering:
         self.recognizer = recognizer
         self.base = base
         self.rows = rows
-        self._encoders: dict[int, _Encoder] = {}
+        self._encoders: dict[int, EncoderState] = {}
+        #: hidden candidate slots not in use (steered bars and live searches take them)
+        self._free: list[int] = list(range(base, base + rows))
+        from engine.model.live_steering import LiveSteering  # it builds on this module
+
+        #: live searches (:mod:`engine.model.live_steering`) on this composer's plain streams
+        self.live = LiveSteering(self)
 
     def load_recognizer(self) -> None:
         """Load the shipped recognizer unless one is set (before the first steered stream opens)."""
@@ -110,14 +116,31 @@ class Steering:
     def open(self, slot: int, k: int, tempo_bpm: float) -> None:
         """Start ``slot``'s encoder state if it is steered (``k`` > 1; see :meth:`load_recognizer`)."""
         self._encoders.pop(slot, None)
+        self.live.close(slot)
         if k > 1:
-            self._encoders[slot] = self._new_encoder(tempo_bpm)
+            self._encoders[slot] = self.new_encoder(tempo_bpm)
 
     def close(self, slot: int) -> None:
-        """Forget ``slot``'s encoder state."""
+        """Forget ``slot``'s encoder state and cancel its live search."""
         self._encoders.pop(slot, None)
+        self.live.close(slot)
 
-    def _new_encoder(self, tempo_bpm: float) -> _Encoder:
+    @property
+    def free_slots(self) -> int:
+        return len(self._free)
+
+    def take_slots(self, n: int) -> np.ndarray | None:
+        """``n`` hidden candidate slots (intp[n]), or None if fewer are free."""
+        if n > len(self._free):
+            return None
+        taken, self._free = self._free[:n], self._free[n:]
+        return np.asarray(taken, dtype=np.intp)
+
+    def give_slots(self, slots: np.ndarray) -> None:
+        """Return slots taken with :meth:`take_slots`."""
+        self._free.extend(int(x) for x in slots)
+
+    def new_encoder(self, tempo_bpm: float) -> EncoderState:
         """A fresh encoder state that has read BOS (bar 0's first token, as the recognizer does)."""
         assert self.recognizer is not None
         art = self.recognizer.artifact
@@ -126,7 +149,7 @@ class Steering:
         feed = {"token": np.full(1, V.BOS, dtype=np.int64), "cond": np.zeros((1, 2), np.float32)}
         _, h, c = art.session.run(_OUTPUT_NAMES, {**feed, "h": zeros, "c": zeros})
         top_h, top_c = h[-1, 0].astype(np.float64), c[-1, 0].astype(np.float64)
-        return _Encoder(h[:, 0].copy(), c[:, 0].copy(), top_h, top_c, 1, [], tempo_bpm)
+        return EncoderState(h[:, 0].copy(), c[:, 0].copy(), top_h, top_c, 1, [], tempo_bpm)
 
     def generate_bars(self, composer: Composer, ids: np.ndarray, bars: int) -> list[np.ndarray]:
         """``bars`` steered bars for each of ``ids`` (all steered, each holding the BAR that opens
@@ -136,9 +159,14 @@ class Steering:
         start = 0
         while start < ids.size:  # groups whose candidates fit in the hidden slots
             stop, used = start, 0
-            while stop < ids.size and used + k_of[stop] <= self.rows:
+            while stop < ids.size and used + k_of[stop] <= self.free_slots:
                 used += int(k_of[stop])
                 stop += 1
+            if stop == start:
+                raise RuntimeError(
+                    f"{k_of[start]} candidates need hidden slots; {self.free_slots} are free "
+                    "(live searches hold the rest)"
+                )
             group = np.arange(start, stop)
             for _ in range(bars):
                 for k, seq in zip(group.tolist(), self._bar(composer, ids[group]), strict=True):
@@ -148,12 +176,52 @@ class Steering:
 
     def _bar(self, composer: Composer, ids: np.ndarray) -> list[np.ndarray]:
         """One steered bar per stream of ``ids`` (each holds the BAR that opens it); returns the bars."""
-        rec = self.recognizer
-        assert rec is not None
         ks = composer._steer[ids].astype(np.intp)
         total = int(ks.sum())
         owner = np.repeat(np.arange(ids.size), ks)
-        cand = self.base + np.arange(total)
+        cand = self.take_slots(total)
+        assert cand is not None  # generate_bars groups the streams to fit
+        try:
+            self.seed_candidates(composer, ids, ks, cand)
+            openers = composer._take_held(ids)
+            tokens: list[list[int]] = [[int(openers[owner[j]])] for j in range(total)]
+            logp_sum = np.zeros(total)
+            running = np.ones(total, dtype=np.bool_)
+            logp = np.empty(total)
+            closing = np.empty(total, dtype=np.int64)
+            while running.any():
+                pos = np.flatnonzero(running)
+                step_tokens, is_bar = composer._advance(cand[pos], logprob=logp[: pos.size])
+                logp_sum[pos] += logp[: pos.size]
+                for j, token, bar in zip(pos.tolist(), step_tokens.tolist(), is_bar.tolist(), strict=True):
+                    if bar:
+                        closing[j] = token
+                        running[j] = False
+                    else:
+                        tokens[j].append(token)
+            lengths = np.asarray([len(t) for t in tokens])
+            # sampled per candidate: its tokens after the opening BAR, plus the closing BAR
+            mean_logp = logp_sum / lengths
+            encoders = [self._encoders[int(ids[i])] for i in owner.tolist()]
+            emotion, enc_state = self._recognize(encoders, tokens)
+            result = []
+            for i, stream in enumerate(ids.tolist()):
+                rows = np.flatnonzero(owner == i)
+                best = int(rows[choose(mean_logp[rows], emotion[rows], composer._target[stream])])
+                composer._copy_slots(cand[best : best + 1], np.asarray([stream]))
+                composer._held[stream] = closing[best]
+                bar_tokens = np.asarray(tokens[best], dtype=np.int64)
+                self._encoders[stream] = self.after(self._encoders[stream], enc_state[0][:, best],
+                                                    enc_state[1][:, best], bar_tokens)  # fmt: skip
+                result.append(bar_tokens)
+            return result
+        finally:
+            self.give_slots(cand)
+
+    def seed_candidates(self, composer: Composer, ids: np.ndarray, ks: np.ndarray, cand: np.ndarray) -> None:
+        """Copy each stream of ``ids`` into its ``ks[i]`` candidate slots (``cand``, in order),
+        candidate k's random numbers from ``default_rng([seed, bar, k])``."""
+        owner = np.repeat(np.arange(ids.size), ks)
         src = ids[owner]
         composer._copy_slots(src, cand)
         first = np.concatenate([[0], np.cumsum(ks)[:-1]])
@@ -163,52 +231,23 @@ class Steering:
             composer._rng.reset(
                 slot, int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
             )
-        openers = composer._take_held(ids)
-        tokens: list[list[int]] = [[int(openers[owner[j]])] for j in range(total)]
-        logp_sum = np.zeros(total)
-        running = np.ones(total, dtype=np.bool_)
-        logp = np.empty(total)
-        closing = np.empty(total, dtype=np.int64)
-        while running.any():
-            pos = np.flatnonzero(running)
-            step_tokens, is_bar = composer._advance(cand[pos], logprob=logp[: pos.size])
-            logp_sum[pos] += logp[: pos.size]
-            for j, token, bar in zip(pos.tolist(), step_tokens.tolist(), is_bar.tolist(), strict=True):
-                if bar:
-                    closing[j] = token
-                    running[j] = False
-                else:
-                    tokens[j].append(token)
-        lengths = np.asarray([len(t) for t in tokens])
-        # sampled per candidate: its tokens after the opening BAR, plus the closing BAR
-        mean_logp = logp_sum / lengths
-        emotion, enc_state = self._recognize(ids, owner, tokens)
-        result = []
-        for i, stream in enumerate(ids.tolist()):
-            rows = np.flatnonzero(owner == i)
-            dist = np.linalg.norm(emotion[rows] - composer._target[stream], axis=1)
-            score = _zscore(mean_logp[rows]) - STEER_WEIGHT * _zscore(dist)
-            best = int(rows[int(np.argmax(score))])
-            composer._copy_slots(cand[best : best + 1], np.asarray([stream]))
-            composer._held[stream] = closing[best]
-            bar_tokens = np.asarray(tokens[best], dtype=np.int64)
-            enc = self._encoders[stream]
-            enc.h, enc.c = enc_state[0][:, best].copy(), enc_state[1][:, best].copy()
-            enc.sum_h = np.zeros_like(enc.sum_h)
-            enc.sum_c = np.zeros_like(enc.sum_c)
-            enc.count = 0
-            enc.recent = [*enc.recent, bar_tokens][-rec.music_window :] if rec.music_window else []
-            result.append(bar_tokens)
-        return result
+
+    def after(self, enc: EncoderState, h: np.ndarray, c: np.ndarray, bar_tokens: np.ndarray) -> EncoderState:
+        """``enc`` after a bar (its tokens; ``h``/``c`` (L, H) the state after them): a new state."""
+        window = self.recognizer.music_window if self.recognizer is not None else 0
+        return EncoderState(
+            h.copy(), c.copy(), np.zeros_like(enc.sum_h), np.zeros_like(enc.sum_c), 0,
+            [*enc.recent, bar_tokens][-window:] if window else [], enc.tempo_bpm,
+        )  # fmt: skip
 
     def _recognize(
-        self, ids: np.ndarray, owner: np.ndarray, tokens: list[list[int]]
+        self, encoders: list[EncoderState], tokens: list[list[int]]
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """(valence, arousal) float64[n, 2] of each candidate bar, and the encoder (h, c) after it."""
+        """(valence, arousal) float64[n, 2] of each candidate bar (read from ``encoders[j]``),
+        and the encoder (h, c) after it."""
         rec = self.recognizer
         assert rec is not None
         n = len(tokens)
-        encoders = [self._encoders[int(ids[i])] for i in owner.tolist()]
         h = np.ascontiguousarray(np.stack([e.h for e in encoders], axis=1))
         c = np.ascontiguousarray(np.stack([e.c for e in encoders], axis=1))
         sum_h = np.stack([e.sum_h for e in encoders])
@@ -234,6 +273,16 @@ class Steering:
             final_h[:, live] = h_new
             final_c[:, live] = c_new
         count += lengths
+        return self.judge(encoders, tokens, sum_h, sum_c, count), (final_h, final_c)
+
+    def judge(
+        self, encoders: list[EncoderState], tokens: list[list[int]], sum_h: np.ndarray, sum_c: np.ndarray,
+        count: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """(valence, arousal) float64[n, 2] of each candidate bar: ``tokens[j]`` played after
+        ``encoders[j]``'s bars, its top-layer state sums (n, H) over ``count[j]`` tokens."""
+        rec = self.recognizer
+        assert rec is not None
         encoding = BarEncoding(
             (sum_h / count[:, None]).astype(np.float32), (sum_c / count[:, None]).astype(np.float32)
         )
@@ -245,8 +294,14 @@ class Steering:
             blocks = note_features(rec.blocks, notes, beats, secs, window=rec.music_window)
             rows.append({name: block[-1] for name, block in blocks.items()})
         per_block = {name: np.stack([r[name] for r in rows]) for name in (rows[0] if rows else {})}
-        feats = assemble_features(rec.blocks, encoding, per_block)
-        return rec.predict_features(feats), (final_h, final_c)
+        return rec.predict_features(assemble_features(rec.blocks, encoding, per_block))
+
+
+def choose(mean_logp: np.ndarray, emotion: np.ndarray, target: np.ndarray) -> int:
+    """The candidate with the best score (see the module docstring): z(mean log-prob) minus
+    STEER_WEIGHT times z(distance of its (valence, arousal) to ``target``)."""
+    dist = np.linalg.norm(emotion - target, axis=1)
+    return int(np.argmax(_zscore(mean_logp) - STEER_WEIGHT * _zscore(dist)))
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:

@@ -22,6 +22,13 @@ The conductor owns one composer stream and turns its tokens into events on the s
 * **form**: as a bar opens, the conductor may fix its onsets to an earlier bar's of the same
   section (:mod:`engine.music.form`): phrases restate their idea and return to the first
   phrase's; a cut frees the rest of the bar it lands in;
+* **steering** (``config.steer`` K > 1): as a bar opens, its rest is chosen among K candidates by
+  the emotion recognizer and the composer's likelihood (:mod:`engine.model.live_steering`: a
+  token per composing round, every session's candidates in one batch, so a search never holds
+  up another session), then fed to the stream as the conductor's own tokens, so snapshots and
+  cuts work inside it as in any bar: the rest of a bar that a change cuts into is composed
+  plainly, a change at a bar line searches the bar again, and with no candidate slots free the
+  bar is plain;
 * **stingers** play on the next beat in the key and mode of the moment; **leitmotifs** are fed
   to the composer at the next bar (or phrase) as its own music, transformed to the moment;
 * **history**: the bars composed (:attr:`Conductor.bars`), the notes :meth:`Conductor.heard` reads
@@ -135,6 +142,7 @@ class _Cursor:
     group_closed: bool = True  # the bass has been decided for the current onset group
     velocity: int = 0  # the last note's
     section_bar: int = 0  # the first bar after the latest change of emotion or state (see form)
+    steer_bar: bool = False  # the bar is open, its rest to be chosen among candidates (live steering)
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,7 @@ class Conductor:
     Raises:
         TypeError, ValueError: a bad seed, state or emotion.
         RuntimeError: the composer has no free stream.
+        FileNotFoundError: ``config.steer`` > 1 and no emotion recognizer is shipped.
     """
 
     def __init__(
@@ -179,6 +188,8 @@ class Conductor:
         else:
             start = self.config.states[state].emotion if state is not None else Emotion()
         self.composer = composer
+        if self.config.steer > 1:
+            composer.load_recognizer()  # before the stream opens: a missing recognizer says so now
         self.queue = queue
         self.seed = int(seed)
         tonic, mode = choose_key(seed, start.valence)
@@ -229,6 +240,12 @@ class Conductor:
         #: each finished bar's onset positions (bit mask) and emotion, the form's sources
         #: (:mod:`engine.music.form`); kept for a form group of bars
         self._rhythms: dict[int, tuple[int, Emotion]] = {}
+        #: live steering: candidates per bar (config.steer; a host may lower it to hold its budget)
+        self.steer = self.config.steer
+        #: the current bar's tokens so far (BAR first) while its rest waits to be searched
+        self._bar_tokens: list[int] = []
+        #: a search for the current bar's rest is running (see start_search)
+        self.searching = False
         self.closed = False
 
     # ---------------------------------------------------------------------------- reading
@@ -459,6 +476,28 @@ class Conductor:
                     self._boundaries.pop(0)  # the past cannot be cut any more
         return playhead_s > self._needed_after_s
 
+    def start_search(self) -> None:
+        """Live steering: if the bar just opened waits for its rest to be chosen (nothing is
+        forced, ``steer`` > 1), start its search (see :func:`compose_ahead`); with no candidate
+        slots free the bar is composed plainly."""
+        c = self._cursor
+        if not c.steer_bar or self._forced or self.steer < 2 or self.searching:
+            return
+        self._cursor = replace(c, steer_bar=False)
+        tempo = self.bars[c.bar_index].tempo_bpm
+        self.searching = self.composer.start_search(self.stream, self.steer, self._bar_tokens, tempo)
+
+    def take_search(self) -> bool:
+        """True while the bar's search runs; once it is done its tokens become the stream's next."""
+        if not self.searching:
+            return False
+        rest = self.composer.search_result(self.stream)
+        if rest is None:
+            return True
+        self.searching = False
+        self._forced = rest.tolist()
+        return False
+
     def take_forced(self) -> int | None:
         """The next token the conductor makes the composer output (a theme, a cut's sync note)."""
         return self._forced.pop(0) if self._forced else None
@@ -490,6 +529,11 @@ class Conductor:
             self._note(V.BIN_VELOCITIES[token - V.VEL_OFFSET])
             self._pending_snap = self.composer.snapshot(self.stream)
             self._pending_cursor = self._cursor
+        if self._cursor.steer_bar:  # a bar to search: remember its prefix (BAR first)
+            if V.BAR_OFFSET <= token < V.POS_OFFSET:
+                self._bar_tokens = [token]
+            else:
+                self._bar_tokens.append(token)
 
     def stop(self, time_s: float) -> None:
         """End the session's music: the queue sends every sounding note's NOTE_OFF from now."""
@@ -588,8 +632,9 @@ class Conductor:
         if c.bar_index >= 0:
             self._rhythms[c.bar_index] = (c.onsets, c.emotion)
         self._cursor = replace(
-            c, bar_index=index, bar_start=start, onset=start, group_notes=0, layers=layers, onsets=0
-        )
+            c, bar_index=index, bar_start=start, onset=start, group_notes=0, layers=layers, onsets=0,
+            steer_bar=self.steer > 1 and self._theme_next is None,
+        )  # fmt: skip
         # one bar in, one out (a cut only ever removes bars)
         self._sounds.pop(index - self._heard_bars - 1 - self._reach, None)
         self._rhythms.pop(index - GROUP_PHRASES * self.config.phrase_bars - 1, None)
@@ -759,13 +804,16 @@ class Conductor:
             (replace(t, anchored=True) if t.beat <= beat + _EPS else t for t in waiting), key=lambda t: t.beat
         )
         self._forced.clear()
+        if self.searching:
+            self.composer.cancel_search(self.stream)
+            self.searching = False
         self.composer.restore(self.stream, back.snapshot, _mix_seed(self.seed, beat))
         self.composer.set_bar_rhythm(self.stream, None)  # the bar composed again is free from here
         self._set_key(back.cursor.key, back.cursor.emotion)  # the pull as it was there
         # the group before the point was whole when the music first got here: its bass is queued
         c = replace(
             back.cursor, forced_melody=False, pull_next_s=release_s if release_s is not None else -1.0,
-            group_closed=True,
+            group_closed=True, steer_bar=False,  # a bar cut into continues plainly
         )  # fmt: skip
         self._cursor = c
         self._pending_snap, self._pending_cursor = back.snapshot, c
@@ -839,10 +887,11 @@ def compose_ahead(
         composer: the composer all conductors' streams live in.
         conductors: the conductors to serve.
         playhead_s: the playhead on each conductor's clock: one time for all, or one each.
-        max_tokens: stop after about this many tokens (a batched step counts one per stream).
+        max_tokens: stop after about this many tokens (a batched step counts one per stream, a
+            step of a stream's search one for it).
 
     Returns:
-        tokens produced.
+        tokens produced (as counted for ``max_tokens``).
     """
     heads = [float(playhead_s)] * len(conductors) if isinstance(playhead_s, int | float) else list(playhead_s)
     produced = 0
@@ -850,19 +899,28 @@ def compose_ahead(
         needy = [c for c, h in zip(conductors, heads, strict=True) if not c.closed and c.needs_tokens(h)]
         if not needy:
             break
+        for c in needy:  # live steering: a bar just opened starts its search
+            c.start_search()
+        if any(c.searching for c in needy):  # every search in flight, one token further
+            composer.advance_searches()
+        forced: list[tuple[Conductor, int]] = []
         sampled = []
         for c in needy:
+            if c.take_search():
+                continue  # its bar is being chosen
             token = c.take_forced()
             if token is None:
                 sampled.append(c)
-                continue
-            composer.force(c.stream, [token])
-            c.accept(token)
-            c.after_forced()
-            produced += 1
+            else:
+                forced.append((c, token))
+        if forced:
+            composer.force_step([c.stream for c, _ in forced], [t for _, t in forced])
+            for c, token in forced:
+                c.accept(token)
+                c.after_forced()
+        produced += len(needy)  # each had its turn (a search's step counts as its token)
         if sampled:
             tokens = composer.step([c.stream for c in sampled])
             for c, token in zip(sampled, tokens.tolist(), strict=True):
                 c.accept(token)
-            produced += len(sampled)
     return produced

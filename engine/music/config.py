@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from engine.checks import check_choice, check_real, check_unit
+from engine.model.steering import check_steer
 from engine.music.keys import MODE_POLICIES
 from engine.music.tempo_map import DEFAULT_TEMPO_RANGE_BPM, check_tempo, tempo_for_emotion
 from engine.outputs.gm import INSTRUMENTS, volume_for_gain_db
@@ -206,6 +207,11 @@ class ConductorConfig:
             chromatic colour: passing and neighbour tones leave the key, the degrees that say the
             mode keep the full pull; see Conductor._offbeat_pull).
         temperature, top_p: the composer's sampling.
+        steer: live emotion steering, candidates per bar in 0..MAX_STEER (0, 1: off): each bar
+            the conductor composes is chosen among this many by the emotion recognizer and the
+            composer's own likelihood (:meth:`engine.model.composer.Composer.start_search`); a
+            change that cuts into a bar continues it plainly. It costs about ``steer`` + 1 times
+            the composing of a plain session.
         humanize_ms: timing jitter (standard deviation, ms; 0: off).
         humanize_velocity: velocity jitter (standard deviation; 0: off).
         midi_clock: send MIDI clock (24 ppqn) with the notes.
@@ -227,6 +233,7 @@ class ConductorConfig:
     offbeat_pull: float = 1.0
     temperature: float = 1.0
     top_p: float = 0.95
+    steer: int = 0
     humanize_ms: float = 0.0
     humanize_velocity: float = 0.0
     midi_clock: bool = False
@@ -260,6 +267,7 @@ class ConductorConfig:
             )
         if not 0.0 <= self.offbeat_pull <= 1.0:
             raise ValueError(f"offbeat_pull must be in [0, 1], got {self.offbeat_pull!r}")
+        check_steer(self.steer)
         if not 0.0 <= self.humanize_ms <= 30.0:
             raise ValueError(f"humanize_ms must be in [0, 30], got {self.humanize_ms!r}")
         if not 0.0 <= self.humanize_velocity <= 30.0:

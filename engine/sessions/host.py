@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
+from engine.checks import check_int
 from engine.model.composer import Composer
 from engine.music.conductor import MIDI_CLOCK_PPQN, Conductor, compose_ahead
 from engine.music.config import Emotion
@@ -70,6 +71,8 @@ from engine.sessions.session import (
 from engine.story.live_text import StoryReader
 
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
+#: steered sessions a host holds at once by default (see SessionHost's max_steered)
+DEFAULT_MAX_STEERED: Final = 16
 PREROLL_S: Final = 0.1
 #: the composing thread applies requests for at most this long before it tops up the music again
 APPLY_SLICE_S: Final = 0.01
@@ -119,6 +122,9 @@ class SessionHost:
             1000 are also kept in :attr:`errors`.
         timing_samples: keep this many lateness samples in :attr:`timing` (for percentiles).
         text_model_dir: the text emotion model the ``text`` op reads with (None: the shipped one).
+        max_steered: the steering budget: at most this many sessions at once are steered (their
+            profile's ``composer.steer`` > 1, each costing about K + 1 plain sessions of CPU);
+            those started beyond it play unsteered, and say so (``steer`` 0 in their status).
 
     Raises:
         ValueError: ``default_outputs`` names an output this host does not have.
@@ -137,8 +143,10 @@ class SessionHost:
         on_error: Callable[[str], None] | None = None,
         timing_samples: int = 0,
         text_model_dir: str | None = None,
+        max_steered: int = DEFAULT_MAX_STEERED,
     ) -> None:
         self.composer = composer
+        self.max_steered = check_int("max_steered", max_steered, 0, composer.max_streams)
         self.on_error = on_error
         self._outputs_lost = False
         self.profile = profile or DEFAULT_PROFILE
@@ -451,6 +459,7 @@ class SessionHost:
         # the transport as the requests so far have set it (the composing thread catches up)
         out.update(playing=session.transport == "playing", paused=session.transport == "paused")
         out["profile"] = session.profile.name
+        out["steer"] = c.steer if c is not None and not c.closed else 0
         out["outputs"] = list(session.chosen_outputs)
         out["params"] = sorted(session.profile.params)
         # each parameter's value: what the game sent, else the profile's default (absent: neither)
@@ -553,6 +562,12 @@ class SessionHost:
         p = session.profile
         state, emotion = session.start_point()
         c = Conductor(self.composer, events, session.seed, p.config, state=state, emotion=emotion)
+        if c.steer > 1 and self._steered() >= self.max_steered:
+            c.steer = 0
+            self.report(
+                f"{session.name}: plays unsteered: {self.max_steered} sessions are steered already "
+                "(this server's steering budget)"
+            )
         for theme in session.start_themes:
             c.register_leitmotif(theme)
         if session.script is not None and session not in self._scripted:
@@ -569,6 +584,13 @@ class SessionHost:
         if session.fades or session.level != 1.0 or session.layer_levels:  # the outputs may hold another
             self._move_levels(session, 0.0, 0.0)
         self._clock_task(ClockTask(session, "route", session.chosen_outputs))
+
+    def _steered(self) -> int:
+        """Sessions steered now (composing thread)."""
+        return sum(
+            1 for s in list(self.sessions.values())
+            if s.conductor is not None and not s.conductor.closed and s.conductor.steer > 1
+        )  # fmt: skip
 
     def _stop(self, session: Session) -> None:
         """End the music (every note released); ``start`` begins again from the state and emotion

@@ -27,7 +27,7 @@ Every key is optional; what is left out keeps the engine's defaults (see
       seek_per_s: 0.5               # emotion units per second; null: jump at once
       phrase_bars: 4                # bars per phrase (the "phrase" sync point), 1..64
     humanize: {timing_ms: 4, velocity: 6}     # jitter (standard deviations), 0..30 each
-    composer: {temperature: 1.0, top_p: 0.95} # sampling (advanced)
+    composer: {temperature: 1.0, top_p: 0.95, steer: 0} # sampling; steer: candidates per bar, 0..32
     layers:                         # melody required; harmony, bass, drums optional
       melody:  {channel: 0, program: 81, instrument: pluck, gain_db: 0, enter_intensity: 0}
       drums:   {channel: 9, program: 0, instrument: drums, gain_db: -4, enter_intensity: 0.45}
@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Final
 
 from engine.checks import MAX_NAME_CHARS
+from engine.model.steering import MAX_STEER
 from engine.music.config import (
     DEFAULT_LAYERS,
     DEFAULT_STATES,
@@ -364,9 +365,11 @@ def _profile(root: Node, default_name: str) -> Profile:
         h = mapping(items["humanize"], ("timing_ms", "velocity"))
         humanize_ms = number(h["timing_ms"], 0.0, MAX_HUMANIZE) if "timing_ms" in h else 0.0
         humanize_velocity = number(h["velocity"], 0.0, MAX_HUMANIZE) if "velocity" in h else 0.0
-    temperature, top_p = 1.0, 0.95
+    temperature, top_p, steer = 1.0, 0.95, 0
     if "composer" in items:
-        c = mapping(items["composer"], ("temperature", "top_p"))
+        c = mapping(items["composer"], ("temperature", "top_p", "steer"))
+        if "steer" in c:
+            steer = integer(c["steer"], 0, MAX_STEER)
         if "temperature" in c:
             temperature = number(c["temperature"], 0.0, MAX_TEMPERATURE, open_lo=True)
         if "top_p" in c:
@@ -397,6 +400,7 @@ def _profile(root: Node, default_name: str) -> Profile:
             offbeat_pull=offbeat,
             temperature=temperature,
             top_p=top_p,
+            steer=steer,
             humanize_ms=humanize_ms,
             humanize_velocity=humanize_velocity,
             key_tonic_pc=tonic,

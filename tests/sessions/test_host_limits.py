@@ -173,3 +173,36 @@ def test_new_sessions_are_refused_while_composing_is_behind(composer: Composer) 
         assert host.open("a") is a  # its clients may still join
     finally:
         host.stop()
+
+
+def test_steered_sessions_beyond_the_budget_play_unsteered_and_say_so(composer: Composer) -> None:
+    """The steering budget (``max_steered``) holds whatever the clients' profile asks; a session
+    that ends gives its place back."""
+    from dataclasses import replace
+
+    from engine.music.conductor import compose_ahead
+    from engine.recognizer.emotion_recognizer import default_recognizer_dir
+    from engine.sessions.profile import DEFAULT_PROFILE
+
+    if not (default_recognizer_dir() / "manifest.json").is_file():
+        pytest.skip("no shipped recognizer")
+    profile = replace(DEFAULT_PROFILE, config=replace(DEFAULT_PROFILE.config, steer=4))
+    host = SessionHost(composer, profile, max_steered=1)
+    try:
+        first, second = host.open("first"), host.open("second")
+        host._apply_batch(math.inf)  # both start
+        assert host.status(first)["steer"] == 4 and host.status(second)["steer"] == 0
+        assert any("second: plays unsteered" in e for e in host.errors)
+        host.leave(first)
+        host._apply_batch(math.inf)
+        third = host.open("third")
+        host._apply_batch(math.inf)
+        assert host.status(third)["steer"] == 4
+        c = third.conductor
+        assert c is not None
+        compose_ahead(composer, [c], 1.0)  # its bars are searched and played
+        assert c.frontier_beat > 0
+    finally:
+        host.stop()
+    with pytest.raises(ValueError, match="max_steered"):
+        SessionHost(composer, max_steered=-1)

@@ -140,7 +140,7 @@ tempo: {range_bpm: [60, 120], fixed_bpm: 90}
 key: {tonic: Bb, mode: minor, strength: 3, offbeat: 0.4}
 transition: {sync: beat, seek_per_s: null, phrase_bars: 8}
 humanize: {timing_ms: 5, velocity: 7}
-composer: {temperature: 0.9, top_p: 0.8}
+composer: {temperature: 0.9, top_p: 0.8, steer: 6}
 layers:
   melody: {channel: 4, program: 73, instrument: pluck, gain_db: -3, enter_intensity: 0.1}
   bass: {}
@@ -160,7 +160,7 @@ params:
     assert c.tempo_range_bpm == (60.0, 120.0) and c.fixed_tempo_bpm == 90.0
     assert (p.key_tonic_pc, p.mode_policy, c.key_strength, c.offbeat_pull) == (10, "minor", 3.0, 0.4)
     assert p.transition == Transition("beat", None) and c.phrase_bars == 8
-    assert (c.humanize_ms, c.humanize_velocity, c.temperature, c.top_p) == (5.0, 7.0, 0.9, 0.8)
+    assert (c.humanize_ms, c.humanize_velocity, c.temperature, c.top_p, c.steer) == (5.0, 7.0, 0.9, 0.8, 6)
     melody, bass = c.layers
     assert (melody.channel, melody.program, melody.instrument, melody.gain_db) == (4, 73, "pluck", -3.0)
     # defaults for the layer; no instrument: the program's General MIDI voice (33: a bass)
@@ -570,6 +570,7 @@ BAD = {
         "humanize.timing_ms: 31 is out of range (allowed: a number in [0, 30])",
     ),
     "top_p": ("composer: {top_p: 0}  #<", "composer.top_p: 0 is out of range (allowed: a number in (0, 1])"),
+    "steer": ("composer: {steer: 33}  #<", "composer.steer: 33 is out of range"),
     "complex key": ("params:\n  ? [a, b]  #<\n  : 1", "mapping keys must be plain names"),
     "not a mapping": ("- 1  #<\n- 2", "expected a mapping with keys version, name,"),
     "empty file": ("# nothing here  #<", "the profile is empty"),
