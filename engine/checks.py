@@ -15,6 +15,10 @@ from typing import Final
 
 #: the longest name of a state, stinger, leitmotif, parameter, output, session or profile
 MAX_NAME_CHARS: Final = 64
+#: most candidates per steered bar (engine.model.steering; 0 and 1 mean no steering)
+MAX_STEER: Final = 32
+#: sessions a server steers at once by default (engine.sessions.host.SessionHost's max_steered)
+DEFAULT_MAX_STEERED: Final = 16
 
 
 def check_int(name: str, value: object, low: int, high: int) -> int:
@@ -132,3 +136,13 @@ def _show(value: object) -> str:
     """A short repr for a message (long values are cut)."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_steer(value: object) -> int:
+    """``value`` as a candidate count per steered bar in 0..MAX_STEER (0 and 1: no steering).
+
+    Raises:
+        TypeError: not an int.
+        ValueError: outside 0..MAX_STEER.
+    """
+    return check_int("steer", value, 0, MAX_STEER)

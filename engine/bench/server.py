@@ -28,8 +28,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from engine.checks import MAX_STEER
 from engine.model.composer import Composer
-from engine.model.steering import MAX_STEER
 from engine.outputs.midi_port import MidiPortError
 from engine.outputs.output_process import OutputProcess, OutputProcessError
 from engine.server.osc_codec import OscArg, encode_message
@@ -198,6 +198,11 @@ def _sessions_run(
         run["late"] = run["server"]["late"] + run.get("device", {}).get("late", 0)
         run["max_lateness_ms"] = max(run["server"]["max_lateness_ms"],
                                      run.get("device", {}).get("max_lateness_ms", 0.0))  # fmt: skip
+        if profile.config.steer > 1:
+            conductors = [s.conductor for s in sessions if s.conductor is not None]
+            searched = sum(c.bars_searched for c in conductors)
+            given_up = sum(c.searches_given_up for c in conductors)
+            run["bars_searched"], run["searches_given_up"] = searched, given_up
         run["errors"] = host.errors[:3]
         return run
     finally:

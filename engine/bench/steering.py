@@ -19,9 +19,9 @@ from typing import Any, Final
 import numpy as np
 
 from engine.bench.emotion import QUADRANT_TARGETS, descriptors
+from engine.checks import MAX_STEER
 from engine.model.artifact import load_artifact
 from engine.model.composer import DEFAULT_KEY_STRENGTH, Composer
-from engine.model.steering import MAX_STEER
 from engine.recognizer.emotion_recognizer import EmotionRecognizer
 from engine.tokens import codec
 from engine.tokens import vocab as V

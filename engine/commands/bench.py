@@ -403,7 +403,9 @@ def run_server(args: argparse.Namespace) -> int:
                 f"(worst {sv['max_lateness_ms']} ms); {run['cpu_cores']} cores (server process); "
                 f"lone probe process: {m['late']} of {m['wakes']} wake-ups late "
                 f"(worst {m['max_lateness_ms']} ms, {m['stalls_over_1ms']} over 1 ms)"
-            )
+                + (f"; bars searched {run['bars_searched']}, searches given up {run['searches_given_up']}"
+                   if "bars_searched" in run else "")
+            )  # fmt: skip
         print(
             f"max {label} sessions without late events:",
             held["max_sessions_without_late_events"],

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.checks import DEFAULT_MAX_STEERED, MAX_STEER
 from engine.commands import CommandError, bounded_float, bounded_int, model_error
 from engine.commands.first_run import compile_first
 from engine.commands.ports import add_port_options, check_existing, port_choice, port_error
@@ -56,6 +57,12 @@ def register(sub: Any) -> None:
         metavar="ADDR",
         help="OSC client address or network (repeatable)",
     )
+    p.add_argument(
+        "--max-steered", type=bounded_int("max-steered", 0, 4096), default=DEFAULT_MAX_STEERED,
+        help="sessions steered at once (a profile's composer.steer > 1; each costs the CPU of many "
+        "plain sessions, see affetto bench server; those beyond play unsteered; "
+        f"default {DEFAULT_MAX_STEERED})",
+    )  # fmt: skip
     p.add_argument(
         "--max-sessions",
         type=bounded_int("max-sessions", 1, 4096),
@@ -126,9 +133,11 @@ def run(args: argparse.Namespace) -> int:
         if not ok:
             raise CommandError(reason)
     try:
+        steer = (profile or DEFAULT_PROFILE).config.steer  # every steered session's candidates at once
         composer = Composer(
-            args.model, max_streams=args.max_sessions, intra_op_threads=1, precision=args.precision
-        )
+            args.model, max_streams=args.max_sessions, intra_op_threads=1, precision=args.precision,
+            steer_rows=max(MAX_STEER, steer * min(args.max_steered, args.max_sessions)),
+        )  # fmt: skip
     except (FileNotFoundError, ValueError) as exc:
         raise model_error(exc, args.model) from exc
     devices = args.audio or choice is not None  # played in a process of their own
@@ -149,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         host = SessionHost(
             composer, profile, idle_timeout_s=args.idle_timeout, outputs=outputs,
             default_outputs=() if args.silent_sessions else None, on_error=ErrorLog(),
+            max_steered=min(args.max_steered, args.max_sessions),
         )  # fmt: skip
         server = AffettoServer(host, settings)
         asyncio.run(_serve(server))

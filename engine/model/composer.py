@@ -44,7 +44,7 @@ from typing import Final, TypeGuard
 
 import numpy as np
 
-from engine.checks import check_positive, check_unit
+from engine.checks import MAX_STEER, check_positive, check_steer, check_unit
 from engine.model.artifact import OUTPUTS, ModelArtifact, load_artifact
 from engine.model.sampling import (
     BatchSampler,
@@ -54,7 +54,7 @@ from engine.model.sampling import (
     check_top_p,
     check_weight,
 )
-from engine.model.steering import MAX_STEER, Steering, check_steer
+from engine.model.steering import Steering
 from engine.model.tonal_primer import (
     choose_key,
     key_bias,
@@ -226,6 +226,8 @@ class Composer:
             model_dir, providers=providers, intra_op_threads=intra_op_threads, precision=precision
         )
         self._session = self.artifact.session
+        #: the composer's threads per operator, which the recognizer it loads for steering gets too
+        self._intra_op_threads = self._session.get_session_options().intra_op_num_threads or None
         m = self.artifact.manifest
         L, H = m.num_layers, m.hidden_size
         self.max_streams = int(max_streams)
@@ -325,7 +327,7 @@ class Composer:
         k = check_steer(steer)
         tempo = check_positive("tempo_bpm", tempo_bpm)
         if k > 1:
-            self._steering.load_recognizer()
+            self._steering.load_recognizer(self._intra_op_threads)
         free = np.flatnonzero(~self._active[: self.max_streams])
         if free.size == 0:
             raise RuntimeError(f"all {self.max_streams} streams are open; close one or raise max_streams")
@@ -694,7 +696,7 @@ class Composer:
             FileNotFoundError, ValueError: see
                 :meth:`engine.recognizer.emotion_recognizer.EmotionRecognizer.load`.
         """
-        self._steering.load_recognizer()
+        self._steering.load_recognizer(self._intra_op_threads)
 
     def start_search(self, stream: int, steer: int, prefix: Sequence[int], tempo_bpm: float) -> bool:
         """Live steering: start choosing the rest of plain ``stream``'s current bar among
@@ -729,7 +731,7 @@ class Composer:
         tokens = [int(t) for t in prefix]
         if not tokens or not V.BAR_OFFSET <= tokens[0] < V.POS_OFFSET:
             raise ValueError(f"stream {stream}: a prefix starts with the bar's BAR token")
-        self._steering.load_recognizer()
+        self._steering.load_recognizer(self._intra_op_threads)
         return self._steering.live.start(self, int(stream), k, tokens, tempo)
 
     def advance_searches(self) -> int:

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
-from engine.checks import check_int
 from engine.model.artifact import OUTPUTS
 from engine.recognizer.emotion_recognizer import (
     BarEncoding,
@@ -50,21 +49,9 @@ from engine.tokens import vocab as V
 if TYPE_CHECKING:
     from engine.model.composer import Composer
 
-#: Most candidates per steered bar; 0 and 1 mean no steering.
-MAX_STEER: Final = 32
 #: Weight of the (standardised) emotion distance against the (standardised) mean log-prob.
 STEER_WEIGHT: Final = 2.0
 _OUTPUT_NAMES: Final = list(OUTPUTS)
-
-
-def check_steer(value: object) -> int:
-    """``value`` as a candidate count in 0..MAX_STEER (0 and 1: no steering).
-
-    Raises:
-        TypeError: not an int.
-        ValueError: outside 0..MAX_STEER.
-    """
-    return check_int("steer", value, 0, MAX_STEER)
 
 
 @dataclass
@@ -108,10 +95,11 @@ class Steering:
         #: live searches (:mod:`engine.model.live_steering`) on this composer's plain streams
         self.live = LiveSteering(self)
 
-    def load_recognizer(self) -> None:
-        """Load the shipped recognizer unless one is set (before the first steered stream opens)."""
+    def load_recognizer(self, intra_op_threads: int | None = None) -> None:
+        """Load the shipped recognizer unless one is set (before the first steered stream
+        opens), with the composer's threads per operator (None: onnxruntime's default)."""
         if self.recognizer is None:
-            self.recognizer = EmotionRecognizer.load()
+            self.recognizer = EmotionRecognizer.load(intra_op_threads=intra_op_threads)
 
     def open(self, slot: int, k: int, tempo_bpm: float) -> None:
         """Start ``slot``'s encoder state if it is steered (``k`` > 1; see :meth:`load_recognizer`)."""

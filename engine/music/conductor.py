@@ -246,6 +246,9 @@ class Conductor:
         self._bar_tokens: list[int] = []
         #: a search for the current bar's rest is running (see start_search)
         self.searching = False
+        #: bars chosen by a search, and searches given up (no slots free, or late: live only)
+        self.bars_searched = 0
+        self.searches_given_up = 0
         self.closed = False
 
     # ---------------------------------------------------------------------------- reading
@@ -469,6 +472,8 @@ class Conductor:
         if self._needed_after_s is None:
             frontier = self.frontier_beat
             lookahead = self.config.lookahead_beats
+            if self.steer > 1:  # a bar's search has (nearly) a bar to run before it is due
+                lookahead = max(lookahead, float(self.meter_beats))
             self._needed_after_s = -math.inf if frontier < 0 else self.tempo_map.seconds(frontier - lookahead)
             if len(self._boundaries) > MAX_KEPT_BOUNDARIES:
                 head = self.tempo_map.beat(playhead_s)
@@ -486,6 +491,19 @@ class Conductor:
         self._cursor = replace(c, steer_bar=False)
         tempo = self.bars[c.bar_index].tempo_bpm
         self.searching = self.composer.start_search(self.stream, self.steer, self._bar_tokens, tempo)
+        self.searches_given_up += not self.searching
+
+    def search_late(self, playhead_s: float, deadline_s: float) -> bool:
+        """True if the bar's search still runs though the bar starts within ``deadline_s`` of
+        ``playhead_s``: then :meth:`drop_search` and compose it plainly (live composing only)."""
+        return self.searching and self.tempo_map.seconds(self.frontier_beat) - playhead_s < deadline_s
+
+    def drop_search(self) -> None:
+        """Give up the bar's search: the rest of the bar is composed plainly."""
+        if self.searching:
+            self.composer.cancel_search(self.stream)
+            self.searching = False
+            self.searches_given_up += 1
 
     def take_search(self) -> bool:
         """True while the bar's search runs; once it is done its tokens become the stream's next."""
@@ -495,6 +513,7 @@ class Conductor:
         if rest is None:
             return True
         self.searching = False
+        self.bars_searched += 1
         self._forced = rest.tolist()
         return False
 
@@ -804,7 +823,7 @@ class Conductor:
             (replace(t, anchored=True) if t.beat <= beat + _EPS else t for t in waiting), key=lambda t: t.beat
         )
         self._forced.clear()
-        if self.searching:
+        if self.searching:  # the bar it searched is cut away
             self.composer.cancel_search(self.stream)
             self.searching = False
         self.composer.restore(self.stream, back.snapshot, _mix_seed(self.seed, beat))
@@ -880,6 +899,7 @@ def compose_ahead(
     conductors: Sequence[Conductor],
     playhead_s: float | Sequence[float],
     max_tokens: int = 100_000,
+    search_deadline_s: float | None = None,
 ) -> int:
     """Step every conductor that needs music (batched) until each is ``lookahead`` ahead.
 
@@ -889,6 +909,9 @@ def compose_ahead(
         playhead_s: the playhead on each conductor's clock: one time for all, or one each.
         max_tokens: stop after about this many tokens (a batched step counts one per stream, a
             step of a stream's search one for it).
+        search_deadline_s: live composing: a steered bar whose search still runs when the bar
+            starts within this many seconds of the playhead is composed plainly (None: searches
+            always finish, as offline).
 
     Returns:
         tokens produced (as counted for ``max_tokens``).
@@ -896,11 +919,14 @@ def compose_ahead(
     heads = [float(playhead_s)] * len(conductors) if isinstance(playhead_s, int | float) else list(playhead_s)
     produced = 0
     while produced < max_tokens:
-        needy = [c for c, h in zip(conductors, heads, strict=True) if not c.closed and c.needs_tokens(h)]
-        if not needy:
+        pairs = [(c, h) for c, h in zip(conductors, heads, strict=True) if not c.closed and c.needs_tokens(h)]
+        if not pairs:
             break
-        for c in needy:  # live steering: a bar just opened starts its search
+        needy = [c for c, _ in pairs]
+        for c, head in pairs:  # live steering: a bar just opened starts its search
             c.start_search()
+            if search_deadline_s is not None and c.search_late(head, search_deadline_s):
+                c.drop_search()
         if any(c.searching for c in needy):  # every search in flight, one token further
             composer.advance_searches()
         forced: list[tuple[Conductor, int]] = []

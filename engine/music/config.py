@@ -10,8 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Final
 
-from engine.checks import check_choice, check_real, check_unit
-from engine.model.steering import check_steer
+from engine.checks import check_choice, check_real, check_steer, check_unit
 from engine.music.keys import MODE_POLICIES
 from engine.music.tempo_map import DEFAULT_TEMPO_RANGE_BPM, check_tempo, tempo_for_emotion
 from engine.outputs.gm import INSTRUMENTS, volume_for_gain_db
@@ -210,8 +209,8 @@ class ConductorConfig:
         steer: live emotion steering, candidates per bar in 0..MAX_STEER (0, 1: off): each bar
             the conductor composes is chosen among this many by the emotion recognizer and the
             composer's own likelihood (:meth:`engine.model.composer.Composer.start_search`); a
-            change that cuts into a bar continues it plainly. It costs about ``steer`` + 1 times
-            the composing of a plain session.
+            change that cuts into a bar continues it plainly. A steered session costs the CPU of
+            many plain ones (``affetto bench server`` measures how many this machine holds).
         humanize_ms: timing jitter (standard deviation, ms; 0: off).
         humanize_velocity: velocity jitter (standard deviation; 0: off).
         midi_clock: send MIDI clock (24 ppqn) with the notes.

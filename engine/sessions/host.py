@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
-from engine.checks import check_int
+from engine.checks import DEFAULT_MAX_STEERED, check_int
 from engine.model.composer import Composer
 from engine.music.conductor import MIDI_CLOCK_PPQN, Conductor, compose_ahead
 from engine.music.config import Emotion
@@ -71,8 +71,6 @@ from engine.sessions.session import (
 from engine.story.live_text import StoryReader
 
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
-#: steered sessions a host holds at once by default (see SessionHost's max_steered)
-DEFAULT_MAX_STEERED: Final = 16
 PREROLL_S: Final = 0.1
 #: the composing thread applies requests for at most this long before it tops up the music again
 APPLY_SLICE_S: Final = 0.01
@@ -98,6 +96,8 @@ MAX_THEMES: Final = 4096
 #: admission: composing is behind when a session's music runs out within this margin of its
 #: clock (past the devices' ``lead_s``); new sessions are then refused (``busy``) for a while
 HEADROOM_S: Final = 0.02
+#: a steered bar still searched this close to its start (past REFILL_S ahead) is composed plainly
+SEARCH_DEADLINE_S: Final = 0.1
 BEHIND_HOLD_S: Final = 2.0
 HEADROOM_CHECK_S: Final = 0.25
 #: events waiting to be published at their time (transitions, volume) per session; more are dropped
@@ -123,7 +123,7 @@ class SessionHost:
         timing_samples: keep this many lateness samples in :attr:`timing` (for percentiles).
         text_model_dir: the text emotion model the ``text`` op reads with (None: the shipped one).
         max_steered: the steering budget: at most this many sessions at once are steered (their
-            profile's ``composer.steer`` > 1, each costing about K + 1 plain sessions of CPU);
+            profile's ``composer.steer`` > 1, each costing the CPU of many plain sessions);
             those started beyond it play unsteered, and say so (``steer`` 0 in their status).
 
     Raises:
@@ -146,7 +146,7 @@ class SessionHost:
         max_steered: int = DEFAULT_MAX_STEERED,
     ) -> None:
         self.composer = composer
-        self.max_steered = check_int("max_steered", max_steered, 0, composer.max_streams)
+        self.max_steered = min(check_int("max_steered", max_steered, 0, 1 << 20), composer.max_streams)
         self.on_error = on_error
         self._outputs_lost = False
         self.profile = profile or DEFAULT_PROFILE
@@ -964,7 +964,7 @@ class SessionHost:
             pick = [i for i, c in enumerate(conductors) if c.needs_tokens(heads[i] + REFILL_S)]  # type: ignore[union-attr]
             compose_ahead(
                 self.composer, [conductors[i] for i in pick], [heads[i] + REFILL_S for i in pick],  # type: ignore[misc]
-                max_tokens=len(pick),
+                max_tokens=len(pick), search_deadline_s=SEARCH_DEADLINE_S,
             )  # fmt: skip
             self._wake_clock([live[i] for i in pick])
             if self._has_requests() and time.perf_counter() - started > APPLY_SLICE_S:

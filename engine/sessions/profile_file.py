@@ -66,8 +66,7 @@ import re
 from pathlib import Path
 from typing import Final
 
-from engine.checks import MAX_NAME_CHARS
-from engine.model.steering import MAX_STEER
+from engine.checks import MAX_NAME_CHARS, MAX_STEER
 from engine.music.config import (
     DEFAULT_LAYERS,
     DEFAULT_STATES,

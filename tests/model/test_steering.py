@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.checks import MAX_STEER
 from engine.model.artifact import ModelArtifact, load_artifact
 from engine.model.composer import Composer
-from engine.model.steering import MAX_STEER
 from engine.recognizer.emotion_recognizer import EmotionRecognizer, default_recognizer_dir
 from engine.tokens import codec
 from engine.tokens import vocab as V

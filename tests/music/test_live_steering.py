@@ -44,16 +44,13 @@ def _stuck(r: Rendered) -> set[tuple[int, int]]:
     return sounding
 
 
-def test_a_steered_session_plays_other_bars_the_same_whatever_the_block_and_lookahead(
+def test_a_steered_session_plays_other_bars_the_same_whatever_the_block(
     composer: Composer,
 ) -> None:
     cues = [Cue(9.3, "state", "combat", sync="immediate"), Cue(17.0, "state", "sorrow", sync="bar")]
     a = render(composer, cues, 28.0, seed=3, audio=False, config=STEERED, block_frames=512)
     b = render(composer, cues, 28.0, seed=3, audio=False, config=STEERED, block_frames=97)
-    ahead = ConductorConfig(steer=4, lookahead_beats=4.0)
-    c = render(composer, cues, 28.0, seed=3, audio=False, config=ahead)
     assert a.recorder.events == b.recorder.events
-    assert notes(a) == notes(c)  # composing further ahead searches and cuts more, changes nothing
     plain = render(composer, cues, 28.0, seed=3, audio=False)
     assert notes(plain)[:8] != notes(a)[:8]  # the first bar is already another one
     assert [beat for _, beat in a.landed] == [pytest.approx(9.3), pytest.approx(20.0)]
