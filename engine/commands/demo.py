@@ -94,7 +94,7 @@ def render_files(composer: Any, out_dir: Path, seed: int, *, quiet: bool = False
     from engine.music.config import ConductorConfig
     from engine.outputs.recorders import write_wav
     from engine.sessions.render import render, track_names
-    from engine.sessions.scenes import DEMO_CUES, DEMO_END_BEAT, Timeline, demo_theme
+    from engine.sessions.scenes import DEMO_CUES, DEMO_END_BEAT, DEMO_STEER, Timeline, demo_theme
 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +107,7 @@ def render_files(composer: Any, out_dir: Path, seed: int, *, quiet: bool = False
         DEMO_CUES,
         DEMO_END_BEAT,
         seed=seed,
+        config=ConductorConfig(steer=DEMO_STEER),
         themes=[demo_theme()],
         on_bar=None if quiet else timeline.on_bar,
         on_cue=None if quiet else timeline.on_cue,
@@ -147,12 +148,12 @@ def play_live(
     from engine.outputs.audio_stream import AudioUnavailable
     from engine.outputs.midi_port import MidiPortError
     from engine.sessions.live_rig import LiveRig
-    from engine.sessions.scenes import DEMO_CUES, DEMO_END_BEAT, Timeline, demo_theme
+    from engine.sessions.scenes import DEMO_CUES, DEMO_END_BEAT, DEMO_STEER, Timeline, demo_theme
 
     timeline = Timeline()
     try:
         rig = LiveRig(
-            composer, seed, config=ConductorConfig(midi_clock=midi_clock), device=device,
+            composer, seed, config=ConductorConfig(midi_clock=midi_clock, steer=DEMO_STEER), device=device,
             midi_port=midi_port, midi_api=midi_api, themes=[demo_theme()],
         )  # fmt: skip
     except MidiPortError as exc:

@@ -26,6 +26,9 @@ def demo_theme() -> Theme:
     return theme_from_notes("hero", HERO_THEME)
 
 
+#: the demo steers every bar (live steering, K candidates; one session costs little)
+DEMO_STEER: Final = 4
+
 #: explore → danger → combat → victory → sorrow, in beats of 4/4 (about 85 s).
 DEMO_CUES: Final = (
     Cue(28.0, "leitmotif", "hero"),  # the hero's theme at bar 8
