@@ -69,10 +69,6 @@ class LiveSteering:
         #: each live-steered stream's (bar count, encoder state before that bar), newest last
         self._history: dict[int, list[tuple[int, EncoderState]]] = {}
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._searches)
-
     def start(self, composer: Composer, stream: int, k: int, prefix: list[int], tempo_bpm: float) -> bool:
         """Begin searching the rest of ``stream``'s bar (``prefix``: its tokens so far, BAR
         first) among ``k`` candidates; False (nothing started) when fewer than ``k`` hidden
@@ -81,8 +77,6 @@ class LiveSteering:
         slots = self.steering.take_slots(k)
         if slots is None:
             return False
-        rec = self.steering.recognizer
-        assert rec is not None
         bars = int(composer._bars[stream])
         history = [(n, e) for n, e in self._history.get(stream, []) if n <= bars]  # a cut forgets
         self._history[stream] = history
@@ -110,9 +104,6 @@ class LiveSteering:
         """Forget everything about ``stream`` (it closed)."""
         self.cancel(stream)
         self._history.pop(stream, None)
-
-    def searching(self, stream: int) -> bool:
-        return stream in self._searches or stream in self._done
 
     def result(self, stream: int) -> np.ndarray | None:
         """The finished search's tokens for ``stream`` (the rest of its bar and the BAR that

@@ -85,8 +85,6 @@ class Steering:
 
     def __init__(self, recognizer: EmotionRecognizer | None, base: int, rows: int) -> None:
         self.recognizer = recognizer
-        self.base = base
-        self.rows = rows
         self._encoders: dict[int, EncoderState] = {}
         #: hidden candidate slots not in use (steered bars and live searches take them)
         self._free: list[int] = list(range(base, base + rows))

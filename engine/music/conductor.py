@@ -501,9 +501,13 @@ class Conductor:
     def drop_search(self) -> None:
         """Give up the bar's search: the rest of the bar is composed plainly."""
         if self.searching:
+            self.searches_given_up += 1
+            self._cancel_search()
+
+    def _cancel_search(self) -> None:
+        if self.searching:
             self.composer.cancel_search(self.stream)
             self.searching = False
-            self.searches_given_up += 1
 
     def take_search(self) -> bool:
         """True while the bar's search runs; once it is done its tokens become the stream's next."""
@@ -823,9 +827,7 @@ class Conductor:
             (replace(t, anchored=True) if t.beat <= beat + _EPS else t for t in waiting), key=lambda t: t.beat
         )
         self._forced.clear()
-        if self.searching:  # the bar it searched is cut away
-            self.composer.cancel_search(self.stream)
-            self.searching = False
+        self._cancel_search()  # the bar it searched is cut away
         self.composer.restore(self.stream, back.snapshot, _mix_seed(self.seed, beat))
         self.composer.set_bar_rhythm(self.stream, None)  # the bar composed again is free from here
         self._set_key(back.cursor.key, back.cursor.emotion)  # the pull as it was there
