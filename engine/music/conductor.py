@@ -18,6 +18,8 @@ The conductor owns one composer stream and turns its tokens into events on the s
   register it plays the chord's lowest note, an octave or two down, to the next strong beat
   (a pianist's left hand), so it sounds whenever its layer is on. Layers enter and leave with
   intensity at phrase boundaries (and at the first bar after a change, which starts one);
+  a bar's tempo and layers are those of the emotion a seek reaches by the bar's end, so a
+  change's tempo and layers land with it;
   drums come from the beat grid (:mod:`engine.music.percussion`);
 * **form**: as a bar opens, the conductor may fix its onsets to an earlier bar's of the same
   section (:mod:`engine.music.form`): phrases restate their idea and return to the first
@@ -53,6 +55,7 @@ import numpy as np
 
 from engine.model.composer import Composer, StreamSnapshot
 from engine.model.tonal_primer import choose_key, primer_velocity
+from engine.music.articulation import sounding_steps
 from engine.music.config import (
     HISTORY_BARS,
     STINGER_CHANNEL,
@@ -76,6 +79,8 @@ MELODY_FROM: Final = 60  # the top note of a chord is melody from middle C up
 BASS_BELOW: Final = 50
 MODE_HYSTERESIS: Final = 0.2  # valence must pass ±this to switch mode
 PULL_STEP: Final = 0.125  # the off-beat key pull follows the emotion in steps of this
+#: the share of the key pull that eases at valence +1 (see Conductor._key_strength)
+BRIGHT_KEY_RELEASE: Final = 0.5
 LAYER_HYSTERESIS: Final = 0.05
 SCALES: Final = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 MIDI_CLOCK_PPQN: Final = 24
@@ -197,7 +202,7 @@ class Conductor:
             tonic = self.config.key_tonic_pc
         if self.config.mode_policy != "auto":
             mode = self.config.mode_policy
-        pull = self._pull_step(start)
+        pull, strength = self._pull_step(start), self._key_strength(start)
         self.stream = composer.open_stream(
             seed,
             start.valence,
@@ -205,13 +210,13 @@ class Conductor:
             temperature=self.config.temperature,
             top_p=self.config.top_p,
             tonal_prime=True,
-            key_strength=self.config.key_strength,
+            key_strength=strength,
             offbeat_pull=pull,
             key=(tonic, mode),
         )
         key = composer.info(self.stream).key or (0, "major")
         #: the key and off-beat pull the stream was last given (see _set_key)
-        self._pulled = (key, pull)
+        self._pulled = (key, pull, strength)
         self._history = self.config.history_bars
         #: bars a note can sound past the bar it starts in (the longest duration)
         self._reach = math.ceil(max(V.DURATION_STEPS) / (V.STEPS_PER_BEAT * composer.meter_beats))
@@ -587,12 +592,14 @@ class Conductor:
         if due:
             self._boundaries[-1] = replace(self._boundaries[-1], applied=tuple(due))
         section = c.section_bar
+        since_s = c.boundary_s  # the seek moves from the previous onset, or from a change's sync point
         for tr in due:
             self._transitions.remove(tr)
             if tr.target is not None or tr.state is not None:
                 section = c.bar_index + 1  # the form starts again at the next bar
             if tr.target is not None:
                 target, seek = tr.target, tr.seek_per_s
+                since_s = max(since_s, self.tempo_map.seconds(tr.beat))
                 if seek is None:
                     emotion = target
             if tr.state is not None:
@@ -603,7 +610,7 @@ class Conductor:
                 self._theme_next = tr.theme
         now_s = self.tempo_map.seconds(beat)
         if seek is not None and emotion != target:
-            emotion = emotion.approach(target, seek * max(0.0, now_s - c.boundary_s))
+            emotion = emotion.approach(target, seek * max(0.0, now_s - since_s))
         if emotion != c.emotion:
             self.composer.set_emotion(self.stream, emotion.valence, emotion.arousal, immediate=True)
         key = self._key_for(emotion, c.key)
@@ -626,14 +633,21 @@ class Conductor:
     def _set_key(self, key: tuple[int, str], emotion: Emotion) -> None:
         """Pull the stream toward ``key`` as ``emotion`` wants it (see :meth:`_offbeat_pull`); the
         pull moves in steps of ``PULL_STEP``, so a seek re-tunes it a few times, not every onset."""
-        pull = self._pull_step(emotion)
-        if (key, pull) == self._pulled:
+        pull, strength = self._pull_step(emotion), self._key_strength(emotion)
+        if (key, pull, strength) == self._pulled:
             return
-        self._pulled = (key, pull)
-        self.composer.set_key(self.stream, key[0], key[1], self.config.key_strength, offbeat_pull=pull)
+        self._pulled = (key, pull, strength)
+        self.composer.set_key(self.stream, key[0], key[1], strength, offbeat_pull=pull)
 
     def _pull_step(self, emotion: Emotion) -> float:
         return round(self._offbeat_pull(emotion) / PULL_STEP) * PULL_STEP
+
+    def _key_strength(self, emotion: Emotion) -> float:
+        """The key pull (nats): ``config.key_strength`` where the emotion is dark or neutral (the
+        pull is what makes the minor mode heard), easing by up to ``BRIGHT_KEY_RELEASE`` of it as
+        valence brightens (bright music has room for colour), in steps of ``PULL_STEP`` nats."""
+        strength = self.config.key_strength * (1.0 - BRIGHT_KEY_RELEASE * max(0.0, emotion.valence))
+        return round(strength / PULL_STEP) * PULL_STEP
 
     def _key_for(self, emotion: Emotion, key: tuple[int, str]) -> tuple[int, str]:
         if self.config.mode_policy != "auto":
@@ -647,11 +661,17 @@ class Conductor:
     def _open_bar(self, start: float, beats: int) -> None:
         c = self._cursor
         index = c.bar_index + 1
-        tempo = c.fixed_tempo_bpm or self.config.tempo_for(c.emotion)
+        # a bar's tempo and layers are those of where a seek has gone by the bar's end (at the
+        # tempo it had), so a change lands with them rather than a bar or a phrase late
+        arriving = c.emotion
+        if c.seek_per_s is not None:
+            bar_s = beats * 60.0 / (c.fixed_tempo_bpm or self.config.tempo_for(c.emotion))
+            arriving = arriving.approach(c.target, c.seek_per_s * bar_s)
+        tempo = c.fixed_tempo_bpm or self.config.tempo_for(arriving)
         self.tempo_map.set_tempo(start, tempo)
         layers = c.layers
         if (index - c.section_bar) % self.config.phrase_bars == 0:  # a phrase (or a section) starts
-            layers = self._layers_for(c.emotion.intensity, c.layers)
+            layers = self._layers_for(arriving.intensity, c.layers)
         if c.bar_index >= 0:
             self._rhythms[c.bar_index] = (c.onsets, c.emotion)
         self._cursor = replace(
@@ -749,9 +769,10 @@ class Conductor:
         layer = self.config.layer(name) or self.config.layer("melody")
         if layer is None or layer.name not in c.layers:
             return
-        self._play(
-            layer.name, layer.channel, c.onset, c.onset + c.duration_steps / V.STEPS_PER_BEAT, pitch, velocity
-        )
+        steps = c.duration_steps
+        if self.config.articulation:
+            steps = sounding_steps(steps, c.emotion.valence, c.emotion.arousal)
+        self._play(layer.name, layer.channel, c.onset, c.onset + steps / V.STEPS_PER_BEAT, pitch, velocity)
 
     def _close_group(self) -> None:
         """The current onset group is whole: play the bass under it (see the module docstring)."""

@@ -200,11 +200,14 @@ class ConductorConfig:
         fixed_tempo_bpm: a fixed tempo instead (None: follow arousal).
         phrase_bars: bars per phrase (the "phrase" sync point).
         lookahead_beats: how far ahead of the playhead music is composed, in (0, 4] beats.
-        key_strength: pull toward the key of the moment (nats; see engine.model.tonal_primer).
+        key_strength: pull toward the key of the moment (nats; see engine.model.tonal_primer),
+            where the emotion is dark or neutral; it eases by up to half as valence brightens.
         offbeat_pull: the share of that pull on notes starting between beats in bright music,
             in [0, 1]; it falls to none as the emotion darkens toward -V+A (danger wants
             chromatic colour: passing and neighbour tones leave the key, the degrees that say the
             mode keep the full pull; see Conductor._offbeat_pull).
+        articulation: notes sound as long as the emotion wants (legato in driving music, shorter
+            in calm; engine.music.articulation), not as written (False: as written).
         temperature, top_p: the composer's sampling.
         steer: live emotion steering, candidates per bar in 0..MAX_STEER (0, 1: off): each bar
             the conductor composes is chosen among this many by the emotion recognizer and the
@@ -230,6 +233,7 @@ class ConductorConfig:
     lookahead_beats: float = 1.0
     key_strength: float = 1.5
     offbeat_pull: float = 1.0
+    articulation: bool = True
     temperature: float = 1.0
     top_p: float = 0.95
     steer: int = 0

@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 
 from engine.model.composer import Composer
+from engine.music.articulation import QUADRANT_GATE, gate, sounding_steps
 from engine.music.conductor import SCALES, BarInfo, Conductor, compose_ahead
-from engine.music.config import HISTORY_BARS, MIN_HISTORY_BARS, STINGER_CHANNEL, ConductorConfig
+from engine.music.config import (
+    DEFAULT_STATES,
+    HISTORY_BARS,
+    MIN_HISTORY_BARS,
+    STINGER_CHANNEL,
+    ConductorConfig,
+    Emotion,
+)
 from engine.music.leitmotif import theme_from_notes
 from engine.realtime.event_queue import EventQueue
 from engine.realtime.kinds import NOTE_OFF, NOTE_ON
@@ -102,10 +110,14 @@ def test_layers_tempo_and_key_follow_the_state(composer: Composer) -> None:
         composer, [Cue(15.0, "state", "combat", sync="bar")], 32.0, seed=2, audio=False, start_state="calm"
     )
     calm = [info for i, info in r.bars.items() if i < 4]
-    combat = [info for i, info in r.bars.items() if i >= 5]
+    combat = [info for i, info in r.bars.items() if i >= 4]  # the change lands at bar 4 (beat 16)
     assert all(info.layers == ("harmony", "melody") for info in calm)
+    # the seek (2 units/s) starts at the sync point, not at the onset before it: bar 4 opens calm,
+    # yet its tempo and layers are those the seek reaches within it, so they land with the change
+    assert combat[0].emotion == DEFAULT_STATES["calm"].emotion
     assert all(set(info.layers) == {"melody", "harmony", "bass", "drums"} for info in combat)
     assert max(i.tempo_bpm for i in calm) < min(i.tempo_bpm for i in combat)
+    assert {i.tempo_bpm for i in combat} == {ConductorConfig().tempo_for(DEFAULT_STATES["combat"].emotion)}
     assert calm[0].key[1] == "major" and combat[-1].key[1] == "minor"
     channels = {ch for b, ch, _, _ in notes(r) if b >= 20}
     assert {0, 9} <= channels and channels <= {0, 1, 2, 9}
@@ -475,3 +487,43 @@ def test_thousands_of_bars_hold_the_history_flat(composer: Composer) -> None:
     finally:
         for c in (kept, whole):
             c.stop(0.0)
+
+
+def _sounding_beats(r: Rendered) -> list[float]:
+    """How long each melody/harmony note sounded, in beats (each note-on paired with its note-off)."""
+    on: dict[tuple[int, int], float] = {}
+    out: list[float] = []
+    for t, k, ch, p, _ in r.recorder.events:
+        if ch in (9, STINGER_CHANNEL):
+            continue
+        if k == NOTE_ON:
+            assert (ch, p) not in on  # every note ends before its key sounds again
+            on[(ch, p)] = t
+        elif k == NOTE_OFF and (ch, p) in on:
+            out.append(r.tempo_map.beat(t) - r.tempo_map.beat(on.pop((ch, p))))
+    assert not on  # nothing left sounding
+    return out
+
+
+@pytest.mark.parametrize(("valence", "arousal", "longer"), [(-0.8, 0.8, True), (0.8, -0.8, False)])
+def test_articulation_holds_driving_music_and_shortens_calm(
+    composer: Composer, valence: float, arousal: float, longer: bool
+) -> None:
+    start = Emotion(valence, arousal)
+    played = render(composer, [], 32.0, seed=4, audio=False, start_state=None, start_emotion=start)
+    as_written = render(
+        composer, [], 32.0, seed=4, audio=False, start_state=None, start_emotion=start,
+        config=ConductorConfig(articulation=False),
+    )  # fmt: skip
+    assert notes(played) == notes(as_written)  # the same notes, sounding for other lengths
+    a, w = np.mean(_sounding_beats(played)), np.mean(_sounding_beats(as_written))
+    assert (a > 1.4 * w) if longer else (a < 0.8 * w)
+    assert max(_sounding_beats(played)) <= max(V.DURATION_STEPS) / V.STEPS_PER_BEAT + 1e-6
+
+
+def test_the_gate_is_each_quadrants_measured_ratio_at_its_corner() -> None:
+    for q, (v, a) in {1: (1.0, 1.0), 2: (-1.0, 1.0), 3: (-1.0, -1.0), 4: (1.0, -1.0)}.items():
+        assert gate(v, a) == pytest.approx(QUADRANT_GATE[q])
+    assert gate(0.0, 0.0) == pytest.approx(sum(QUADRANT_GATE.values()) / 4)
+    assert gate(5.0, 5.0) == gate(1.0, 1.0)  # out of range clamps
+    assert sounding_steps(64, -1.0, 1.0) == 64 and sounding_steps(1, 1.0, -1.0) == 1
