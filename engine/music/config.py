@@ -203,7 +203,7 @@ class ConductorConfig:
         key_strength: pull toward the key of the moment (nats; see engine.model.tonal_primer),
             where the emotion is dark or neutral; it eases by up to half as valence brightens.
         offbeat_pull: the share of that pull on notes starting between beats in bright music,
-            in [0, 1]; it falls to none as the emotion darkens toward -V+A (danger wants
+            in [0, 1]; it falls by up to half as the emotion darkens toward -V+A (danger wants
             chromatic colour: passing and neighbour tones leave the key, the degrees that say the
             mode keep the full pull; see Conductor._offbeat_pull).
         articulation: notes sound as long as the emotion wants (legato in driving music, shorter

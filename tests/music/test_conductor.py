@@ -6,6 +6,7 @@ import itertools
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -527,3 +528,30 @@ def test_the_gate_is_each_quadrants_measured_ratio_at_its_corner() -> None:
     assert gate(0.0, 0.0) == pytest.approx(sum(QUADRANT_GATE.values()) / 4)
     assert gate(5.0, 5.0) == gate(1.0, 1.0)  # out of range clamps
     assert sounding_steps(64, -1.0, 1.0) == 64 and sounding_steps(1, 1.0, -1.0) == 1
+
+
+def test_the_key_pull_eases_for_bright_music_and_between_beats_for_danger(
+    composer: Composer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bright music gets room for colour (a weaker key pull); -V+A gets chromatic passing tones
+    between beats (a weaker off-beat pull), but never loses more than half of it, so its minor
+    is still heard (with none, the held-out judge heard -V+A right far less often)."""
+    pulls: list[tuple[float, float]] = []
+    real_open = composer.open_stream
+
+    def spy(*args: Any, **kwargs: Any) -> int:
+        pulls.append((kwargs["key_strength"], kwargs["offbeat_pull"]))
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(composer, "open_stream", spy)
+    first: dict[tuple[float, float], tuple[float, float]] = {}
+    for v, a in [(1.0, 0.5), (-1.0, 1.0), (-1.0, -1.0), (0.0, 0.0)]:
+        pulls.clear()
+        render(composer, [], 1.0, seed=1, audio=False, start_state=None, start_emotion=Emotion(v, a))
+        first[v, a] = pulls[0]
+    full = ConductorConfig()
+    bright, danger, sorrow, neutral = (first[k] for k in [(1.0, 0.5), (-1.0, 1.0), (-1.0, -1.0), (0.0, 0.0)])
+    assert neutral == sorrow == (full.key_strength, full.offbeat_pull)
+    assert bright[0] < full.key_strength and bright[1] == full.offbeat_pull
+    assert danger[0] == full.key_strength
+    assert 0.5 * full.offbeat_pull <= danger[1] < full.offbeat_pull
