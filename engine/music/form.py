@@ -14,12 +14,13 @@ bar after the last change of emotion or state)::
     phrase 0:  a  a  b  c      the basic idea, restated; a continuation; a free cadence bar
     phrase 1:  a  a  b  d      the first phrase returns (a period), with a new cadence
     phrase 2:  e  e  b  f      a contrasting idea, restated; the continuation comes back
-    phrase 3:  a  a  b  g      the return
+    phrase 3:  a  a  b  d      the return, closing as the period did
 
-so 9 of every 16 bars restate an earlier bar (with 4-bar phrases). A phrase's last bar is always
-free (cadences differ), and so is any bar whose source has fewer than ``MIN_ONSETS`` onsets (a
-rest, a held chord), was composed under an emotion more than ``EMOTION_TOLERANCE`` away (its
-density would not fit), or was a theme (the conductor does not plan bars it forces). Longer
+so 10 of every 16 bars restate an earlier bar (with 4-bar phrases). A phrase's last bar is free
+(cadences differ) except in the return, which closes on the period's cadence; so is any bar
+whose source has fewer than ``MIN_ONSETS`` onsets (a rest, a held chord), was composed under an
+emotion more than ``EMOTION_TOLERANCE`` away (its density would not fit), or was a theme (the
+conductor does not plan bars it forces). Longer
 phrases keep the shape: within a phrase, odd bars restate the bar before them and even bars
 are the continuation (returning in later phrases, as ``b`` does).
 """
@@ -52,8 +53,8 @@ def rhythm_source(bar: int, section_start: int, phrase_bars: int) -> int | None:
     span = GROUP_PHRASES * phrase_bars
     group = section_start + span * ((bar - section_start) // span)
     phrase, j = divmod(bar - group, phrase_bars)
-    if j == phrase_bars - 1:
-        return None  # the cadence bar
+    if j == phrase_bars - 1:  # the cadence bar: the return closes as the period did
+        return group + phrase_bars + j if phrase == GROUP_PHRASES - 1 else None
     if j % 2 == 1:
         return bar - 1  # the idea restated
     if phrase == 0:

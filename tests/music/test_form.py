@@ -41,8 +41,8 @@ def composer() -> Iterator[Composer]:
 
 def test_the_plan_states_an_idea_and_returns_to_it() -> None:
     plan = [rhythm_source(bar, 0, 4) for bar in range(17)]
-    assert plan == [None, 0, None, None, 0, 4, 2, None, None, 8, 2, None, 0, 12, 2, None, None]
-    # a new section starts the plan again; a phrase's cadence bar and phrases of one bar are free
+    assert plan == [None, 0, None, None, 0, 4, 2, None, None, 8, 2, None, 0, 12, 2, 7, None]
+    # a new section starts the plan again; cadence bars (but the return's) and one-bar phrases are free
     assert [rhythm_source(bar, 5, 4) for bar in range(5, 11)] == [None, 5, None, None, 5, 9]
     assert rhythm_source(3, 0, 1) is None
 
