@@ -14,7 +14,7 @@ from typing import Final
 
 import numpy as np
 
-from engine.music.keys import KK_PROFILES, check_key
+from engine.music.keys import PULL_PROFILES, check_key
 from engine.tokens import vocab as V
 from engine.tokens.codec import encode_notes
 
@@ -95,9 +95,10 @@ def primer_tokens(
 def key_bias(tonic_pc: int, mode: str, strength: float) -> np.ndarray:
     """float32[VOCAB_SIZE] logit bias toward a key's tonal hierarchy.
 
-    Each pitch gets ``strength * log(profile[pc] / profile[tonic])`` from the Krumhansl–Kessler
-    profile of ``mode``: the tonic 0, the other scale degrees a little less, chromatic notes
-    least (about ``-strength`` nats for the weakest). A soft pull: nothing is forbidden.
+    Each pitch gets ``strength * log(profile[pc] / profile[tonic])`` from the pull profile of
+    ``mode`` (:data:`engine.music.keys.PULL_PROFILES`): the tonic about 0, the other scale
+    degrees a little less, chromatic notes least (about ``-strength`` nats).
+    A soft pull: nothing is forbidden.
 
     Raises:
         ValueError: an argument is out of range.
@@ -105,7 +106,7 @@ def key_bias(tonic_pc: int, mode: str, strength: float) -> np.ndarray:
     check_key(tonic_pc, mode)
     if not (math.isfinite(strength) and strength >= 0):
         raise ValueError(f"strength must be a finite number >= 0, got {strength}")
-    profile = np.asarray(KK_PROFILES[mode])
+    profile = np.asarray(PULL_PROFILES[mode])
     per_pc = strength * np.log(profile / profile[0])
     bias = np.zeros(V.VOCAB_SIZE, dtype=np.float32)
     pitches = np.arange(V.PITCH_MIN, V.PITCH_MAX + 1)

@@ -34,3 +34,23 @@ def test_key_names_and_checks() -> None:
         E.check_key(0, "dorian")
     with pytest.raises(TypeError, match="int"):
         E.check_key(1.5, "major")
+
+
+def test_the_minor_pull_says_its_own_key_not_a_major_one_on_its_degrees() -> None:
+    """The composer's minor pull (measured) keeps the tonic and dominant above the mediant and
+    submediant, so a stream pulled by it is not heard in the relative or submediant major; no
+    chromatic pitch class is likelier than the rarest scale degree."""
+    pull = np.asarray(E.PULL_PROFILES["minor"])
+    natural_minor = [0, 2, 3, 5, 7, 8, 10]
+    assert min(pull[0], pull[7]) > pull[3] > pull[8]
+    assert np.delete(pull, natural_minor).max() <= pull[natural_minor].min()
+    for tonic in range(12):
+        assert E.estimate_key(np.roll(pull, tonic)) == (tonic, "minor")
+    assert E.PULL_PROFILES["major"] == E.KK_PROFILES["major"]
+
+
+def test_the_minor_pull_is_what_its_measuring_script_makes_of_the_corpus_shares() -> None:
+    from models.measure_key_profile import pull_profile
+
+    shares = np.asarray([0.201, 0.007, 0.115, 0.161, 0.008, 0.102, 0.012, 0.206, 0.064, 0.018, 0.081, 0.026])
+    assert tuple(np.round(pull_profile(shares), 3).tolist()) == E.PULL_PROFILES["minor"]
