@@ -555,3 +555,21 @@ def test_the_key_pull_eases_for_bright_music_and_between_beats_for_danger(
     assert bright[0] < full.key_strength and bright[1] == full.offbeat_pull
     assert danger[0] == full.key_strength
     assert 0.5 * full.offbeat_pull <= danger[1] < full.offbeat_pull
+
+
+def test_danger_is_heard_in_its_own_minor_key() -> None:
+    """-V+A sessions stay in the minor key they were primed in, as music21 hears 16 bars of them.
+    Pulled by Krumhansl-Kessler's minor profile (mediant and submediant rated near the tonic),
+    they drifted to the submediant's major: 15 of these 24 kept their key; with the measured pull
+    (engine.music.keys.PULL_PROFILES), 22."""
+    pytest.importorskip("music21")
+    from engine.bench.form import music21_key, played_excerpts
+    from engine.model.tonal_primer import choose_key
+
+    sessions, seed = 24, 100
+    played = played_excerpts(
+        Composer(max_streams=sessions, intra_op_threads=1), [(-0.8, 0.8)] * sessions, 16, seed
+    )
+    heard = [music21_key(e.notes) for e in played]
+    own = sum((k.tonic.pitchClass, k.mode) == choose_key(seed + i, -0.8) for i, k in enumerate(heard))
+    assert own >= 20, f"{own} of {sessions} -V+A sessions heard in their own key"
