@@ -17,18 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from engine.bench.form import music21_key
-from engine.bench.judge import _labelled, file_piece
+from engine.bench.judge import file_piece, labelled_pieces
+from engine.music.keys import SCALES
 from models.corpus import DEFAULT_DATA_DIR, SPLIT_NAMES, split_of
 
-#: semitones above the tonic of the natural minor scale
-NATURAL_MINOR = (0, 2, 3, 5, 7, 8, 10)
+NATURAL_MINOR = list(SCALES["minor"])
 
 
 def measure(data_dir: Path) -> tuple[np.ndarray, int]:
     """(mean pitch-class share above the tonic of the train split's minor pieces, their count)."""
     train = SPLIT_NAMES.index("train")
     rows = []
-    for path, _, _, group in _labelled(data_dir):
+    for path, _, _, group in labelled_pieces(data_dir):
         piece = file_piece(path)
         if split_of(group) != train or piece is None or len(piece.notes) < 8:
             continue
@@ -44,8 +44,8 @@ def measure(data_dir: Path) -> tuple[np.ndarray, int]:
 
 def pull_profile(shares: np.ndarray) -> np.ndarray:
     """The measured shares on the natural minor's degrees, the rarest degree's elsewhere."""
-    out = np.full(12, shares[list(NATURAL_MINOR)].min())
-    out[list(NATURAL_MINOR)] = shares[list(NATURAL_MINOR)]
+    out = np.full(12, shares[NATURAL_MINOR].min())
+    out[NATURAL_MINOR] = shares[NATURAL_MINOR]
     return out
 
 

@@ -145,7 +145,7 @@ class Judge:
         return self.valence.positive(x), self.arousal.positive(x)
 
 
-def _labelled(data_dir: Path) -> list[tuple[Path, int, int, str]]:
+def labelled_pieces(data_dir: Path) -> list[tuple[Path, int, int, str]]:
     """(file, valence sign, arousal sign, group key) of every listener-labelled piece."""
     from models.corpus import emopia_group, vgmidi_group  # torch-free
 
@@ -172,7 +172,7 @@ def fit_judge(data_dir: Path) -> Judge:
 
     train = SPLIT_NAMES.index("train")
     rows: list[tuple[np.ndarray, int, int, bool]] = []
-    for path, v, a, group in _labelled(data_dir):
+    for path, v, a, group in labelled_pieces(data_dir):
         piece = file_piece(path)
         if piece is not None and len(piece.notes) >= 8:
             rows.append((features(piece), v, a, split_of(group) == train))

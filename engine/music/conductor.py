@@ -67,6 +67,7 @@ from engine.music.config import (
     check_unit,
 )
 from engine.music.form import EMOTION_TOLERANCE, GROUP_PHRASES, MIN_ONSETS, positions, rhythm_source
+from engine.music.keys import SCALES
 from engine.music.leitmotif import Theme, theme_tokens, transform
 from engine.music.percussion import bar_hits, drum_velocity
 from engine.music.tempo_map import TempoMap, check_tempo
@@ -84,7 +85,6 @@ BRIGHT_KEY_RELEASE: Final = 0.5
 #: the share of the off-beat key pull that eases at -V+A, full arousal (Conductor._offbeat_pull)
 DARK_OFFBEAT_RELEASE: Final = 0.5
 LAYER_HYSTERESIS: Final = 0.05
-SCALES: Final = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 MIDI_CLOCK_PPQN: Final = 24
 MAX_KEPT_BOUNDARIES: Final = 64  # cut points kept (the oldest, already played, are dropped)
 _EPS: Final = 1e-9

@@ -19,6 +19,8 @@ MODES: Final = ("major", "minor")
 MODE_POLICIES: Final = ("auto", *MODES)
 #: the strongest pull toward the key of the moment, in nats (see :func:`engine.model.tonal_primer.key_bias`)
 MAX_KEY_STRENGTH: Final = 8.0
+#: Semitones above the tonic of each mode's scale (minor: the natural minor).
+SCALES: Final = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 PITCH_CLASS_NAMES: Final = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 #: Krumhansl–Kessler probe-tone ratings, tonic first: how strongly each pitch class belongs to
 #: a major or minor key.

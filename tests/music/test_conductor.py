@@ -13,7 +13,7 @@ import pytest
 
 from engine.model.composer import Composer
 from engine.music.articulation import QUADRANT_GATE, gate, sounding_steps
-from engine.music.conductor import SCALES, BarInfo, Conductor, compose_ahead
+from engine.music.conductor import BarInfo, Conductor, compose_ahead
 from engine.music.config import (
     DEFAULT_STATES,
     HISTORY_BARS,
@@ -22,6 +22,7 @@ from engine.music.config import (
     ConductorConfig,
     Emotion,
 )
+from engine.music.keys import SCALES
 from engine.music.leitmotif import theme_from_notes
 from engine.realtime.event_queue import EventQueue
 from engine.realtime.kinds import NOTE_OFF, NOTE_ON

@@ -41,7 +41,7 @@ def test_the_minor_pull_says_its_own_key_not_a_major_one_on_its_degrees() -> Non
     submediant, so a stream pulled by it is not heard in the relative or submediant major; no
     chromatic pitch class is likelier than the rarest scale degree."""
     pull = np.asarray(E.PULL_PROFILES["minor"])
-    natural_minor = [0, 2, 3, 5, 7, 8, 10]
+    natural_minor = list(E.SCALES["minor"])
     assert min(pull[0], pull[7]) > pull[3] > pull[8]
     assert np.delete(pull, natural_minor).max() <= pull[natural_minor].min()
     for tonic in range(12):
