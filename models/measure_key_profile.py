@@ -4,7 +4,7 @@ The share of each pitch class above music21's tonic among the notes of the liste
 *train-split* pieces (EMOPIA clips, VGMIDI labelled pieces; their first 16 bars) that music21
 finds minor, averaged over pieces. The natural minor's seven degrees keep their measured shares;
 every other pitch class gets the rarest degree's (see the table's docstring). Torch-free;
-needs music21 (``pip install 'affetto[train]'``). About a minute::
+needs music21 (``pip install 'affetto[train]'``). About half a minute::
 
     python -m models.measure_key_profile [--data ../shared/data]
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.bench.form import music21_key
-from engine.bench.judge import file_piece, labelled_pieces
+from engine.bench.judge import file_piece, labelled_pieces, tonic_shares
 from engine.music.keys import SCALES
 from models.corpus import DEFAULT_DATA_DIR, SPLIT_NAMES, split_of
 
@@ -35,10 +35,7 @@ def measure(data_dir: Path) -> tuple[np.ndarray, int]:
         key = music21_key(piece.notes)
         if key.mode != "minor":
             continue
-        histogram = np.zeros(12)
-        for n in piece.notes:
-            histogram[(n.pitch - key.tonic.pitchClass) % 12] += 1
-        rows.append(histogram / histogram.sum())
+        rows.append(tonic_shares(piece.notes, key.tonic.pitchClass))
     return np.mean(rows, axis=0), len(rows)
 
 

@@ -38,6 +38,15 @@ class Piece:
     tempo_bpm: float
 
 
+def tonic_shares(notes: Sequence[V.Note], tonic_pc: int) -> np.ndarray:
+    """float64[12]: each pitch class's share of ``notes`` (counted, not timed), tonic first."""
+    histogram = np.zeros(12)
+    for n in notes:
+        histogram[(n.pitch - tonic_pc) % 12] += 1
+    out: np.ndarray = histogram / histogram.sum()
+    return out
+
+
 def features(piece: Piece) -> np.ndarray:
     """The judge's feature vector of one piece (float64)."""
     import muspy
@@ -50,11 +59,7 @@ def features(piece: Piece) -> np.ndarray:
         (max(n.onset_step + n.duration_steps for n in notes) - min(n.onset_step for n in notes)) * step_s, 1.0
     )
     key = music21_key(notes)
-    tonic = key.tonic.pitchClass
-    histogram = np.zeros(12)
-    for n in notes:
-        histogram[(n.pitch - tonic) % 12] += 1
-    histogram /= histogram.sum()
+    histogram = tonic_shares(notes, key.tonic.pitchClass)
     music = muspy_music(notes)
     pitches = np.asarray([n.pitch for n in notes], dtype=np.float64)
     velocities = np.asarray([n.velocity for n in notes], dtype=np.float64)
