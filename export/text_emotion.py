@@ -2,11 +2,11 @@
 
     python -m export.text_emotion runs/text --out models/text_emotion
 
-Reads ``RUN/encoder.pt`` (the fine-tuned encoder), ``RUN/scene.pt`` (the scene head,
-trained on every episode) and ``RUN/metrics.json``; writes the directory
-:mod:`engine.story.text_model` loads. Checks parity of both graphs against PyTorch, quantizes
-the encoder (dynamic int8, per-channel), measures the held-out EmoBank / XED Pearson r and the
-scene head's agreement for both precisions, and ships int8 only if its r is within
+Reads ``RUN/encoder.pt`` (the fine-tuned encoder), ``RUN/scene.pt`` (the scene heads, trained on
+every episode; exported as one graph, their logits averaged) and ``RUN/metrics.json``; writes the
+directory :mod:`engine.story.text_model` loads. Checks parity of both graphs against PyTorch,
+quantizes the encoder (dynamic int8, per-channel), measures the held-out EmoBank / XED Pearson r
+and the scene head's agreement for both precisions, and ships int8 only if its r is within
 ``--int8-tolerance`` of the float graph's (else the float graph).
 """
 
@@ -33,7 +33,7 @@ from engine.story.text_model import (
     TextEmotionModel,
 )
 from models.text_data import PLUTCHIK_VA, call_of_the_wild, emobank, xed
-from models.text_emotion_model import LineEncoder, SceneHead, TextEmotionConfig
+from models.text_emotion_model import LineEncoder, SceneEnsemble, SceneHead, TextEmotionConfig
 from models.train_text_emotion import DATA_DIR, MINILM_SHA256, minilm_dir, pearson
 
 OPSET = 17
@@ -44,13 +44,24 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def load_scene_heads(path: Path, cfg: TextEmotionConfig) -> SceneEnsemble:
+    """The scene heads of ``path`` (``scene_heads``: a list of state dicts; a single-head run's
+    ``scene_head`` is an ensemble of one)."""
+    state = torch.load(path, weights_only=False)
+    heads = []
+    for weights in state.get("scene_heads") or [state["scene_head"]]:
+        head = SceneHead(cfg)
+        head.load_state_dict(weights)
+        heads.append(head)
+    return SceneEnsemble(heads).eval()
+
+
 def export_graphs(run: Path, out: Path) -> TextEmotionConfig:
     state = torch.load(run / "encoder.pt", weights_only=False)
     cfg = TextEmotionConfig(**state["config"])
     encoder = LineEncoder(cfg).eval()
     encoder.load_state_dict(state["model"])
-    head = SceneHead(cfg).eval()
-    head.load_state_dict(torch.load(run / "scene.pt", weights_only=False)["scene_head"])
+    head = load_scene_heads(run / "scene.pt", cfg)
     ids = torch.randint(1000, 20000, (2, 12))
     mask = torch.ones_like(ids)
     mask[1, 8:] = 0
@@ -116,6 +127,12 @@ def write_manifest(out: Path, cfg: TextEmotionConfig, encoder_file: str, metrics
                 else ""
             ),
             "scene_head": "Call of the Wild episodes 1-6"
+            + (
+                f"; {metrics['scene_heads']} heads (seeds {metrics['scene_head_seeds'][0]}-"
+                f"{metrics['scene_head_seeds'][-1]}), their logits averaged"
+                if metrics.get("scene_heads", 1) > 1
+                else ""
+            )
             + (
                 f" ({round(100 * metrics['short_share'])} % of the training windows shortened to a story "
                 "begun 1-15 lines ago)"

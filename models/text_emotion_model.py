@@ -7,7 +7,9 @@ Two parts, exported as two ONNX graphs and run by :mod:`engine.story.text_model`
   each (the line's confidence). Each line is encoded once, live or offline.
 * :class:`SceneHead` — reads the embeddings and line estimates of the last ``context_lines`` lines
   (Bardo used the last 10–20) and says whether the scene is positive in valence and in arousal:
-  a line's emotion is the scene's more than its own words.
+  a line's emotion is the scene's more than its own words. :class:`SceneEnsemble` averages the
+  logits of a few heads trained from different seeds (one graph): with six episodes to learn
+  from, one head's accuracy depends on its seed by several points.
 
 The encoder's layer names follow the BERT checkpoint layout, so the released weights load as they
 are (:func:`load_minilm`).
@@ -136,6 +138,20 @@ class SceneHead(nn.Module):
         x = torch.tanh(self.project(self.dropout(torch.cat([embeddings, line_va], -1))))  # (B, K, W)
         _, h = self.recur(x)  # h: (1, B, W)
         return self.out(self.dropout(h[0]))  # (B, 2)
+
+
+class SceneEnsemble(nn.Module):
+    """Scene heads of one architecture (trained from different seeds); their mean logits."""
+
+    def __init__(self, heads: list[SceneHead]) -> None:
+        super().__init__()
+        if not heads:
+            raise ValueError("a scene ensemble needs at least one head")
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, embeddings: torch.Tensor, line_va: torch.Tensor) -> torch.Tensor:
+        """As :meth:`SceneHead.forward`: (B, K, D), (B, K, 2) → (B, 2) logits, the heads' mean."""
+        return torch.stack([head(embeddings, line_va) for head in self.heads]).mean(0)  # (B, 2)
 
 
 _BERT_NAMES = {

@@ -66,3 +66,29 @@ def test_a_short_context_is_not_read_as_the_opening_once_taught() -> None:
     p_taught = scene_probabilities(taught, probe_e, probe_v)[:, 0].mean()
     assert p_plain > 0.7  # the padding alone says "opening"
     assert p_taught < p_plain - 0.25
+
+
+def test_the_scene_ensemble_averages_heads_trained_from_different_seeds(tmp_path) -> None:
+    """Each seed gives its own head; the ensemble answers their mean logits, and the export
+    reads the saved heads back as the same ensemble."""
+    from export.text_emotion import load_scene_heads
+    from models.train_text_emotion import train_scene_ensemble
+
+    cfg = TextEmotionConfig(hidden=8, scene_width=16, context_lines=4)
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(60, cfg.hidden)).astype(np.float32)
+    va = rng.normal(size=(60, 2)).astype(np.float32)
+    labels = (emb[:, :2] > 0).astype(np.float32)
+    we, wv = context_windows(emb, va, cfg.context_lines)
+    ensemble = train_scene_ensemble(cfg, [(we, wv, labels)], seeds=[0, 1, 2], epochs=2)
+    e, v = torch.from_numpy(we), torch.from_numpy(wv)
+    with torch.no_grad():
+        each = [head(e, v) for head in ensemble.heads]
+        assert not torch.allclose(each[0], each[1])  # the seeds differ
+        assert torch.allclose(ensemble(e, v), torch.stack(each).mean(0))
+        torch.save(
+            {"config": cfg.to_dict(), "scene_heads": [h.state_dict() for h in ensemble.heads]},
+            tmp_path / "scene.pt",
+        )
+        loaded = load_scene_heads(tmp_path / "scene.pt", cfg)
+        assert len(loaded.heads) == 3 and torch.allclose(loaded(e, v), ensemble(e, v))
