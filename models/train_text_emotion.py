@@ -118,6 +118,9 @@ def finetune(args: argparse.Namespace) -> int:
     train = [s for s in sentences if s.split == "train"]
     dev = [s for s in sentences if s.split == "dev"]
     cfg = TextEmotionConfig()
+    # the line head is the one part not loaded from MiniLM: seeded, so a re-run starts where this
+    # one did (torch's default generator is seeded at random in each process)
+    torch.manual_seed(args.seed)
     encoder = LineEncoder(cfg)
     optimizer = torch.optim.AdamW(
         [
@@ -311,6 +314,7 @@ def domain_finetune(
     encoder.load_state_dict(base["model"])
     if args.domain_epochs == 0:
         return encoder
+    torch.manual_seed(args.seed)
     probe = torch.nn.Linear(cfg.hidden, 2)
     tok = tokenizer()
     lines = [x for ep in episodes for x in ep]
