@@ -1,4 +1,4 @@
-"""Train the text emotion model: fine-tune the line encoder, then fit the scene head.
+"""Train the text emotion model: fine-tune the line encoder, then fit the scene heads.
 
 Stages (each resumable; re-running a finished stage does nothing)::
 
@@ -16,10 +16,13 @@ resumes there.
 can adapt the encoder to the other episodes' transcripts (``--domain-epochs N``: their scene labels
 through a probe, each step mixed with a step of EmoBank/XED so the line head keeps its meaning; off
 by default: on the first two folds it lowered the arc's accuracy, valence 80.1 -> 79.8 % and
-arousal 88.9 -> 83.9 % in their mean), encodes every line, trains the scene head on the other
-episodes, and scores the held-out one (line by line, and through the arc). A finished fold is
-kept in ``OUT/folds/`` (a re-run skips it). Then the shipped encoder and head are made the same
-way from all episodes (``OUT/encoder.pt``, ``OUT/scene.pt``, ``OUT/metrics.json``).
+arousal 88.9 -> 83.9 % in their mean), encodes every line, trains the scene heads (``--heads``,
+one per seed, their logits averaged) on the other episodes, and scores the held-out one (line by
+line, and through the arc; the ensemble and each head alone). A finished fold is kept in
+``OUT/folds/`` (a re-run skips it if it was made with the same seeds). Then the shipped encoder
+and heads are made the same way from all episodes (``OUT/encoder.pt``, ``OUT/scene.pt``,
+``OUT/metrics.json``). Start from an empty ``OUT`` to make the model again: a finished stage's
+files are kept as they are.
 """
 
 from __future__ import annotations
@@ -400,15 +403,17 @@ def scene(args: argparse.Namespace) -> int:
     folds: list[dict[str, Any]] = []
     for held in episodes:
         done = fold_dir / f"episode{held}.json"
-        if done.exists():  # resumable: a finished fold is not trained again
-            folds.append(json.loads(done.read_text()))
-            print(json.dumps(folds[-1]), file=sys.stderr, flush=True)
-            continue
+        seeds = list(range(args.seed, args.seed + args.heads))
+        if done.exists():  # resumable: a finished fold is not trained again ...
+            kept = json.loads(done.read_text())
+            if kept.get("seeds") == seeds:  # ... if its heads are the ones asked for
+                folds.append(kept)
+                print(json.dumps(kept), file=sys.stderr, flush=True)
+                continue
         print(f"fold: episode {held} held out", file=sys.stderr, flush=True)
         train_eps = {ep: lines for ep, lines in episodes.items() if ep != held}
         encoder = domain_finetune(base, list(train_eps.values()), general, args)
         windows = _windows(encoder, episodes)
-        seeds = list(range(args.seed, args.seed + args.heads))
         ensemble = train_scene_ensemble(
             cfg,
             [windows[ep] for ep in train_eps],
@@ -420,6 +425,7 @@ def scene(args: argparse.Namespace) -> int:
         lines = episodes[held]
         fold: dict[str, Any] = {
             "episode": held,
+            "seeds": seeds,
             "lines": len(lines),
             **_fold_scores(scene_probabilities(ensemble, held_e, held_v), labels, lines),
         }
@@ -431,7 +437,9 @@ def scene(args: argparse.Namespace) -> int:
         folds.append(fold)
         print(json.dumps(fold), file=sys.stderr, flush=True)
     keys = [
-        k for k in folds[0] if k not in ("episode", "lines", "arc_changes", "label_changes", "single_heads")
+        k
+        for k in folds[0]
+        if k not in ("episode", "seeds", "lines", "arc_changes", "label_changes", "single_heads")
     ]
     mean: dict[str, Any] = {k: round(float(np.mean([f[k] for f in folds])), 4) for k in keys}
     # each head alone (its mean over the folds): how much one seed's draw moves the result

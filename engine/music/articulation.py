@@ -1,8 +1,8 @@
 """Articulation: how long the composer's notes ring, by emotion (a performer's legato and pedal).
 
 The composer writes a note's written length; how long it sounds is the performance's. Played as
-written, its notes are far shorter than listener-labelled music's in driving moments
-(mean 0.31-0.35 s against 0.66-0.68 s) and longer in calm ones (1.7-2.0 s against 1.2-1.4 s):
+written, its notes are far shorter than listener-labelled music's in danger (-V+A: mean 0.31 s
+against 0.67 s) and longer in calm moments (1.7-2.0 s against 1.2-1.4 s):
 its combat sounds like a flurry of staccato where real -V+A music holds its chords under the
 drive, which listeners (and the held-out judge) hear as bright. So each note's length is scaled
 by a gate, bilinear in (valence, arousal) between the four quadrants' corners.

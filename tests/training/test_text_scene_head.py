@@ -92,6 +92,12 @@ def test_the_scene_ensemble_averages_heads_trained_from_different_seeds(tmp_path
         )
         loaded = load_scene_heads(tmp_path / "scene.pt", cfg)
         assert len(loaded.heads) == 3 and torch.allclose(loaded(e, v), ensemble(e, v))
+        # a single-head run's checkpoint is an ensemble of one
+        torch.save(
+            {"config": cfg.to_dict(), "scene_head": ensemble.heads[0].state_dict()}, tmp_path / "one.pt"
+        )
+        one = load_scene_heads(tmp_path / "one.pt", cfg)
+        assert len(one.heads) == 1 and torch.allclose(one(e, v), each[0])
 
 
 def test_a_rerun_of_the_fine_tune_makes_the_same_encoder(tmp_path, monkeypatch) -> None:
