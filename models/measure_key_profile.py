@@ -29,8 +29,10 @@ def measure(data_dir: Path) -> tuple[np.ndarray, int]:
     train = SPLIT_NAMES.index("train")
     rows = []
     for path, _, _, group in labelled_pieces(data_dir):
+        if split_of(group) != train:
+            continue
         piece = file_piece(path)
-        if split_of(group) != train or piece is None or len(piece.notes) < 8:
+        if piece is None or len(piece.notes) < 8:
             continue
         key = music21_key(piece.notes)
         if key.mode != "minor":

@@ -400,10 +400,10 @@ def scene(args: argparse.Namespace) -> int:
     episodes = call_of_the_wild(data_dir)
     fold_dir = out / "folds"
     fold_dir.mkdir(exist_ok=True)
+    seeds = list(range(args.seed, args.seed + args.heads))  # one per scene head
     folds: list[dict[str, Any]] = []
     for held in episodes:
         done = fold_dir / f"episode{held}.json"
-        seeds = list(range(args.seed, args.seed + args.heads))
         if done.exists():  # resumable: a finished fold is not trained again ...
             kept = json.loads(done.read_text())
             if kept.get("seeds") == seeds:  # ... if its heads are the ones asked for
@@ -453,7 +453,7 @@ def scene(args: argparse.Namespace) -> int:
     ensemble = train_scene_ensemble(
         cfg,
         list(windows.values()),
-        seeds=list(range(args.seed, args.seed + args.heads)),
+        seeds=seeds,
         epochs=args.epochs,
         short_share=args.short_share,
     )
@@ -474,7 +474,7 @@ def scene(args: argparse.Namespace) -> int:
                 "domain_epochs": args.domain_epochs,
                 "short_share": args.short_share,
                 "scene_heads": args.heads,
-                "scene_head_seeds": list(range(args.seed, args.seed + args.heads)),
+                "scene_head_seeds": seeds,
             },
             indent=1,
         )
