@@ -85,11 +85,15 @@ try {
   // ---- hear it: Web Audio sounds the notes that arrive
   await page.click("#audio");
   await until("the audio context running", () => ui(() => window.affettoUi.audio?.state === "running"));
+  // listen until the graph sounds (music has rests: a 2 s window can fall in one), 10 s at most
   const levels = [];
-  for (let i = 0; i < 20; i += 1) {
+  const notesBefore = await ui(() => window.affettoUi.metrics.notes);
+  for (let i = 0; i < 100; i += 1) {
     levels.push(await ui(() => window.affettoUi.synth.level()));
+    if (i >= 10 && Math.max(...levels) > 1e-3) break;
     await page.waitForTimeout(100);
   }
+  const notesHeard = (await ui(() => window.affettoUi.metrics.notes)) - notesBefore;
   const offlineRms = await ui(async () => {
     const { renderOffline } = await import("./synth.js");
     return renderOffline([
@@ -99,7 +103,7 @@ try {
       { t: 1.0, channel: 0, pitch: 72, velocity: 0, layer: "melody" },
     ]);
   });
-  step("audio", { liveLevelMax: Math.max(...levels), offlineRms });
+  step("audio", { liveLevelMax: Math.max(...levels), liveListenS: levels.length / 10, notesHeard, offlineRms });
 
   // ---- the pad: a drag to -V+A moves the session's emotion (read back over the protocol)
   await page.selectOption("#sync", "immediate");

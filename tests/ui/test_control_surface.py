@@ -55,6 +55,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         result["screenshot"] = out / "control_surface.png"
+        result["serveLog"] = server.log
         yield result
 
 
@@ -95,7 +96,10 @@ def test_the_piano_roll_receives_and_draws_notes_and_the_browser_hears_them(obse
     assert roll["received"] > 20 and roll["litPixels"] > 500
     # combat brings the drums in; the pitched layers are bands of one stream (issue 15): some of them
     assert "drums" in roll["layers"] and len(roll["layers"]) >= 3
-    assert observed["liveLevelMax"] > 1e-3  # the live Web Audio graph is not silent
+    # the live Web Audio graph is not silent while notes arrive (listened to for up to 10 s)
+    heard = f"{observed['notesHeard']} notes in {observed['liveListenS']} s; the server's log ends:\n"
+    heard += observed["serveLog"].read_text()[-2000:]
+    assert observed["notesHeard"] > 0 and observed["liveLevelMax"] > 1e-3, heard
     assert observed["offlineRms"] > 1e-3  # the synth, rendered by an OfflineAudioContext
 
 
