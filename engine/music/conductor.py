@@ -66,8 +66,15 @@ from engine.music.config import (
     check_sync,
     check_unit,
 )
-from engine.music.form import EMOTION_TOLERANCE, GROUP_PHRASES, MIN_ONSETS, positions, rhythm_source
-from engine.music.keys import SCALES
+from engine.music.form import (
+    EMOTION_TOLERANCE,
+    GROUP_PHRASES,
+    MIN_ONSETS,
+    in_contrast,
+    positions,
+    rhythm_source,
+)
+from engine.music.keys import SCALES, contrast_key
 from engine.music.leitmotif import Theme, theme_tokens, transform
 from engine.music.percussion import bar_hits, drum_velocity
 from engine.music.tempo_map import TempoMap, check_tempo
@@ -274,7 +281,8 @@ class Conductor:
 
     @property
     def key(self) -> tuple[int, str]:
-        return self._cursor.key
+        """The key of the moment: the home key, or where the form has moved it (:meth:`_sounding_key`)."""
+        return self._sounding_key(self._cursor)
 
     @property
     def frontier_beat(self) -> float:
@@ -617,7 +625,7 @@ class Conductor:
             self.composer.set_emotion(self.stream, emotion.valence, emotion.arousal, immediate=True)
         key = self._key_for(emotion, c.key)
         if key != c.key or emotion != c.emotion:
-            self._set_key(key, emotion)
+            self._set_key(self._sounding_key(replace(c, key=key)), emotion)
         self._cursor = replace(
             c, emotion=emotion, target=target, seek_per_s=seek, state=state, boundary_s=now_s, key=key,
             fixed_tempo_bpm=fixed, section_bar=section,
@@ -652,6 +660,18 @@ class Conductor:
         valence brightens (bright music has room for colour), in steps of ``PULL_STEP`` nats."""
         strength = self.config.key_strength * (1.0 - BRIGHT_KEY_RELEASE * max(0.0, emotion.valence))
         return round(strength / PULL_STEP) * PULL_STEP
+
+    def _sounding_key(self, c: _Cursor) -> tuple[int, str]:
+        """The key bar ``c.bar_index`` sounds in: the home key ``c.key``, or, in its form group's
+        contrasting phrase (:func:`engine.music.form.in_contrast`), the related key
+        :func:`engine.music.keys.contrast_key` gives (``config.modulate``)."""
+        if (
+            self.config.modulate
+            and c.bar_index >= 0
+            and in_contrast(c.bar_index, c.section_bar, self.config.phrase_bars)
+        ):
+            return contrast_key(c.key)
+        return c.key
 
     def _key_for(self, emotion: Emotion, key: tuple[int, str]) -> tuple[int, str]:
         if self.config.mode_policy != "auto":
@@ -695,9 +715,10 @@ class Conductor:
             tempo,
             c.state,
             c.emotion,
-            c.key,
+            self._sounding_key(self._cursor),
             tuple(sorted(layers)),
         )
+        self._set_key(self._sounding_key(self._cursor), c.emotion)  # the form may move the key here
         self._push_grid(start, start)
         if self._theme_next is None and not self._forced:  # the conductor plans only bars it composes
             self._restate_rhythm(index, c.emotion)
@@ -826,7 +847,8 @@ class Conductor:
         """Make the theme the music of the bar just opened (and the bars after it, if longer)."""
         theme = self.themes[name]
         c = self._cursor
-        notes = transform(theme, c.key[0], c.key[1], primer_velocity(c.emotion.arousal) + 10)
+        tonic, mode = self._sounding_key(c)
+        notes = transform(theme, tonic, mode, primer_velocity(c.emotion.arousal) + 10)
         self._forced = theme_tokens(notes, self.meter_beats).tolist()[1:]  # its bar is open already
         self._cursor = replace(self._cursor, forced_melody=True)
 
@@ -855,7 +877,7 @@ class Conductor:
         self._cancel_search()  # the bar it searched is cut away
         self.composer.restore(self.stream, back.snapshot, _mix_seed(self.seed, beat))
         self.composer.set_bar_rhythm(self.stream, None)  # the bar composed again is free from here
-        self._set_key(back.cursor.key, back.cursor.emotion)  # the pull as it was there
+        self._set_key(self._sounding_key(back.cursor), back.cursor.emotion)  # the pull as it was there
         # the group before the point was whole when the music first got here: its bass is queued
         c = replace(
             back.cursor, forced_melody=False, pull_next_s=release_s if release_s is not None else -1.0,

@@ -206,6 +206,9 @@ class ConductorConfig:
             in [0, 1]; it falls by up to half as the emotion darkens toward -V+A (danger wants
             chromatic colour: passing and neighbour tones leave the key, the degrees that say the
             mode keep the full pull; see Conductor._offbeat_pull).
+        modulate: each form group's contrasting phrase moves to a related key and the return
+            comes home (engine.music.form.in_contrast, engine.music.keys.CONTRAST_KEYS); False:
+            every bar in the home key.
         articulation: notes sound as long as the emotion wants (legato in driving music, shorter
             in calm; engine.music.articulation), not as written (False: as written).
         temperature, top_p: the composer's sampling.
@@ -233,6 +236,7 @@ class ConductorConfig:
     lookahead_beats: float = 1.0
     key_strength: float = 1.5
     offbeat_pull: float = 1.0
+    modulate: bool = True
     articulation: bool = True
     temperature: float = 1.0
     top_p: float = 0.95

@@ -16,7 +16,10 @@ bar after the last change of emotion or state)::
     phrase 2:  e  e  b  f      a contrasting idea, restated; the continuation comes back
     phrase 3:  a  a  b  d      the return, closing as the period did
 
-so 10 of every 16 bars restate an earlier bar (with 4-bar phrases). A phrase's last bar is free
+so 10 of every 16 bars restate an earlier bar (with 4-bar phrases). In a major key the contrast
+(phrase 2) is in the dominant and the return comes home (:func:`in_contrast`; the conductor
+moves the key pull, :data:`engine.music.keys.CONTRAST_KEYS`), so the harmony moves as a rounded
+binary form's does; minor stays home (two minor scales together read as their relative major). A phrase's last bar is free
 (cadences differ) except in the return, which closes on the period's cadence; so is any bar
 whose source has fewer than ``MIN_ONSETS`` onsets (a rest, a held chord), was composed under an
 emotion more than ``EMOTION_TOLERANCE`` away (its density would not fit), or was a theme (the
@@ -62,6 +65,22 @@ def rhythm_source(bar: int, section_start: int, phrase_bars: int) -> int | None:
     if phrase == 2 and j == 0:
         return None  # the contrasting idea
     return group + j  # the first phrase's bar at this place returns
+
+
+def in_contrast(bar: int, section_start: int, phrase_bars: int) -> bool:
+    """Whether bar ``bar`` lies in its form group's contrasting phrase (phrase 2: ``e e b f``),
+    the phrase the conductor plays in a related key (:data:`engine.music.keys.CONTRAST_KEYS`):
+    the group states its idea at home, moves away for the contrast and returns home for the
+    return, as a rounded binary form does.
+
+    Args:
+        bar: a bar index (>= 0).
+        section_start: the first bar of the current section (<= ``bar``).
+        phrase_bars: bars per phrase (>= 1); with fewer than 2 there is no plan and no contrast.
+    """
+    if phrase_bars < 2 or bar < section_start:
+        return False
+    return ((bar - section_start) % (GROUP_PHRASES * phrase_bars)) // phrase_bars == 2
 
 
 def positions(mask: int) -> list[int]:

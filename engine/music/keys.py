@@ -42,6 +42,21 @@ PULL_PROFILES: Final = {
     "minor": (0.201, 0.064, 0.115, 0.161, 0.064, 0.102, 0.064, 0.206, 0.064, 0.064, 0.081, 0.064),
 }
 
+#: The key a form group's contrasting phrase moves to (:func:`engine.music.form.in_contrast`),
+#: by the home key's mode: (semitones above the home tonic, mode). Major goes to its dominant,
+#: the commonest move in tonal music, and comes home for the return. Minor stays home: measured
+#: (``affetto bench form``, four seeds), a contrast in the subdominant or dominant minor had the
+#: held-out judge hear -V-A right 80-84 % of the time, not 92-100 %: the two minor scales
+#: together read as their relative major.
+CONTRAST_KEYS: Final = {"major": (7, "major")}
+
+
+def contrast_key(key: tuple[int, str]) -> tuple[int, str]:
+    """The key a contrasting phrase in ``key`` moves to (``key`` itself where its mode has none
+    in :data:`CONTRAST_KEYS`)."""
+    shift, mode = CONTRAST_KEYS.get(key[1], (0, key[1]))
+    return (key[0] + shift) % 12, mode
+
 
 def check_key(tonic_pc: object, mode: object) -> tuple[int, str]:
     """``(tonic_pc, mode)`` if the tonic is a pitch class 0..11 and the mode major or minor.

@@ -22,6 +22,7 @@ Every key is optional; what is left out keeps the engine's defaults (see
       mode: auto                    # major | minor | auto (mode follows valence)
       strength: 1.5                 # pull toward the key, 0..8
       offbeat: 1.0                  # share of it on notes between beats, 0..1 (less: chromatic colour)
+      modulate: true                # a major key's contrasting phrases move to its dominant
     transition:                     # defaults for states and for parameter-driven changes
       sync: bar                     # immediate | beat | bar | phrase
       seek_per_s: 0.5               # emotion units per second; null: jump at once
@@ -100,6 +101,7 @@ from engine.sessions.yaml_source import (
     SourceError,
     choice,
     describe,
+    flag,
     free_text,
     integer,
     mapping,
@@ -212,16 +214,18 @@ def _tonic(node: Node) -> int | None:
     )
 
 
-def _key(node: Node | None) -> tuple[int | None, str, float, float]:
+def _key(node: Node | None) -> tuple[int | None, str, float, float, bool]:
     default_strength, default_offbeat = _DEFAULT_CONFIG.key_strength, _DEFAULT_CONFIG.offbeat_pull
+    default_modulate = _DEFAULT_CONFIG.modulate
     if node is None:
-        return None, "auto", default_strength, default_offbeat
-    items = mapping(node, ("tonic", "mode", "strength", "offbeat"))
+        return None, "auto", default_strength, default_offbeat, default_modulate
+    items = mapping(node, ("tonic", "mode", "strength", "offbeat", "modulate"))
     tonic = _tonic(items["tonic"]) if "tonic" in items else None
     mode = choice(items["mode"], MODE_POLICIES, "mode") if "mode" in items else "auto"
     strength = number(items["strength"], 0.0, MAX_KEY_STRENGTH) if "strength" in items else default_strength
     offbeat = number(items["offbeat"], 0.0, 1.0) if "offbeat" in items else default_offbeat
-    return tonic, mode, strength, offbeat
+    modulate = flag(items["modulate"]) if "modulate" in items else default_modulate
+    return tonic, mode, strength, offbeat, modulate
 
 
 def _layers(node: Node | None) -> tuple[Layer, ...]:
@@ -358,7 +362,7 @@ def _profile(root: Node, default_name: str) -> Profile:
             raise items["name"].error(f"bad name {name!r} (allowed: letters, digits, _ . -)")
     transition, phrase_bars = _transition(items.get("transition"))
     tempo_range, fixed = _tempo(items.get("tempo"))
-    tonic, mode, strength, offbeat = _key(items.get("key"))
+    tonic, mode, strength, offbeat, modulate = _key(items.get("key"))
     humanize_ms = humanize_velocity = 0.0
     if "humanize" in items:
         h = mapping(items["humanize"], ("timing_ms", "velocity"))
@@ -397,6 +401,7 @@ def _profile(root: Node, default_name: str) -> Profile:
             phrase_bars=phrase_bars,
             key_strength=strength,
             offbeat_pull=offbeat,
+            modulate=modulate,
             temperature=temperature,
             top_p=top_p,
             steer=steer,

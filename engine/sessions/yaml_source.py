@@ -415,6 +415,17 @@ def choice(node: Node, choices: Sequence[str], what: str) -> str:
         raise node.error(f"unknown {what} {describe(node.value)} (allowed: {_listed(choices)})") from exc
 
 
+def flag(node: Node) -> bool:
+    """``node``'s value if it is ``true`` or ``false``.
+
+    Raises:
+        SourceError: anything else (a number, a string, null).
+    """
+    if not isinstance(node.value, bool):
+        raise node.error(f"expected true or false, got {describe(node.value)}")
+    return node.value
+
+
 def free_text(node: Node, max_chars: int = MAX_TEXT_CHARS) -> str:
     """``node``'s value as free text of at most ``max_chars`` characters (may be empty).
 

@@ -574,3 +574,58 @@ def test_danger_is_heard_in_its_own_minor_key() -> None:
     heard = [music21_key(e.notes) for e in played]
     own = sum((k.tonic.pitchClass, k.mode) == choose_key(seed + i, -0.8) for i, k in enumerate(heard))
     assert own >= 20, f"{own} of {sessions} -V+A sessions heard in their own key"
+
+
+def test_a_major_keys_contrasting_phrase_moves_to_the_dominant_and_the_return_comes_home(
+    composer: Composer,
+) -> None:
+    """Form group of 4 phrases of 4 bars: phrases 0, 1 and 3 at home, the contrast (bars 8-11)
+    in the dominant, its notes pulled there (the key's new leading tone shows up, the old fourth
+    fades); minor keys stay home; ``modulate=False`` keeps every bar home."""
+    bright = Emotion(0.8, 0.3)
+    end = 16 * 4.0 + 1.0
+
+    def keys(r: Rendered) -> list[tuple[int, str]]:
+        return [r.bars[b].key for b in range(16)]
+
+    r = render(composer, [], end, seed=5, audio=False, start_state=None, start_emotion=bright,
+               config=ConductorConfig(key_tonic_pc=0, mode_policy="major"))  # fmt: skip
+    assert keys(r) == [(0, "major")] * 8 + [(7, "major")] * 4 + [(0, "major")] * 4
+    fourths = [(int(b // 4), p % 12) for b, ch, p, _ in notes(r) if ch != 9 and p % 12 in (5, 6)]
+    share = {  # of the notes on F or F#, the share on F#
+        part: np.mean([pc == 6 for bar, pc in fourths if bar in bars])
+        for part, bars in (("home", range(8)), ("contrast", range(8, 12)))
+    }
+    assert share["contrast"] > 0.5 > share["home"]  # F# replaces F in G major
+    dark = render(composer, [], end, seed=5, audio=False, start_state=None, start_emotion=Emotion(-0.8, -0.5),
+                  config=ConductorConfig(key_tonic_pc=0, mode_policy="minor"))  # fmt: skip
+    assert keys(dark) == [(0, "minor")] * 16
+    home = render(composer, [], end, seed=5, audio=False, start_state=None, start_emotion=bright,
+                  config=ConductorConfig(key_tonic_pc=0, mode_policy="major", modulate=False))  # fmt: skip
+    assert keys(home) == [(0, "major")] * 16
+
+
+def test_a_change_starts_the_form_and_its_keys_again(
+    composer: Composer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan counts from the section (the bar after a change of emotion or state): a change
+    in bar 6 puts the contrast at bars 15-18. A change that cuts into the contrast composes the
+    rest of its bar again in the contrast's key; the new section starts at home."""
+    cfg = ConductorConfig(key_tonic_pc=0, mode_policy="major")
+    start = {"start_state": None, "start_emotion": Emotion(0.8, 0.3), "config": cfg, "audio": False}
+    cues = [Cue(6 * 4 + 1.3, "emotion", valence=0.7, arousal=0.5, sync="immediate")]
+    r = render(composer, cues, 22 * 4.0, seed=2, **start)
+    assert r.landed[0][1] == pytest.approx(6 * 4 + 1.3)
+    assert [b for b in range(22) if r.bars[b].key == (7, "major")] == [15, 16, 17, 18]
+    pulled: list[int] = []
+    real_set_key = composer.set_key
+    monkeypatch.setattr(
+        composer, "set_key", lambda s, tonic, *a, **k: (pulled.append(tonic), real_set_key(s, tonic, *a, **k))
+    )
+    cut = 9 * 4 + 1.3
+    cues = [Cue(cut, "emotion", valence=0.7, arousal=0.5, sync="immediate")]
+    r = render(composer, cues, 20 * 4.0, seed=2, **start)
+    assert [b for b in range(20) if r.bars[b].key == (7, "major")] == [8, 9, 18, 19]
+    # bar 8 opens the contrast; the new emotion lands in bar 9 and pulls in the contrast's key
+    # there; bar 10 starts the new section at home; bar 18 its contrast
+    assert pulled == [7, 7, 0, 7]

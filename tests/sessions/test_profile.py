@@ -137,7 +137,7 @@ name: full
 description: every key
 base: {valence: 0.1, arousal: 0.2, tension: 0.3}
 tempo: {range_bpm: [60, 120], fixed_bpm: 90}
-key: {tonic: Bb, mode: minor, strength: 3, offbeat: 0.4}
+key: {tonic: Bb, mode: minor, strength: 3, offbeat: 0.4, modulate: false}
 transition: {sync: beat, seek_per_s: null, phrase_bars: 8}
 humanize: {timing_ms: 5, velocity: 7}
 composer: {temperature: 0.9, top_p: 0.8, steer: 6}
@@ -159,6 +159,7 @@ params:
     assert (p.name, p.description, p.base) == ("full", "every key", Emotion(0.1, 0.2, 0.3))
     assert c.tempo_range_bpm == (60.0, 120.0) and c.fixed_tempo_bpm == 90.0
     assert (p.key_tonic_pc, p.mode_policy, c.key_strength, c.offbeat_pull) == (10, "minor", 3.0, 0.4)
+    assert c.modulate is False
     assert p.transition == Transition("beat", None) and c.phrase_bars == 8
     assert (c.humanize_ms, c.humanize_velocity, c.temperature, c.top_p, c.steer) == (5.0, 7.0, 0.9, 0.8, 6)
     melody, bass = c.layers
@@ -559,6 +560,7 @@ BAD = {
         "key:\n  offbeat: 1.5  #<",
         "key.offbeat: 1.5 is out of range (allowed: a number in [0, 1])",
     ),
+    "key modulate": ("key:\n  modulate: 1  #<", "key.modulate: expected true or false, got 1"),
     "bad stinger note": (
         "stingers:\n  hit:\n    - [0, 30, 4, 1.0]  #<",
         "stingers.hit[0][1]: 30 is out of range (allowed: -21..21)",
