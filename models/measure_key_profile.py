@@ -3,7 +3,8 @@
 The share of each pitch class above music21's tonic among the notes of the listener-labelled
 *train-split* pieces (EMOPIA clips, VGMIDI labelled pieces; their first 16 bars) that music21
 finds minor, averaged over pieces. The natural minor's seven degrees keep their measured shares;
-every other pitch class gets the rarest degree's (see the table's docstring). Torch-free;
+the melodic minor's raised sixth and seventh get the supertonic's; every other pitch class gets
+the rarest degree's (see the table's docstring). Torch-free;
 needs music21 (``pip install 'affetto[train]'``). About half a minute::
 
     python -m models.measure_key_profile [--data ../shared/data]
@@ -22,6 +23,9 @@ from engine.music.keys import SCALES
 from models.corpus import DEFAULT_DATA_DIR, SPLIT_NAMES, split_of
 
 NATURAL_MINOR = list(SCALES["minor"])
+#: The melodic minor's raised sixth and seventh (semitones above the tonic), and the degree
+#: whose measured share they are given (the supertonic).
+MELODIC_DEGREES, MELODIC_LIKE = [9, 11], 2
 
 
 def measure(data_dir: Path) -> tuple[np.ndarray, int]:
@@ -42,9 +46,11 @@ def measure(data_dir: Path) -> tuple[np.ndarray, int]:
 
 
 def pull_profile(shares: np.ndarray) -> np.ndarray:
-    """The measured shares on the natural minor's degrees, the rarest degree's elsewhere."""
+    """The measured shares on the natural minor's degrees, the supertonic's on the melodic minor's
+    raised sixth and seventh, the rarest degree's elsewhere."""
     out = np.full(12, shares[NATURAL_MINOR].min())
     out[NATURAL_MINOR] = shares[NATURAL_MINOR]
+    out[MELODIC_DEGREES] = shares[MELODIC_LIKE]
     return out
 
 
