@@ -100,22 +100,25 @@ def test_the_scene_ensemble_averages_heads_trained_from_different_seeds(tmp_path
         assert len(one.heads) == 1 and torch.allclose(one(e, v), each[0])
 
 
-def test_a_rerun_of_the_fine_tune_makes_the_same_encoder(tmp_path, monkeypatch) -> None:
-    """The line head is the one part of the encoder not loaded from MiniLM: it is seeded, so two
-    runs (whatever torch's default generator says: each process seeds it at random) end with the
-    same weights. Here the MiniLM weights are left out (the encoder starts from its own seeded
-    initialisation) and the data is a few sentences in EmoBank's and XED's formats."""
+WORDS = ["wolves", "storm", "tavern", "sword", "rest", "night", "fire", "calm", "battle", "song"]
+
+
+def tiny_corpus(tmp_path, monkeypatch):
+    """A few sentences in EmoBank's and XED's formats and three short transcripts in Call of the
+    Wild's, with the MiniLM weights left out (the encoder starts from its own seeded
+    initialisation); returns the data directory and the training module."""
     import shutil
     from pathlib import Path
 
     import models.train_text_emotion as tte
 
-    words = ["wolves", "storm", "tavern", "sword", "rest", "night", "fire", "calm", "battle", "song"]
+    words = WORDS
     data = tmp_path / "data"
     (data / "emobank").mkdir(parents=True)
     (data / "xed").mkdir()
+    (data / "dnd").mkdir()
     rows = ["id,split,V,A,D,text"] + [
-        f"s{i},{'dev' if i % 5 == 0 else 'train'},{1 + i % 5},{1 + (i * 3) % 5},3.0,"
+        f"s{i},{('dev', 'test', 'train', 'train', 'train')[i % 5]},{1 + i % 5},{1 + (i * 3) % 5},3.0,"
         f"{words[i % 10]} {words[(i * 7) % 10]}"
         for i in range(40)
     ]
@@ -124,11 +127,25 @@ def test_a_rerun_of_the_fine_tune_makes_the_same_encoder(tmp_path, monkeypatch) 
         "".join(f"{words[i % 10]} and {words[(i + 3) % 10]}\t{1 + i % 8}\n" for i in range(40))
     )
     (data / "xed" / "neu_en.txt").write_text("".join(f"9\t{w} again\n" for w in words))
+    for ep in (1, 2, 3):
+        lines = ["start,duration,text,valence,arousal"] + [
+            f"{2.5 * i:.1f},2.0,{words[(i + ep) % 10]} {words[(i * 3) % 10]},{int(i >= 12)},{(i // 6) % 2}"
+            for i in range(24)
+        ]
+        (data / "dnd" / f"ep{ep}.csv").write_text("\n".join(lines) + "\n")
     base = tmp_path / "minilm"
     base.mkdir()
     shutil.copy(Path(tte.__file__).parent / "text_emotion" / "tokenizer.json", base / "tokenizer.json")
     monkeypatch.setattr(tte, "minilm_dir", lambda: base)
     monkeypatch.setattr(tte, "load_minilm", lambda encoder, path: None)
+    return data, tte
+
+
+def test_a_rerun_of_the_fine_tune_makes_the_same_encoder(tmp_path, monkeypatch) -> None:
+    """The line head is the one part of the encoder not loaded from MiniLM: it is seeded, so two
+    runs (whatever torch's default generator says: each process seeds it at random) end with the
+    same weights."""
+    data, tte = tiny_corpus(tmp_path, monkeypatch)
     states = []
     for run in ("a", "b"):
         torch.manual_seed(len(run) * 7 + ord(run))  # a different default generator each run
@@ -139,3 +156,34 @@ def test_a_rerun_of_the_fine_tune_makes_the_same_encoder(tmp_path, monkeypatch) 
     assert states[0].keys() == states[1].keys()
     for name, tensor in states[0].items():
         assert torch.equal(tensor, states[1][name]), name
+
+
+def test_the_scene_stage_scores_every_fold_resumes_and_encodes_once_when_not_adapting(
+    tmp_path, monkeypatch
+) -> None:
+    """``scene`` leaves each episode out in turn, then trains the shipped heads on every episode;
+    with ``--domain-epochs 0`` the encoder is the fine-tuned one throughout, so the transcripts
+    are encoded once, not once per fold; a rerun keeps the finished folds and trains only the
+    shipped heads again."""
+    import json
+
+    data, tte = tiny_corpus(tmp_path, monkeypatch)
+    out = tmp_path / "run"
+    common = ["--out", str(out), "--data", str(data), "--threads", "1", "--batch", "8"]
+    assert tte.main(["finetune", *common, "--epochs", "1", "--warmup", "2"]) == 0
+    encoded, trained = [], []
+    real_windows, real_train = tte._windows, tte.train_scene_ensemble
+    monkeypatch.setattr(tte, "_windows", lambda *a: encoded.append(1) or real_windows(*a))
+    monkeypatch.setattr(tte, "train_scene_ensemble", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    scene = ["scene", *common, "--epochs", "1", "--heads", "2"]
+    assert tte.main(scene) == 0
+    assert (len(encoded), len(trained)) == (1, 4)  # three folds and the shipped heads
+    metrics = json.loads((out / "metrics.json").read_text())["call_of_the_wild_leave_one_episode_out"]
+    assert [f["episode"] for f in metrics["folds"]] == [1, 2, 3]
+    assert 0.0 <= metrics["mean"]["arc_valence"] <= 1.0
+    assert len(metrics["mean"]["single_head_arc_valence"]) == 2  # one per head
+    assert (out / "scene.pt").is_file() and (out / "encoder.pt").is_file()
+    encoded.clear()
+    trained.clear()
+    assert tte.main(scene) == 0
+    assert (len(encoded), len(trained)) == (1, 1)  # the folds are kept
