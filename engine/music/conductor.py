@@ -156,6 +156,7 @@ class _Cursor:
     group_closed: bool = True  # the bass has been decided for the current onset group
     velocity: int = 0  # the last note's
     section_bar: int = 0  # the first bar after the latest change of emotion or state (see form)
+    in_contrast: bool = False  # the bar sounds in the contrast's key (decided as it opens; see _sounding_key)
     steer_bar: bool = False  # the bar is open, its rest to be chosen among candidates (live steering)
 
 
@@ -281,8 +282,16 @@ class Conductor:
 
     @property
     def key(self) -> tuple[int, str]:
-        """The key of the moment: the home key, or where the form has moved it (:meth:`_sounding_key`)."""
+        """The key of the newest bar composed: the home key, or where the form has moved it
+        (:meth:`_sounding_key`)."""
         return self._sounding_key(self._cursor)
+
+    def key_at(self, beat: float) -> tuple[int, str]:
+        """The key sounding at ``beat``: its bar's (the newest bar's as :attr:`key`, which follows a
+        change of mode within it)."""
+        bar = self.bar_at(beat)
+        info = self.bars.get(bar)
+        return self.key if info is None or bar >= self._cursor.bar_index else info.key
 
     @property
     def frontier_beat(self) -> float:
@@ -431,7 +440,7 @@ class Conductor:
         if name not in self.config.stingers:
             raise ValueError(f"unknown stinger {name!r}; stingers: {sorted(self.config.stingers)}")
         beat = self.sync_beat(now_s + 0.005, "beat")
-        tonic, mode = self.key
+        tonic, mode = self.key_at(beat)
         scale = SCALES[mode]
         base = 60 + tonic
         vel = drum_velocity(self.emotion.arousal)
@@ -662,16 +671,19 @@ class Conductor:
         return round(strength / PULL_STEP) * PULL_STEP
 
     def _sounding_key(self, c: _Cursor) -> tuple[int, str]:
-        """The key bar ``c.bar_index`` sounds in: the home key ``c.key``, or, in its form group's
-        contrasting phrase (:func:`engine.music.form.in_contrast`), the related key
-        :func:`engine.music.keys.contrast_key` gives (``config.modulate``)."""
-        if (
-            self.config.modulate
-            and c.bar_index >= 0
-            and in_contrast(c.bar_index, c.section_bar, self.config.phrase_bars)
-        ):
-            return contrast_key(c.key)
-        return c.key
+        """The key bar ``c.bar_index`` sounds in: the home key ``c.key``, or in its form group's
+        contrasting phrase the related key :func:`engine.music.keys.contrast_key` gives (decided
+        as the bar opens, :meth:`_in_contrast`: a change within the bar starts a new section from
+        the next bar and leaves this one in its key)."""
+        return contrast_key(c.key) if c.in_contrast else c.key
+
+    def _in_contrast(self, c: _Cursor, bar: int) -> bool:
+        """Whether bar ``bar``, opening under ``c``, sounds in the contrast's key
+        (:func:`engine.music.form.in_contrast`, ``config.modulate``); a theme that goes on into
+        the bar keeps the key it began in (its notes were placed in it)."""
+        if c.forced_melody:
+            return c.in_contrast
+        return self.config.modulate and in_contrast(bar, c.section_bar, self.config.phrase_bars)
 
     def _key_for(self, emotion: Emotion, key: tuple[int, str]) -> tuple[int, str]:
         if self.config.mode_policy != "auto":
@@ -700,7 +712,7 @@ class Conductor:
             self._rhythms[c.bar_index] = (c.onsets, c.emotion)
         self._cursor = replace(
             c, bar_index=index, bar_start=start, onset=start, group_notes=0, layers=layers, onsets=0,
-            steer_bar=self.steer > 1 and self._theme_next is None,
+            steer_bar=self.steer > 1 and self._theme_next is None, in_contrast=self._in_contrast(c, index),
         )  # fmt: skip
         # one bar in, one out (a cut only ever removes bars)
         self._sounds.pop(index - self._heard_bars - 1 - self._reach, None)

@@ -19,13 +19,14 @@ bar after the last change of emotion or state)::
 so 10 of every 16 bars restate an earlier bar (with 4-bar phrases). In a major key the contrast
 (phrase 2) is in the dominant and the return comes home (:func:`in_contrast`; the conductor
 moves the key pull, :data:`engine.music.keys.CONTRAST_KEYS`), so the harmony moves as a rounded
-binary form's does; minor stays home (two minor scales together read as their relative major). A phrase's last bar is free
-(cadences differ) except in the return, which closes on the period's cadence; so is any bar
-whose source has fewer than ``MIN_ONSETS`` onsets (a rest, a held chord), was composed under an
-emotion more than ``EMOTION_TOLERANCE`` away (its density would not fit), or was a theme (the
-conductor does not plan bars it forces). Longer
-phrases keep the shape: within a phrase, odd bars restate the bar before them and even bars
-are the continuation (returning in later phrases, as ``b`` does).
+binary form's does; minor stays home (two minor scales together read as their relative major).
+
+A phrase's last bar is free (cadences differ) except in the return, which closes on the
+period's cadence; so is any bar whose source has fewer than ``MIN_ONSETS`` onsets (a rest, a
+held chord), was composed under an emotion more than ``EMOTION_TOLERANCE`` away (its density
+would not fit), or was a theme (the conductor does not plan bars it forces). Longer phrases keep
+the shape: within a phrase, odd bars restate the bar before them and even bars are the
+continuation (returning in later phrases, as ``b`` does).
 """
 
 from __future__ import annotations

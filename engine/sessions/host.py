@@ -480,7 +480,8 @@ class SessionHost:
             out.update(
                 state=c.state, valence=e.valence, arousal=e.arousal, tension=e.tension,
                 current_valence=now.valence, current_arousal=now.arousal, current_tension=now.tension,
-                tempo_bpm=c.tempo_map.tempo_at(head), bar=bar, key=key_name(c.key), layers=list(c.heard(bar)),
+                tempo_bpm=c.tempo_map.tempo_at(head), bar=bar, key=key_name(c.key_at(head)),
+                layers=list(c.heard(bar)),
             )  # fmt: skip
         else:  # not started yet, or stopped: what ``start`` begins from
             state, e = session.start_point()

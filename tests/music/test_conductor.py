@@ -629,3 +629,39 @@ def test_a_change_starts_the_form_and_its_keys_again(
     # bar 8 opens the contrast; the new emotion lands in bar 9 and pulls in the contrast's key
     # there; bar 10 starts the new section at home; bar 18 its contrast
     assert pulled == [7, 7, 0, 7]
+
+
+def test_a_stinger_sounds_in_the_key_of_its_beat_and_a_bar_keeps_its_key_through_a_change() -> None:
+    """The music is composed ahead of the playhead (here four beats): a stinger on the last beat
+    of bar 7 is in the home key though bar 8 (the dominant's) is composed already. A change that
+    lands inside bar 9 (the contrast), seeking, starts a new section from bar 10: the rest of
+    bar 9 stays in the dominant, and so does a stinger on it."""
+    composer = Composer(max_streams=2, intra_op_threads=1)
+    cfg = ConductorConfig(key_tonic_pc=0, mode_policy="major", lookahead_beats=4.0)
+    cues = [
+        Cue(30.2, "stinger", "hit"),  # lands on beat 31: bar 7
+        Cue(37.3, "emotion", valence=0.7, arousal=0.5, sync="immediate", seek_per_s=0.5),
+        Cue(38.2, "stinger", "hit"),  # lands on beat 39: bar 9
+    ]
+    r = render(composer, cues, 44.0, seed=2, audio=False, start_state=None,
+               start_emotion=Emotion(0.8, 0.3), config=cfg)  # fmt: skip
+    assert [beat for _, beat in r.landed] == pytest.approx([31.0, 37.3, 39.0])
+    stings = [(b, p) for b, ch, p, _ in notes(r) if ch == STINGER_CHANNEL]
+    tonic_of = {beat: min(p for b, p in stings if b == pytest.approx(beat)) % 12 for beat in (31.0, 39.0)}
+    assert tonic_of == {31.0: 0, 39.0: 7}
+    assert [r.bars[b].key[0] for b in range(7, 11)] == [0, 7, 7, 0]
+
+
+def test_a_theme_that_runs_into_the_contrast_keeps_the_key_it_began_in(composer: Composer) -> None:
+    """A two-bar leitmotif landing on bar 7 (home) goes on through bar 8, where the contrast
+    would begin: its second bar is heard, and reported, in the key its notes were placed in; the
+    contrast starts with the bar after it."""
+    two_bars = [*THEME, *((b + 4.0, p, d, v) for b, p, d, v in reversed(THEME))]
+    cfg = ConductorConfig(key_tonic_pc=0, mode_policy="major")
+    theme = theme_from_notes("arp2", two_bars)
+    r = render(composer, [Cue(26.0, "leitmotif", "arp2")], 44.0, seed=8, audio=False, start_state=None,
+               start_emotion=Emotion(0.8, 0.3), config=cfg, themes=[theme])  # fmt: skip
+    assert r.landed[0][1] == pytest.approx(28.0)
+    melody = [p % 12 for b, ch, p, _ in notes(r) if ch == 0 and 32.0 <= b < 36.0]
+    assert len(melody) >= 4 and set(melody) <= {0, 4, 7}  # the theme's second bar, in C
+    assert [r.bars[b].key[0] for b in range(7, 11)] == [0, 0, 7, 7]
