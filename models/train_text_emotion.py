@@ -401,17 +401,14 @@ def scene(args: argparse.Namespace) -> int:
     fold_dir = out / "folds"
     fold_dir.mkdir(exist_ok=True)
     seeds = list(range(args.seed, args.seed + args.heads))  # one per scene head
-    unadapted: list[tuple[LineEncoder, dict[int, Any]]] = []  # --domain-epochs 0: encoded once
 
     def adapted(train: list[list[TranscriptLine]]) -> tuple[LineEncoder, dict[int, Any]]:
         """The encoder adapted to ``train`` and every episode's context windows under it."""
-        if args.domain_epochs == 0 and unadapted:
-            return unadapted[0]
         encoder = domain_finetune(base, train, general, args)
-        pair = encoder, _windows(encoder, episodes)
-        if args.domain_epochs == 0:
-            unadapted.append(pair)
-        return pair
+        return encoder, _windows(encoder, episodes)
+
+    # --domain-epochs 0: the fine-tuned encoder serves every fold and the shipped heads, encoded once
+    fixed = adapted([]) if args.domain_epochs == 0 else None
 
     folds: list[dict[str, Any]] = []
     for held in episodes:
@@ -424,7 +421,7 @@ def scene(args: argparse.Namespace) -> int:
                 continue
         print(f"fold: episode {held} held out", file=sys.stderr, flush=True)
         train_eps = {ep: lines for ep, lines in episodes.items() if ep != held}
-        encoder, windows = adapted(list(train_eps.values()))
+        encoder, windows = fixed or adapted(list(train_eps.values()))
         ensemble = train_scene_ensemble(
             cfg,
             [windows[ep] for ep in train_eps],
@@ -459,7 +456,7 @@ def scene(args: argparse.Namespace) -> int:
         mean[f"single_head_{k}"] = [round(float(x), 4) for x in per_head]
     print(f"mean {json.dumps(mean)}", file=sys.stderr)
     print("the shipped model: every episode", file=sys.stderr, flush=True)
-    encoder, windows = adapted(list(episodes.values()))
+    encoder, windows = fixed or adapted(list(episodes.values()))
     ensemble = train_scene_ensemble(
         cfg,
         list(windows.values()),

@@ -283,8 +283,8 @@ class Conductor:
     @property
     def key(self) -> tuple[int, str]:
         """The key of the newest bar composed: the home key, or where the form has moved it
-        (:meth:`_sounding_key`)."""
-        return self._sounding_key(self._cursor)
+        (:func:`_sounding_key`)."""
+        return _sounding_key(self._cursor)
 
     def key_at(self, beat: float) -> tuple[int, str]:
         """The key sounding at ``beat``: its bar's (the newest bar's as :attr:`key`, which follows a
@@ -634,7 +634,7 @@ class Conductor:
             self.composer.set_emotion(self.stream, emotion.valence, emotion.arousal, immediate=True)
         key = self._key_for(emotion, c.key)
         if key != c.key or emotion != c.emotion:
-            self._set_key(self._sounding_key(replace(c, key=key)), emotion)
+            self._set_key(contrast_key(key) if c.in_contrast else key, emotion)
         self._cursor = replace(
             c, emotion=emotion, target=target, seek_per_s=seek, state=state, boundary_s=now_s, key=key,
             fixed_tempo_bpm=fixed, section_bar=section,
@@ -669,13 +669,6 @@ class Conductor:
         valence brightens (bright music has room for colour), in steps of ``PULL_STEP`` nats."""
         strength = self.config.key_strength * (1.0 - BRIGHT_KEY_RELEASE * max(0.0, emotion.valence))
         return round(strength / PULL_STEP) * PULL_STEP
-
-    def _sounding_key(self, c: _Cursor) -> tuple[int, str]:
-        """The key bar ``c.bar_index`` sounds in: the home key ``c.key``, or in its form group's
-        contrasting phrase the related key :func:`engine.music.keys.contrast_key` gives (decided
-        as the bar opens, :meth:`_in_contrast`: a change within the bar starts a new section from
-        the next bar and leaves this one in its key)."""
-        return contrast_key(c.key) if c.in_contrast else c.key
 
     def _in_contrast(self, c: _Cursor, bar: int) -> bool:
         """Whether bar ``bar``, opening under ``c``, sounds in the contrast's key
@@ -714,6 +707,7 @@ class Conductor:
             c, bar_index=index, bar_start=start, onset=start, group_notes=0, layers=layers, onsets=0,
             steer_bar=self.steer > 1 and self._theme_next is None, in_contrast=self._in_contrast(c, index),
         )  # fmt: skip
+        sounding = _sounding_key(self._cursor)
         # one bar in, one out (a cut only ever removes bars)
         self._sounds.pop(index - self._heard_bars - 1 - self._reach, None)
         self._rhythms.pop(index - GROUP_PHRASES * self.config.phrase_bars - 1, None)
@@ -727,10 +721,10 @@ class Conductor:
             tempo,
             c.state,
             c.emotion,
-            self._sounding_key(self._cursor),
+            sounding,
             tuple(sorted(layers)),
         )
-        self._set_key(self._sounding_key(self._cursor), c.emotion)  # the form may move the key here
+        self._set_key(sounding, c.emotion)  # the form may move the key here
         self._push_grid(start, start)
         if self._theme_next is None and not self._forced:  # the conductor plans only bars it composes
             self._restate_rhythm(index, c.emotion)
@@ -859,7 +853,7 @@ class Conductor:
         """Make the theme the music of the bar just opened (and the bars after it, if longer)."""
         theme = self.themes[name]
         c = self._cursor
-        tonic, mode = self._sounding_key(c)
+        tonic, mode = _sounding_key(c)
         notes = transform(theme, tonic, mode, primer_velocity(c.emotion.arousal) + 10)
         self._forced = theme_tokens(notes, self.meter_beats).tolist()[1:]  # its bar is open already
         self._cursor = replace(self._cursor, forced_melody=True)
@@ -889,7 +883,7 @@ class Conductor:
         self._cancel_search()  # the bar it searched is cut away
         self.composer.restore(self.stream, back.snapshot, _mix_seed(self.seed, beat))
         self.composer.set_bar_rhythm(self.stream, None)  # the bar composed again is free from here
-        self._set_key(self._sounding_key(back.cursor), back.cursor.emotion)  # the pull as it was there
+        self._set_key(_sounding_key(back.cursor), back.cursor.emotion)  # the pull as it was there
         # the group before the point was whole when the music first got here: its bass is queued
         c = replace(
             back.cursor, forced_melody=False, pull_next_s=release_s if release_s is not None else -1.0,
@@ -919,6 +913,14 @@ class Conductor:
             step -= steps
         forced.append(V.pos_token(step))
         self._forced = forced
+
+
+def _sounding_key(c: _Cursor) -> tuple[int, str]:
+    """The key bar ``c.bar_index`` sounds in: the home key ``c.key``, or in its form group's
+    contrasting phrase the related key :func:`engine.music.keys.contrast_key` gives (decided as
+    the bar opens, :meth:`Conductor._in_contrast`: a change within the bar starts a new section
+    from the next bar and leaves this one in its key)."""
+    return contrast_key(c.key) if c.in_contrast else c.key
 
 
 def _drop_after(table: dict[int, Any], bar: int, top: int) -> None:
