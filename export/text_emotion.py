@@ -2,11 +2,12 @@
 
     python -m export.text_emotion runs/text --out models/text_emotion
 
-Reads ``RUN/encoder.pt`` (the fine-tuned encoder), ``RUN/scene.pt`` (the scene heads, trained on
-every episode; exported as one graph, their logits averaged) and ``RUN/metrics.json``; writes the
+Reads ``RUN/encoder.pt`` (the fine-tuned encoder), ``RUN/scene.pt`` (the live scene heads and the
+read-ahead ones, trained on every episode; each kind exported as one graph, their logits averaged)
+and ``RUN/metrics.json``; writes the
 directory :mod:`engine.story.text_model` loads. Checks parity of both graphs against PyTorch,
 quantizes the encoder (dynamic int8, per-channel), measures the held-out EmoBank / XED Pearson r
-and the scene head's agreement for both precisions, and ships int8 only if its r is within
+and the scene heads' agreement for both precisions, and ships int8 only if its r is within
 ``--int8-tolerance`` of the float graph's (else the float graph).
 """
 
@@ -28,15 +29,24 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from engine.story.text_model import (
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
+    READ_AHEAD_INPUTS,
     SCENE_INPUTS,
     SCENE_OUTPUTS,
     TextEmotionModel,
 )
 from models.text_data import PLUTCHIK_VA, call_of_the_wild, emobank, xed
-from models.text_emotion_model import LineEncoder, SceneEnsemble, SceneHead, TextEmotionConfig
+from models.text_emotion_model import (
+    LineEncoder,
+    ReadAheadSceneHead,
+    SceneEnsemble,
+    SceneHead,
+    TextEmotionConfig,
+)
 from models.train_text_emotion import DATA_DIR, MINILM_SHA256, minilm_dir, pearson
 
 OPSET = 17
+#: the files besides the encoder (whose precision the export chooses)
+GRAPHS_AND_TOKENIZER = ("scene_head.onnx", "read_ahead_head.onnx", "tokenizer.json")
 PARITY_TOLERANCE = 1e-4
 
 
@@ -44,13 +54,19 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_scene_heads(path: Path, cfg: TextEmotionConfig) -> SceneEnsemble:
-    """The scene heads of ``path`` (``scene_heads``: a list of state dicts; a single-head run's
-    ``scene_head`` is an ensemble of one)."""
+def load_scene_heads(path: Path, cfg: TextEmotionConfig, *, read_ahead: bool = False) -> SceneEnsemble:
+    """The live scene heads of ``path`` (``scene_heads``: a list of state dicts; a single-head
+    run's ``scene_head`` is an ensemble of one), or with ``read_ahead`` its read-ahead heads
+    (``read_ahead_heads``).
+
+    Raises:
+        KeyError: ``path`` has no heads of that kind.
+    """
     state = torch.load(path, weights_only=False)
-    heads = []
-    for weights in state.get("scene_heads") or [state["scene_head"]]:
-        head = SceneHead(cfg)
+    saved = state["read_ahead_heads"] if read_ahead else state.get("scene_heads") or [state["scene_head"]]
+    heads: list[SceneHead | ReadAheadSceneHead] = []
+    for weights in saved:
+        head = ReadAheadSceneHead(cfg) if read_ahead else SceneHead(cfg)
         head.load_state_dict(weights)
         heads.append(head)
     return SceneEnsemble(heads).eval()
@@ -62,10 +78,13 @@ def export_graphs(run: Path, out: Path) -> TextEmotionConfig:
     encoder = LineEncoder(cfg).eval()
     encoder.load_state_dict(state["model"])
     head = load_scene_heads(run / "scene.pt", cfg)
+    ahead = load_scene_heads(run / "scene.pt", cfg, read_ahead=True)
     ids = torch.randint(1000, 20000, (2, 12))
     mask = torch.ones_like(ids)
     mask[1, 8:] = 0
     window = (torch.randn(3, cfg.context_lines, cfg.hidden), torch.randn(3, cfg.context_lines, 2))
+    r = cfg.read_ahead_lines
+    ahead_window = tuple(torch.randn(3, r, d) for d in (cfg.hidden, 2, cfg.hidden, 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -92,20 +111,39 @@ def export_graphs(run: Path, out: Path) -> TextEmotionConfig:
             dynamo=False,
             dynamic_axes={"embeddings": {0: "batch"}, "line_va": {0: "batch"}, "scene_logits": {0: "batch"}},
         )
+        torch.onnx.export(
+            ahead,
+            ahead_window,
+            str(out / "read_ahead_head.onnx"),
+            input_names=list(READ_AHEAD_INPUTS),
+            output_names=list(SCENE_OUTPUTS),
+            opset_version=OPSET,
+            dynamo=False,
+            dynamic_axes={**{name: {0: "batch"} for name in READ_AHEAD_INPUTS}, "scene_logits": {0: "batch"}},
+        )
     import onnxruntime as ort
 
     enc = ort.InferenceSession(str(out / "encoder.onnx"), providers=["CPUExecutionProvider"])
     got = enc.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
     sh = ort.InferenceSession(str(out / "scene_head.onnx"), providers=["CPUExecutionProvider"])
     got_scene = sh.run(None, {"embeddings": window[0].numpy(), "line_va": window[1].numpy()})[0]
+    ah = ort.InferenceSession(str(out / "read_ahead_head.onnx"), providers=["CPUExecutionProvider"])
+    got_ahead = ah.run(None, {n: t.numpy() for n, t in zip(READ_AHEAD_INPUTS, ahead_window, strict=True)})[0]
     with torch.no_grad():
         want = [t.numpy() for t in encoder(ids, mask)]
         want_scene = head(*window).numpy()
+        want_ahead = ahead(*ahead_window).numpy()
     err = max(float(np.abs(a - b).max()) for a, b in zip(got, want, strict=True))
     err_scene = float(np.abs(got_scene - want_scene).max())
-    if max(err, err_scene) > PARITY_TOLERANCE:
-        raise SystemExit(f"parity: ONNX differs from PyTorch by {err:.2e} / {err_scene:.2e}")
-    print(f"parity: encoder {err:.1e}, scene head {err_scene:.1e}", file=sys.stderr)
+    err_ahead = float(np.abs(got_ahead - want_ahead).max())
+    if max(err, err_scene, err_ahead) > PARITY_TOLERANCE:
+        raise SystemExit(
+            f"parity: ONNX differs from PyTorch by {err:.2e} / {err_scene:.2e} / {err_ahead:.2e}"
+        )
+    print(
+        f"parity: encoder {err:.1e}, scene head {err_scene:.1e}, read-ahead head {err_ahead:.1e}",
+        file=sys.stderr,
+    )
     return cfg
 
 
@@ -113,8 +151,13 @@ def write_manifest(out: Path, cfg: TextEmotionConfig, encoder_file: str, metrics
     manifest = {
         "name": "affetto-text-emotion",
         "format": 1,
-        "files": {"encoder": encoder_file, "scene_head": "scene_head.onnx", "tokenizer": "tokenizer.json"},
-        "sha256": {f: sha256(out / f) for f in (encoder_file, "scene_head.onnx", "tokenizer.json")},
+        "files": {
+            "encoder": encoder_file,
+            "scene_head": "scene_head.onnx",
+            "read_ahead_head": "read_ahead_head.onnx",
+            "tokenizer": "tokenizer.json",
+        },
+        "sha256": {f: sha256(out / f) for f in (encoder_file, *GRAPHS_AND_TOKENIZER)},
         "config": cfg.to_dict(),
         "base": {"model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)", "sha256": MINILM_SHA256},
         "data": {
@@ -126,7 +169,7 @@ def write_manifest(out: Path, cfg: TextEmotionConfig, encoder_file: str, metrics
                 if metrics.get("domain_epochs", 0)
                 else ""
             ),
-            "scene_head": "Call of the Wild episodes 1-6"
+            "scene_head": "Call of the Wild episodes 1-6 (the read-ahead head: likewise)"
             + (
                 f"; {metrics['scene_heads']} heads (seeds {metrics['scene_head_seeds'][0]}-"
                 f"{metrics['scene_head_seeds'][-1]}), their logits averaged"
@@ -148,7 +191,7 @@ def write_manifest(out: Path, cfg: TextEmotionConfig, encoder_file: str, metrics
 
 
 def measure(model_dir: Path, data_dir: Path, seed: int) -> dict:
-    """Held-out line r (EmoBank test, XED test) and the scene head's probabilities on every episode."""
+    """Held-out line r (EmoBank test, XED test) and both scene heads' probabilities on every episode."""
     model = TextEmotionModel(model_dir)
     test = [s for s in emobank(data_dir) + xed(data_dir, seed=seed) if s.split == "test"]
     result: dict = {}
@@ -159,10 +202,14 @@ def measure(model_dir: Path, data_dir: Path, seed: int) -> dict:
             "valence_r": round(pearson(va[:, 0], np.array([s.valence for s in rows])), 4),
             "arousal_r": round(pearson(va[:, 1], np.array([s.arousal for s in rows])), 4),
         }
-    scene = []
-    for _, lines in call_of_the_wild(data_dir).items():
-        scene += [(e.p_scene_valence, e.p_scene_arousal) for e in model.analyse([x.text for x in lines])]
-    result["scene_p"] = np.array(scene)
+    for key, read_ahead in (("scene_p", False), ("read_ahead_p", True)):
+        scene = []
+        for _, lines in call_of_the_wild(data_dir).items():
+            texts = [x.text for x in lines]
+            scene += [
+                (e.p_scene_valence, e.p_scene_arousal) for e in model.analyse(texts, read_ahead=read_ahead)
+            ]
+        result[key] = np.array(scene)
     return result
 
 
@@ -193,12 +240,14 @@ def main(argv: list[str] | None = None) -> int:
         int8 = measure(tmp, args.data, seed)
         drop = max(fp32[s][k] - int8[s][k] for s in ("emobank", "xed") for k in ("valence_r", "arousal_r"))
         agree = float(np.mean((fp32["scene_p"] > 0.5) == (int8["scene_p"] > 0.5)))
+        agree_ahead = float(np.mean((fp32["read_ahead_p"] > 0.5) == (int8["read_ahead_p"] > 0.5)))
         keep_int8 = drop <= args.int8_tolerance
         metrics["int8"] = {
             "fp32": {s: fp32[s] for s in ("emobank", "xed")},
             "int8": {s: int8[s] for s in ("emobank", "xed")},
             "largest_r_drop": round(drop, 4),
             "scene_decisions_agree": round(agree, 4),
+            "read_ahead_decisions_agree": round(agree_ahead, 4),
             "bytes": {
                 "fp32": (tmp / "encoder.onnx").stat().st_size,
                 "int8": (tmp / "encoder.int8.onnx").stat().st_size,
@@ -208,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder_file = "encoder.int8.onnx" if keep_int8 else "encoder.onnx"
         write_manifest(tmp, cfg, encoder_file, metrics, args.command)
         args.out.mkdir(parents=True, exist_ok=True)
-        for f in (encoder_file, "scene_head.onnx", "tokenizer.json", "manifest.json"):
+        for f in (encoder_file, *GRAPHS_AND_TOKENIZER, "manifest.json"):
             shutil.copy(tmp / f, args.out / f)
         for stale in {"encoder.onnx", "encoder.int8.onnx"} - {encoder_file}:
             (args.out / stale).unlink(missing_ok=True)

@@ -7,9 +7,14 @@ Two parts, exported as two ONNX graphs and run by :mod:`engine.story.text_model`
   each (the line's confidence). Each line is encoded once, live or offline.
 * :class:`SceneHead` — reads the embeddings and line estimates of the last ``context_lines`` lines
   (Bardo used the last 10–20) and says whether the scene is positive in valence and in arousal:
-  a line's emotion is the scene's more than its own words. :class:`SceneEnsemble` averages the
-  logits of a few heads trained from different seeds (one graph): with six episodes to learn
-  from, one head's accuracy depends on its seed by several points.
+  a line's emotion is the scene's more than its own words. Live lines have only their past.
+* :class:`ReadAheadSceneHead` — for a whole text (a file to score), the same question asked of
+  the ``read_ahead_lines`` before *and* after: a scene's first lines are read knowing what the
+  scene becomes, as a composer reads the script before scoring it.
+
+:class:`SceneEnsemble` averages the logits of a few heads of one kind trained from different seeds
+(one graph): with six episodes to learn from, one head's accuracy depends on its seed by several
+points.
 
 The encoder's layer names follow the BERT checkpoint layout, so the released weights load as they
 are (:func:`load_minilm`).
@@ -18,6 +23,7 @@ are (:func:`load_minilm`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +44,7 @@ class TextEmotionConfig:
     max_positions: int = 512
     max_tokens: int = 64  # a line is cut to this many tokens (subtitle lines are ~10)
     context_lines: int = 16  # the scene head reads this many lines, the current one last
+    read_ahead_lines: int = 32  # the read-ahead head reads this many before and after, each with the current
     scene_width: int = 64
     dropout: float = 0.1
 
@@ -119,39 +126,83 @@ class LineEncoder(nn.Module):
         return embedding, torch.tanh(out[:, :2]), out[:, 2:].clamp(-6.0, 4.0)
 
 
+class _LineReader(nn.Module):
+    """A window of lines (B, K, D) and their estimates (B, K, 2) → the GRU's last state (B, W)."""
+
+    def __init__(self, cfg: TextEmotionConfig) -> None:
+        super().__init__()
+        self.project = nn.Linear(cfg.hidden + 2, cfg.scene_width)
+        self.recur = nn.GRU(cfg.scene_width, cfg.scene_width, batch_first=True)
+        self.dropout = nn.Dropout(0.3)
+
+    def forward(self, embeddings: torch.Tensor, line_va: torch.Tensor) -> torch.Tensor:
+        x = torch.tanh(self.project(self.dropout(torch.cat([embeddings, line_va], -1))))  # (B, K, W)
+        _, h = self.recur(x)  # h: (1, B, W)
+        return self.dropout(h[0])  # (B, W)
+
+
 class SceneHead(nn.Module):
     """The last ``context_lines`` lines (oldest first, the current line last) → scene logits."""
 
     def __init__(self, cfg: TextEmotionConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.project = nn.Linear(cfg.hidden + 2, cfg.scene_width)
-        self.recur = nn.GRU(cfg.scene_width, cfg.scene_width, batch_first=True)
+        self.past = _LineReader(cfg)
         self.out = nn.Linear(cfg.scene_width, 2)
-        self.dropout = nn.Dropout(0.3)
 
     def forward(self, embeddings: torch.Tensor, line_va: torch.Tensor) -> torch.Tensor:
         """Args: ``embeddings`` (B, K, D), ``line_va`` (B, K, 2); lines before a story's start are zeros.
 
         Returns: (B, 2) logits of a positive scene valence and a positive scene arousal.
         """
-        x = torch.tanh(self.project(self.dropout(torch.cat([embeddings, line_va], -1))))  # (B, K, W)
-        _, h = self.recur(x)  # h: (1, B, W)
-        return self.out(self.dropout(h[0]))  # (B, 2)
+        return self.out(self.past(embeddings, line_va))  # (B, 2)
+
+
+class ReadAheadSceneHead(nn.Module):
+    """The last ``read_ahead_lines`` lines and the next ones → scene logits (a whole text only)."""
+
+    def __init__(self, cfg: TextEmotionConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.past = _LineReader(cfg)
+        self.ahead = _LineReader(cfg)
+        self.out = nn.Linear(2 * cfg.scene_width, 2)
+
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        line_va: torch.Tensor,
+        ahead_embeddings: torch.Tensor,
+        ahead_line_va: torch.Tensor,
+    ) -> torch.Tensor:
+        """Args: ``embeddings`` (B, R, D), ``line_va`` (B, R, 2): the current line and the ones
+        before it, as :class:`SceneHead`'s; ``ahead_embeddings`` (B, R, D), ``ahead_line_va``
+        (B, R, 2): the current line and the ones after it, the farthest first and the current line
+        last (zeros past the text's end), so the ahead reader reads toward the current line as
+        the past reader does. R is ``read_ahead_lines``.
+
+        Returns: (B, 2) logits of a positive scene valence and a positive scene arousal.
+        """
+        past = self.past(embeddings, line_va)  # (B, W)
+        ahead = self.ahead(ahead_embeddings, ahead_line_va)  # (B, W)
+        return self.out(torch.cat([past, ahead], -1))  # (B, 2)
 
 
 class SceneEnsemble(nn.Module):
-    """Scene heads of one architecture (trained from different seeds); their mean logits."""
+    """Scene heads of one kind (trained from different seeds); their mean logits."""
 
-    def __init__(self, heads: list[SceneHead]) -> None:
+    def __init__(self, heads: Sequence[SceneHead | ReadAheadSceneHead]) -> None:
         super().__init__()
         if not heads:
             raise ValueError("a scene ensemble needs at least one head")
+        if len({type(h) for h in heads}) != 1:
+            raise ValueError("a scene ensemble's heads must be of one kind")
         self.heads = nn.ModuleList(heads)
 
-    def forward(self, embeddings: torch.Tensor, line_va: torch.Tensor) -> torch.Tensor:
-        """As :meth:`SceneHead.forward`: (B, K, D), (B, K, 2) → (B, 2) logits, the heads' mean."""
-        return torch.stack([head(embeddings, line_va) for head in self.heads]).mean(0)  # (B, 2)
+    def forward(self, *windows: torch.Tensor) -> torch.Tensor:
+        """The heads' inputs (:meth:`SceneHead.forward` or :meth:`ReadAheadSceneHead.forward`)
+        → (B, 2) logits, the heads' mean."""
+        return torch.stack([head(*windows) for head in self.heads]).mean(0)  # (B, 2)
 
 
 _BERT_NAMES = {

@@ -18,9 +18,11 @@ through a probe, each step mixed with a step of EmoBank/XED so the line head kee
 by default: on the first two folds it lowered the arc's accuracy, valence 80.1 -> 79.8 % and
 arousal 88.9 -> 83.9 % in their mean), encodes every line, trains the scene heads (``--heads``,
 one per seed, their logits averaged) on the other episodes, and scores the held-out one (line by
-line, and through the arc; the ensemble and each head alone). A finished fold is kept in
+line, and through the arc; the ensemble and each head alone). It does this for both kinds of
+head: the live :class:`SceneHead` (the lines before) and the offline :class:`ReadAheadSceneHead`
+(the lines before and after, for a whole text). A finished fold is kept in
 ``OUT/folds/`` (a re-run skips it if it was made with the same seeds). Then the shipped encoder
-and heads are made the same way from all episodes (``OUT/encoder.pt``, ``OUT/scene.pt``,
+and both kinds of heads are made the same way from all episodes (``OUT/encoder.pt``, ``OUT/scene.pt``,
 ``OUT/metrics.json``). Start from an empty ``OUT`` to make the model again: a finished stage's
 files are kept as they are.
 """
@@ -33,14 +35,22 @@ import math
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from models.text_data import Sentence, TranscriptLine, call_of_the_wild, emobank, xed
-from models.text_emotion_model import LineEncoder, SceneEnsemble, SceneHead, TextEmotionConfig, load_minilm
+from models.text_emotion_model import (
+    LineEncoder,
+    ReadAheadSceneHead,
+    SceneEnsemble,
+    SceneHead,
+    TextEmotionConfig,
+    load_minilm,
+)
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -233,6 +243,13 @@ def context_windows(emb: np.ndarray, va: np.ndarray, k: int) -> tuple[np.ndarray
     return pad_e[idx], pad_v[idx]
 
 
+def ahead_windows(emb: np.ndarray, va: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per line, that line and the ``k - 1`` after it, the farthest first and the line itself last
+    (zeros past the end): :func:`context_windows` of the text read backwards."""
+    we, wv = context_windows(emb[::-1], va[::-1], k)
+    return np.ascontiguousarray(we[::-1]), np.ascontiguousarray(wv[::-1])
+
+
 def shorten_contexts(
     e: torch.Tensor, v: torch.Tensor, share: float, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,20 +267,27 @@ def shorten_contexts(
 
 def train_scene_head(
     cfg: TextEmotionConfig,
-    windows: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    windows: Sequence[Sequence[np.ndarray]],
     *,
     seed: int,
     epochs: int,
+    read_ahead: bool = False,
     balance: bool = False,
     short_share: float = SHORT_CONTEXT_SHARE,
-) -> SceneHead:
-    """Fit a scene head on (embeddings (N, K, D), estimates (N, K, 2), labels (N, 2)) of episodes;
-    ``short_share`` of each batch's windows are shortened (see :func:`shorten_contexts`)."""
+) -> SceneHead | ReadAheadSceneHead:
+    """Fit a scene head on episodes' windows (:class:`SceneWindows`): for a :class:`SceneHead`
+    each (embeddings (N, K, D), estimates (N, K, 2), labels (N, 2)); with ``read_ahead``, a
+    :class:`ReadAheadSceneHead`'s (past embeddings, past estimates, ahead embeddings, ahead
+    estimates, labels), R lines each (see :func:`ahead_windows`). A live head reads the first two
+    arrays of a window and the labels last, whatever lies between. ``short_share`` of each batch's windows are
+    shortened (see :func:`shorten_contexts`), the past and the ahead window each on its own draw:
+    a story's start and its end are as likely to be near."""
     torch.manual_seed(seed)
-    head = SceneHead(cfg)
-    e = torch.from_numpy(np.concatenate([w[0] for w in windows]))
-    v = torch.from_numpy(np.concatenate([w[1] for w in windows]))
-    y = torch.from_numpy(np.concatenate([w[2] for w in windows])).float()
+    head: SceneHead | ReadAheadSceneHead = ReadAheadSceneHead(cfg) if read_ahead else SceneHead(cfg)
+    inputs = [
+        torch.from_numpy(np.concatenate([w[i] for w in windows])) for i in range(4 if read_ahead else 2)
+    ]
+    y = torch.from_numpy(np.concatenate([w[-1] for w in windows])).float()
     # balance: weigh the classes equally. Off by default: leave-one-episode-out accuracy was lower
     # with it (the episodes are mostly negative in valence; 82.5 % against 84.5 % for the arc)
     pos = y.mean(0).clamp(0.05, 0.95)
@@ -272,10 +296,11 @@ def train_scene_head(
     for _ in range(epochs):
         head.train()
         for idx in torch.randperm(len(y), generator=gen).split(64):
-            be, bv = (
-                shorten_contexts(e[idx], v[idx], short_share, gen) if short_share > 0 else (e[idx], v[idx])
-            )
-            logits = head(be, bv)
+            batch = [x[idx] for x in inputs]
+            if short_share > 0:
+                for i in range(0, len(batch), 2):
+                    batch[i], batch[i + 1] = shorten_contexts(batch[i], batch[i + 1], short_share, gen)
+            logits = head(*batch)
             w = torch.where(y[idx] > 0.5, 0.5 / pos, 0.5 / (1 - pos)) if balance else None
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y[idx], weight=w)
             opt.zero_grad()
@@ -287,22 +312,29 @@ def train_scene_head(
 
 def train_scene_ensemble(
     cfg: TextEmotionConfig,
-    windows: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    windows: Sequence[Sequence[np.ndarray]],
     *,
     seeds: list[int],
     epochs: int,
+    read_ahead: bool = False,
     short_share: float = SHORT_CONTEXT_SHARE,
 ) -> SceneEnsemble:
     """One scene head per seed (:func:`train_scene_head`), their logits averaged."""
     return SceneEnsemble(
-        [train_scene_head(cfg, windows, seed=s, epochs=epochs, short_share=short_share) for s in seeds]
+        [
+            train_scene_head(
+                cfg, windows, seed=s, epochs=epochs, read_ahead=read_ahead, short_share=short_share
+            )
+            for s in seeds
+        ]
     ).eval()
 
 
 @torch.no_grad()
-def scene_probabilities(head: torch.nn.Module, e: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """(N, 2) scene probabilities of a :class:`SceneHead` or :class:`SceneEnsemble` on windows."""
-    return torch.sigmoid(head(torch.from_numpy(e), torch.from_numpy(v))).numpy()
+def scene_probabilities(head: torch.nn.Module, *windows: np.ndarray) -> np.ndarray:
+    """(N, 2) scene probabilities of a scene head or :class:`SceneEnsemble` on its windows
+    (see :func:`train_scene_head`)."""
+    return torch.sigmoid(head(*(torch.from_numpy(w) for w in windows))).numpy()
 
 
 def domain_finetune(
@@ -373,15 +405,29 @@ def _fold_scores(p: np.ndarray, labels: np.ndarray, lines: list[TranscriptLine])
     }
 
 
-def _windows(
-    encoder: LineEncoder, episodes: dict[int, list[TranscriptLine]]
-) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+class SceneWindows(NamedTuple):
+    """One episode's training windows for each kind of head (see :func:`train_scene_head`)."""
+
+    live: tuple[np.ndarray, ...]  # (embeddings, estimates, labels)
+    read_ahead: tuple[np.ndarray, ...]  # (past e, past v, ahead e, ahead v, labels)
+
+
+def _windows(encoder: LineEncoder, episodes: dict[int, list[TranscriptLine]]) -> dict[int, SceneWindows]:
+    """Each episode's lines encoded once, as the windows of both kinds of head."""
     tok = tokenizer()
-    out = {}
+    cfg = encoder.cfg
+    out: dict[int, SceneWindows] = {}
     for ep, lines in episodes.items():
         emb, va, _ = encode(encoder, tok, [x.text for x in lines])
-        we, wv = context_windows(emb, va, encoder.cfg.context_lines)
-        out[ep] = (we, wv, np.array([[x.valence, x.arousal] for x in lines], np.float32))
+        labels = np.array([[x.valence, x.arousal] for x in lines], np.float32)
+        out[ep] = SceneWindows(
+            (*context_windows(emb, va, cfg.context_lines), labels),
+            (
+                *context_windows(emb, va, cfg.read_ahead_lines),
+                *ahead_windows(emb, va, cfg.read_ahead_lines),
+                labels,
+            ),
+        )
     return out
 
 
@@ -402,7 +448,7 @@ def scene(args: argparse.Namespace) -> int:
     fold_dir.mkdir(exist_ok=True)
     seeds = list(range(args.seed, args.seed + args.heads))  # one per scene head
 
-    def adapted(train: list[list[TranscriptLine]]) -> tuple[LineEncoder, dict[int, Any]]:
+    def adapted(train: list[list[TranscriptLine]]) -> tuple[LineEncoder, dict[int, SceneWindows]]:
         """The encoder adapted to ``train`` and every episode's context windows under it."""
         encoder = domain_finetune(base, train, general, args)
         return encoder, _windows(encoder, episodes)
@@ -410,60 +456,70 @@ def scene(args: argparse.Namespace) -> int:
     # --domain-epochs 0: the fine-tuned encoder serves every fold and the shipped heads, encoded once
     fixed = adapted([]) if args.domain_epochs == 0 else None
 
+    def fit(windows: list[SceneWindows], read_ahead: bool) -> SceneEnsemble:
+        return train_scene_ensemble(
+            cfg,
+            [w.read_ahead if read_ahead else w.live for w in windows],
+            seeds=seeds,
+            epochs=args.epochs,
+            read_ahead=read_ahead,
+            short_share=args.short_share,
+        )
+
+    def scored(ensemble: SceneEnsemble, episode: SceneWindows, lines: list[TranscriptLine]) -> dict:
+        """The ensemble's scores on a held-out episode, and each of its heads' arc alone."""
+        windows = episode.read_ahead if isinstance(ensemble.heads[0], ReadAheadSceneHead) else episode.live
+        *inputs, labels = windows
+        result: dict[str, Any] = _fold_scores(scene_probabilities(ensemble, *inputs), labels, lines)
+        singles = [_fold_scores(scene_probabilities(h, *inputs), labels, lines) for h in ensemble.heads]
+        result["single_heads"] = {k: [x[k] for x in singles] for k in ("arc_valence", "arc_arousal")}
+        return result
+
     folds: list[dict[str, Any]] = []
     for held in episodes:
         done = fold_dir / f"episode{held}.json"
         if done.exists():  # resumable: a finished fold is not trained again ...
             kept = json.loads(done.read_text())
-            if kept.get("seeds") == seeds:  # ... if its heads are the ones asked for
+            # ... if its heads are the ones asked for, of both kinds
+            if kept.get("seeds") == seeds and "read_ahead" in kept:
                 folds.append(kept)
                 print(json.dumps(kept), file=sys.stderr, flush=True)
                 continue
         print(f"fold: episode {held} held out", file=sys.stderr, flush=True)
         train_eps = {ep: lines for ep, lines in episodes.items() if ep != held}
         encoder, windows = fixed or adapted(list(train_eps.values()))
-        ensemble = train_scene_ensemble(
-            cfg,
-            [windows[ep] for ep in train_eps],
-            seeds=seeds,
-            epochs=args.epochs,
-            short_share=args.short_share,
-        )
-        held_e, held_v, labels = windows[held]
+        train_windows = [windows[ep] for ep in train_eps]
         lines = episodes[held]
         fold: dict[str, Any] = {
             "episode": held,
             "seeds": seeds,
             "lines": len(lines),
-            **_fold_scores(scene_probabilities(ensemble, held_e, held_v), labels, lines),
+            **scored(fit(train_windows, read_ahead=False), windows[held], lines),
+            "read_ahead": scored(fit(train_windows, read_ahead=True), windows[held], lines),
         }
-        singles = [
-            _fold_scores(scene_probabilities(h, held_e, held_v), labels, lines) for h in ensemble.heads
-        ]
-        fold["single_heads"] = {k: [x[k] for x in singles] for k in ("arc_valence", "arc_arousal")}
         done.write_text(json.dumps(fold))
         folds.append(fold)
         print(json.dumps(fold), file=sys.stderr, flush=True)
-    keys = [
-        k
-        for k in folds[0]
-        if k not in ("episode", "seeds", "lines", "arc_changes", "label_changes", "single_heads")
-    ]
-    mean: dict[str, Any] = {k: round(float(np.mean([f[k] for f in folds])), 4) for k in keys}
-    # each head alone (its mean over the folds): how much one seed's draw moves the result
-    for k in ("arc_valence", "arc_arousal"):
-        per_head = np.mean([f["single_heads"][k] for f in folds], axis=0)
-        mean[f"single_head_{k}"] = [round(float(x), 4) for x in per_head]
-    print(f"mean {json.dumps(mean)}", file=sys.stderr)
+
+    def mean_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        skip = ("episode", "seeds", "lines", "single_heads", "read_ahead")
+        mean: dict[str, Any] = {
+            k: round(float(np.mean([f[k] for f in rows])), 4) for k in rows[0] if k not in skip
+        }
+        # each head alone (its mean over the folds): how much one seed's draw moves the result
+        for k in ("arc_valence", "arc_arousal"):
+            per_head = np.mean([f["single_heads"][k] for f in rows], axis=0)
+            mean[f"single_head_{k}"] = [round(float(x), 4) for x in per_head]
+        return mean
+
+    mean = mean_of(folds)
+    mean_ahead = mean_of([f["read_ahead"] for f in folds])
+    print(f"mean, live heads {json.dumps(mean)}", file=sys.stderr)
+    print(f"mean, read-ahead heads {json.dumps(mean_ahead)}", file=sys.stderr)
     print("the shipped model: every episode", file=sys.stderr, flush=True)
     encoder, windows = fixed or adapted(list(episodes.values()))
-    ensemble = train_scene_ensemble(
-        cfg,
-        list(windows.values()),
-        seeds=seeds,
-        epochs=args.epochs,
-        short_share=args.short_share,
-    )
+    ensemble = fit(list(windows.values()), read_ahead=False)
+    ahead = fit(list(windows.values()), read_ahead=True)
     tok = tokenizer()
     line_metrics = {
         src: evaluate_lines(encoder, tok, [s for s in test if s.source == src]) for src in ("emobank", "xed")
@@ -471,13 +527,22 @@ def scene(args: argparse.Namespace) -> int:
     print(f"line head, held-out test: {json.dumps(line_metrics)}", file=sys.stderr)
     torch.save({"config": cfg.to_dict(), "model": encoder.state_dict()}, out / "encoder.pt")
     torch.save(
-        {"config": cfg.to_dict(), "scene_heads": [h.state_dict() for h in ensemble.heads]}, out / "scene.pt"
+        {
+            "config": cfg.to_dict(),
+            "scene_heads": [h.state_dict() for h in ensemble.heads],
+            "read_ahead_heads": [h.state_dict() for h in ahead.heads],
+        },
+        out / "scene.pt",
     )
     (out / "metrics.json").write_text(
         json.dumps(
             {
                 "line_test": line_metrics,
-                "call_of_the_wild_leave_one_episode_out": {"folds": folds, "mean": mean},
+                "call_of_the_wild_leave_one_episode_out": {
+                    "folds": folds,
+                    "mean": mean,
+                    "mean_read_ahead": mean_ahead,
+                },
                 "domain_epochs": args.domain_epochs,
                 "short_share": args.short_share,
                 "scene_heads": args.heads,

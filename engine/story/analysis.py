@@ -82,7 +82,9 @@ def analyse_lines(
     *,
     source: str = "<lines>",
 ) -> StoryAnalysis:
-    """Each line's emotion (read after the lines before it) and the arc of scenes.
+    """Each line's emotion and the arc of scenes. A line's scene is read from the lines before it
+    and the lines after it (the model's read-ahead head, where it has one): the whole text is
+    known, as a composer knows the script.
 
     Args:
         lines: timed lines in order of start (:func:`engine.story.lines.read_lines`).

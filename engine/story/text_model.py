@@ -5,10 +5,13 @@ A model directory (written by :mod:`export.text_emotion`) holds::
     manifest.json          config, files, data, the command that made it, measured metrics
     encoder.int8.onnx      (input_ids, attention_mask) -> (embedding, line_va, line_logvar)
     scene_head.onnx        (embeddings, line_va) over the last K lines -> scene_logits
+    read_ahead_head.onnx   the same and (ahead_embeddings, ahead_line_va) over the next KA lines
+                           -> scene_logits (a whole text only; optional: older models lack it)
     tokenizer.json         the encoder's WordPiece tokenizer (the ``tokenizers`` library)
 
-Each line is encoded once; its scene probabilities read the embeddings of the lines before it
-(:meth:`TextEmotionModel.analyse` for a whole text, :class:`TextContext` for live lines). Runs on the
+Each line is encoded once. Its scene probabilities read the embeddings of the lines before it
+(:class:`TextContext` for live lines), and for a whole text (:meth:`TextEmotionModel.analyse`)
+those of the lines after it too: a scene's first lines are read knowing what the scene becomes. Runs on the
 CPU: a line is a few milliseconds, and the int8 encoder is CPU-only in onnxruntime. The int8
 encoder quantizes its activations with each batch's range (a line read beside others would read
 differently: by up to 0.07 in valence), so it reads one line at a time (~320 lines/s on one
@@ -35,6 +38,7 @@ MANIFEST_NAME: Final = "manifest.json"
 ENCODER_INPUTS: Final = ("input_ids", "attention_mask")
 ENCODER_OUTPUTS: Final = ("embedding", "line_va", "line_logvar")
 SCENE_INPUTS: Final = ("embeddings", "line_va")
+READ_AHEAD_INPUTS: Final = ("embeddings", "line_va", "ahead_embeddings", "ahead_line_va")
 SCENE_OUTPUTS: Final = ("scene_logits",)
 MAX_BATCH_LINES: Final = 64
 
@@ -52,7 +56,8 @@ class LineEmotion:
         valence, arousal: the line's own, in [-1, 1].
         confidence: how sure the line head is of them, in (0, 1].
         p_scene_valence, p_scene_arousal: the probability that the line's scene (the line read
-            after the lines before it) is positive in valence / arousal.
+            after the lines before it; in a whole text, and before the lines after it) is
+            positive in valence / arousal.
     """
 
     valence: float
@@ -115,6 +120,7 @@ class TextEmotionModel:
             files = manifest["files"]
             config = manifest["config"]
             self.context_lines = int(config["context_lines"])
+            self.read_ahead_lines = int(config.get("read_ahead_lines", self.context_lines))
             self.hidden = int(config["hidden"])
             max_tokens = int(config["max_tokens"])
         except (ValueError, KeyError, TypeError) as exc:
@@ -129,6 +135,14 @@ class TextEmotionModel:
         self.scene_head = _session(paths["scene_head"], threads)
         _check_io(paths["encoder"], self.encoder, ENCODER_INPUTS, ENCODER_OUTPUTS)
         _check_io(paths["scene_head"], self.scene_head, SCENE_INPUTS, SCENE_OUTPUTS)
+        #: None: the model has no read-ahead head; a whole text is read as live lines are
+        self.read_ahead_head: ort.InferenceSession | None = None
+        if "read_ahead_head" in files:
+            path = directory / str(files["read_ahead_head"])
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: named in {manifest_path} but missing")
+            self.read_ahead_head = _session(path, threads)
+            _check_io(path, self.read_ahead_head, READ_AHEAD_INPUTS, SCENE_OUTPUTS)
         #: lines per encoder call: 1 for an int8 graph (see the module docstring)
         self.batch_lines = 1 if str(files["encoder"]).endswith(".int8.onnx") else MAX_BATCH_LINES
         self.tokenizer = Tokenizer.from_file(str(paths["tokenizer"]))
@@ -168,17 +182,36 @@ class TextEmotionModel:
         )
         return 1.0 / (1.0 + np.exp(-logits))
 
-    def analyse(self, texts: Sequence[str]) -> list[LineEmotion]:
-        """Every line of a text, each read after the lines before it."""
+    def analyse(self, texts: Sequence[str], *, read_ahead: bool = True) -> list[LineEmotion]:
+        """Every line of a whole text.
+
+        Args:
+            texts: the lines, in order.
+            read_ahead: read each line's scene from the lines before it and after it (the
+                read-ahead head; where the model has none, as if False). False: from the lines
+                before it only, as :class:`TextContext` reads live lines.
+        """
         emb, va, conf = self.encode(texts)
-        n, k = len(texts), self.context_lines
-        pad_e = np.concatenate([np.zeros((k - 1, self.hidden), np.float32), emb])
-        pad_v = np.concatenate([np.zeros((k - 1, 2), np.float32), va])
+        head = self.read_ahead_head if read_ahead else None
+        n = len(texts)
+        k = self.read_ahead_lines if head is not None else self.context_lines
+        # padded with k - 1 blank lines before the start and after the end
+        pad_e = np.concatenate(
+            [np.zeros((k - 1, self.hidden), np.float32), emb, np.zeros((k - 1, self.hidden), np.float32)]
+        )
+        pad_v = np.concatenate([np.zeros((k - 1, 2), np.float32), va, np.zeros((k - 1, 2), np.float32)])
         out: list[LineEmotion] = []
         for s in range(0, n, MAX_BATCH_LINES * 4):
             rows = np.arange(s, min(n, s + MAX_BATCH_LINES * 4))
-            idx = rows[:, None] + np.arange(k)[None, :]
-            p = self.scene_probabilities(pad_e[idx], pad_v[idx])
+            idx = rows[:, None] + np.arange(k)[None, :]  # the line and the k - 1 before it, oldest first
+            if head is None:
+                p = self.scene_probabilities(pad_e[idx], pad_v[idx])
+            else:
+                # the line and the k - 1 after it, the farthest first
+                ahead = rows[:, None] + np.arange(2 * k - 2, k - 2, -1)[None, :]
+                feeds = (pad_e[idx], pad_v[idx], pad_e[ahead], pad_v[ahead])
+                (logits,) = head.run(None, dict(zip(READ_AHEAD_INPUTS, feeds, strict=True)))
+                p = 1.0 / (1.0 + np.exp(-logits))
             out += [_line(va[i], conf[i], p[j]) for j, i in enumerate(rows)]
         return out
 

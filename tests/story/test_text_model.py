@@ -35,10 +35,12 @@ def test_lines_get_their_own_valence_and_arousal(model: TextEmotionModel) -> Non
     assert np.all((confidence > 0) & (confidence <= 1))
 
 
-def test_a_whole_text_reads_as_its_lines_read_live(model: TextEmotionModel) -> None:
+def test_a_whole_text_read_without_the_lines_ahead_reads_as_its_lines_read_live(
+    model: TextEmotionModel,
+) -> None:
     texts = [f"line {i}: the wolves were closing in on the camp" if i % 3 else "we laughed by the fire"
              for i in range(40)]  # fmt: skip
-    whole = model.analyse(texts)
+    whole = model.analyse(texts, read_ahead=False)
     context = model.context()
     live = [context.add(t) for t in texts]
     for a, b in zip(whole, live, strict=True):  # a line reads the same whatever is read beside it
@@ -47,11 +49,60 @@ def test_a_whole_text_reads_as_its_lines_read_live(model: TextEmotionModel) -> N
         assert a.valence == pytest.approx(b.valence, abs=1e-5)
 
 
+FIGHT = ["Draw your swords!", "They are charging at us!", "He stabs the orc, blood everywhere.",
+         "Roll for initiative.", "The troll smashes the door down!"]  # fmt: skip
+CALM = ["We rest at the inn.", "The innkeeper smiles and brings us warm bread.",
+        "It is a quiet, peaceful evening.", "We sleep until morning."]  # fmt: skip
+
+
+def test_a_whole_text_reads_a_scenes_first_lines_knowing_what_comes(model: TextEmotionModel) -> None:
+    """Offline, a line's scene is read from the lines after it too: the first lines of a fight
+    that follows a long calm are heard as the fight they begin, where a live reading (only the
+    calm behind them) is still unsure; the calm before it does not change with the lines ahead
+    read live, and does with them read ahead."""
+    texts = CALM * 4 + FIGHT * 3
+    start = len(CALM) * 4
+    ahead = model.analyse(texts)
+    live = model.analyse(texts, read_ahead=False)
+    first = slice(start, start + 3)
+    assert (
+        np.mean([x.p_scene_arousal for x in ahead[first]])
+        > np.mean([x.p_scene_arousal for x in live[first]]) + 0.1
+    )
+    # the line's own reading does not depend on the head
+    assert all(a.arousal == pytest.approx(b.arousal, abs=1e-5) for a, b in zip(ahead, live, strict=True))
+    calm_only = CALM * 4 + CALM * 4
+    before = start - 1
+    calm_live, calm_ahead = (
+        model.analyse(calm_only, read_ahead=False)[before],
+        model.analyse(calm_only)[before],
+    )
+    assert calm_live.p_scene_arousal == pytest.approx(live[before].p_scene_arousal, abs=1e-5)
+    assert abs(calm_ahead.p_scene_arousal - ahead[before].p_scene_arousal) > 0.01
+
+
+def test_a_model_without_a_read_ahead_head_reads_a_whole_text_as_live(
+    model: TextEmotionModel, tmp_path: Path
+) -> None:
+    """Models exported before the read-ahead head have none in their manifest: they still load,
+    and read a whole text as live lines are read."""
+    copy = tmp_path / "older"
+    shutil.copytree(SHIPPED, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["files"]["read_ahead_head"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    (copy / "read_ahead_head.onnx").unlink()
+    older = TextEmotionModel(copy)
+    assert older.read_ahead_head is None
+    texts = CALM * 2 + FIGHT * 2
+    for a, b in zip(older.analyse(texts), model.analyse(texts, read_ahead=False), strict=True):
+        assert (a.p_scene_valence, a.p_scene_arousal) == pytest.approx(
+            (b.p_scene_valence, b.p_scene_arousal), abs=1e-5
+        )
+
+
 def test_the_context_changes_the_scene_not_the_line(model: TextEmotionModel) -> None:
-    fight = ["Draw your swords!", "They are charging at us!", "He stabs the orc, blood everywhere.",
-             "Roll for initiative.", "The troll smashes the door down!"] * 3  # fmt: skip
-    calm = ["We rest at the inn.", "The innkeeper smiles and brings us warm bread.",
-            "It is a quiet, peaceful evening.", "We sleep until morning."] * 4  # fmt: skip
+    fight, calm = FIGHT * 3, CALM * 4
     line = "Okay, what do you do next?"
     after_fight = model.analyse([*fight, line])[-1]
     after_calm = model.analyse([*calm, line])[-1]
@@ -81,6 +132,13 @@ def test_a_broken_model_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a text emotion manifest"):
         TextEmotionModel(copy)
     shutil.copy(SHIPPED / "manifest.json", copy / "manifest.json")
+    (copy / "read_ahead_head.onnx").unlink()
+    with pytest.raises(FileNotFoundError, match=r"read_ahead_head\.onnx: named in"):
+        TextEmotionModel(copy)
+    (copy / "read_ahead_head.onnx").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="cannot load"):
+        TextEmotionModel(copy)
+    shutil.copy(SHIPPED / "read_ahead_head.onnx", copy / "read_ahead_head.onnx")
     (copy / "scene_head.onnx").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="cannot load"):
         TextEmotionModel(copy)

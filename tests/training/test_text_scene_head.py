@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from models.text_emotion_model import TextEmotionConfig  # noqa: E402
 from models.train_text_emotion import (  # noqa: E402
+    ahead_windows,
     context_windows,
     scene_probabilities,
     shorten_contexts,
@@ -24,6 +25,41 @@ def test_context_windows_pad_the_start_of_a_story_with_zeros() -> None:
     assert we.shape == (5, 4, 3) and wv.shape == (5, 4, 2)
     assert we[0, :, 0].tolist() == [0, 0, 0, 1] and we[4, :, 0].tolist() == [2, 3, 4, 5]
     assert wv[1, :, 0].tolist() == [0, 0, 1, 1]
+
+
+def test_ahead_windows_hold_the_line_and_the_next_ones_farthest_first_zeros_past_the_end() -> None:
+    emb = np.arange(1, 6, dtype=np.float32)[:, None].repeat(3, 1)  # lines 1..5
+    va = np.arange(1, 6, dtype=np.float32)[:, None].repeat(2, 1)
+    we, wv = ahead_windows(emb, va, 3)
+    assert we.shape == (5, 3, 3) and wv.shape == (5, 3, 2)
+    assert we[0, :, 0].tolist() == [3, 2, 1] and we[3, :, 0].tolist() == [0, 5, 4]
+    assert we[4, :, 0].tolist() == [0, 0, 5] and wv[4, :, 1].tolist() == [0, 0, 5]
+
+
+def test_the_read_ahead_head_hears_what_comes_and_the_live_head_cannot() -> None:
+    """Synthetic episodes whose scene is told by a line three lines later: the live head, which
+    reads only the past, is at chance; the read-ahead head, which reads the next lines, learns it."""
+    cfg = TextEmotionConfig(hidden=8, scene_width=16, context_lines=4, read_ahead_lines=6)
+    rng = np.random.default_rng(2)
+
+    def episode() -> tuple[np.ndarray, ...]:
+        emb = rng.normal(size=(60, cfg.hidden)).astype(np.float32)
+        va = np.zeros((60, 2), np.float32)
+        labels = np.zeros((60, 2), np.float32)
+        labels[:-3, 0] = emb[3:, 0] > 0  # the valence of line i is told by line i + 3
+        labels[:, 1] = 1.0
+        return (*context_windows(emb, va, 6), *ahead_windows(emb, va, 6), labels)
+
+    train = [episode() for _ in range(30)]
+    held = episode()
+    live = train_scene_head(cfg, train, seed=0, epochs=15, short_share=0.0)
+    ahead = train_scene_head(cfg, train, seed=0, epochs=15, read_ahead=True, short_share=0.0)
+
+    def right(p: np.ndarray) -> float:
+        return float(np.mean((p[:-3, 0] > 0.5) == (held[-1][:-3, 0] > 0.5)))
+
+    assert right(scene_probabilities(live, *held[:2])) < 0.65
+    assert right(scene_probabilities(ahead, *held[:4])) > 0.85
 
 
 def test_shortened_contexts_keep_the_current_line_and_blank_the_oldest() -> None:
@@ -98,6 +134,25 @@ def test_the_scene_ensemble_averages_heads_trained_from_different_seeds(tmp_path
         )
         one = load_scene_heads(tmp_path / "one.pt", cfg)
         assert len(one.heads) == 1 and torch.allclose(one(e, v), each[0])
+    # the read-ahead heads are saved beside the live ones and read back as their own ensemble
+    pe, pv = context_windows(emb, va, cfg.read_ahead_lines)
+    ae, av = ahead_windows(emb, va, cfg.read_ahead_lines)
+    ahead = train_scene_ensemble(cfg, [(pe, pv, ae, av, labels)], seeds=[0, 1], epochs=2, read_ahead=True)
+    inputs = [torch.from_numpy(x) for x in (pe, pv, ae, av)]
+    torch.save(
+        {
+            "config": cfg.to_dict(),
+            "scene_heads": [h.state_dict() for h in ensemble.heads],
+            "read_ahead_heads": [h.state_dict() for h in ahead.heads],
+        },
+        tmp_path / "both.pt",
+    )
+    with torch.no_grad():
+        loaded_ahead = load_scene_heads(tmp_path / "both.pt", cfg, read_ahead=True)
+        assert len(loaded_ahead.heads) == 2 and torch.allclose(loaded_ahead(*inputs), ahead(*inputs))
+        assert torch.allclose(load_scene_heads(tmp_path / "both.pt", cfg)(e, v), ensemble(e, v))
+    with pytest.raises(KeyError):
+        load_scene_heads(tmp_path / "scene.pt", cfg, read_ahead=True)  # a run of live heads only
 
 
 WORDS = ["wolves", "storm", "tavern", "sword", "rest", "night", "fire", "calm", "battle", "song"]
@@ -177,13 +232,17 @@ def test_the_scene_stage_scores_every_fold_resumes_and_encodes_once_when_not_ada
     monkeypatch.setattr(tte, "train_scene_ensemble", lambda *a, **k: trained.append(1) or real_train(*a, **k))
     scene = ["scene", *common, "--epochs", "1", "--heads", "2"]
     assert tte.main(scene) == 0
-    assert (len(encoded), len(trained)) == (1, 4)  # three folds and the shipped heads
+    assert (len(encoded), len(trained)) == (1, 8)  # three folds and the shipped heads, of both kinds
     metrics = json.loads((out / "metrics.json").read_text())["call_of_the_wild_leave_one_episode_out"]
     assert [f["episode"] for f in metrics["folds"]] == [1, 2, 3]
     assert 0.0 <= metrics["mean"]["arc_valence"] <= 1.0
     assert len(metrics["mean"]["single_head_arc_valence"]) == 2  # one per head
+    assert 0.0 <= metrics["mean_read_ahead"]["arc_arousal"] <= 1.0
+    assert all("arc_valence" in f["read_ahead"] for f in metrics["folds"])
+    saved = torch.load(out / "scene.pt", weights_only=False)
+    assert len(saved["scene_heads"]) == len(saved["read_ahead_heads"]) == 2
     assert (out / "scene.pt").is_file() and (out / "encoder.pt").is_file()
     encoded.clear()
     trained.clear()
     assert tte.main(scene) == 0
-    assert (len(encoded), len(trained)) == (1, 1)  # the folds are kept
+    assert (len(encoded), len(trained)) == (1, 2)  # the folds are kept
