@@ -7,10 +7,11 @@ for line in analysis.lines: print(line.start_s, line.valence, line.scene_valence
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from engine.story.arc import Arc, ArcConfig, Scene, build_arc
 from engine.story.lines import DEFAULT_WPM, Line, read_lines
@@ -75,6 +76,29 @@ class StoryAnalysis:
         }
 
 
+#: the read-ahead head is used where a scene is expected to hold at least this many of its windows
+READ_AHEAD_WINDOWS_PER_SCENE: Final = 2.0
+
+
+def reads_ahead(lines: int, length_s: float, scene_s: float, read_ahead_lines: int) -> bool:
+    """Whether a text is read with the lines ahead: where its scenes are long against the
+    read-ahead window, as in the transcripts it was trained on (a 35-minute Call of the Wild
+    episode: ~90 lines in a 240 s scene against a 32-line window), so each window lies mostly in
+    one scene. A short story whose scenes change every few lines (the example story: ~8 lines a
+    scene) is read as live lines are: there the lines ahead are the next scenes, and the head,
+    trained on long scenes, reads the story's ending into its middle.
+
+    Args:
+        lines: lines in the text.
+        length_s: the text's length, seconds.
+        scene_s: the arc's mean scene length, seconds (:class:`ArcConfig`).
+        read_ahead_lines: the read-ahead head's window, lines.
+    """
+    if lines == 0 or not (math.isfinite(length_s) and length_s > 0):
+        return False
+    return lines * scene_s / length_s >= READ_AHEAD_WINDOWS_PER_SCENE * read_ahead_lines
+
+
 def analyse_lines(
     lines: Sequence[Line],
     model: TextEmotionModel | None = None,
@@ -82,9 +106,9 @@ def analyse_lines(
     *,
     source: str = "<lines>",
 ) -> StoryAnalysis:
-    """Each line's emotion and the arc of scenes. A line's scene is read from the lines before it
-    and the lines after it (the model's read-ahead head, where it has one): the whole text is
-    known, as a composer knows the script.
+    """Each line's emotion and the arc of scenes. In a long text (:func:`reads_ahead`) a line's
+    scene is read from the lines before it and the lines after it (the model's read-ahead head,
+    where it has one): the whole text is known, as a composer knows the script.
 
     Args:
         lines: timed lines in order of start (:func:`engine.story.lines.read_lines`).
@@ -96,9 +120,11 @@ def analyse_lines(
         ValueError: lines out of order or with non-finite times.
     """
     model = model or TextEmotionModel()
-    emotions = model.analyse([line.text for line in lines])
+    length_s = max((line.end_s for line in lines), default=0.0)
     if arc_config is None:
-        arc_config = ArcConfig.for_length(max((line.end_s for line in lines), default=0.0))
+        arc_config = ArcConfig.for_length(length_s)
+    read_ahead = reads_ahead(len(lines), length_s, arc_config.scene_s, model.read_ahead_lines)
+    emotions = model.analyse([line.text for line in lines], read_ahead=read_ahead)
     arc: Arc = build_arc(
         [line.start_s for line in lines],
         [line.end_s for line in lines],
