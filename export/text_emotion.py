@@ -72,6 +72,18 @@ def load_scene_heads(path: Path, cfg: TextEmotionConfig, *, read_ahead: bool = F
     return SceneEnsemble(heads).eval()
 
 
+@torch.no_grad()
+def _head_error(
+    path: Path, module: SceneEnsemble, inputs: tuple[torch.Tensor, ...], names: tuple[str, ...]
+) -> float:
+    """The largest difference between a scene head's ONNX graph and its PyTorch module."""
+    import onnxruntime as ort
+
+    graph = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = graph.run(None, {n: t.numpy() for n, t in zip(names, inputs, strict=True)})[0]
+    return float(np.abs(got - module(*inputs).numpy()).max())
+
+
 def export_graphs(run: Path, out: Path) -> TextEmotionConfig:
     state = torch.load(run / "encoder.pt", weights_only=False)
     cfg = TextEmotionConfig(**state["config"])
@@ -101,41 +113,29 @@ def export_graphs(run: Path, out: Path) -> TextEmotionConfig:
                 **{o: {0: "batch"} for o in ENCODER_OUTPUTS},
             },
         )
-        torch.onnx.export(
-            head,
-            window,
-            str(out / "scene_head.onnx"),
-            input_names=list(SCENE_INPUTS),
-            output_names=list(SCENE_OUTPUTS),
-            opset_version=OPSET,
-            dynamo=False,
-            dynamic_axes={"embeddings": {0: "batch"}, "line_va": {0: "batch"}, "scene_logits": {0: "batch"}},
-        )
-        torch.onnx.export(
-            ahead,
-            ahead_window,
-            str(out / "read_ahead_head.onnx"),
-            input_names=list(READ_AHEAD_INPUTS),
-            output_names=list(SCENE_OUTPUTS),
-            opset_version=OPSET,
-            dynamo=False,
-            dynamic_axes={**{name: {0: "batch"} for name in READ_AHEAD_INPUTS}, "scene_logits": {0: "batch"}},
-        )
+        for module, inputs, names, file in (
+            (head, window, SCENE_INPUTS, "scene_head.onnx"),
+            (ahead, ahead_window, READ_AHEAD_INPUTS, "read_ahead_head.onnx"),
+        ):
+            torch.onnx.export(
+                module,
+                inputs,
+                str(out / file),
+                input_names=list(names),
+                output_names=list(SCENE_OUTPUTS),
+                opset_version=OPSET,
+                dynamo=False,
+                dynamic_axes={name: {0: "batch"} for name in (*names, *SCENE_OUTPUTS)},
+            )
     import onnxruntime as ort
 
     enc = ort.InferenceSession(str(out / "encoder.onnx"), providers=["CPUExecutionProvider"])
     got = enc.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
-    sh = ort.InferenceSession(str(out / "scene_head.onnx"), providers=["CPUExecutionProvider"])
-    got_scene = sh.run(None, {"embeddings": window[0].numpy(), "line_va": window[1].numpy()})[0]
-    ah = ort.InferenceSession(str(out / "read_ahead_head.onnx"), providers=["CPUExecutionProvider"])
-    got_ahead = ah.run(None, {n: t.numpy() for n, t in zip(READ_AHEAD_INPUTS, ahead_window, strict=True)})[0]
     with torch.no_grad():
         want = [t.numpy() for t in encoder(ids, mask)]
-        want_scene = head(*window).numpy()
-        want_ahead = ahead(*ahead_window).numpy()
+    err_scene = _head_error(out / "scene_head.onnx", head, window, SCENE_INPUTS)
+    err_ahead = _head_error(out / "read_ahead_head.onnx", ahead, ahead_window, READ_AHEAD_INPUTS)
     err = max(float(np.abs(a - b).max()) for a, b in zip(got, want, strict=True))
-    err_scene = float(np.abs(got_scene - want_scene).max())
-    err_ahead = float(np.abs(got_ahead - want_ahead).max())
     if max(err, err_scene, err_ahead) > PARITY_TOLERANCE:
         raise SystemExit(
             f"parity: ONNX differs from PyTorch by {err:.2e} / {err_scene:.2e} / {err_ahead:.2e}"
