@@ -9,8 +9,8 @@ Two parts, exported as two ONNX graphs and run by :mod:`engine.story.text_model`
   (Bardo used the last 10–20) and says whether the scene is positive in valence and in arousal:
   a line's emotion is the scene's more than its own words. Live lines have only their past.
 * :class:`ReadAheadSceneHead` — for a whole text (a file to score), the same question asked of
-  the ``read_ahead_lines`` before *and* after: a scene's first lines are read knowing what the
-  scene becomes, as a composer reads the script before scoring it.
+  the ``read_ahead_lines`` before *and* after, as a composer reads the whole script before
+  scoring it.
 
 :class:`SceneEnsemble` averages the logits of a few heads of one kind trained from different seeds
 (one graph): with six episodes to learn from, one head's accuracy depends on its seed by several

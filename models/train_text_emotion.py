@@ -279,9 +279,9 @@ def train_scene_head(
     each (embeddings (N, K, D), estimates (N, K, 2), labels (N, 2)); with ``read_ahead``, a
     :class:`ReadAheadSceneHead`'s (past embeddings, past estimates, ahead embeddings, ahead
     estimates, labels), R lines each (see :func:`ahead_windows`). A live head reads the first two
-    arrays of a window and the labels last, whatever lies between. ``short_share`` of each batch's windows are
-    shortened (see :func:`shorten_contexts`), the past and the ahead window each on its own draw:
-    a story's start and its end are as likely to be near."""
+    arrays of a window and the labels last, whatever lies between. ``short_share`` of each
+    batch's windows are shortened (see :func:`shorten_contexts`), the past and the ahead window
+    each on its own draw: a story's start and its end are as likely to be near."""
     torch.manual_seed(seed)
     head: SceneHead | ReadAheadSceneHead = ReadAheadSceneHead(cfg) if read_ahead else SceneHead(cfg)
     inputs = [

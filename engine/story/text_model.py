@@ -5,17 +5,18 @@ A model directory (written by :mod:`export.text_emotion`) holds::
     manifest.json          config, files, data, the command that made it, measured metrics
     encoder.int8.onnx      (input_ids, attention_mask) -> (embedding, line_va, line_logvar)
     scene_head.onnx        (embeddings, line_va) over the last K lines -> scene_logits
-    read_ahead_head.onnx   the same and (ahead_embeddings, ahead_line_va) over the next KA lines
-                           -> scene_logits (a whole text only; optional: older models lack it)
+    read_ahead_head.onnx   (embeddings, line_va, ahead_embeddings, ahead_line_va): the R lines
+                           before and the R after -> scene_logits (a whole text only; optional:
+                           older models lack it)
     tokenizer.json         the encoder's WordPiece tokenizer (the ``tokenizers`` library)
 
 Each line is encoded once. Its scene probabilities read the embeddings of the lines before it
-(:class:`TextContext` for live lines), and for a whole text (:meth:`TextEmotionModel.analyse`)
-those of the lines after it too: a scene's first lines are read knowing what the scene becomes. Runs on the
-CPU: a line is a few milliseconds, and the int8 encoder is CPU-only in onnxruntime. The int8
-encoder quantizes its activations with each batch's range (a line read beside others would read
-differently: by up to 0.07 in valence), so it reads one line at a time (~320 lines/s on one
-thread); a float encoder reads ``MAX_BATCH_LINES`` at once, which gives the same numbers.
+(:class:`TextContext` for live lines), and for a whole text (:meth:`TextEmotionModel.analyse`) those
+of the lines after it too (the whole text is known). Runs on the CPU: a line is a few milliseconds,
+and the int8 encoder is CPU-only in onnxruntime. The int8 encoder quantizes its activations with
+each batch's range (a line read beside others would read differently: by up to 0.07 in valence), so
+it reads one line at a time (~320 lines/s on one thread); a float encoder reads ``MAX_BATCH_LINES``
+at once, which gives the same numbers.
 """
 
 from __future__ import annotations
@@ -177,10 +178,7 @@ class TextEmotionModel:
 
     def scene_probabilities(self, embeddings: np.ndarray, line_va: np.ndarray) -> np.ndarray:
         """(B, K, D) and (B, K, 2) windows (oldest first, zeros before the start) → (B, 2) probabilities."""
-        (logits,) = self.scene_head.run(
-            None, {"embeddings": embeddings.astype(np.float32), "line_va": line_va.astype(np.float32)}
-        )
-        return 1.0 / (1.0 + np.exp(-logits))
+        return _probabilities(self.scene_head, SCENE_INPUTS, (embeddings, line_va))
 
     def analyse(self, texts: Sequence[str], *, read_ahead: bool = True) -> list[LineEmotion]:
         """Every line of a whole text.
@@ -209,15 +207,24 @@ class TextEmotionModel:
             else:
                 # the line and the k - 1 after it, the farthest first
                 ahead = rows[:, None] + np.arange(2 * k - 2, k - 2, -1)[None, :]
-                feeds = (pad_e[idx], pad_v[idx], pad_e[ahead], pad_v[ahead])
-                (logits,) = head.run(None, dict(zip(READ_AHEAD_INPUTS, feeds, strict=True)))
-                p = 1.0 / (1.0 + np.exp(-logits))
+                p = _probabilities(
+                    head, READ_AHEAD_INPUTS, (pad_e[idx], pad_v[idx], pad_e[ahead], pad_v[ahead])
+                )
             out += [_line(va[i], conf[i], p[j]) for j, i in enumerate(rows)]
         return out
 
     def context(self) -> TextContext:
         """A live context: lines added one by one, each read after the ones before it."""
         return TextContext(self)
+
+
+def _probabilities(
+    head: ort.InferenceSession, names: Sequence[str], windows: Sequence[np.ndarray]
+) -> np.ndarray:
+    """A scene head's (B, 2) probabilities on its input windows (named ``names``, in order)."""
+    feeds = {name: w.astype(np.float32) for name, w in zip(names, windows, strict=True)}
+    (logits,) = head.run(None, feeds)
+    return 1.0 / (1.0 + np.exp(-logits))
 
 
 def _line(va: np.ndarray, confidence: float, p: np.ndarray) -> LineEmotion:
