@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from engine.story.windows import ahead_windows, context_windows
 from models.text_data import Sentence, TranscriptLine, call_of_the_wild, emobank, xed
 from models.text_emotion_model import (
     LineEncoder,
@@ -232,22 +233,6 @@ SHORT_CONTEXT_SHARE = 0.1
 #: 82.4-87.1 % (arousal) leave-one-episode-out and their ensemble 85.6 / 86.1 %: no better than one
 #: head's expectation, but a re-run no longer hangs on one seed's draw (models/README.md)
 SCENE_HEADS = 5
-
-
-def context_windows(emb: np.ndarray, va: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per line, the last ``k`` lines' embeddings and estimates (zeros before the start)."""
-    n, d = emb.shape
-    pad_e = np.concatenate([np.zeros((k - 1, d), np.float32), emb])
-    pad_v = np.concatenate([np.zeros((k - 1, 2), np.float32), va])
-    idx = np.arange(n)[:, None] + np.arange(k)[None, :]
-    return pad_e[idx], pad_v[idx]
-
-
-def ahead_windows(emb: np.ndarray, va: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per line, that line and the ``k - 1`` after it, the farthest first and the line itself last
-    (zeros past the end): :func:`context_windows` of the text read backwards."""
-    we, wv = context_windows(emb[::-1], va[::-1], k)
-    return np.ascontiguousarray(we[::-1]), np.ascontiguousarray(wv[::-1])
 
 
 def shorten_contexts(

@@ -34,6 +34,7 @@ import numpy as np
 import onnxruntime as ort
 
 import models
+from engine.story.windows import ahead_windows, context_windows
 
 MANIFEST_NAME: Final = "manifest.json"
 ENCODER_INPUTS: Final = ("input_ids", "attention_mask")
@@ -193,23 +194,14 @@ class TextEmotionModel:
         head = self.read_ahead_head if read_ahead else None
         n = len(texts)
         k = self.read_ahead_lines if head is not None else self.context_lines
-        # padded with k - 1 blank lines before the start and after the end
-        pad_e = np.concatenate(
-            [np.zeros((k - 1, self.hidden), np.float32), emb, np.zeros((k - 1, self.hidden), np.float32)]
-        )
-        pad_v = np.concatenate([np.zeros((k - 1, 2), np.float32), va, np.zeros((k - 1, 2), np.float32)])
         out: list[LineEmotion] = []
         for s in range(0, n, MAX_BATCH_LINES * 4):
             rows = np.arange(s, min(n, s + MAX_BATCH_LINES * 4))
-            idx = rows[:, None] + np.arange(k)[None, :]  # the line and the k - 1 before it, oldest first
+            past = context_windows(emb, va, k, rows)
             if head is None:
-                p = self.scene_probabilities(pad_e[idx], pad_v[idx])
+                p = self.scene_probabilities(*past)
             else:
-                # the line and the k - 1 after it, the farthest first
-                ahead = rows[:, None] + np.arange(2 * k - 2, k - 2, -1)[None, :]
-                p = _probabilities(
-                    head, READ_AHEAD_INPUTS, (pad_e[idx], pad_v[idx], pad_e[ahead], pad_v[ahead])
-                )
+                p = _probabilities(head, READ_AHEAD_INPUTS, (*past, *ahead_windows(emb, va, k, rows)))
             out += [_line(va[i], conf[i], p[j]) for j, i in enumerate(rows)]
         return out
 
@@ -254,13 +246,9 @@ class TextContext:
         emb, va, conf = self.model.encode([text])
         self._emb.append(emb[0])
         self._va.append(va[0])
-        k = self.model.context_lines
-        window_e = np.zeros((1, k, self.model.hidden), np.float32)
-        window_v = np.zeros((1, k, 2), np.float32)
-        have = len(self._emb)
-        window_e[0, k - have :] = np.stack(self._emb)
-        window_v[0, k - have :] = np.stack(self._va)
-        p = self.model.scene_probabilities(window_e, window_v)
+        last = [len(self._emb) - 1]
+        window = context_windows(np.stack(self._emb), np.stack(self._va), self.model.context_lines, last)
+        p = self.model.scene_probabilities(*window)
         return _line(va[0], float(conf[0]), p[0])
 
     def clear(self) -> None:

@@ -8,32 +8,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from engine.story.windows import ahead_windows, context_windows  # noqa: E402
 from models.text_emotion_model import TextEmotionConfig  # noqa: E402
 from models.train_text_emotion import (  # noqa: E402
-    ahead_windows,
-    context_windows,
     scene_probabilities,
     shorten_contexts,
     train_scene_head,
 )
-
-
-def test_context_windows_pad_the_start_of_a_story_with_zeros() -> None:
-    emb = np.arange(1, 6, dtype=np.float32)[:, None].repeat(3, 1)  # lines 1..5, 3 dims
-    va = np.ones((5, 2), np.float32)
-    we, wv = context_windows(emb, va, 4)
-    assert we.shape == (5, 4, 3) and wv.shape == (5, 4, 2)
-    assert we[0, :, 0].tolist() == [0, 0, 0, 1] and we[4, :, 0].tolist() == [2, 3, 4, 5]
-    assert wv[1, :, 0].tolist() == [0, 0, 1, 1]
-
-
-def test_ahead_windows_hold_the_line_and_the_next_ones_farthest_first_zeros_past_the_end() -> None:
-    emb = np.arange(1, 6, dtype=np.float32)[:, None].repeat(3, 1)  # lines 1..5
-    va = np.arange(1, 6, dtype=np.float32)[:, None].repeat(2, 1)
-    we, wv = ahead_windows(emb, va, 3)
-    assert we.shape == (5, 3, 3) and wv.shape == (5, 3, 2)
-    assert we[0, :, 0].tolist() == [3, 2, 1] and we[3, :, 0].tolist() == [0, 5, 4]
-    assert we[4, :, 0].tolist() == [0, 0, 5] and wv[4, :, 1].tolist() == [0, 0, 5]
 
 
 def test_the_read_ahead_head_hears_what_comes_and_the_live_head_cannot() -> None:
