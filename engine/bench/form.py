@@ -30,6 +30,7 @@ from typing import Any, Final
 import numpy as np
 
 from engine.bench.emotion import QUADRANT_TARGETS
+from engine.bench.judge import Judge, fit_judge
 from engine.model.composer import Composer
 from engine.music.conductor import Conductor, compose_ahead
 from engine.music.config import STINGER_CHANNEL, ConductorConfig, Emotion
@@ -250,12 +251,13 @@ def held_out_excerpts(data_dir: Path, bars: int) -> list[Excerpt]:
 
 def run_form(
     composer: Composer, data_dir: Path, *, pieces: int = 25, bars: int = 16, seed: int = 0,
-    config: ConductorConfig | None = None, judge: bool = True,
+    config: ConductorConfig | None = None, judge: bool | Judge = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Measure played and held-out excerpts; the report ``affetto bench form --json`` prints.
 
     With ``judge``, the played excerpts are also judged by the held-out emotion judge
-    (:mod:`engine.bench.judge`, fitted here: about a minute and a half on this machine).
+    (:mod:`engine.bench.judge`; ``True`` fits it here, about a minute and a half on this machine;
+    a fitted :class:`~engine.bench.judge.Judge` is used as it is).
     """
     targets = [t for t in QUADRANT_TARGETS.values() for _ in range(pieces)]
     played = played_excerpts(composer, targets, bars, seed, config)
@@ -271,7 +273,8 @@ def run_form(
     oa = {d: overlap_area([r[d] for r in ours], [r[d] for r in real]) for d in DESCRIPTORS}
     report: dict[str, Any] = {}
     if judge:
-        report["judge"] = _judged(data_dir, [e for e in played if e.notes], quadrant_of)
+        fitted = judge if isinstance(judge, Judge) else fit_judge(data_dir)
+        report["judge"] = _judged(fitted, [e for e in played if e.notes], quadrant_of)
     return {
         **report,
         "bars": bars,
@@ -289,11 +292,10 @@ def run_form(
     }
 
 
-def _judged(data_dir: Path, played: list[Excerpt], quadrant_of: list[int]) -> dict[str, Any]:
+def _judged(judge: Judge, played: list[Excerpt], quadrant_of: list[int]) -> dict[str, Any]:
     """The held-out judge's accuracy on the played excerpts, per quadrant and overall."""
-    from engine.bench.judge import Piece, accuracy, fit_judge
+    from engine.bench.judge import Piece, accuracy
 
-    judge = fit_judge(data_dir)
     valence, arousal = judge.judge([Piece(e.notes, e.tempo_bpm) for e in played])
     want_v = np.asarray([QUADRANT_TARGETS[q][0] > 0 for q in quadrant_of])
     want_a = np.asarray([QUADRANT_TARGETS[q][1] > 0 for q in quadrant_of])
@@ -308,3 +310,49 @@ def _judged(data_dir: Path, played: list[Excerpt], quadrant_of: list[int]) -> di
         "played": rates(np.ones(len(played), dtype=np.bool_)),
         "per_quadrant": {str(q): rates(quadrants == q) for q in QUADRANT_TARGETS},
     }
+
+
+#: ``affetto bench form --seeds N`` plays seeds ``seed, seed + SEED_SPACING, ...``: a run's
+#: sessions take seeds ``seed .. seed + 4 * pieces - 1``, so runs never share a session's seed
+SEED_SPACING: Final = 1000
+
+
+def run_form_seeds(
+    composer: Composer, data_dir: Path, seeds: Sequence[int], *, pieces: int = 25, bars: int = 16,
+    config: ConductorConfig | None = None, judge: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """:func:`run_form` once per seed (the judge fitted once), and how far the seeds spread.
+
+    One run's mean OA moves by about ±0.02 with its seed (25 sessions a quadrant; a session is 4
+    points of a quadrant's judged accuracy), about as much as a change to the engine is expected
+    to move it: compare engines over a few seeds.
+
+    Returns:
+        ``runs`` (one :func:`run_form` report per seed), ``seeds``, and ``spread``: for the mean
+        OA, each descriptor's OA and (with ``judge``) the judged quadrant, valence and arousal
+        rates, their ``mean``, ``sd`` and ``per_seed`` values; ``lowest_quadrant``: the lowest
+        judged rate of any quadrant in any seed.
+
+    Raises:
+        ValueError: ``seeds`` is empty or repeats a seed.
+    """
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, not {list(seeds)!r}")
+    fitted: bool | Judge = fit_judge(data_dir) if judge else False
+    runs = [
+        run_form(composer, data_dir, pieces=pieces, bars=bars, seed=s, config=config, judge=fitted)
+        for s in seeds
+    ]
+
+    def spread(values: list[float]) -> dict[str, Any]:
+        return {"mean": float(np.mean(values)), "sd": float(np.std(values)), "per_seed": values}
+
+    out: dict[str, Any] = {
+        "mean_overlap_area": spread([r["mean_overlap_area"] for r in runs]),
+        **{f"overlap_area.{d}": spread([r["overlap_area"][d] for r in runs]) for d in DESCRIPTORS},
+    }
+    if judge:
+        for rate in ("quadrant", "valence", "arousal"):
+            out[f"judged.{rate}"] = spread([r["judge"]["played"][rate] for r in runs])
+        out["lowest_quadrant"] = min(q["quadrant"] for r in runs for q in r["judge"]["per_quadrant"].values())
+    return {"seeds": list(seeds), "spread": out, "runs": runs}

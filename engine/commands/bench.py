@@ -97,6 +97,14 @@ def register(sub: Any) -> None:
         "--steer", type=bounded_int("steer", 0, 32), default=0,
         help="the sessions steer live, this many candidates per bar (default 0: plain)",
     )  # fmt: skip
+    fm.add_argument(
+        "--seed", type=bounded_int("seed", 0, 10**9), default=0, help="the first run's seed (default 0)"
+    )
+    fm.add_argument(
+        "--seeds", type=bounded_int("seeds", 1, 16), default=1,
+        help="runs, seeds SEED, SEED+1000, ...: their mean and spread (one run's mean OA moves ~±0.02 "
+        "with its seed; default 1)",
+    )  # fmt: skip
     fm.add_argument("--json", action="store_true", help="print the results as JSON")
     fm.set_defaults(handler=run_form)
     en = what.add_parser(
@@ -221,7 +229,7 @@ def register(sub: Any) -> None:
     so.add_argument(
         "--profile", type=Path, default=None, help="game profile YAML (default: the default one, one param)"
     )
-    so.add_argument("--seed", type=bounded_int("seed", 0, 2**31 - 1), default=0, help="random seed")
+    so.add_argument("--seed", type=bounded_int("seed", 0, 10**9), default=0, help="random seed")
     so.add_argument("--json", action="store_true", help="print the samples and summary as JSON")
     so.set_defaults(handler=run_soak)
 
@@ -276,7 +284,7 @@ def run_form(args: argparse.Namespace) -> int:
     Raises:
         CommandError: music21 or muspy is missing, or the data directory has no VGMIDI pieces.
     """
-    from engine.bench.form import DESCRIPTORS, EXTRAS
+    from engine.bench.form import DESCRIPTORS, EXTRAS, SEED_SPACING, run_form_seeds
     from engine.bench.form import run_form as measure_form
     from engine.model.composer import Composer
     from engine.music.config import ConductorConfig
@@ -285,10 +293,18 @@ def run_form(args: argparse.Namespace) -> int:
         raise CommandError(f"no vgmidi/ under {args.data} (the held-out pieces); give --data")
     rows = max(32, args.steer * 4 * args.pieces)  # every steered session's candidates together
     composer = Composer(max_streams=4 * args.pieces, intra_op_threads=1, steer_rows=rows)
+    config = ConductorConfig(steer=args.steer)
     try:
+        if args.seeds > 1:
+            seeds = [args.seed + SEED_SPACING * i for i in range(args.seeds)]
+            spread = run_form_seeds(
+                composer, args.data, seeds, pieces=args.pieces, bars=args.bars, judge=not args.no_judge,
+                config=config,
+            )  # fmt: skip
+            return _print_form_spread(spread, args.json)
         result = measure_form(
-            composer, args.data, pieces=args.pieces, bars=args.bars, judge=not args.no_judge,
-            config=ConductorConfig(steer=args.steer),
+            composer, args.data, pieces=args.pieces, bars=args.bars, seed=args.seed, judge=not args.no_judge,
+            config=config,
         )  # fmt: skip
     except ImportError as exc:
         raise CommandError(f"music21/muspy not installed ({exc}); pip install 'affetto[train]'") from exc
@@ -324,6 +340,29 @@ def run_form(args: argparse.Namespace) -> int:
                 f"  Q{q:<4} quadrant {r['quadrant']:.0%}  valence {r['valence']:.0%}  "
                 f"arousal {r['arousal']:.0%}"
             )
+    return 0
+
+
+def _print_form_spread(result: dict[str, Any], as_json: bool) -> int:
+    """Print :func:`engine.bench.form.run_form_seeds`'s report: per seed, then mean ± sd."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return 0
+    spread = result["spread"]
+    judged = "judged.quadrant" in spread
+    for i, seed in enumerate(result["seeds"]):
+        run = result["runs"][i]
+        line = f"seed {seed:>10}: mean OA {run['mean_overlap_area']:.3f}"
+        if judged:
+            rates = " ".join(f"Q{q} {r['quadrant']:.0%}" for q, r in run["judge"]["per_quadrant"].items())
+            line += f"  judged quadrant {run['judge']['played']['quadrant']:.0%} ({rates})"
+        print(line)
+    print(f"over {len(result['seeds'])} seeds, mean ± sd:")
+    for name, row in spread.items():
+        if isinstance(row, dict):
+            print(f"  {name:<34}{row['mean']:>7.3f} ±{row['sd']:.3f}")
+    if judged:
+        print(f"  lowest judged quadrant in any seed {spread['lowest_quadrant']:.0%}")
     return 0
 
 

@@ -154,3 +154,30 @@ def test_bench_form_reports_every_descriptor(capsys: pytest.CaptureFixture[str])
     assert set(report["overlap_area"]) == set(DESCRIPTORS) and report["held_out_pieces"] >= 10
     assert all(0.0 <= report["overlap_area"][d] <= 1.0 + 1e-6 for d in DESCRIPTORS)
     assert set(report["per_quadrant"]) == {"1", "2", "3", "4"} and "judge" not in report
+
+
+@pytest.mark.skipif(not (DATA / "vgmidi").is_dir(), reason=f"no VGMIDI under {DATA}")
+def test_bench_form_over_seeds_reports_each_run_and_their_spread(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    common = ["bench", "form", "--pieces", "1", "--bars", "8", "--no-judge", "--data", str(DATA), "--json"]
+    assert main([*common, "--seed", "7", "--seeds", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["seeds"] == [7, 1007] and len(report["runs"]) == 2
+    oa = report["spread"]["mean_overlap_area"]
+    assert oa["per_seed"] == [r["mean_overlap_area"] for r in report["runs"]]
+    assert min(oa["per_seed"]) <= oa["mean"] <= max(oa["per_seed"]) and oa["sd"] >= 0
+    assert {f"overlap_area.{d}" for d in DESCRIPTORS} <= set(report["spread"])
+    assert "judged.quadrant" not in report["spread"]
+    # each run is the single run of its seed
+    assert main([*common, "--seed", "1007"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert single["mean_overlap_area"] == report["runs"][1]["mean_overlap_area"]
+
+
+def test_bench_form_seeds_must_be_distinct(composer: Composer) -> None:
+    from engine.bench.form import run_form_seeds
+
+    for seeds in ([], [3, 3]):
+        with pytest.raises(ValueError, match="distinct and at least one"):
+            run_form_seeds(composer, DATA, seeds, judge=False)
