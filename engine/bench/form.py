@@ -251,20 +251,28 @@ def held_out_excerpts(data_dir: Path, bars: int) -> list[Excerpt]:
 
 def run_form(
     composer: Composer, data_dir: Path, *, pieces: int = 25, bars: int = 16, seed: int = 0,
-    config: ConductorConfig | None = None, judge: bool | Judge = True,
+    config: ConductorConfig | None = None, judge: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Measure played and held-out excerpts; the report ``affetto bench form --json`` prints.
 
     With ``judge``, the played excerpts are also judged by the held-out emotion judge
-    (:mod:`engine.bench.judge`; ``True`` fits it here, about a minute and a half on this machine;
-    a fitted :class:`~engine.bench.judge.Judge` is used as it is).
+    (:mod:`engine.bench.judge`, fitted here: about a minute and a half on this machine).
     """
+    real = [measure(e) for e in held_out_excerpts(data_dir, bars)]
+    fitted = fit_judge(data_dir) if judge else None
+    return _report(composer, real, fitted, pieces=pieces, bars=bars, seed=seed, config=config)
+
+
+def _report(
+    composer: Composer, real: list[dict[str, float]], judge: Judge | None, *, pieces: int, bars: int,
+    seed: int, config: ConductorConfig | None,
+) -> dict[str, Any]:  # fmt: skip
+    """:func:`run_form`'s report for one seed, given the held-out pieces' measures and the judge."""
     targets = [t for t in QUADRANT_TARGETS.values() for _ in range(pieces)]
     played = played_excerpts(composer, targets, bars, seed, config)
     quadrant_of = [q for q in QUADRANT_TARGETS for _ in range(pieces)]
     quadrant_of = [q for q, e in zip(quadrant_of, played, strict=True) if e.notes]
     ours = [measure(e) for e in played if e.notes]
-    real = [measure(e) for e in held_out_excerpts(data_dir, bars)]
 
     def stats(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
         return {d: {"mean": float(np.mean([r[d] for r in rows])), "sd": float(np.std([r[d] for r in rows]))}
@@ -272,9 +280,8 @@ def run_form(
 
     oa = {d: overlap_area([r[d] for r in ours], [r[d] for r in real]) for d in DESCRIPTORS}
     report: dict[str, Any] = {}
-    if judge:
-        fitted = judge if isinstance(judge, Judge) else fit_judge(data_dir)
-        report["judge"] = _judged(fitted, [e for e in played if e.notes], quadrant_of)
+    if judge is not None:
+        report["judge"] = _judged(judge, [e for e in played if e.notes], quadrant_of)
     return {
         **report,
         "bars": bars,
@@ -321,7 +328,8 @@ def run_form_seeds(
     composer: Composer, data_dir: Path, seeds: Sequence[int], *, pieces: int = 25, bars: int = 16,
     config: ConductorConfig | None = None, judge: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    """:func:`run_form` once per seed (the judge fitted once), and how far the seeds spread.
+    """:func:`run_form` once per seed (the judge fitted and the held-out pieces measured once), and
+    how far the seeds spread.
 
     One run's mean OA moves by about ±0.02 with its seed (25 sessions a quadrant; a session is 4
     points of a quadrant's judged accuracy), about as much as a change to the engine is expected
@@ -338,11 +346,9 @@ def run_form_seeds(
     """
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, not {list(seeds)!r}")
-    fitted: bool | Judge = fit_judge(data_dir) if judge else False
-    runs = [
-        run_form(composer, data_dir, pieces=pieces, bars=bars, seed=s, config=config, judge=fitted)
-        for s in seeds
-    ]
+    real = [measure(e) for e in held_out_excerpts(data_dir, bars)]
+    fitted = fit_judge(data_dir) if judge else None
+    runs = [_report(composer, real, fitted, pieces=pieces, bars=bars, seed=s, config=config) for s in seeds]
 
     def spread(values: list[float]) -> dict[str, Any]:
         return {"mean": float(np.mean(values)), "sd": float(np.std(values)), "per_seed": values}

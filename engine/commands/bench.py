@@ -229,7 +229,7 @@ def register(sub: Any) -> None:
     so.add_argument(
         "--profile", type=Path, default=None, help="game profile YAML (default: the default one, one param)"
     )
-    so.add_argument("--seed", type=bounded_int("seed", 0, 10**9), default=0, help="random seed")
+    so.add_argument("--seed", type=bounded_int("seed", 0, 2**31 - 1), default=0, help="random seed")
     so.add_argument("--json", action="store_true", help="print the samples and summary as JSON")
     so.set_defaults(handler=run_soak)
 
