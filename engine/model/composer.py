@@ -501,18 +501,22 @@ class Composer:
         self._offbeat_bias[stream] = offbeat_bias(tonic_pc, mode, k, float(self._offbeat_pull[stream]))
         self._biased[stream] = k > 0
 
-    def set_bar_rhythm(self, stream: int, positions: Sequence[int] | None) -> None:
+    def set_bar_rhythm(
+        self, stream: int, positions: Sequence[int] | None, free_from: int | None = None
+    ) -> None:
         """Fix the onsets of the bar ``stream`` has just opened (its last output, or held, is a
         BAR token): the bar's notes start exactly at ``positions`` (sixteenths from the bar line,
-        each at least one note, chords free); None frees the rest of the current bar. The rhythm
-        lasts one bar, and is part of :meth:`snapshot`.
+        each at least one note, chords free); None frees the rest of the current bar. With
+        ``free_from`` (a sixteenth into the bar) only the bar's head is fixed: ``positions`` are
+        its onsets before ``free_from``, and from there on they are free. The rhythm lasts one
+        bar, and is part of :meth:`snapshot`.
 
         Raises:
             ValueError: the stream is not open, a rhythm is set after the bar's first onset, or a
                 position is outside the bar (see :func:`engine.tokens.grammar.set_rhythm`).
         """
         self._check_ids(stream)
-        grammar.set_rhythm(self._grammar[stream], positions)
+        grammar.set_rhythm(self._grammar[stream], positions, free_from)
 
     def snapshot(self, stream: int) -> StreamSnapshot:
         """Everything that decides ``stream``'s next tokens except its random numbers.

@@ -70,6 +70,7 @@ from engine.music.form import (
     EMOTION_TOLERANCE,
     GROUP_PHRASES,
     MIN_ONSETS,
+    head_source,
     in_contrast,
     positions,
     rhythm_source,
@@ -736,15 +737,22 @@ class Conductor:
 
     def _restate_rhythm(self, bar: int, emotion: Emotion) -> None:
         """Make the bar just opened restate its form source's rhythm (:mod:`engine.music.form`)."""
-        source = rhythm_source(bar, self._cursor.section_bar, self.config.phrase_bars)
+        section, phrase_bars = self._cursor.section_bar, self.config.phrase_bars
+        source = rhythm_source(bar, section, phrase_bars)
+        free_from = None
+        if source is None:
+            source = head_source(bar, section, phrase_bars)
+            free_from = self.meter_beats * V.STEPS_PER_BEAT // 2
         if source is None or source not in self._rhythms:
             return
         mask, then = self._rhythms[source]
-        if mask.bit_count() < MIN_ONSETS:
+        if free_from is not None:
+            mask &= (1 << free_from) - 1
+        if mask.bit_count() < (1 if free_from is not None else MIN_ONSETS):
             return
         if max(abs(then.valence - emotion.valence), abs(then.arousal - emotion.arousal)) > EMOTION_TOLERANCE:
             return
-        self.composer.set_bar_rhythm(self.stream, positions(mask))
+        self.composer.set_bar_rhythm(self.stream, positions(mask), free_from)
 
     def _layers_for(self, intensity: float, current: frozenset[str]) -> frozenset[str]:
         on = set()

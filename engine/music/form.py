@@ -16,7 +16,12 @@ bar after the last change of emotion or state)::
     phrase 2:  e  e  b  f      a contrasting idea, restated; the continuation comes back
     phrase 3:  a  a  b  d      the return, closing as the period did
 
-so 10 of every 16 bars restate an earlier bar (with 4-bar phrases). In a major key the contrast
+so 10 of every 16 bars restate an earlier bar (with 4-bar phrases). The bars left free but for
+the phrase's first (the new idea, the contrasting idea) restate the head of the bar before them
+(:func:`head_source`: its onsets in the first half of the bar) and go their own way from the
+middle of the bar: a continuation that starts as the idea did, a cadence that grows out of its
+continuation. Consecutive bars share most of their onsets then, as game music's do (muspy's
+groove consistency 0.85 ± 0.07 on the held-out VGMIDI pieces). In a major key the contrast
 (phrase 2) is in the dominant and the return comes home (:func:`in_contrast`; the conductor
 moves the key pull, :data:`engine.music.keys.CONTRAST_KEYS`), so the harmony moves as a rounded
 binary form's does; minor stays home (two minor scales together read as their relative major).
@@ -66,6 +71,26 @@ def rhythm_source(bar: int, section_start: int, phrase_bars: int) -> int | None:
     if phrase == 2 and j == 0:
         return None  # the contrasting idea
     return group + j  # the first phrase's bar at this place returns
+
+
+def head_source(bar: int, section_start: int, phrase_bars: int) -> int | None:
+    """The earlier bar whose head (its onsets before the middle of the bar) bar ``bar`` restates,
+    going its own way from there; None when the bar restates a whole bar (:func:`rhythm_source`)
+    or starts an idea (a phrase's first bar that is not a return).
+
+    Args:
+        bar: the bar being opened (index >= 0).
+        section_start: the first bar of the current section (<= ``bar``).
+        phrase_bars: bars per phrase (>= 1).
+
+    Returns:
+        ``bar - 1``, or None.
+    """
+    if phrase_bars < 2 or bar <= section_start:
+        return None
+    if (bar - section_start) % phrase_bars == 0 or rhythm_source(bar, section_start, phrase_bars) is not None:
+        return None
+    return bar - 1
 
 
 def in_contrast(bar: int, section_start: int, phrase_bars: int) -> bool:

@@ -17,8 +17,10 @@ A bar may carry a **rhythm**: the set of its onset positions, fixed in advance (
 ``STATE_RHYTHM``, bit ``p`` for ``POS_p``; 0: free), which :func:`set_rhythm` sets right after
 the bar opens. Then the bar's onsets are exactly those positions, in order: after the bar or a
 velocity the only ``POS`` allowed is the next one in the mask, and the bar may close (a bar
-token or ``EOS``) only once every one has been used. Chords are free. The mask is dropped when
-the next bar opens.
+token or ``EOS``) only once every one has been used. Chords are free. A rhythm may fix only the
+bar's head (``STATE_FREE_FROM``: the first sixteenth from which onsets are free again; the bar's
+length when the rhythm is the whole bar's): once the mask is used, any later position from
+there on may follow, or the bar may close. The mask is dropped when the next bar opens.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ STATE_BAR_STEPS: Final = 1
 STATE_POS: Final = 2
 STATE_LAST_PITCH: Final = 3
 STATE_RHYTHM: Final = 4
-STATE_SIZE: Final = 5
+STATE_FREE_FROM: Final = 5
+STATE_SIZE: Final = 6
 
 # Phases.
 EXPECT_BOS: Final = 0
@@ -100,6 +103,7 @@ def advance(state: np.ndarray, token: int) -> bool:  # pragma: no cover - numba
             state[2] = -1
             state[3] = _END
             state[4] = 0
+            state[5] = state[1]
             return True
         return False
     if token >= _POS0 and token < _PITCH0:
@@ -108,7 +112,7 @@ def advance(state: np.ndarray, token: int) -> bool:  # pragma: no cover - numba
             (phase == AFTER_BAR or phase == AFTER_VEL)
             and p > state[2]
             and p < state[1]
-            and (state[4] == 0 or p == _next_onset(state))
+            and (state[4] == 0 or p == _next_onset(state) or (_next_onset(state) < 0 and p >= state[5]))
         ):
             state[0] = AFTER_POS
             state[2] = p
@@ -180,6 +184,8 @@ def fill_masks(
                     for k in range(allowed_bars.shape[0]):
                         row[_BAR0 + k] = allowed_bars[k]
                     row[V.EOS] = allow_eos
+                    for q in range(max(pos + 1, states[b, 5]), bar_steps):  # a free tail
+                        row[_POS0 + q] = True
                 else:
                     row[_POS0 + p] = True
             if phase == AFTER_VEL:
@@ -207,7 +213,8 @@ def only_bar(beats: int) -> np.ndarray:
 
 
 def rhythm_mask(positions: Sequence[int], bar_steps: int) -> int:
-    """The ``STATE_RHYTHM`` mask of onset ``positions`` in a bar of ``bar_steps`` sixteenths.
+    """The ``STATE_RHYTHM`` mask of onset ``positions`` in a bar (or a bar's head) of
+    ``bar_steps`` sixteenths.
 
     Raises:
         ValueError: no position, or one outside 0..bar_steps-1.
@@ -222,16 +229,29 @@ def rhythm_mask(positions: Sequence[int], bar_steps: int) -> int:
     return mask
 
 
-def set_rhythm(state: np.ndarray, positions: Sequence[int] | None) -> None:
+def set_rhythm(state: np.ndarray, positions: Sequence[int] | None, free_from: int | None = None) -> None:
     """Fix the onsets of the bar ``state`` (int32[STATE_SIZE]) has just opened; None frees it.
+
+    Args:
+        state: one grammar state, updated in place.
+        positions: the onsets (sixteenths from the bar line), or None to free the rest of the bar.
+        free_from: None: ``positions`` are the whole bar's onsets. Else the sixteenth (1 .. the
+            bar's length) from which onsets are free again: ``positions`` are the onsets before it.
 
     Raises:
         ValueError: a rhythm is given but the bar has had an onset already (or no bar is open),
-            or a position is outside the bar (:func:`rhythm_mask`).
+            ``free_from`` is outside the bar, or a position is not before ``free_from``, or
+            outside the bar (:func:`rhythm_mask`).
     """
     if positions is None:
         state[STATE_RHYTHM] = 0
         return
     if state[STATE_PHASE] != AFTER_BAR:
         raise ValueError("a bar's rhythm is set right after the bar opens, before its first onset")
-    state[STATE_RHYTHM] = rhythm_mask(positions, int(state[STATE_BAR_STEPS]))
+    bar_steps = int(state[STATE_BAR_STEPS])
+    if free_from is None:
+        free_from = bar_steps
+    elif isinstance(free_from, bool) or not 1 <= free_from <= bar_steps:
+        raise ValueError(f"free_from must be in 1..{bar_steps} (sixteenths into the bar), got {free_from!r}")
+    state[STATE_RHYTHM] = rhythm_mask(positions, free_from)
+    state[STATE_FREE_FROM] = free_from

@@ -23,7 +23,7 @@ from engine.bench.form import (
 from engine.model.composer import Composer
 from engine.music.conductor import BASS_BELOW
 from engine.music.config import ConductorConfig, Emotion, Layer
-from engine.music.form import rhythm_source
+from engine.music.form import head_source, rhythm_source
 from engine.realtime.kinds import NOTE_ON
 from engine.sessions.ops import Cue
 from engine.sessions.render import render
@@ -47,6 +47,15 @@ def test_the_plan_states_an_idea_and_returns_to_it() -> None:
     assert rhythm_source(3, 0, 1) is None
 
 
+def test_free_bars_but_a_phrases_first_restate_the_head_of_the_bar_before() -> None:
+    heads = [head_source(bar, 0, 4) for bar in range(17)]
+    assert {bar: h for bar, h in enumerate(heads) if h is not None} == {2: 1, 3: 2, 7: 6, 11: 10}
+    # every bar is planned once at most: a whole restatement or a head, never both
+    assert all(h is None or rhythm_source(bar, 0, 4) is None for bar, h in enumerate(heads))
+    assert [head_source(bar, 5, 4) for bar in range(5, 10)] == [None, None, 6, 7, None]
+    assert head_source(3, 0, 1) is None
+
+
 def patterns(excerpt: Excerpt) -> list[frozenset[int]]:
     out = [frozenset[int]() for _ in range(excerpt.bars)]
     for n in excerpt.notes:
@@ -57,24 +66,32 @@ def patterns(excerpt: Excerpt) -> list[frozenset[int]]:
 
 def test_bars_restate_their_sources_rhythm_with_new_notes(composer: Composer) -> None:
     """At a fixed emotion every bar the plan gives a source (with two onsets or more) starts its
-    notes exactly where the source's did, and its pitches are the model's own again."""
+    notes exactly where the source's did, and its pitches are the model's own again; continuation
+    and cadence bars start as the bar before them did (its onsets before the middle of the bar)
+    and go their own way from there."""
     excerpts = played_excerpts(composer, [(0.5, 0.3), (-0.6, 0.7)], 16, seed=3, config=ALL_HEARD)
-    checked = varied = 0
+    checked = varied = heads = own_tail = 0
+    half = BAR_STEPS // 2
     for excerpt in excerpts:
         bars = patterns(excerpt)
         for bar in range(16):
             source = rhythm_source(bar, 0, 4)
-            if source is None or len(bars[source]) < 2:
-                continue
-            assert bars[bar] == bars[source], (bar, source)
-            checked += 1
-            pitches = [
-                sorted(n.pitch for n in excerpt.notes if n.onset_step // BAR_STEPS == b)
-                for b in (bar, source)
-            ]
-            varied += pitches[0] != pitches[1]
+            if source is not None and len(bars[source]) >= 2:
+                assert bars[bar] == bars[source], (bar, source)
+                checked += 1
+                pitches = [
+                    sorted(n.pitch for n in excerpt.notes if n.onset_step // BAR_STEPS == b)
+                    for b in (bar, source)
+                ]
+                varied += pitches[0] != pitches[1]
+            head = head_source(bar, 0, 4)
+            if head is not None and any(p < half for p in bars[head]):
+                assert {p for p in bars[bar] if p < half} == {p for p in bars[head] if p < half}, (bar, head)
+                heads += 1
+                own_tail += {p for p in bars[bar] if p >= half} != {p for p in bars[head] if p >= half}
         assert rhythm_repetition(excerpt) >= 0.4
     assert checked >= 12 and varied >= checked // 2
+    assert heads >= 8 and own_tail >= 2
 
 
 def test_a_change_inside_a_restating_bar_composes_the_rest_freely(composer: Composer) -> None:

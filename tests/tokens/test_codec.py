@@ -128,15 +128,16 @@ def test_mask_and_advance_agree() -> None:
 
 
 def test_a_bar_with_a_rhythm_starts_its_notes_exactly_there() -> None:
-    """Random walks that fix each bar's rhythm as it opens: mask and advance agree on every
-    token, and every bar's onsets are exactly its rhythm's positions (chords free)."""
+    """Random walks that fix each bar's rhythm (or its head's) as it opens: mask and advance
+    agree on every token, and every bar's onsets before its free tail are exactly its rhythm's
+    positions (chords free)."""
     rng = np.random.default_rng(1)
     states = grammar.new_states(6, after_bos=True)
     mask = np.zeros((6, V.VOCAB_SIZE), dtype=np.bool_)
     full = np.zeros_like(mask)  # every bar length and EOS: what the grammar itself allows
     sequences: list[list[int]] = [[] for _ in range(6)]
-    rhythms: list[list[list[int] | None]] = [[] for _ in range(6)]
-    for _ in range(600):
+    rhythms: list[list[tuple[list[int], int] | None]] = [[] for _ in range(6)]
+    for _ in range(900):
         grammar.fill_masks(states, grammar.only_bar(4), False, mask)
         grammar.fill_masks(states, grammar.all_bars(), True, full)
         for b in range(6):
@@ -146,12 +147,15 @@ def test_a_bar_with_a_rhythm_starts_its_notes_exactly_there() -> None:
             assert grammar.advance(states[b], token)
             sequences[b].append(token)
             if token == V.bar_token(4):
-                chosen = (
-                    None if rng.random() < 0.3 else sorted(rng.choice(16, rng.integers(1, 6), replace=False))
-                )
-                grammar.set_rhythm(states[b], None if chosen is None else [int(p) for p in chosen])
-                rhythms[b].append(None if chosen is None else [int(p) for p in chosen])
-    checked = 0
+                free_from = 16 if rng.random() < 0.5 else int(rng.integers(1, 16))
+                if rng.random() < 0.3:
+                    rhythms[b].append(None)
+                    continue
+                count = rng.integers(1, min(6, free_from) + 1)
+                chosen = sorted(int(p) for p in rng.choice(free_from, count, replace=False))
+                grammar.set_rhythm(states[b], chosen, None if free_from == 16 else free_from)
+                rhythms[b].append((chosen, free_from))
+    checked = tails = 0
     for seq, bar_rhythms in zip(sequences, rhythms, strict=True):
         notes, _ = decode_tokens(seq)
         for index, rhythm in enumerate(bar_rhythms[:-1]):  # the last bar may be unfinished
@@ -163,9 +167,11 @@ def test_a_bar_with_a_rhythm_starts_its_notes_exactly_there() -> None:
                         if 16 * index <= n.onset_step < 16 * (index + 1)
                     }
                 )
-                assert onsets == rhythm
+                chosen, free_from = rhythm
+                assert [p for p in onsets if p < free_from] == chosen
                 checked += 1
-    assert checked > 20
+                tails += any(p >= free_from for p in onsets)
+    assert checked > 20 and tails > 5  # free tails are taken, not only allowed
 
 
 def test_a_rhythm_is_set_only_on_an_open_bar_inside_it() -> None:
@@ -183,6 +189,32 @@ def test_a_rhythm_is_set_only_on_an_open_bar_inside_it() -> None:
         grammar.set_rhythm(state, [8])
     grammar.set_rhythm(state, None)  # freeing the rest of a bar is always allowed
     assert state[grammar.STATE_RHYTHM] == 0
+
+
+def test_a_head_rhythm_frees_the_bar_from_its_middle() -> None:
+    """A rhythm on the first half of a 4/4 bar: its onsets first, in order; then the bar may
+    close or take any onset from the middle on, but none before it that the head did not have."""
+    state = grammar.new_states(1, after_bos=True)[0]
+    assert grammar.advance(state, V.bar_token(4))
+    for bad in (0, 17, True):
+        with pytest.raises(ValueError, match=r"free_from must be in 1\.\.16"):
+            grammar.set_rhythm(state, [0], bad)
+    with pytest.raises(ValueError, match=r"0\.\.7"):
+        grammar.set_rhythm(state, [0, 8], 8)
+    grammar.set_rhythm(state, [0, 4], 8)
+    assert not grammar.advance(state.copy(), V.pos_token(2))
+    assert not grammar.advance(state.copy(), V.bar_token(4))  # the head is not played yet
+    note = [V.pitch_token(60), V.DUR_OFFSET + 1, V.VEL_OFFSET + 10]
+    for token in [V.pos_token(0), *note, V.pos_token(4), *note]:
+        assert grammar.advance(state, token)
+    assert not grammar.advance(state.copy(), V.pos_token(6))  # before the middle: the head's
+    assert grammar.advance(state.copy(), V.bar_token(4))
+    assert grammar.advance(state, V.pos_token(11))
+    for token in note:
+        assert grammar.advance(state, token)
+    assert grammar.advance(state.copy(), V.pos_token(14))
+    assert grammar.advance(state, V.bar_token(4))
+    assert state[grammar.STATE_RHYTHM] == 0 and state[grammar.STATE_FREE_FROM] == 16
 
 
 def test_meter_mask_only_opens_the_engine_meter() -> None:
