@@ -135,9 +135,9 @@ def check_emotion(valence: object, arousal: object) -> tuple[float, float]:
     return check_unit("valence", valence), check_unit("arousal", arousal)
 
 
-def check_key_strength(value: object) -> float:
+def check_key_strength(value: object, name: str = "key_strength") -> float:
     """``value`` as a valid key strength, nats in [0, MAX_KEY_STRENGTH] (see ``check_weight``)."""
-    return check_weight("key_strength", value, MAX_KEY_STRENGTH)
+    return check_weight(name, value, MAX_KEY_STRENGTH)
 
 
 def check_seed(seed: object) -> int:
@@ -257,6 +257,7 @@ class Composer:
         self._key_bias = np.zeros((S, V.VOCAB_SIZE), dtype=np.float32)  # logit bias toward the key
         self._biased = np.zeros(S, dtype=np.bool_)
         self._offbeat_pull = np.ones(S, dtype=np.float32)  # share of the key pull off the beat
+        self._mode_guard = np.zeros(S, dtype=np.float32)  # the pull the parallel mode's notes keep
         self._offbeat_bias = np.zeros((S, V.VOCAB_SIZE), dtype=np.float32)  # its bias (tonal_primer)
         self._rng = UniformBank(S)
         self._sampler = BatchSampler(S, V.VOCAB_SIZE)
@@ -288,6 +289,7 @@ class Composer:
         key: tuple[int, str] | None = None,
         tempo_bpm: float = DEFAULT_TEMPO_BPM,
         offbeat_pull: float = 1.0,
+        mode_guard: float = 0.0,
     ) -> int:
         """Open a stream at the start of a piece; returns its id.
 
@@ -313,6 +315,9 @@ class Composer:
             offbeat_pull: the share of ``key_strength`` on notes starting between beats, in
                 [0, 1] (1: the same pull everywhere; the mode's own degrees keep the full pull,
                 see :func:`engine.model.tonal_primer.offbeat_bias`).
+            mode_guard: with ``tonal_prime``, the pull (nats, in [0, 8]) the pitch classes that
+                would say the parallel mode keep where ``key_strength`` is weaker
+                (:func:`engine.model.tonal_primer.key_bias`); 0: the same as the rest.
 
         Raises:
             TypeError, ValueError: an argument is out of range.
@@ -323,6 +328,7 @@ class Composer:
         t, p = check_temperature(temperature), check_top_p(top_p)
         g = check_guidance(guidance)
         strength = check_key_strength(key_strength)
+        guard = check_key_strength(mode_guard, "mode_guard")
         offbeat = check_weight("offbeat_pull", offbeat_pull, 1.0)
         k = check_steer(steer)
         tempo = check_positive("tempo_bpm", tempo_bpm)
@@ -349,6 +355,7 @@ class Composer:
         self._keys[s] = None
         self._biased[s] = False
         self._offbeat_pull[s] = offbeat
+        self._mode_guard[s] = guard
         self._steer[s] = k if k > 1 else 0
         self._steering.open(s, k, tempo)
         if tonal_prime:
@@ -359,9 +366,9 @@ class Composer:
             )
             self.prime(s, primer)
             self._keys[s] = (tonic, mode)
-            if strength > 0:
-                self._key_bias[s] = key_bias(tonic, mode, strength)
-                self._offbeat_bias[s] = offbeat_bias(tonic, mode, strength, offbeat)
+            if strength > 0 or guard > 0:
+                self._key_bias[s] = key_bias(tonic, mode, strength, guard)
+                self._offbeat_bias[s] = offbeat_bias(tonic, mode, strength, offbeat, guard)
                 self._biased[s] = True
         return s
 
@@ -476,7 +483,14 @@ class Composer:
         self._count[stream] = 1
 
     def set_key(
-        self, stream: int, tonic_pc: int, mode: str, strength: float, *, offbeat_pull: float | None = None
+        self,
+        stream: int,
+        tonic_pc: int,
+        mode: str,
+        strength: float,
+        *,
+        offbeat_pull: float | None = None,
+        mode_guard: float | None = None,
     ) -> None:
         """Pull ``stream`` toward a key from its next token on (a modulation; see tonal_primer).
 
@@ -487,19 +501,25 @@ class Composer:
             strength: logit penalty of the least fitting pitch class, nats in [0, 8]; 0: no pull.
             offbeat_pull: the share of the pull on notes starting between beats, in [0, 1]
                 (passing and neighbour tones may leave the key); None: as it was.
+            mode_guard: the pull (nats, in [0, 8]) the pitch classes that would say the parallel
+                mode keep where ``strength`` is weaker (see
+                :func:`engine.model.tonal_primer.key_bias`); None: as it was.
 
         Raises:
             TypeError, ValueError: an argument is out of range or the stream is not open.
         """
         self._check_ids(stream)
         k = check_key_strength(strength)
-        bias = key_bias(tonic_pc, mode, k)  # validates tonic and mode
+        if mode_guard is not None:
+            self._mode_guard[stream] = check_key_strength(mode_guard, "mode_guard")
+        guard = float(self._mode_guard[stream])
+        bias = key_bias(tonic_pc, mode, k, guard)  # validates tonic and mode
         if offbeat_pull is not None:
             self._offbeat_pull[stream] = check_weight("offbeat_pull", offbeat_pull, 1.0)
         self._keys[stream] = (int(tonic_pc), mode)
         self._key_bias[stream] = bias
-        self._offbeat_bias[stream] = offbeat_bias(tonic_pc, mode, k, float(self._offbeat_pull[stream]))
-        self._biased[stream] = k > 0
+        self._offbeat_bias[stream] = offbeat_bias(tonic_pc, mode, k, float(self._offbeat_pull[stream]), guard)
+        self._biased[stream] = k > 0 or guard > 0
 
     def set_bar_rhythm(
         self, stream: int, positions: Sequence[int] | None, free_from: int | None = None
@@ -987,7 +1007,7 @@ class Composer:
         for arr in (
             self._next_token, self._cond, self._target, self._temperature, self._top_p, self._grammar,
             self._bars, self._count, self._guidance, self._key_bias, self._biased, self._offbeat_pull,
-            self._offbeat_bias,
+            self._offbeat_bias, self._mode_guard,
         ):  # fmt: skip
             arr[dst] = arr[src]
 

@@ -92,45 +92,54 @@ def primer_tokens(
     return encoded.tokens[1:].astype(np.int64)  # without BOS
 
 
-def key_bias(tonic_pc: int, mode: str, strength: float) -> np.ndarray:
+#: Pitch classes above the tonic that would say the parallel mode: colour (an eased pull, a
+#: note between beats) may be chromatic, but not one of these (major: the minor third and
+#: sixth; minor: the major third).
+MODE_GUARD: Final = {"major": (3, 8), "minor": (4,)}
+
+
+def key_bias(tonic_pc: int, mode: str, strength: float, mode_guard: float = 0.0) -> np.ndarray:
     """float32[VOCAB_SIZE] logit bias toward a key's tonal hierarchy.
 
     Each pitch gets ``strength * log(profile[pc] / profile[tonic])`` from the pull profile of
     ``mode`` (:data:`engine.music.keys.PULL_PROFILES`): the tonic about 0, the other scale
-    degrees a little less, chromatic notes least (about ``-strength`` nats).
+    degrees a little less, chromatic notes least (about ``-strength`` nats). The pitch classes
+    that would say the parallel mode (:data:`MODE_GUARD`) are pulled by ``mode_guard`` where it
+    is the stronger, so an eased pull lets in colour but keeps the mode.
     A soft pull: nothing is forbidden.
 
     Raises:
         ValueError: an argument is out of range.
     """
     check_key(tonic_pc, mode)
-    if not (math.isfinite(strength) and strength >= 0):
-        raise ValueError(f"strength must be a finite number >= 0, got {strength}")
+    for name, value in (("strength", strength), ("mode_guard", mode_guard)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     profile = np.asarray(PULL_PROFILES[mode])
-    per_pc = strength * np.log(profile / profile[0])
+    ratio = np.log(profile / profile[0])
+    per_pc = strength * ratio
+    guarded = list(MODE_GUARD[mode])
+    per_pc[guarded] = max(strength, mode_guard) * ratio[guarded]
     bias = np.zeros(V.VOCAB_SIZE, dtype=np.float32)
     pitches = np.arange(V.PITCH_MIN, V.PITCH_MAX + 1)
     bias[V.PITCH_OFFSET : V.DUR_OFFSET] = per_pc[(pitches - tonic_pc) % 12]
     return bias
 
 
-#: Pitch classes above the tonic that would say the parallel mode: a note between beats may be
-#: chromatic, but not one of these (major: the minor third and sixth; minor: the major third).
-MODE_GUARD: Final = {"major": (3, 8), "minor": (4,)}
-
-
-def offbeat_bias(tonic_pc: int, mode: str, strength: float, pull: float) -> np.ndarray:
+def offbeat_bias(
+    tonic_pc: int, mode: str, strength: float, pull: float, mode_guard: float = 0.0
+) -> np.ndarray:
     """float32[VOCAB_SIZE] logit bias for notes starting between beats (passing, neighbour tones).
 
-    ``pull`` (in [0, 1]) of :func:`key_bias`, and its full penalty on the pitch classes of
-    ``MODE_GUARD``, so chromatic colour never blurs the mode.
+    ``pull`` (in [0, 1]) of :func:`key_bias`, and its full penalty (with ``mode_guard``) on the
+    pitch classes of ``MODE_GUARD``, so chromatic colour never blurs the mode.
 
     Raises:
         ValueError: an argument is out of range.
     """
     if not (math.isfinite(pull) and 0.0 <= pull <= 1.0):
         raise ValueError(f"pull must be in [0, 1], got {pull}")
-    full = key_bias(tonic_pc, mode, strength)
+    full = key_bias(tonic_pc, mode, strength, mode_guard)
     bias = (pull * full).astype(np.float32)
     pitches = np.arange(V.PITCH_MIN, V.PITCH_MAX + 1)
     guarded = np.isin((pitches - tonic_pc) % 12, MODE_GUARD[mode])

@@ -201,7 +201,8 @@ class ConductorConfig:
         phrase_bars: bars per phrase (the "phrase" sync point).
         lookahead_beats: how far ahead of the playhead music is composed, in (0, 4] beats.
         key_strength: pull toward the key of the moment (nats; see engine.model.tonal_primer),
-            where the emotion is dark or neutral; it eases by up to half as valence brightens.
+            where the emotion is dark or neutral; it eases as valence brightens (none left at +1),
+            but the parallel mode's pitch classes keep all of it.
         offbeat_pull: the share of that pull on notes starting between beats in bright music,
             in [0, 1]; it falls by up to half as the emotion darkens toward -V+A (danger wants
             chromatic colour: passing and neighbour tones leave the key, the degrees that say the

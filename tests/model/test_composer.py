@@ -354,3 +354,55 @@ def test_notes_between_beats_may_leave_the_key_but_not_the_mode(artifact: ModelA
     assert on_free < 0.08 and on_full < 0.08
     with pytest.raises(ValueError, match="offbeat_pull"):
         c.open_stream(seed=1, offbeat_pull=1.5)
+
+
+def test_an_eased_pull_keeps_the_mode(artifact: ModelArtifact) -> None:
+    """``mode_guard`` keeps the parallel mode's pitch classes pulled when the key pull eases:
+    with no pull at all, C major streams play E-flat and A-flat; guarded, far less often."""
+    from engine.model.tonal_primer import key_bias, offbeat_bias
+
+    eased, guarded = key_bias(0, "major", 0.5), key_bias(0, "major", 0.5, 3.0)
+    full = key_bias(0, "major", 3.0)
+    for p in range(60, 72):
+        t = V.pitch_token(p)
+        assert guarded[t] == (full[t] if p % 12 in (3, 8) else eased[t])
+    assert np.array_equal(key_bias(0, "major", 3.0, 1.0), full)  # a guard weaker than the pull: none
+    assert np.array_equal(
+        offbeat_bias(0, "major", 0.5, 0.0, 3.0),
+        np.where(
+            np.isin(
+                np.arange(V.VOCAB_SIZE),
+                [V.pitch_token(p) for p in range(V.PITCH_MIN, V.PITCH_MAX + 1) if p % 12 in (3, 8)],
+            ),
+            full,
+            0.0,
+        ),
+    )
+    c = Composer(artifact=artifact, max_streams=12)
+
+    def parallel_share(guard: float, late: bool) -> float:
+        ids = [
+            c.open_stream(seed=s, valence=0.8, tonal_prime=True, key=(0, "major"), key_strength=0.0,
+                          mode_guard=0.0 if late else guard)
+            for s in range(12)
+        ]  # fmt: skip
+        if late:  # set on a stream already open
+            for s in ids:
+                c.set_key(s, 0, "major", 0.0, mode_guard=guard)
+        seqs = c.generate_bars(ids, 6)
+        for s in ids:
+            c.close_stream(s)
+        notes = [n for seq in seqs for n in decode_tokens(seq)[0]]
+        return float(np.mean([n.pitch % 12 in (3, 8) for n in notes]))
+
+    free = parallel_share(0.0, late=False)
+    assert free > 0.04
+    assert parallel_share(4.0, late=False) < free / 3
+    assert parallel_share(4.0, late=True) < free / 3
+    for bad in (-1.0, 8.5):
+        with pytest.raises(ValueError, match="mode_guard"):
+            c.open_stream(seed=1, mode_guard=bad)
+        s = c.open_stream(seed=1)
+        with pytest.raises(ValueError, match="mode_guard"):
+            c.set_key(s, 0, "major", 1.0, mode_guard=bad)
+        c.close_stream(s)
