@@ -315,9 +315,9 @@ class Composer:
             offbeat_pull: the share of ``key_strength`` on notes starting between beats, in
                 [0, 1] (1: the same pull everywhere; the mode's own degrees keep the full pull,
                 see :func:`engine.model.tonal_primer.offbeat_bias`).
-            mode_guard: with ``tonal_prime``, the pull (nats, in [0, 8]) the pitch classes that
-                would say the parallel mode keep where ``key_strength`` is weaker
-                (:func:`engine.model.tonal_primer.key_bias`); 0: the same as the rest.
+            mode_guard: the pull (nats, in [0, 8]) the pitch classes that would say the parallel
+                mode keep where the key pull is weaker (:func:`engine.model.tonal_primer.key_bias`),
+                here with ``tonal_prime`` and in every later :meth:`set_key`; 0: the same as the rest.
 
         Raises:
             TypeError, ValueError: an argument is out of range.
@@ -354,6 +354,8 @@ class Composer:
         self._rng.reset(s, seed)
         self._keys[s] = None
         self._biased[s] = False
+        self._key_bias[s] = 0.0  # a batch with a biased stream adds every row's bias: none here
+        self._offbeat_bias[s] = 0.0
         self._offbeat_pull[s] = offbeat
         self._mode_guard[s] = guard
         self._steer[s] = k if k > 1 else 0
@@ -508,17 +510,23 @@ class Composer:
         Raises:
             TypeError, ValueError: an argument is out of range or the stream is not open.
         """
-        self._check_ids(stream)
+        self._check_ids(stream)  # every argument is checked before anything changes
         k = check_key_strength(strength)
-        if mode_guard is not None:
-            self._mode_guard[stream] = check_key_strength(mode_guard, "mode_guard")
-        guard = float(self._mode_guard[stream])
+        guard = (
+            float(self._mode_guard[stream])
+            if mode_guard is None
+            else check_key_strength(mode_guard, "mode_guard")
+        )
+        pull = (
+            float(self._offbeat_pull[stream])
+            if offbeat_pull is None
+            else check_weight("offbeat_pull", offbeat_pull, 1.0)
+        )
         bias = key_bias(tonic_pc, mode, k, guard)  # validates tonic and mode
-        if offbeat_pull is not None:
-            self._offbeat_pull[stream] = check_weight("offbeat_pull", offbeat_pull, 1.0)
+        self._mode_guard[stream], self._offbeat_pull[stream] = guard, pull
         self._keys[stream] = (int(tonic_pc), mode)
         self._key_bias[stream] = bias
-        self._offbeat_bias[stream] = offbeat_bias(tonic_pc, mode, k, float(self._offbeat_pull[stream]), guard)
+        self._offbeat_bias[stream] = offbeat_bias(tonic_pc, mode, k, pull, guard)
         self._biased[stream] = k > 0 or guard > 0
 
     def set_bar_rhythm(
@@ -532,8 +540,10 @@ class Composer:
         bar, and is part of :meth:`snapshot`.
 
         Raises:
-            ValueError: the stream is not open, a rhythm is set after the bar's first onset, or a
-                position is outside the bar (see :func:`engine.tokens.grammar.set_rhythm`).
+            TypeError: ``free_from`` is not an int.
+            ValueError: the stream is not open, a rhythm is set after the bar's first onset, a
+                position is outside the bar or not before ``free_from``, or ``free_from`` is
+                outside the bar (see :func:`engine.tokens.grammar.set_rhythm`).
         """
         self._check_ids(stream)
         grammar.set_rhythm(self._grammar[stream], positions, free_from)

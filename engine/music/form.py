@@ -18,20 +18,22 @@ bar after the last change of emotion or state)::
 
 so 10 of every 16 bars restate an earlier bar (with 4-bar phrases). The bars left free but for
 the phrase's first (the new idea, the contrasting idea) restate the head of the bar before them
-(:func:`head_source`: its onsets in the first half of the bar) and go their own way from the
-middle of the bar: a continuation that starts as the idea did, a cadence that grows out of its
-continuation. Consecutive bars share most of their onsets then, as game music's do (muspy's
-groove consistency 0.85 ± 0.07 on the held-out VGMIDI pieces). In a major key the contrast
-(phrase 2) is in the dominant and the return comes home (:func:`in_contrast`; the conductor
-moves the key pull, :data:`engine.music.keys.CONTRAST_KEYS`), so the harmony moves as a rounded
-binary form's does; minor stays home (two minor scales together read as their relative major).
+(:func:`head_source`: its onsets in the first half of the bar, one onset being enough: a held
+chord's head is a held chord) and go their own way from the middle of the bar: a continuation
+that starts as the idea did, a cadence that grows out of its continuation. Consecutive bars
+share most of their onsets then, as game music's do (muspy's groove consistency 0.85 ± 0.07 on
+the held-out VGMIDI pieces). In a major key the contrast (phrase 2) is in the dominant and the
+return comes home (:func:`in_contrast`; the conductor moves the key pull,
+:data:`engine.music.keys.CONTRAST_KEYS`), so the harmony moves as a rounded binary form's does;
+minor stays home (two minor scales together read as their relative major).
 
-A phrase's last bar is free (cadences differ) except in the return, which closes on the
-period's cadence; so is any bar whose source has fewer than ``MIN_ONSETS`` onsets (a rest, a
-held chord), was composed under an emotion more than ``EMOTION_TOLERANCE`` away (its density
-would not fit), or was a theme (the conductor does not plan bars it forces). Longer phrases keep
-the shape: within a phrase, odd bars restate the bar before them and even bars are the
-continuation (returning in later phrases, as ``b`` does).
+A phrase's last bar restates only a head (cadences differ) except in the return, which closes
+on the period's cadence. A bar is left free when its source has fewer than ``MIN_ONSETS``
+onsets (a rest, a held chord; for a head, none in its first half), was composed under an
+emotion more than ``EMOTION_TOLERANCE`` away (its density would not fit), or was a theme (the
+conductor does not plan bars it forces). Longer phrases keep the shape: within a phrase, odd
+bars restate the bar before them and even bars are the continuation (returning in later
+phrases, as ``b`` does).
 """
 
 from __future__ import annotations

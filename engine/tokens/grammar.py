@@ -1,6 +1,6 @@
 """The token grammar: one state machine used both to validate and to mask sampling.
 
-State of one stream is four int32 values (see ``STATE_*``). :func:`advance` moves a state by a
+State of one stream is ``STATE_SIZE`` int32 values (see ``STATE_*``). :func:`advance` moves a state by a
 token and reports whether the token was allowed; :func:`fill_masks` writes, for a batch of
 states, which tokens may come next. Both are numba-compiled and share the same rules, so a
 sequence sampled under the mask always decodes (:func:`engine.tokens.codec.decode_tokens`).
@@ -30,6 +30,7 @@ from typing import Final
 
 import numpy as np
 
+from engine.checks import check_int
 from engine.realtime.jit import njit
 from engine.tokens import vocab as V
 
@@ -237,8 +238,10 @@ def set_rhythm(state: np.ndarray, positions: Sequence[int] | None, free_from: in
         positions: the onsets (sixteenths from the bar line), or None to free the rest of the bar.
         free_from: None: ``positions`` are the whole bar's onsets. Else the sixteenth (1 .. the
             bar's length) from which onsets are free again: ``positions`` are the onsets before it.
+            Ignored when ``positions`` is None.
 
     Raises:
+        TypeError: ``free_from`` is not an int.
         ValueError: a rhythm is given but the bar has had an onset already (or no bar is open),
             ``free_from`` is outside the bar, or a position is not before ``free_from``, or
             outside the bar (:func:`rhythm_mask`).
@@ -249,9 +252,6 @@ def set_rhythm(state: np.ndarray, positions: Sequence[int] | None, free_from: in
     if state[STATE_PHASE] != AFTER_BAR:
         raise ValueError("a bar's rhythm is set right after the bar opens, before its first onset")
     bar_steps = int(state[STATE_BAR_STEPS])
-    if free_from is None:
-        free_from = bar_steps
-    elif isinstance(free_from, bool) or not 1 <= free_from <= bar_steps:
-        raise ValueError(f"free_from must be in 1..{bar_steps} (sixteenths into the bar), got {free_from!r}")
+    free_from = bar_steps if free_from is None else check_int("free_from", free_from, 1, bar_steps)
     state[STATE_RHYTHM] = rhythm_mask(positions, free_from)
     state[STATE_FREE_FROM] = free_from

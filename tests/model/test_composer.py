@@ -406,3 +406,30 @@ def test_an_eased_pull_keeps_the_mode(artifact: ModelArtifact) -> None:
         with pytest.raises(ValueError, match="mode_guard"):
             c.set_key(s, 0, "major", 1.0, mode_guard=bad)
         c.close_stream(s)
+
+    def after_set_key(refused_first: bool) -> list[int]:
+        """A refused set_key changes nothing: the next one keeps the guard it had (none)."""
+        fresh = Composer(artifact=artifact, max_streams=1)
+        s = fresh.open_stream(seed=3, valence=0.8, tonal_prime=True, key=(0, "major"), key_strength=0.0)
+        if refused_first:
+            with pytest.raises(ValueError, match=r"0\.\.11"):
+                fresh.set_key(s, 99, "major", 0.0, mode_guard=8.0)
+        fresh.set_key(s, 0, "major", 0.0)
+        return list(fresh.generate_bars([s], 4)[0])
+
+    assert after_set_key(refused_first=True) == after_set_key(refused_first=False)
+
+
+def test_a_reopened_slot_carries_no_key_pull_into_a_mixed_batch(artifact: ModelArtifact) -> None:
+    """A stream without a pull, opened in the slot of a closed pulled one, composes the same
+    beside a pulled stream as alone: the batch adds no stale bias to it."""
+
+    def plain_beside_pulled(reuse: bool) -> list[int]:
+        c = Composer(artifact=artifact, max_streams=2)  # fresh slots for each
+        if reuse:
+            c.close_stream(c.open_stream(seed=9, tonal_prime=True, key=(0, "major"), key_strength=8.0))
+        plain = c.open_stream(seed=4, valence=0.2)
+        pulled = c.open_stream(seed=5, tonal_prime=True, key=(6, "major"), key_strength=8.0)
+        return list(c.generate_bars([plain, pulled], 3)[0])
+
+    assert plain_beside_pulled(reuse=True) == plain_beside_pulled(reuse=False)

@@ -196,9 +196,9 @@ def test_a_head_rhythm_frees_the_bar_from_its_middle() -> None:
     close or take any onset from the middle on, but none before it that the head did not have."""
     state = grammar.new_states(1, after_bos=True)[0]
     assert grammar.advance(state, V.bar_token(4))
-    for bad in (0, 17, True):
-        with pytest.raises(ValueError, match=r"free_from must be in 1\.\.16"):
-            grammar.set_rhythm(state, [0], bad)
+    for bad, error in ((0, ValueError), (17, ValueError), (True, TypeError), (7.5, TypeError)):
+        with pytest.raises(error, match=r"free_from must be (an int )?in 1\.\.16"):
+            grammar.set_rhythm(state, [0], bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"0\.\.7"):
         grammar.set_rhythm(state, [0, 8], 8)
     grammar.set_rhythm(state, [0, 4], 8)
