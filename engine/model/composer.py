@@ -367,11 +367,7 @@ class Composer:
                 tonic, mode, self.meter_beats, primer_velocity(arousal), primer_notes_per_beat(arousal)
             )
             self.prime(s, primer)
-            self._keys[s] = (tonic, mode)
-            if strength > 0 or guard > 0:
-                self._key_bias[s] = key_bias(tonic, mode, strength, guard)
-                self._offbeat_bias[s] = offbeat_bias(tonic, mode, strength, offbeat, guard)
-                self._biased[s] = True
+            self._pull(s, tonic, mode, strength, offbeat, guard)
         return s
 
     def close_stream(self, stream: int) -> None:
@@ -522,12 +518,17 @@ class Composer:
             if offbeat_pull is None
             else check_weight("offbeat_pull", offbeat_pull, 1.0)
         )
-        bias = key_bias(tonic_pc, mode, k, guard)  # validates tonic and mode
-        self._mode_guard[stream], self._offbeat_pull[stream] = guard, pull
-        self._keys[stream] = (int(tonic_pc), mode)
-        self._key_bias[stream] = bias
-        self._offbeat_bias[stream] = offbeat_bias(tonic_pc, mode, k, pull, guard)
-        self._biased[stream] = k > 0 or guard > 0
+        self._pull(stream, tonic_pc, mode, k, pull, guard)
+
+    def _pull(self, s: int, tonic_pc: int, mode: str, strength: float, offbeat: float, guard: float) -> None:
+        """Write slot ``s``'s key tables (arguments checked but tonic and mode, which the bias
+        checks before anything is written)."""
+        bias = key_bias(tonic_pc, mode, strength, guard)  # validates tonic and mode
+        self._mode_guard[s], self._offbeat_pull[s] = guard, offbeat
+        self._keys[s] = (int(tonic_pc), mode)
+        self._key_bias[s] = bias
+        self._offbeat_bias[s] = offbeat_bias(tonic_pc, mode, strength, offbeat, guard)
+        self._biased[s] = strength > 0 or guard > 0
 
     def set_bar_rhythm(
         self, stream: int, positions: Sequence[int] | None, free_from: int | None = None

@@ -93,6 +93,13 @@ def _rhythm_done(state: np.ndarray) -> bool:  # pragma: no cover - numba
     return state[4] == 0 or _next_onset(state) < 0
 
 
+@njit(cache=True, nogil=True)
+def _onset_allowed(state: np.ndarray, p: int) -> bool:  # pragma: no cover - numba
+    """With a rhythm set: ``p`` is its next onset, or the rhythm is used and ``p`` is in its free tail."""
+    nxt = _next_onset(state)
+    return p == nxt or (nxt < 0 and p >= state[5])
+
+
 @njit(cache=True)
 def advance(state: np.ndarray, token: int) -> bool:  # pragma: no cover - numba
     """Move ``state`` (int32[STATE_SIZE], updated in place) by ``token``; False if it is not allowed."""
@@ -113,7 +120,7 @@ def advance(state: np.ndarray, token: int) -> bool:  # pragma: no cover - numba
             (phase == AFTER_BAR or phase == AFTER_VEL)
             and p > state[2]
             and p < state[1]
-            and (state[4] == 0 or p == _next_onset(state) or (_next_onset(state) < 0 and p >= state[5]))
+            and (state[4] == 0 or _onset_allowed(state, p))
         ):
             state[0] = AFTER_POS
             state[2] = p
